@@ -1,0 +1,136 @@
+"""Command-line interface: `python -m core unroll --weight-scale 0.9 --seq-len 200 --json`.
+
+Flags are the config fields with dashes. Bad input exits with status 2 and one line
+`error: …` on stderr naming the field and its allowed range; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .config import UNROLL_FIELDS, ConfigError, UnrollConfig
+from .probe import unroll
+
+
+class CliError(Exception):
+    """A usage error, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):            # argparse would print usage + error; we print one line
+        raise CliError(message)
+
+
+def add_fields(parser: argparse.ArgumentParser, specs: dict, skip: tuple = ()) -> None:
+    """One flag per config field; values stay strings so the config gives the error message."""
+    for name, spec in specs.items():
+        if name in skip:
+            continue
+        extra = f" [{spec.allowed()}]"
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar="V",
+                            help=spec.help + extra)
+
+
+def given(args: argparse.Namespace, specs: dict) -> dict:
+    """The fields the user actually passed."""
+    return {k: getattr(args, k) for k in specs if getattr(args, k, None) is not None}
+
+
+def _strict(obj):
+    """Replace non-finite floats with None, recursively, so the output is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
+def emit_json(obj) -> None:
+    json.dump(_strict(obj), sys.stdout, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _summary(res) -> str:
+    c = res.config
+    lines = [f"{c.cell} {c.activation if c.cell == 'rnn' else ''} init={c.init} s={c.weight_scale:g} "
+             f"T={c.seq_len} H={c.hidden} batch={c.batch}",
+             f"regime: {res.regime}   per-step factor: "
+             + (f"{res.rate:.4g}" if res.rate is not None else "n/a")
+             + f"   λ1={res.spectrum.lambda1:.4g}   spectral radius={res.spectrum.spectral_radius:.4g}",
+             f"after {c.seq_len - 1} steps back the gradient is {res.end_to_start_ratio:.3g} of its final-step value"]
+    if res.overflow:
+        o = res.overflow
+        lines.append(f"numbers stopped being finite ({o['kind']}) in the {o['where']} pass at distance {o['distance']}")
+    if c.clip is not None:
+        lines.append(f"parameter-gradient norm {res.param_grad_norm:.4g}; clipping by {c.clip_mode} "
+                     f"at {c.clip:g} scales it by {res.clip_factor:.4g}")
+    lines.append("distance  grad_norm")
+    step = max(1, len(res.distance) // 20)
+    for k in range(0, len(res.distance), step):
+        lines.append(f"{k:8d}  {res.grad_norm[k]:.4e}")
+    return "\n".join(lines)
+
+
+def cmd_unroll(args) -> int:
+    cfg = UnrollConfig.from_mapping(given(args, UNROLL_FIELDS))
+    res = unroll(cfg)
+    if args.json:
+        emit_json(res.to_json_dict())
+    else:
+        print(_summary(res))
+    return 0
+
+
+# Other subcommands register here: name -> (help, function(subparser) that adds flags, handler).
+COMMANDS = {
+    "unroll": ("measure gradient norm against time-step distance",
+               lambda p: add_fields(p, UNROLL_FIELDS), cmd_unroll),
+}
+
+
+def _register_optional_commands():
+    """Subcommands of later modules (train, cliff, phase) add themselves if present."""
+    import importlib
+    for module in ("core.training_cli", "core.theory_cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        COMMANDS.update(mod.COMMANDS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _register_optional_commands()
+    parser = _Parser(prog="python -m core", description="Gradient Flow Lab engine.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name, (help_text, add, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add(p)
+        p.add_argument("--json", action="store_true", help="print one strict JSON object")
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            raise CliError("choose a command: " + ", ".join(COMMANDS))
+        return COMMANDS[args.command][2](args)
+    except (ConfigError, CliError) as exc:
+        message = str(exc)
+        for name in UNROLL_FIELDS:   # name the flag the user typed
+            if message.startswith(name + " "):
+                message = "--" + name.replace("_", "-") + message[len(name):]
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Validated configuration for one unroll, and the field table shared by the CLI, the URL and the UI.
+
+Every field has one `FieldSpec`: its kind, its allowed values and a help line. `UnrollConfig`
+checks itself against the table in `__post_init__`, so a bad value gets the same one-line message
+whether it came from a flag, a query parameter or a widget.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its allowed range; the message names the field."""
+
+    def __init__(self, field: str, allowed: str, value: Any):
+        self.field, self.allowed, self.value = field, allowed, value
+        super().__init__(f"{field} must be {allowed}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: str                   # "choice", "int", "float" or "optional_float" (None = off)
+    help: str
+    choices: tuple = ()
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False       # True: the lower end is excluded (e.g. a threshold > 0)
+
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        what = "an integer" if self.kind == "int" else "a number"
+        lo = f"greater than {self.lo:g}" if self.lo_open else f"from {self.lo:g}"
+        rng = f"{what} {lo} to {self.hi:g}" if not self.lo_open else f"{what} {lo} and at most {self.hi:g}"
+        return rng + (" (or 'off')" if self.kind == "optional_float" else "")
+
+    def parse(self, name: str, raw: Any) -> Any:
+        """Turn a raw value (a string from a flag or URL, or a Python value) into a checked value."""
+        if self.kind == "choice":
+            value = str(raw).strip().lower() if raw is not None else raw
+            if value not in self.choices:
+                raise ConfigError(name, self.allowed(), raw)
+            return value
+        if self.kind == "optional_float" and (raw is None or str(raw).strip().lower() in ("off", "none", "")):
+            return None
+        if isinstance(raw, bool):
+            raise ConfigError(name, self.allowed(), raw)
+        try:
+            number = float(raw) if not isinstance(raw, (int, float)) else raw
+        except (TypeError, ValueError):
+            raise ConfigError(name, self.allowed(), raw) from None
+        if not math.isfinite(number):
+            raise ConfigError(name, self.allowed(), raw)
+        if self.kind == "int":
+            if float(number) != int(number):
+                raise ConfigError(name, self.allowed(), raw)
+            number = int(number)
+        else:
+            number = float(number)
+        too_low = number <= self.lo if self.lo_open else number < self.lo
+        if too_low or number > self.hi:
+            raise ConfigError(name, self.allowed(), raw)
+        return number
+
+
+CELLS = ("rnn", "lstm", "gru")
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+INITS = ("gaussian", "orthogonal", "identity", "xavier")
+
+# Peak memory the engine may use for one unroll; bigger requests are refused up front.
+MEMORY_BUDGET_BYTES = 2 * 1024**3
+
+UNROLL_FIELDS: dict[str, FieldSpec] = {
+    "cell": FieldSpec("choice", "Recurrent cell: vanilla RNN, LSTM or GRU.", CELLS),
+    "activation": FieldSpec("choice", "Nonlinearity f of the vanilla RNN (gated cells use their own).",
+                            ACTIVATIONS),
+    "init": FieldSpec("choice", "Recurrent matrix W: gaussian N(0, s²/H) (spectral radius ≈ s), "
+                      "orthogonal × s, identity × s, or Xavier/Glorot × s.", INITS),
+    "weight_scale": FieldSpec("float", "Scale s of the recurrent matrix.", lo=0.01, hi=100.0),
+    "seq_len": FieldSpec("int", "Sequence length T (number of unrolled steps).", lo=1, hi=10_000),
+    "hidden": FieldSpec("int", "Hidden size H.", lo=1, hi=1024),
+    "batch": FieldSpec("int", "Sequences per batch; the curve is averaged over them.", lo=1, hi=256),
+    "input_scale": FieldSpec("float", "Standard deviation of the N(0, 1) inputs x_t (0: no input).",
+                             lo=0.0, hi=100.0),
+    "seed": FieldSpec("int", "Random seed for weights and inputs.", lo=0, hi=2**31 - 1),
+    "clip": FieldSpec("optional_float", "Gradient-clipping threshold (off, or a positive value).",
+                      lo=0.0, hi=1e9, lo_open=True),
+    "clip_mode": FieldSpec("choice", "Clip the total gradient norm, or each gradient entry.",
+                           ("norm", "value")),
+    "dtype": FieldSpec("choice", "Floating-point precision (float64 overflows much later).",
+                       ("float32", "float64")),
+    "loss_on": FieldSpec("choice", "Put the loss on the last step only, or on every step.",
+                         ("last", "all")),
+    "bias": FieldSpec("float", "Constant value of every bias (0 by default).", lo=-10.0, hi=10.0),
+    "h0_scale": FieldSpec("float", "Standard deviation of the initial state h_0 (0: zero state).",
+                          lo=0.0, hi=10.0),
+}
+
+
+@dataclass(frozen=True)
+class UnrollConfig:
+    """One gradient-flow experiment: a randomly initialised network unrolled for seq_len steps."""
+    cell: str = "rnn"              # rnn | lstm | gru
+    activation: str = "tanh"       # tanh | sigmoid | relu | linear (vanilla RNN only)
+    init: str = "gaussian"         # recurrent matrix: gaussian | orthogonal | identity | xavier
+    weight_scale: float = 1.0      # s: gaussian N(0, s²/H) has spectral radius ≈ s
+    seq_len: int = 100             # T
+    hidden: int = 64               # H
+    batch: int = 8                 # curve is the per-sequence norm averaged over the batch
+    input_scale: float = 1.0       # x_t ~ N(0, input_scale²); 0 means no input
+    seed: int = 0
+    clip: float | None = None      # clipping threshold, None = off
+    clip_mode: str = "norm"        # norm | value
+    dtype: str = "float32"
+    loss_on: str = "last"          # last: only ∂L/∂h_T is seeded; all: a loss on every step
+    bias: float = 0.0
+    h0_scale: float = 0.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            checked = UNROLL_FIELDS[f.name].parse(f.name, getattr(self, f.name))
+            object.__setattr__(self, f.name, checked)
+        need = estimate_memory_bytes(self)
+        if need > MEMORY_BUDGET_BYTES:
+            raise ConfigError(
+                "memory (seq_len × batch × hidden)",
+                f"small enough to fit in {MEMORY_BUDGET_BYTES / 2**30:.0f} GB "
+                f"(this needs about {need / 2**30:.1f} GB; lower the batch, the hidden size or T)",
+                (self.seq_len, self.batch, self.hidden))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "UnrollConfig":
+        """Build from raw strings or values (CLI, URL); unknown keys are ignored."""
+        return cls(**{k: v for k, v in values.items() if k in UNROLL_FIELDS})
+
+
+def estimate_memory_bytes(cfg: UnrollConfig) -> int:
+    """Rough peak memory of one unroll: the activations kept for the backward pass dominate."""
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    per_step = {"rnn": 8, "gru": 16, "lstm": 18}[cfg.cell]   # batch×hidden tensors kept per step (measured)
+    weights = 8 * cfg.hidden * cfg.hidden * itemsize
+    return cfg.seq_len * cfg.batch * cfg.hidden * itemsize * per_step + weights

@@ -1,0 +1,271 @@
+"""The gradient probe: ‖∂L/∂h_{T−k}‖ for every distance k from one forward and one backward pass.
+
+The loss is a fixed random unit readout, L = Σ_batch v·h_T (or Σ_t v·h_t with loss_on="all"), so
+∂L/∂h_T = v has norm 1 and the curve reads directly as "fraction of the final-step signal".
+
+Vanilla RNN: the forward pass is torch.nn.RNN's fused kernel (tanh, ReLU) or a tight loop (sigmoid,
+linear) without autograd; the backward pass is back-propagation through time written out,
+g_{t−1} = (g_t ⊙ f'(a_t)) W (+ v), which is exactly what autograd does for the hidden states but
+skips the weight gradients inside the loop. Those come afterwards from one batched product.
+LSTM/GRU: torch.nn.LSTMCell/GRUCell stepped under autograd, with retain_grad on every state, so a
+single backward pass leaves the total derivative on each h_t (and c_t).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .cells import GAMMA, Network, build_network, derivative_from_output
+from .config import UnrollConfig
+from .theory import REGIME_RULE, Spectrum, classify_regime, fit_rate, pascanu_bound, spectrum
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class UnrollResult:
+    """Everything the app, the CLI and notebooks show about one unroll (NumPy arrays)."""
+    config: UnrollConfig
+    distance: np.ndarray                  # 0..T−1; distance 0 is the step the loss is on
+    grad_norm: np.ndarray                 # mean over the batch of ‖∂L/∂h_{T−k}‖ (inf/nan kept)
+    cell_grad_norm: np.ndarray | None     # LSTM: mean ‖∂L/∂c_{T−k}‖
+    bound: np.ndarray                     # vanilla RNN: (λ1·γ)^k · grad_norm[0]; NaN for gated cells
+    rate: float | None                    # fitted per-step factor
+    regime: str                           # vanishing | stable | exploding
+    overflow: dict | None                 # where numbers first stopped being finite, or None
+    reached_zero_at: int | None           # first distance where the gradient underflowed to exactly 0
+    spectrum: Spectrum
+    gamma: float | None                   # sup|f'| (vanilla RNN)
+    saturation: np.ndarray                # (T, H) |f'(a_t)| of sequence 0; gated: the carry gate
+    saturation_label: str
+    param_grad_norm: float                # ‖∂L/∂θ‖ over all parameters, before clipping
+    clip_factor: float                    # what clipping would multiply the update by (1 = untouched)
+    clipped_grad_norm: np.ndarray | None  # grad_norm × clip_factor when clipping is on
+    regime_rule: str = field(default=REGIME_RULE)
+
+    @property
+    def end_to_start_ratio(self) -> float:
+        """grad_norm at the largest distance over grad_norm at distance 0."""
+        return float(self.grad_norm[-1] / self.grad_norm[0]) if self.grad_norm[0] != 0 else float("nan")
+
+    def to_json_dict(self) -> dict:
+        """The CLI's --json object (arrays as lists; non-finite numbers become None)."""
+        out = {
+            "distance": self.distance.tolist(),
+            "grad_norm": _finite_list(self.grad_norm),
+            "bound": _finite_list(self.bound),
+            "cell_grad_norm": None if self.cell_grad_norm is None else _finite_list(self.cell_grad_norm),
+            "clipped_grad_norm": None if self.clipped_grad_norm is None else _finite_list(self.clipped_grad_norm),
+            "rate": _finite(self.rate),
+            "regime": self.regime,
+            "regime_rule": self.regime_rule,
+            "overflow": self.overflow,
+            "reached_zero_at": self.reached_zero_at,
+            "end_to_start_ratio": _finite(self.end_to_start_ratio),
+            "lambda1": _finite(self.spectrum.lambda1),
+            "spectral_radius": _finite(self.spectrum.spectral_radius),
+            "gamma": self.gamma,
+            "param_grad_norm": _finite(self.param_grad_norm),
+            "clip_factor": _finite(self.clip_factor),
+            "config": self.config.to_dict(),
+        }
+        return out
+
+
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _finite_list(a: np.ndarray) -> list:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=float)]
+
+
+@dataclass
+class _Trace:
+    """Raw tensors of one unroll, in time order (index t = 0..T−1)."""
+    h: torch.Tensor               # (T, B, H) states
+    g: torch.Tensor               # (T, B, H) total derivatives ∂L/∂h_t
+    gc: torch.Tensor | None       # (T, B, H) ∂L/∂c_t (LSTM)
+    saturation: torch.Tensor      # (T, H)
+    param_grads: list             # one gradient tensor per parameter
+
+
+def make_inputs(cfg: UnrollConfig, generator: torch.Generator, dtype: torch.dtype):
+    """Inputs x (T, B, D), initial state h0 (B, H) and readout v (H,) for a config."""
+    x = torch.empty(cfg.seq_len, cfg.batch, cfg.hidden, dtype=dtype).normal_(0.0, cfg.input_scale,
+                                                                             generator=generator)
+    h0 = torch.randn(cfg.batch, cfg.hidden, generator=generator, dtype=dtype) * cfg.h0_scale
+    v = torch.randn(cfg.hidden, generator=generator, dtype=torch.float64)
+    return x, h0, (v / v.norm()).to(dtype)
+
+
+def build(cfg: UnrollConfig):
+    """The network and data of a config, drawn reproducibly from its seed."""
+    dtype = DTYPES[cfg.dtype]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = build_network(cfg.cell, cfg.activation, cfg.init, cfg.weight_scale, cfg.hidden,
+                        cfg.hidden, cfg.bias, gen, dtype)
+    x, h0, v = make_inputs(cfg, gen, dtype)
+    return net, x, h0, v
+
+
+def rnn_forward(net: Network, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """All states h_1..h_T of the vanilla RNN, without autograd."""
+    with torch.no_grad():
+        if net.activation in ("tanh", "relu"):
+            rnn = torch.nn.RNN(x.shape[-1], net.w_hh.shape[0], nonlinearity=net.activation,
+                               dtype=x.dtype)
+            rnn.weight_hh_l0.copy_(net.w_hh)
+            rnn.weight_ih_l0.copy_(net.w_ih)
+            rnn.bias_ih_l0.copy_(net.b)
+            rnn.bias_hh_l0.zero_()
+            return rnn(x, h0.unsqueeze(0))[0]
+        f = {"sigmoid": torch.sigmoid_, "linear": lambda a: a}[net.activation]
+        pre = torch.addmm(net.b, x.reshape(-1, x.shape[-1]), net.w_ih.T).view(*x.shape[:2], -1)
+        w_t = net.w_hh.T
+        h = h0
+        for t in range(x.shape[0]):
+            h = f(torch.addmm(pre[t], h, w_t, out=pre[t]))
+        return pre
+
+
+def rnn_backward(net: Network, h: torch.Tensor, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor,
+                 loss_on: str) -> _Trace:
+    """Back-propagation through time for the hidden states, then the weight gradients in one go."""
+    with torch.no_grad():
+        deriv = derivative_from_output(net.activation, h)          # f'(a_t), (T, B, H)
+        g = torch.empty_like(h)
+        delta = deriv  # reused in place: delta_t = g_t ⊙ f'(a_t)
+        g[-1] = v
+        w = net.w_hh
+        for t in range(h.shape[0] - 1, 0, -1):
+            torch.mul(g[t], deriv[t], out=delta[t])
+            torch.mm(delta[t], w, out=g[t - 1])
+            if loss_on == "all":
+                g[t - 1] += v
+        saturation = derivative_from_output(net.activation, h[:, 0, :]).abs()
+        torch.mul(g[0], deriv[0], out=delta[0])
+        hid = h.shape[-1]
+        grad_w_hh = torch.addmm(delta[0].T @ h0, delta[1:].reshape(-1, hid).T, h[:-1].reshape(-1, hid))
+        flat_delta = delta.reshape(-1, hid)
+        grad_w_ih = flat_delta.T @ x.reshape(-1, x.shape[-1])
+        grad_b = flat_delta.sum(0)
+    return _Trace(h, g, None, saturation, [grad_w_hh, grad_w_ih, grad_b])
+
+
+def gated_unroll(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str) -> _Trace:
+    """LSTM/GRU: one autograd forward and backward, with the total derivative kept on every state."""
+    module = net.cell_module
+    module.zero_grad(set_to_none=True)
+    lstm = net.cell == "lstm"
+    h = h0.clone()
+    c = torch.zeros_like(h0)
+    hs, cs = [], []
+    loss = h.new_zeros(())
+    for t in range(x.shape[0]):
+        if lstm:
+            h, c = module(x[t], (h, c))
+            c.retain_grad()
+            cs.append(c)
+        else:
+            h = module(x[t], h)
+        h.retain_grad()
+        hs.append(h)
+        if loss_on == "all" or t == x.shape[0] - 1:
+            loss = loss + (h @ v).sum()
+    loss.backward()
+    zeros = torch.zeros_like(h0)
+    with torch.no_grad():
+        g = torch.stack([s.grad if s.grad is not None else zeros for s in hs])
+        gc = torch.stack([s.grad if s.grad is not None else zeros for s in cs]) if lstm else None
+        states = torch.stack([s.detach() for s in hs])
+        hsz = h0.shape[-1]
+        h_prev = torch.cat([h0.unsqueeze(0), states[:-1]], dim=0)[:, 0, :]
+        gates = x[:, 0, :] @ module.weight_ih.T + module.bias_ih + h_prev @ module.weight_hh.T + module.bias_hh
+        carry = torch.sigmoid(gates[:, hsz:2 * hsz])      # LSTM forget gate f_t / GRU update gate z_t
+    return _Trace(states, g, gc, carry, [p.grad for p in module.parameters()])
+
+
+def _first_bad_index(norms: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~np.isfinite(norms))
+    return int(bad[0]) if bad.size else None
+
+
+def _batch_mean_norm(g: torch.Tensor) -> np.ndarray:
+    """Per-sequence 2-norm averaged over the batch, reversed so index = distance. Steps whose
+    float32 norm overflowed although every entry is finite are redone in float64."""
+    with torch.no_grad():
+        per_seq = torch.linalg.vector_norm(g, dim=-1).to(torch.float64)      # (T, B)
+        if torch.isinf(per_seq).any():
+            redo = torch.isinf(per_seq) & torch.isfinite(g).all(dim=-1)
+            per_seq[redo] = torch.linalg.vector_norm(g[redo].to(torch.float64), dim=-1)
+        norms = per_seq.mean(dim=1)
+    return norms.flip(0).numpy()
+
+
+def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
+    """Total gradient norm before clipping, and the factor clipping would scale the update by."""
+    params = []
+    for grad in param_grads:
+        p = torch.nn.Parameter(torch.empty_like(grad))
+        p.grad = grad.detach().clone()
+        params.append(p)
+    total = float(torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(p.grad.to(torch.float64)) for p in params])))
+    if cfg.clip is None or not np.isfinite(total) or total == 0:
+        return total, 1.0
+    if cfg.clip_mode == "norm":
+        torch.nn.utils.clip_grad_norm_(params, max_norm=cfg.clip)
+    else:
+        torch.nn.utils.clip_grad_value_(params, clip_value=cfg.clip)
+    after = float(torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(p.grad.to(torch.float64)) for p in params])))
+    return total, after / total
+
+
+def unroll(cfg: UnrollConfig) -> UnrollResult:
+    """Unroll the network of `cfg` and measure the gradient norm at every time-step distance."""
+    net, x, h0, v = build(cfg)
+    if cfg.cell == "rnn":
+        h = rnn_forward(net, x, h0)
+        trace = rnn_backward(net, h, x, h0, v, cfg.loss_on)
+        label = "|f'(a_t)|"
+    else:
+        trace = gated_unroll(net, x, h0, v, cfg.loss_on)
+        label = "forget gate f_t" if cfg.cell == "lstm" else "update gate z_t"
+    distance = np.arange(cfg.seq_len)
+    grad_norm = _batch_mean_norm(trace.g)
+    cell_grad_norm = _batch_mean_norm(trace.gc) if trace.gc is not None else None
+
+    overflow = None
+    with torch.no_grad():
+        state_ok = torch.isfinite(trace.h.abs().amax(dim=(1, 2))).numpy()   # amax propagates NaN
+    bad_step = int(np.flatnonzero(~state_ok)[0]) if not state_ok.all() else None
+    if bad_step is not None:
+        # Every Jacobian after the blown-up state is undefined, so is every gradient behind it.
+        grad_norm[1:] = np.nan
+        if cell_grad_norm is not None:
+            cell_grad_norm[1:] = np.nan
+        overflow = {"where": "forward", "forward_step": bad_step, "distance": cfg.seq_len - 1 - bad_step,
+                    "kind": "nan" if torch.isnan(trace.h[bad_step]).any().item() else "inf"}
+    elif (bad_distance := _first_bad_index(grad_norm)) is not None:
+        overflow = {"where": "backward", "forward_step": None, "distance": bad_distance,
+                    "kind": "nan" if np.isnan(grad_norm[bad_distance]) else "inf"}
+    zero = np.flatnonzero(np.isfinite(grad_norm) & (grad_norm == 0))
+    reached_zero_at = int(zero[0]) if zero.size and grad_norm[0] > 0 else None
+
+    spec = spectrum(net.recurrent_block)
+    gamma = GAMMA[cfg.activation] if cfg.cell == "rnn" else None
+    bound = (pascanu_bound(float(grad_norm[0]), spec.lambda1, gamma, distance)
+             if gamma is not None else np.full(distance.shape, np.nan))
+    rate = fit_rate(distance, grad_norm)
+    regime = classify_regime(rate, int(distance[-1]), overflow is not None, reached_zero_at is not None)
+    total, factor = _clip(cfg, trace.param_grads)
+    clipped = grad_norm * factor if cfg.clip is not None else None
+    return UnrollResult(
+        config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
+        bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,
+        spectrum=spec, gamma=gamma, saturation=trace.saturation.to(torch.float64).numpy(),
+        saturation_label=label, param_grad_norm=total, clip_factor=factor, clipped_grad_norm=clipped)
