@@ -125,9 +125,9 @@ def main(argv=None) -> int:
         return COMMANDS[args.command][2](args)
     except (ConfigError, CliError) as exc:
         message = str(exc)
-        for name in UNROLL_FIELDS:   # name the flag the user typed
-            if message.startswith(name + " "):
-                message = "--" + name.replace("_", "-") + message[len(name):]
+        field = getattr(exc, "field", "")
+        if field.isidentifier() and message.startswith(field + " "):   # name the flag the user typed
+            message = "--" + field.replace("_", "-") + message[len(field):]
         print(f"error: {message}", file=sys.stderr)
         return 2
 

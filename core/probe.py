@@ -94,10 +94,11 @@ class _Trace:
 
 def make_inputs(cfg: UnrollConfig, generator: torch.Generator, dtype: torch.dtype):
     """Inputs x (T, B, D), initial state h0 (B, H) and readout v (H,) for a config."""
+    # x is drawn last, step by step, so a shorter sequence with the same seed is an exact prefix
+    v = torch.randn(cfg.hidden, generator=generator, dtype=torch.float64)
+    h0 = torch.randn(cfg.batch, cfg.hidden, generator=generator, dtype=dtype) * cfg.h0_scale
     x = torch.empty(cfg.seq_len, cfg.batch, cfg.hidden, dtype=dtype).normal_(0.0, cfg.input_scale,
                                                                              generator=generator)
-    h0 = torch.randn(cfg.batch, cfg.hidden, generator=generator, dtype=dtype) * cfg.h0_scale
-    v = torch.randn(cfg.hidden, generator=generator, dtype=torch.float64)
     return x, h0, (v / v.norm()).to(dtype)
 
 
@@ -146,6 +147,7 @@ def rnn_backward(net: Network, h: torch.Tensor, x: torch.Tensor, h0: torch.Tenso
             if loss_on == "all":
                 g[t - 1] += v
         saturation = derivative_from_output(net.activation, h[:, 0, :]).abs()
+        saturation[~torch.isfinite(h[:, 0, :])] = float("nan")     # no derivative at a blown-up state
         torch.mul(g[0], deriv[0], out=delta[0])
         hid = h.shape[-1]
         grad_w_hh = torch.addmm(delta[0].T @ h0, delta[1:].reshape(-1, hid).T, h[:-1].reshape(-1, hid))

@@ -1,0 +1,15 @@
+"""Gradient Flow Lab: the router. Page config, navigation over app_pages/, shared chrome.
+
+The page scripts are in app_pages/ rather than pages/: Streamlit treats a pages/ folder beside the
+entry point as a legacy multipage app, which breaks direct links to the pages' url paths.
+"""
+import streamlit as st
+
+from ui.nav import ROOT, available_pages
+
+st.set_page_config(page_title="Gradient Flow Lab", page_icon=":material/waves:", layout="wide")
+
+pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
+         for path, title, icon, url, _ in available_pages()]
+st.navigation(pages).run()
+st.sidebar.caption("Gradient Flow Lab · every control is in the URL: copy the address to share a view.")

@@ -1,0 +1,104 @@
+"""Gradient flow: ‖∂L/∂h_{T−k}‖ against distance k, beside the theory that predicts it."""
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+import core
+from ui import flow_figs
+from ui.flow_controls import LABELS, flow_controls
+from ui.text import headline, overflow_explanation, sci
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
+    return core.unroll(cfg)
+
+
+values, url_warnings = flow_controls()
+st.title("Gradient flow")
+st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
+           "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
+           "shrink or grow geometrically with k.")
+for message in url_warnings:
+    st.warning(message, icon=":material/warning:")
+
+try:
+    cfg = core.UnrollConfig(**values)
+except core.ConfigError as err:
+    st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
+    st.stop()
+
+if cfg.cell == "rnn" and cfg.seq_len * cfg.batch * cfg.hidden < 2_000_000:
+    res = measure(cfg)          # milliseconds: a spinner would only add flicker
+else:
+    with st.spinner(f"Unrolling {cfg.seq_len} steps of the {LABELS['cell'][cfg.cell]}…"):
+        res = measure(cfg)
+
+theory = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
+cols = st.columns(4)
+cols[0].metric("Regime", res.regime, help=res.regime_rule)
+cols[1].metric("Per-step factor (fitted)", sci(res.rate, 3),
+               help="exp of the slope of a least-squares line through log‖∂L/∂h‖ against distance.")
+cols[2].metric("Theory λ1·γ", sci(theory, 3) if theory is not None else "n/a (gated cell)",
+               help="Largest singular value of W times sup|f'|: the per-step factor can never exceed it.")
+cols[3].metric(f"Ratio at distance {cfg.seq_len - 1}", sci(res.end_to_start_ratio),
+               help="‖∂L/∂h_1‖ / ‖∂L/∂h_T‖: what is left of the error signal at the first step.")
+st.markdown(headline(res))
+if (text := overflow_explanation(res)) is not None:
+    st.error(text, icon=":material/error:")
+
+prefix = None
+if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
+    prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
+st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix), key="curve", width="stretch")
+if prefix is not None:
+    st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the longest "
+               "run whose states stay finite, so you can see the explosion that led to the overflow.")
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(flow_figs.clipping_figure(res), key="clipping", width="stretch")
+    if cfg.clip is None:
+        st.caption(f"Clipping is off. The total gradient norm is {sci(res.param_grad_norm, 3)}; pick a threshold "
+                   "on the left to see what clipping would do to it.")
+    elif res.clip_factor < 1:
+        st.caption(f"Clipping {LABELS['clip_mode'][cfg.clip_mode]} at {cfg.clip:g} multiplies this update by "
+                   f"**{sci(res.clip_factor, 3)}**" + (" (and, by value, also turns its direction)."
+                                                       if cfg.clip_mode == "value" else
+                                                       ": the direction is kept, only the step is shortened."))
+    else:
+        st.caption(f"The norm {sci(res.param_grad_norm, 3)} is under the threshold {cfg.clip:g}: "
+                   "clipping leaves this update untouched.")
+with right:
+    st.plotly_chart(flow_figs.saturation_figure(res), key="saturation", width="stretch")
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(flow_figs.spectrum_figure(res), key="spectrum", width="stretch")
+with right:
+    st.plotly_chart(flow_figs.singular_values_figure(res), key="singular", width="stretch")
+
+with st.expander("What is plotted, and the theory behind it", expanded=False):
+    st.markdown("The network is $h_t = f(W h_{t-1} + U x_t + b)$ (or an LSTM/GRU cell), unrolled for "
+                "$T$ steps from $h_0$. The loss is a fixed random unit readout $L = v^\\top h_T$ on the "
+                "**last step only** (or on every step, under Advanced), so every bit of gradient that "
+                "reaches step $t$ has travelled $T-t$ steps back. The chart shows, for each distance "
+                "$k = T - t$, the norm of the total derivative $\\partial L / \\partial h_{T-k}$ (through "
+                "every path), per sequence, averaged over the batch. For an LSTM the cell-state gradient "
+                "$\\partial L/\\partial c_{T-k}$ is drawn too.")
+    st.latex(r"\frac{\partial h_T}{\partial h_t} = \prod_{s=t+1}^{T} \operatorname{diag}\big(f'(a_s)\big)\, W")
+    st.latex(r"\Big\|\frac{\partial h_T}{\partial h_t}\Big\| \le (\lambda_1 \gamma)^{T-t},\qquad "
+             r"\lambda_1 = \sigma_{\max}(W),\quad \gamma = \sup|f'| \;(1 \text{ for tanh, ReLU, linear};\ "
+             r"\tfrac14 \text{ for the sigmoid})")
+    st.markdown("So $\\lambda_1 < 1/\\gamma$ is enough for the gradient to vanish, and $\\lambda_1 > 1/\\gamma$ "
+                "is needed for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units "
+                "($f'(a) \\approx 0$, dark in the heatmap) cut the signal even when $W$ is large. "
+                f"**Regime rule:** {res.regime_rule}.")
+
+curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
+if res.cell_grad_norm is not None:
+    curve["cell_grad_norm"] = res.cell_grad_norm
+st.download_button("Download the curve (CSV)", curve.to_csv(index=False), file_name="gradient_flow.csv",
+                   mime="text/csv", help="Distance, measured gradient norm and the Pascanu bound.")
+st.caption("The address bar holds every setting: copy it to share exactly this view.")

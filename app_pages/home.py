@@ -1,0 +1,38 @@
+"""Home: what the app shows, why it matters, and a way into each page."""
+import streamlit as st
+
+from ui.nav import available_pages
+
+st.title("Gradient Flow Lab")
+st.markdown(
+    "#### See why recurrent networks forget.\n"
+    "A recurrent network applies the same step $h_t = f(W h_{t-1} + U x_t + b)$ over and over. "
+    "Training it by back-propagation through time multiplies **one Jacobian per time step**, "
+    "so the error signal that reaches a step $k$ steps back is a product of $k$ matrices:")
+st.latex(r"\frac{\partial L}{\partial h_{T-k}} = \frac{\partial L}{\partial h_T}"
+         r"\prod_{s=T-k+1}^{T} \operatorname{diag}\big(f'(a_s)\big)\,W")
+st.markdown(
+    "A product of $k$ similar factors shrinks or grows **geometrically** in $k$. If each step scales the "
+    "signal by 0.9, after 100 steps only $0.9^{100} \\approx 3\\times10^{-5}$ of it is left: the network "
+    "cannot learn anything that depends on inputs that far back (**vanishing gradients**, silent). "
+    "If each step scales it by 1.1, after 100 steps it is $1.1^{100} \\approx 1.4\\times 10^{4}$ times "
+    "larger and one update can throw the weights anywhere (**exploding gradients**, loud: overflow and "
+    "NaN). This lab lets you watch both happen, measure them, and try the cures: clipping, careful "
+    "initialisation and gated cells (LSTM, GRU).")
+
+st.subheader("Where to go")
+for path, title, icon, url, pitch in available_pages()[1:]:
+    with st.container(border=True):
+        st.page_link(path, label=f"**{title}**", icon=icon)
+        st.caption(pitch)
+
+with st.expander("Try these first"):
+    st.markdown(
+        "- [tanh RNN, s = 1: vanishes](gradient-flow) — the default view.\n"
+        "- [linear RNN, orthogonal × 1: perfectly stable](gradient-flow?activation=linear&init=orthogonal&input_scale=0)\n"
+        "- [ReLU RNN, s = 2.5: explodes and overflows](gradient-flow?activation=relu&weight_scale=2.51&seq_len=500)\n"
+        "- [sigmoid: γ = 1/4 makes it four times worse per step](gradient-flow?activation=sigmoid&weight_scale=3.98)\n"
+        "- [LSTM: the cell state carries the gradient further](gradient-flow?cell=lstm&bias=1&seq_len=300)")
+st.caption("References: Pascanu, Mikolov & Bengio (2013), *On the difficulty of training recurrent neural "
+           "networks*; Bengio, Simard & Frasconi (1994); Hochreiter (1991); Hochreiter & Schmidhuber (1997); "
+           "Le, Jaitly & Hinton (2015).")

@@ -1,0 +1,108 @@
+"""Sidebar controls of the Gradient flow page, each bound to a URL query parameter."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from core.config import UNROLL_FIELDS, UnrollConfig
+from ui.url import UrlField, seed_from_url, sync_to_url
+
+DEFAULTS = UnrollConfig()
+# Log-spaced weight scales 10^(i/40), i = −40..40: 0.1 … 10 with 1.0 exactly in the middle.
+WEIGHT_SCALES = [float(f"{10 ** (i / 40):.3g}") for i in range(-40, 41)]
+HIDDEN_SIZES = [8, 16, 32, 64, 128, 256, 512]
+CLIP_VALUES = [float(f"{10 ** (i / 4):.3g}") for i in range(-8, 13)]   # 0.01 … 1000
+UI_MAX_SEQ_LEN = 2000
+UI_MAX_BATCH = 64
+UI_MAX_INPUT_SCALE = 5.0
+
+LABELS = {
+    "cell": {"rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU"},
+    "activation": {"tanh": "tanh", "sigmoid": "logistic sigmoid", "relu": "ReLU", "linear": "linear (none)"},
+    "init": {"gaussian": "Gaussian N(0, s²/H)", "orthogonal": "orthogonal × s", "identity": "identity × s",
+             "xavier": "Xavier/Glorot × s"},
+    "clip_mode": {"norm": "by norm", "value": "by value"},
+    "loss_on": {"last": "last step only", "all": "every step"},
+}
+
+
+def _nearest(options):
+    def snap(value):
+        return min(options, key=lambda o: abs(np.log(o) - np.log(value)))
+    return snap
+
+
+def _round_to(step):
+    return lambda value: round(round(value / step) * step, 10)
+
+
+FIELDS = [
+    UrlField("cell", DEFAULTS.cell, UNROLL_FIELDS["cell"]),
+    UrlField("activation", DEFAULTS.activation, UNROLL_FIELDS["activation"]),
+    UrlField("init", DEFAULTS.init, UNROLL_FIELDS["init"]),
+    UrlField("weight_scale", DEFAULTS.weight_scale,
+             replace(UNROLL_FIELDS["weight_scale"], lo=0.1, hi=10.0), _nearest(WEIGHT_SCALES)),
+    UrlField("seq_len", DEFAULTS.seq_len, replace(UNROLL_FIELDS["seq_len"], hi=UI_MAX_SEQ_LEN)),
+    UrlField("hidden", DEFAULTS.hidden, replace(UNROLL_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]),
+             _nearest(HIDDEN_SIZES)),
+    UrlField("batch", DEFAULTS.batch, replace(UNROLL_FIELDS["batch"], hi=UI_MAX_BATCH)),
+    UrlField("input_scale", DEFAULTS.input_scale, replace(UNROLL_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE),
+             _round_to(0.05)),
+    UrlField("seed", DEFAULTS.seed, UNROLL_FIELDS["seed"]),
+    UrlField("clip", DEFAULTS.clip, replace(UNROLL_FIELDS["clip"], lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1],
+                                            lo_open=False), _nearest(CLIP_VALUES)),
+    UrlField("clip_mode", DEFAULTS.clip_mode, UNROLL_FIELDS["clip_mode"]),
+    UrlField("dtype", DEFAULTS.dtype, UNROLL_FIELDS["dtype"]),
+    UrlField("loss_on", DEFAULTS.loss_on, UNROLL_FIELDS["loss_on"]),
+    UrlField("bias", DEFAULTS.bias, UNROLL_FIELDS["bias"], _round_to(0.1)),
+    UrlField("h0_scale", DEFAULTS.h0_scale, replace(UNROLL_FIELDS["h0_scale"], hi=5.0), _round_to(0.1)),
+]
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def _help(name: str) -> str:
+    return UNROLL_FIELDS[name].help
+
+
+def _select(container, label, name, **kw):
+    options = list(LABELS[name]) if name in LABELS else list(UNROLL_FIELDS[name].choices)
+    return container.selectbox(label, options, key=name, help=_help(name),
+                               format_func=lambda v: LABELS.get(name, {}).get(v, v), **kw)
+
+
+def flow_controls() -> tuple[dict, list[str]]:
+    """Draw the sidebar; return the chosen values and any warnings about bad URL parameters."""
+    warnings = seed_from_url("gradient_flow", FIELDS)
+    for f in FIELDS:                         # first visit: widgets start from the defaults
+        st.session_state.setdefault(f.name, f.default)
+    sb = st.sidebar
+    sb.header("Network")
+    _select(sb, "Cell", "cell")
+    gated = st.session_state["cell"] != "rnn"
+    _select(sb, "Activation f", "activation", disabled=gated)
+    _select(sb, "Recurrent initialisation", "init")
+    sb.select_slider("Weight scale s", WEIGHT_SCALES, key="weight_scale", format_func=lambda v: f"{v:g}",
+                     help=_help("weight_scale") + " Log-spaced from 0.1 to 10.")
+    sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key="seq_len", help=_help("seq_len"))
+    sb.select_slider("Hidden size H", HIDDEN_SIZES, key="hidden", help=_help("hidden"))
+    sb.slider("Batch", 1, UI_MAX_BATCH, key="batch", help=_help("batch"))
+    sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=0.05, key="input_scale", help=_help("input_scale"))
+    sb.number_input("Seed", 0, 2**31 - 1, step=1, key="seed", help=_help("seed"))
+    sb.header("Clipping")
+    sb.select_slider("Threshold", [None] + CLIP_VALUES, key="clip",
+                     format_func=lambda v: "off" if v is None else f"{v:g}",
+                     help=_help("clip") + " Slide left to the end to switch clipping off.")
+    sb.radio("Mode", list(LABELS["clip_mode"]), key="clip_mode", horizontal=True,
+             format_func=LABELS["clip_mode"].get, help=_help("clip_mode"),
+             disabled=st.session_state["clip"] is None)
+    with sb.expander("Advanced"):
+        st.radio("Loss on", list(LABELS["loss_on"]), key="loss_on", format_func=LABELS["loss_on"].get,
+                 help=_help("loss_on"), horizontal=True)
+        st.radio("Precision", ["float32", "float64"], key="dtype", help=_help("dtype"), horizontal=True)
+        st.slider("Bias b", -5.0, 5.0, step=0.1, key="bias", help=_help("bias"))
+        st.slider("Initial state scale", 0.0, 5.0, step=0.1, key="h0_scale", help=_help("h0_scale"))
+    sync_to_url(FIELDS)
+    values = {f.name: st.session_state[f.name] for f in FIELDS}
+    return values, warnings

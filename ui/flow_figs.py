@@ -1,0 +1,168 @@
+"""Figure builders for the Gradient flow page: pure functions, UnrollResult -> go.Figure."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.probe import UnrollResult
+
+COLORS = {"grad": "#1f77b4", "bound": "#7f7f7f", "cell": "#2ca02c", "clipped": "#ff7f0e",
+          "bad": "#d62728", "threshold": "#d62728"}
+MAX_HEATMAP_COLUMNS = 400
+
+
+def _positive_or_none(a: np.ndarray) -> list:
+    """Values for a log axis: non-finite and non-positive points become gaps."""
+    a = np.asarray(a, dtype=float)
+    return [float(v) if np.isfinite(v) and v > 0 else None for v in a]
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
+                      margin=dict(l=60, r=20, t=50, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    return fig
+
+
+def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None = None) -> go.Figure:
+    """‖∂L/∂h_{T−k}‖ against distance k on a log axis, with the theory and the events on it.
+    `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite."""
+    fig = go.Figure()
+    k = res.distance
+    if finite_prefix is not None:
+        fig.add_trace(go.Scatter(x=finite_prefix.distance, y=_positive_or_none(finite_prefix.grad_norm),
+                                 name=f"same network, T = {finite_prefix.config.seq_len} (last finite run)",
+                                 mode="lines", line=dict(color=COLORS["grad"], width=2, dash="dot"),
+                                 hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
+                             mode="lines", line=dict(color=COLORS["grad"], width=3),
+                             hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+    if np.isfinite(res.bound).any():
+        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.bound), name="Pascanu bound (λ1·γ)^k",
+                                 mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
+                                 hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
+    if res.cell_grad_norm is not None:
+        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.cell_grad_norm), name="‖∂L/∂c‖ cell state",
+                                 mode="lines", line=dict(color=COLORS["cell"], width=2),
+                                 hovertemplate="distance %{x}<br>‖∂L/∂c‖ = %{y:.3e}<extra></extra>"))
+    if res.clipped_grad_norm is not None and res.clip_factor < 1:
+        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.clipped_grad_norm), name="after clipping",
+                                 mode="lines", line=dict(color=COLORS["clipped"], width=2, dash="dot"),
+                                 hovertemplate="distance %{x}<br>clipped = %{y:.3e}<extra></extra>"))
+    if res.overflow is not None:
+        d = res.overflow["distance"]
+        what = "forward pass overflowed" if res.overflow["where"] == "forward" else "gradient overflowed"
+        fig.add_vline(x=d, line=dict(color=COLORS["bad"], width=2, dash="dash"))
+        fig.add_annotation(x=d, y=1, yref="paper", text=f"{what} ({res.overflow['kind']}) at distance {d}",
+                           showarrow=False, xanchor="left", yanchor="top", font=dict(color=COLORS["bad"]),
+                           bgcolor="rgba(255,255,255,0.8)")
+    if res.reached_zero_at is not None:
+        d = res.reached_zero_at
+        fig.add_vline(x=d, line=dict(color=COLORS["bound"], width=1, dash="dot"))
+        fig.add_annotation(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d} (underflow)",
+                           showarrow=False, xanchor="left", yanchor="bottom")
+    fig.update_yaxes(type="log", title="gradient norm (log scale)", exponentformat="power")
+    lo, hi = _log_range([res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
+                         None if finite_prefix is None else finite_prefix.grad_norm])
+    if lo is not None:
+        fig.update_yaxes(range=[lo, hi])
+        above = np.isfinite(res.bound) & (res.bound > 10 ** hi)
+        if above.any():
+            first = int(np.argmax(above))
+            fig.add_annotation(x=first, y=hi, yref="y", text=f"bound leaves the chart (λ1·γ = "
+                               f"{res.spectrum.lambda1 * res.gamma:.3g} per step)", showarrow=True,
+                               arrowhead=2, ax=40, ay=25, font=dict(color=COLORS["bound"]))
+    fig.update_xaxes(title="time-step distance k = T − t  (0 = the step the loss is on)")
+    return _layout(fig, "Gradient norm against time-step distance", height=460)
+
+
+def _log_range(curves) -> tuple[float | None, float | None]:
+    """log10 y-range that frames the measured curves (not the bound) with half a decade to spare."""
+    values = np.concatenate([np.asarray(c, dtype=float) for c in curves if c is not None])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return None, None
+    lo, hi = np.log10(values.min()), np.log10(values.max())
+    if hi - lo < 1:                      # a flat curve still gets a readable decade around it
+        mid = (hi + lo) / 2
+        lo, hi = mid - 0.5, mid + 0.5
+    return float(lo - 0.5), float(hi + 0.5)
+
+
+def clipping_figure(res: UnrollResult) -> go.Figure:
+    """Total parameter-gradient norm before and after clipping, against the threshold."""
+    cfg = res.config
+    before = res.param_grad_norm
+    bars_x = ["before clipping"]
+    bars_y = [before if np.isfinite(before) else None]
+    if cfg.clip is not None:
+        bars_x.append(f"after clipping by {cfg.clip_mode}")
+        bars_y.append(before * res.clip_factor if np.isfinite(before) else None)
+    fig = go.Figure(go.Bar(x=bars_x, y=bars_y, marker_color=[COLORS["grad"], COLORS["clipped"]][:len(bars_x)],
+                           text=[f"{v:.3g}" if v is not None else "inf/NaN" for v in bars_y],
+                           textposition="outside", hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
+    if cfg.clip is not None:
+        fig.add_hline(y=cfg.clip, line=dict(color=COLORS["threshold"], dash="dash"),
+                      annotation_text=f"threshold {cfg.clip:g}", annotation_position="top left")
+    if not np.isfinite(before):
+        fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                           text="the parameter gradient is not finite (inf/NaN):<br>nothing left to clip",
+                           font=dict(color=COLORS["bad"], size=14))
+    fig.update_yaxes(type="log", title="‖∂L/∂θ‖ (all parameters)", exponentformat="power", dtick=1)
+    return _layout(fig, "Total parameter-gradient norm", height=360)
+
+
+def spectrum_figure(res: UnrollResult) -> go.Figure:
+    """Eigenvalues of the recurrent matrix in the complex plane, with the unit and 1/γ circles."""
+    eig = res.spectrum.eigenvalues
+    fig = go.Figure()
+    theta = np.linspace(0, 2 * np.pi, 361)
+    fig.add_trace(go.Scatter(x=np.cos(theta), y=np.sin(theta), mode="lines", name="unit circle",
+                             line=dict(color=COLORS["bound"], width=1), hoverinfo="skip"))
+    if res.gamma is not None and res.gamma != 1.0:
+        r = 1.0 / res.gamma
+        fig.add_trace(go.Scatter(x=r * np.cos(theta), y=r * np.sin(theta), mode="lines",
+                                 name=f"1/γ = {r:g} circle", line=dict(color=COLORS["clipped"], dash="dash"),
+                                 hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=eig.real, y=eig.imag, mode="markers", name="eigenvalues",
+                             marker=dict(color=COLORS["grad"], size=6, opacity=0.8),
+                             hovertemplate="%{x:.3f} %{y:+.3f}i<extra></extra>"))
+    fig.update_xaxes(title="real", zeroline=True)
+    fig.update_yaxes(title="imaginary", scaleanchor="x", scaleratio=1, zeroline=True)
+    which = "W" if res.config.cell == "rnn" else "candidate block of W_hh"
+    return _layout(fig, f"Eigenvalues of {which} (spectral radius {res.spectrum.spectral_radius:.3g})")
+
+
+def singular_values_figure(res: UnrollResult) -> go.Figure:
+    sv = res.spectrum.singular_values
+    fig = go.Figure(go.Scatter(x=np.arange(1, sv.size + 1), y=sv, mode="lines+markers",
+                               marker=dict(size=4, color=COLORS["grad"]), name="σ_i",
+                               hovertemplate="σ_%{x} = %{y:.4g}<extra></extra>"))
+    fig.add_hline(y=1.0, line=dict(color=COLORS["bound"], dash="dot"), annotation_text="1")
+    if res.gamma is not None and res.gamma != 1.0:
+        fig.add_hline(y=1 / res.gamma, line=dict(color=COLORS["clipped"], dash="dash"),
+                      annotation_text=f"1/γ = {1 / res.gamma:g}")
+    fig.update_xaxes(title="index i")
+    fig.update_yaxes(title="singular value", rangemode="tozero")
+    return _layout(fig, f"Singular values (λ1 = {res.spectrum.lambda1:.3g})")
+
+
+def saturation_figure(res: UnrollResult) -> go.Figure:
+    """|f'(a_t)| (or the carry gate of a gated cell) over time × units for the first sequence."""
+    sat = res.saturation
+    steps = np.arange(1, sat.shape[0] + 1)
+    if sat.shape[0] > MAX_HEATMAP_COLUMNS:      # average neighbouring steps so the browser stays fast
+        width = int(np.ceil(sat.shape[0] / MAX_HEATMAP_COLUMNS))
+        n = sat.shape[0] // width * width
+        sat = np.nanmean(sat[:n].reshape(-1, width, sat.shape[1]), axis=1)
+        steps = steps[:n].reshape(-1, width)[:, 0]
+    z = np.where(np.isfinite(sat), sat, np.nan).T
+    zmax = 0.25 if res.config.cell == "rnn" and res.config.activation == "sigmoid" else 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=steps, colorscale="Viridis", zmin=0, zmax=zmax,
+                               colorbar=dict(title=res.saturation_label),
+                               hovertemplate="step %{x}, unit %{y}<br>value %{z:.3f}<extra></extra>"))
+    fig.update_xaxes(title="time step t")
+    fig.update_yaxes(title="hidden unit")
+    title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if res.config.cell == "rnn"
+             else f"Carry: {res.saturation_label} per unit (bright = the cell state keeps its gradient)")
+    return _layout(fig, title)
