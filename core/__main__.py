@@ -6,6 +6,7 @@ Flags are the config fields with dashes. Bad input exits with status 2 and one l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -23,12 +24,18 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(message)
 
 
-def add_fields(parser: argparse.ArgumentParser, specs: dict, skip: tuple = ()) -> None:
-    """One flag per config field; values stay strings so the config gives the error message."""
+def add_fields(parser: argparse.ArgumentParser, specs: dict, skip: tuple = (), defaults=None) -> None:
+    """One flag per config field; values stay strings so the config gives the error message.
+    `defaults`: a config instance (or dict) whose values are shown in --help."""
+    if defaults is not None and not isinstance(defaults, dict):
+        defaults = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
     for name, spec in specs.items():
         if name in skip:
             continue
         extra = f" [{spec.allowed()}]"
+        if defaults and name in defaults:
+            default = defaults[name]
+            extra += f" (default: {'off' if default is None else default})"
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar="V",
                             help=spec.help + extra)
 
@@ -88,7 +95,7 @@ def cmd_unroll(args) -> int:
 # Other subcommands register here: name -> (help, function(subparser) that adds flags, handler).
 COMMANDS = {
     "unroll": ("measure gradient norm against time-step distance",
-               lambda p: add_fields(p, UNROLL_FIELDS), cmd_unroll),
+               lambda p: add_fields(p, UNROLL_FIELDS, defaults=UnrollConfig()), cmd_unroll),
 }
 
 

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+APP = str(ROOT / "app.py")   # AppTest.from_file resolves relative paths against the calling file
 APPTEST_TIMEOUT = 60   # seconds; AppTest's default of 3 s is too short on 2 cores
 
 

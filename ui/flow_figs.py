@@ -1,6 +1,8 @@
 """Figure builders for the Gradient flow page: pure functions, UnrollResult -> go.Figure."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -154,7 +156,9 @@ def saturation_figure(res: UnrollResult) -> go.Figure:
     if sat.shape[0] > MAX_HEATMAP_COLUMNS:      # average neighbouring steps so the browser stays fast
         width = int(np.ceil(sat.shape[0] / MAX_HEATMAP_COLUMNS))
         n = sat.shape[0] // width * width
-        sat = np.nanmean(sat[:n].reshape(-1, width, sat.shape[1]), axis=1)
+        with warnings.catch_warnings():      # all-NaN windows (blown-up states) stay NaN, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sat = np.nanmean(sat[:n].reshape(-1, width, sat.shape[1]), axis=1)
         steps = steps[:n].reshape(-1, width)[:, 0]
     z = np.where(np.isfinite(sat), sat, np.nan).T
     zmax = 0.25 if res.config.cell == "rnn" and res.config.activation == "sigmoid" else 1.0

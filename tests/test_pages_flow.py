@@ -1,0 +1,122 @@
+"""The Home and Gradient flow pages through streamlit.testing's AppTest (entry point app.py)."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP, APPTEST_TIMEOUT
+
+FLOW = "app_pages/gradient_flow.py"
+
+
+def open_flow(**params):
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()   # run once: pages get url paths
+    at.switch_page(FLOW)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def trace_names(fig):
+    return [t.get("name") for t in fig["data"]]
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def test_home_page_explains_and_links_to_every_page():
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value == "Gradient Flow Lab"
+    text = " ".join(m.value for m in at.markdown)
+    assert "one Jacobian per time step" in text and "geometrically" in text
+    links = [p.proto.page for p in at.get("page_link")]
+    assert "gradient-flow" in links
+
+
+def test_default_view_reads_the_curve():
+    at = open_flow()
+    assert metric(at, "Regime") == "vanishing"
+    headline = next(m.value for m in at.markdown if m.value.startswith("**Vanishing.**"))
+    assert "after 99 steps back" in headline
+    figs = charts(at)
+    assert len(figs) == 5
+    names = trace_names(figs[0])
+    assert "‖∂L/∂h‖ measured" in names and "Pascanu bound (λ1·γ)^k" in names
+    curve = figs[0]["data"][names.index("‖∂L/∂h‖ measured")]
+    assert len(curve["y"]) == 100 if isinstance(curve["y"], list) else True
+
+
+def test_moving_the_weight_scale_changes_the_regime_and_the_url():
+    at = open_flow(activation="linear", init="orthogonal", input_scale="0")
+    assert metric(at, "Regime") == "stable"
+    at.select_slider(key="weight_scale").set_value(1.26).run()
+    assert not at.exception
+    assert metric(at, "Regime") == "exploding"
+    assert metric(at, "Per-step factor") == "1.26"
+    assert at.query_params["weight_scale"] in ("1.26", ["1.26"])
+
+
+def test_url_parameters_open_the_same_view():
+    at = open_flow(cell="lstm", seq_len="50", weight_scale="0.5", clip="1", clip_mode="value")
+    assert at.selectbox(key="cell").value == "lstm"
+    assert at.slider(key="seq_len").value == 50
+    assert at.select_slider(key="weight_scale").value == 0.501    # snapped to the slider's log grid
+    assert at.select_slider(key="clip").value == 1.0
+    assert at.radio(key="clip_mode").value == "value"
+    assert not at.warning
+    names = trace_names(charts(at)[0])
+    assert "‖∂L/∂c‖ cell state" in names and "Pascanu bound (λ1·γ)^k" not in names
+
+
+@pytest.mark.parametrize("param,value,fragment", [
+    ("weight_scale", "1000", "weight_scale must be a number from 0.1 to 10"),
+    ("seq_len", "abc", "seq_len must be an integer from 1 to 2000"),
+    ("seq_len", "5000", "seq_len must be an integer from 1 to 2000"),
+    ("cell", "transformer", "cell must be one of rnn, lstm, gru"),
+    ("input_scale", "-1", "input_scale must be a number from 0 to 5"),
+    ("clip", "banana", "clip must be a number from 0.01 to 1000 (or 'off')"),
+])
+def test_bad_url_value_warns_and_falls_back_to_default(param, value, fragment):
+    at = open_flow(**{param: value, "batch": "4"})
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1
+    assert f"`{param}={value}`" in warnings[0] and fragment in warnings[0] and "default" in warnings[0]
+    assert at.slider(key="batch").value == 4          # the good parameter still applies
+    assert len(charts(at)) == 5                       # and the page still works
+
+
+def test_overflow_is_explained_and_marked_not_crashed():
+    at = open_flow(activation="relu", weight_scale="2.51", seq_len="500")
+    assert metric(at, "Regime") == "exploding"
+    assert any("overflowed at time step" in e.value for e in at.error)
+    fig = charts(at)[0]
+    shapes = fig["layout"].get("shapes", [])
+    assert any(s.get("type") == "line" and s.get("line", {}).get("color") == "#d62728" for s in shapes)
+    assert any("last finite run" in (n or "") for n in trace_names(fig))
+
+
+def test_backward_overflow_with_clipping():
+    at = open_flow(activation="linear", init="orthogonal", weight_scale="3.98", input_scale="0", seq_len="200",
+                   clip="1")
+    assert any("gradient overflowed at distance" in e.value for e in at.error)
+
+
+def test_too_big_for_memory_is_refused_with_a_message():
+    at = open_flow(cell="lstm", seq_len="2000", hidden="512", batch="64")
+    assert any("Cannot run this configuration" in e.value and "GB" in e.value for e in at.error)
+    at.slider(key="batch").set_value(1).run()       # and the app keeps working
+    assert not at.exception and not at.error and len(charts(at)) == 5
+
+
+def test_activation_is_disabled_for_gated_cells():
+    at = open_flow(cell="gru")
+    assert at.selectbox(key="activation").disabled
+    assert not open_flow().selectbox(key="activation").disabled
