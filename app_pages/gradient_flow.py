@@ -6,7 +6,7 @@ import streamlit as st
 
 import core
 from ui import flow_figs
-from ui.flow_controls import LABELS, flow_controls
+from ui.flow_controls import LABELS, TAB_LABELS, flow_controls, sync_view_to_url
 from ui.text import headline, overflow_explanation, sci
 
 
@@ -27,6 +27,7 @@ try:
     cfg = core.UnrollConfig(**values)
 except core.ConfigError as err:
     st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
+    sync_view_to_url()
     st.stop()
 
 if cfg.cell == "rnn" and cfg.seq_len * cfg.batch * cfg.hidden < 2_000_000:
@@ -51,54 +52,60 @@ if (text := overflow_explanation(res)) is not None:
 prefix = None
 if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
     prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
-st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix), key="curve", width="stretch")
-if prefix is not None:
-    st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the longest "
-               "run whose states stay finite, so you can see the explosion that led to the overflow.")
-
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(flow_figs.clipping_figure(res), key="clipping", width="stretch")
-    if cfg.clip is None:
-        st.caption(f"Clipping is off. The total gradient norm is {sci(res.param_grad_norm, 3)}; pick a threshold "
-                   "on the left to see what clipping would do to it.")
-    elif res.clip_factor < 1:
-        st.caption(f"Clipping {LABELS['clip_mode'][cfg.clip_mode]} at {cfg.clip:g} multiplies this update by "
-                   f"**{sci(res.clip_factor, 3)}**" + (" (and, by value, also turns its direction)."
-                                                       if cfg.clip_mode == "value" else
-                                                       ": the direction is kept, only the step is shortened."))
-    else:
-        st.caption(f"The norm {sci(res.param_grad_norm, 3)} is under the threshold {cfg.clip:g}: "
-                   "clipping leaves this update untouched.")
-with right:
-    st.plotly_chart(flow_figs.saturation_figure(res), key="saturation", width="stretch")
-
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(flow_figs.spectrum_figure(res), key="spectrum", width="stretch")
-with right:
-    st.plotly_chart(flow_figs.singular_values_figure(res), key="singular", width="stretch")
-
-with st.expander("What is plotted, and the theory behind it", expanded=False):
-    st.markdown("The network is $h_t = f(W h_{t-1} + U x_t + b)$ (or an LSTM/GRU cell), unrolled for "
-                "$T$ steps from $h_0$. The loss is a fixed random unit readout $L = v^\\top h_T$ on the "
-                "**last step only** (or on every step, under Advanced), so every bit of gradient that "
-                "reaches step $t$ has travelled $T-t$ steps back. The chart shows, for each distance "
-                "$k = T - t$, the norm of the total derivative $\\partial L / \\partial h_{T-k}$ (through "
-                "every path), per sequence, averaged over the batch. For an LSTM the cell-state gradient "
-                "$\\partial L/\\partial c_{T-k}$ is drawn too.")
+chart_col, text_col = st.columns([2.3, 1], gap="medium")
+with chart_col:
+    st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix), key="curve", width="stretch")
+    if prefix is not None:
+        st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
+                   "longest run whose states stay finite, so you can see the explosion that led to the overflow.")
+with text_col:
+    st.markdown("**How to read it.** Each point is the norm of $\\partial L/\\partial h_{T-k}$: how much of the "
+                "error signal from the loss (at the last step) reaches the state $k$ steps back, through every "
+                "path, averaged over the batch. Back-propagation multiplies one Jacobian per step:")
     st.latex(r"\frac{\partial h_T}{\partial h_t} = \prod_{s=t+1}^{T} \operatorname{diag}\big(f'(a_s)\big)\, W")
-    st.latex(r"\Big\|\frac{\partial h_T}{\partial h_t}\Big\| \le (\lambda_1 \gamma)^{T-t},\qquad "
-             r"\lambda_1 = \sigma_{\max}(W),\quad \gamma = \sup|f'| \;(1 \text{ for tanh, ReLU, linear};\ "
-             r"\tfrac14 \text{ for the sigmoid})")
-    st.markdown("So $\\lambda_1 < 1/\\gamma$ is enough for the gradient to vanish, and $\\lambda_1 > 1/\\gamma$ "
-                "is needed for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units "
-                "($f'(a) \\approx 0$, dark in the heatmap) cut the signal even when $W$ is large. "
-                f"**Regime rule:** {res.regime_rule}.")
+    st.markdown("so with $\\lambda_1$ the largest singular value of $W$ and $\\gamma = \\sup|f'|$ "
+                "(1 for tanh, ReLU, linear; ¼ for the sigmoid):")
+    st.latex(r"\Big\|\frac{\partial h_T}{\partial h_t}\Big\| \le (\lambda_1 \gamma)^{T-t}")
+    st.markdown("$\\lambda_1 < 1/\\gamma$ is enough for the gradient to vanish; $\\lambda_1 > 1/\\gamma$ is needed "
+                "for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units ($f' \\approx 0$) cut the "
+                f"signal even when $W$ is large. *Regime rule:* {res.regime_rule}.")
+
+# Only the open tab is computed and drawn (on_change="rerun"), so a slider move redraws two charts, not five.
+tabs = st.tabs(TAB_LABELS, key="view", on_change="rerun")
+with tabs[0]:
+    if tabs[0].open:
+        left, right = st.columns([1.3, 1])
+        left.plotly_chart(flow_figs.clipping_figure(res), key="clipping", width="stretch")
+        if cfg.clip is None:
+            right.markdown(f"Clipping is **off**. The total gradient norm $\\|\\partial L/\\partial\\theta\\|$ is "
+                           f"**{sci(res.param_grad_norm, 3)}**; pick a threshold on the left to see what clipping "
+                           "would do to this update.")
+        elif res.clip_factor < 1:
+            right.markdown(f"Clipping {LABELS['clip_mode'][cfg.clip_mode]} at **{cfg.clip:g}** multiplies this update "
+                           f"by **{sci(res.clip_factor, 3)}**" + (
+                               " and, by value, also turns its direction." if cfg.clip_mode == "value" else
+                               ": the direction is kept, only the step is shortened.")
+                           + " The orange dotted line on the chart above is the clipped curve.")
+        else:
+            right.markdown(f"The norm **{sci(res.param_grad_norm, 3)}** is under the threshold **{cfg.clip:g}**: "
+                           "clipping leaves this update untouched.")
+        right.caption("Clipping cures exploding gradients (Pascanu et al. 2013): when the norm passes the threshold "
+                      "the update is rescaled. It cannot bring back a gradient that has vanished.")
+with tabs[1]:
+    if tabs[1].open:
+        left, right = st.columns(2)
+        left.plotly_chart(flow_figs.spectrum_figure(res), key="spectrum", width="stretch")
+        right.plotly_chart(flow_figs.singular_values_figure(res), key="singular", width="stretch")
+with tabs[2]:
+    if tabs[2].open:
+        st.plotly_chart(flow_figs.saturation_figure(res), key="saturation", width="stretch")
+        st.caption("Each column is a time step of the first sequence. A unit whose derivative is near 0 passes "
+                   "almost none of the gradient through that step, whatever W is.")
 
 curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
 if res.cell_grad_norm is not None:
     curve["cell_grad_norm"] = res.cell_grad_norm
 st.download_button("Download the curve (CSV)", curve.to_csv(index=False), file_name="gradient_flow.csv",
                    mime="text/csv", help="Distance, measured gradient norm and the Pascanu bound.")
-st.caption("The address bar holds every setting: copy it to share exactly this view.")
+sync_view_to_url()
+st.caption("The address bar holds every setting, and the open tab: copy it to share exactly this view.")

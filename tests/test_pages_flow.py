@@ -47,7 +47,7 @@ def test_default_view_reads_the_curve():
     headline = next(m.value for m in at.markdown if m.value.startswith("**Vanishing.**"))
     assert "after 99 steps back" in headline
     figs = charts(at)
-    assert len(figs) == 5
+    assert len(figs) == 2          # the curve and the open tab (Clipping): hidden tabs are not drawn
     names = trace_names(figs[0])
     assert "‖∂L/∂h‖ measured" in names and "Pascanu bound (λ1·γ)^k" in names
     curve = figs[0]["data"][names.index("‖∂L/∂h‖ measured")]
@@ -90,7 +90,7 @@ def test_bad_url_value_warns_and_falls_back_to_default(param, value, fragment):
     assert len(warnings) == 1
     assert f"`{param}={value}`" in warnings[0] and fragment in warnings[0] and "default" in warnings[0]
     assert at.slider(key="batch").value == 4          # the good parameter still applies
-    assert len(charts(at)) == 5                       # and the page still works
+    assert len(charts(at)) == 2                       # and the page still works
 
 
 def test_overflow_is_explained_and_marked_not_crashed():
@@ -113,10 +113,35 @@ def test_too_big_for_memory_is_refused_with_a_message():
     at = open_flow(cell="lstm", seq_len="2000", hidden="512", batch="64")
     assert any("Cannot run this configuration" in e.value and "GB" in e.value for e in at.error)
     at.slider(key="batch").set_value(1).run()       # and the app keeps working
-    assert not at.exception and not at.error and len(charts(at)) == 5
+    assert not at.exception and not at.error and len(charts(at)) == 2
 
 
 def test_activation_is_disabled_for_gated_cells():
     at = open_flow(cell="gru")
     assert at.selectbox(key="activation").disabled
     assert not open_flow().selectbox(key="activation").disabled
+
+
+@pytest.mark.parametrize("view,titles", [
+    ("spectrum", ["Eigenvalues of W", "Singular values"]),
+    ("saturation", ["Saturation: |f'(a_t)|"]),
+    ("clipping", ["Total parameter-gradient norm"]),
+])
+def test_the_open_tab_is_in_the_url_and_only_it_is_drawn(view, titles):
+    at = open_flow(view=view)
+    drawn = [f["layout"]["title"]["text"] for f in charts(at)[1:]]
+    assert len(drawn) == len(titles) and all(d.startswith(t) for d, t in zip(drawn, titles))
+    if view != "clipping":
+        assert at.query_params["view"] in (view, [view])
+
+
+def test_switching_tab_draws_its_charts():
+    at = open_flow()
+    at.session_state["view"] = "Saturation"
+    at.run()
+    assert [f["layout"]["title"]["text"][:11] for f in charts(at)[1:]] == ["Saturation:"]
+
+
+def test_bad_view_in_url_warns():
+    at = open_flow(view="3d")
+    assert any("`view=3d`" in w.value and "clipping, spectrum, saturation" in w.value for w in at.warning)

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from core.config import UNROLL_FIELDS, UnrollConfig
+from core.config import UNROLL_FIELDS, FieldSpec, UnrollConfig
 from ui.url import UrlField, seed_from_url, sync_to_url
 
 DEFAULTS = UnrollConfig()
@@ -61,6 +61,12 @@ FIELDS = [
 ]
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 
+# The tabs under the main chart; the open one is in the URL too (?view=spectrum).
+TAB_LABELS = ["Clipping", "Spectrum", "Saturation"]
+VIEW_FIELD = UrlField("view", TAB_LABELS[0],
+                      FieldSpec("choice", "Which chart tab is open.", tuple(t.lower() for t in TAB_LABELS)),
+                      snap=lambda slug: TAB_LABELS[[t.lower() for t in TAB_LABELS].index(slug)])
+
 
 def _help(name: str) -> str:
     return UNROLL_FIELDS[name].help
@@ -74,7 +80,7 @@ def _select(container, label, name, **kw):
 
 def flow_controls() -> tuple[dict, list[str]]:
     """Draw the sidebar; return the chosen values and any warnings about bad URL parameters."""
-    warnings = seed_from_url("gradient_flow", FIELDS)
+    warnings = seed_from_url("gradient_flow", FIELDS + [VIEW_FIELD])
     for f in FIELDS:                         # first visit: widgets start from the defaults
         st.session_state.setdefault(f.name, f.default)
     sb = st.sidebar
@@ -103,6 +109,10 @@ def flow_controls() -> tuple[dict, list[str]]:
         st.radio("Precision", ["float32", "float64"], key="dtype", help=_help("dtype"), horizontal=True)
         st.slider("Bias b", -5.0, 5.0, step=0.1, key="bias", help=_help("bias"))
         st.slider("Initial state scale", 0.0, 5.0, step=0.1, key="h0_scale", help=_help("h0_scale"))
-    sync_to_url(FIELDS)
     values = {f.name: st.session_state[f.name] for f in FIELDS}
     return values, warnings
+
+
+def sync_view_to_url() -> None:
+    """After the tabs exist: every control and the open tab go to the URL."""
+    sync_to_url(FIELDS + [VIEW_FIELD])

@@ -34,7 +34,7 @@ class UrlField:
             return "true" if value else "false"
         if isinstance(value, float):
             return f"{value:g}"
-        return str(value)
+        return str(value).lower() if self.spec.kind == "choice" else str(value)
 
 
 def parse_url_value(field: UrlField, raw: str):
