@@ -7,7 +7,7 @@ import streamlit as st
 import core
 from ui import flow_figs
 from ui.flow_controls import LABELS, TAB_LABELS, flow_controls, sync_view_to_url
-from ui.text import headline, overflow_explanation, sci
+from ui.text import headline, overflow_explanation, sci, short_label
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -54,7 +54,17 @@ if res.overflow is not None and res.overflow["where"] == "forward" and res.overf
     prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
 chart_col, text_col = st.columns([2.3, 1], gap="medium")
 with chart_col:
-    st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix), key="curve", width="stretch")
+    pinned = st.session_state.setdefault("pinned_curves", [])
+    st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix, pinned), key="curve", width="stretch")
+    pin_col, clear_col, _ = st.columns([1, 1, 3])
+    if pin_col.button("Pin this curve", icon=":material/push_pin:", width="stretch",
+                      help="Keep this curve on the chart to compare it with the next settings you try."):
+        pinned.append((short_label(cfg), res.distance, res.grad_norm))
+        del pinned[:-5]                       # the five most recent
+        st.rerun()
+    if clear_col.button("Clear pinned", icon=":material/clear_all:", width="stretch", disabled=not pinned):
+        pinned.clear()
+        st.rerun()
     if prefix is not None:
         st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
                    "longest run whose states stay finite, so you can see the explosion that led to the overflow.")

@@ -145,3 +145,16 @@ def test_switching_tab_draws_its_charts():
 def test_bad_view_in_url_warns():
     at = open_flow(view="3d")
     assert any("`view=3d`" in w.value and "clipping, spectrum, saturation" in w.value for w in at.warning)
+
+
+def test_pinned_curves_stay_for_comparison():
+    at = open_flow(seq_len="40")
+    at.button[0].click().run()                          # "Pin this curve"
+    at.select_slider(key="weight_scale").set_value(0.501).run()
+    names = trace_names(charts(at)[0])
+    assert "pinned: RNN tanh gaussian s=1 T=40" in names and "‖∂L/∂h‖ measured" in names
+    pinned = next(t for t in charts(at)[0]["data"] if t["name"].startswith("pinned"))
+    measured = next(t for t in charts(at)[0]["data"] if t["name"] == "‖∂L/∂h‖ measured")
+    assert pinned["y"] != measured["y"]
+    at.button[1].click().run()                          # "Clear pinned"
+    assert not any(n.startswith("pinned") for n in trace_names(charts(at)[0]))

@@ -26,11 +26,20 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     return fig
 
 
-def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None = None) -> go.Figure:
+PINNED_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+
+def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None = None,
+                          pinned: list[tuple[str, np.ndarray, np.ndarray]] = ()) -> go.Figure:
     """‖∂L/∂h_{T−k}‖ against distance k on a log axis, with the theory and the events on it.
-    `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite."""
+    `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite.
+    `pinned`: earlier curves (label, distance, grad_norm) kept for comparison."""
     fig = go.Figure()
     k = res.distance
+    for i, (label, dist, norms) in enumerate(pinned):
+        fig.add_trace(go.Scatter(x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
+                                 line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
+                                 opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
     if finite_prefix is not None:
         fig.add_trace(go.Scatter(x=finite_prefix.distance, y=_positive_or_none(finite_prefix.grad_norm),
                                  name=f"same network, T = {finite_prefix.config.seq_len} (last finite run)",
@@ -65,7 +74,7 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                            showarrow=False, xanchor="left", yanchor="bottom")
     fig.update_yaxes(type="log", title="gradient norm (log scale)", exponentformat="power")
     lo, hi = _log_range([res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
-                         None if finite_prefix is None else finite_prefix.grad_norm])
+                         None if finite_prefix is None else finite_prefix.grad_norm] + [n for _, _, n in pinned])
     if lo is not None:
         fig.update_yaxes(range=[lo, hi])
         above = np.isfinite(res.bound) & (res.bound > 10 ** hi)

@@ -56,3 +56,10 @@ def overflow_explanation(res: UnrollResult) -> str | None:
             f"{res.config.dtype}, and became {o['kind']}. This is the exploding-gradient problem in its "
             "loudest form: in training, one such step writes inf/NaN into the weights. Clipping rescales the "
             "update (see the clipping chart), and float64 (Advanced) pushes the overflow much further out.")
+
+
+def short_label(cfg) -> str:
+    """A compact name for a configuration, for legends: 'RNN tanh gaussian s=1 T=100'."""
+    cell = {"rnn": f"RNN {cfg.activation}", "lstm": "LSTM", "gru": "GRU"}[cfg.cell]
+    extra = "" if cfg.input_scale == 1.0 else f" x×{cfg.input_scale:g}"
+    return f"{cell} {cfg.init} s={cfg.weight_scale:g} T={cfg.seq_len}{extra}"
