@@ -56,15 +56,15 @@ chart_col, text_col = st.columns([2.3, 1], gap="medium")
 with chart_col:
     pinned = st.session_state.setdefault("pinned_curves", [])
     st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix, pinned), key="curve", width="stretch")
-    pin_col, clear_col, _ = st.columns([1, 1, 3])
-    if pin_col.button("Pin this curve", icon=":material/push_pin:", width="stretch",
-                      help="Keep this curve on the chart to compare it with the next settings you try."):
-        pinned.append((short_label(cfg), res.distance, res.grad_norm))
-        del pinned[:-5]                       # the five most recent
-        st.rerun()
-    if clear_col.button("Clear pinned", icon=":material/clear_all:", width="stretch", disabled=not pinned):
-        pinned.clear()
-        st.rerun()
+    with st.container(horizontal=True):
+        if st.button("Pin this curve", icon=":material/push_pin:",
+                     help="Keep this curve on the chart to compare it with the next settings you try."):
+            pinned.append((short_label(cfg), res.distance, res.grad_norm))
+            del pinned[:-5]                       # the five most recent
+            st.rerun()
+        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pinned):
+            pinned.clear()
+            st.rerun()
     if prefix is not None:
         st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
                    "longest run whose states stay finite, so you can see the explosion that led to the overflow.")

@@ -32,7 +32,7 @@ with st.expander("Try these first"):
         "- [linear RNN, orthogonal × 1: perfectly stable](gradient-flow?activation=linear&init=orthogonal&input_scale=0)\n"
         "- [ReLU RNN, s = 2.5: explodes and overflows](gradient-flow?activation=relu&weight_scale=2.51&seq_len=500)\n"
         "- [sigmoid: γ = 1/4 makes it four times worse per step](gradient-flow?activation=sigmoid&weight_scale=3.98)\n"
-        "- [LSTM: the cell state carries the gradient further](gradient-flow?cell=lstm&bias=1&seq_len=300)")
+        "- [LSTM: the cell state carries the gradient further](gradient-flow?cell=lstm&bias=3&seq_len=300)")
 st.caption("References: Pascanu, Mikolov & Bengio (2013), *On the difficulty of training recurrent neural "
            "networks*; Bengio, Simard & Frasconi (1994); Hochreiter (1991); Hochreiter & Schmidhuber (1997); "
            "Le, Jaitly & Hinton (2015).")

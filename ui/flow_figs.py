@@ -83,7 +83,9 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
             fig.add_annotation(x=first, y=hi, yref="y", text=f"bound leaves the chart (λ1·γ = "
                                f"{res.spectrum.lambda1 * res.gamma:.3g} per step)", showarrow=True,
                                arrowhead=2, ax=40, ay=25, font=dict(color=COLORS["bound"]))
-    fig.update_xaxes(title="time-step distance k = T − t  (0 = the step the loss is on)")
+    last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
+    fig.update_xaxes(title="time-step distance k = T − t  (0 = the step the loss is on)",
+                     range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
     return _layout(fig, "Gradient norm against time-step distance", height=460)
 
 
