@@ -1,0 +1,127 @@
+"""Why are RNNs hard to train? The argument step by step, each claim beside a live figure or a link."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+import core
+from ui import flow_figs
+from ui.nav import available_pages
+
+st.title("Why are recurrent networks hard to train?")
+st.caption("The argument in six steps. Every figure here is computed live by the same engine as the rest of "
+           "the lab; every link opens the page and settings that demonstrate the claim.")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def curve(**kw) -> core.UnrollResult:
+    return core.unroll(core.UnrollConfig(**kw))
+
+
+def small(fig: go.Figure, height: int = 300) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40))
+    return fig
+
+
+def step(number: int, title: str):
+    st.divider()
+    st.subheader(f"{number}. {title}")
+    return st.columns([1.1, 1], gap="large")
+
+
+text, fig = step(1, "A feed-forward net multiplies a few Jacobians; a recurrent net multiplies the same one many times")
+text.markdown(
+    "A 5-layer feed-forward network sends its error signal back through 5 different layers. A recurrent "
+    "network unrolled over $T$ time steps is a $T$-layer network **with the same weights in every layer**, "
+    "so the signal that reaches step $t$ has been multiplied by (nearly) the same factor $T - t$ times. "
+    "A factor just below 1 is fatal over long distances; a factor just above 1 is explosive.")
+k = np.arange(0, 101)
+f = go.Figure()
+for factor, color in ((0.9, "#1f77b4"), (1.0, "#7f7f7f"), (1.1, "#d62728")):
+    f.add_trace(go.Scatter(x=k, y=factor ** k, name=f"×{factor} per step", line=dict(color=color)))
+f.update_yaxes(type="log", exponentformat="power", title="signal left")
+f.update_xaxes(title="steps back")
+fig.plotly_chart(small(f.update_layout(title="Repeated multiplication")), key="why_powers", width="stretch")
+
+text, fig = step(2, "Back-propagation through time is a chain of Jacobians")
+text.markdown("For $h_t = f(W h_{t-1} + U x_t + b)$ the error signal $k$ steps back is")
+text.latex(r"\frac{\partial L}{\partial h_{T-k}} = \frac{\partial L}{\partial h_T}"
+           r"\prod_{s=T-k+1}^{T}\operatorname{diag}\big(f'(a_s)\big)\,W,\qquad "
+           r"\Big\|\frac{\partial h_T}{\partial h_{T-k}}\Big\| \le (\lambda_1\gamma)^{k}")
+text.markdown("with $\\lambda_1$ the largest singular value of $W$ and $\\gamma = \\sup|f'|$ (Bengio, Simard & "
+              "Frasconi 1994; Pascanu, Mikolov & Bengio 2013). The figure is a real tanh RNN with weight "
+              "scale 0.9: measured curve and bound.")
+text.page_link("app_pages/gradient_flow.py", label="Explore it: Gradient flow page", icon=":material/trending_down:",
+               query_params={"weight_scale": "0.891", "seq_len": "60"})
+fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(weight_scale=0.891, seq_len=60))), key="why_chain",
+                 width="stretch")
+
+text, fig = step(3, "The sigmoid makes it worse: its derivative is at most ¼, and near 0 at both ends")
+text.markdown(
+    "Every step multiplies by $f'(a_s)$. For the logistic sigmoid $\\sigma'(a) = \\sigma(a)(1-\\sigma(a)) \\le "
+    "\\tfrac14$, so even a perfectly scaled $W$ loses a factor 4 per step; tanh peaks at 1 but both **saturate**: "
+    "a unit pushed to ±1 passes almost nothing back (Hochreiter 1991). At the same weight scale, sigmoid "
+    "vanishes far faster than tanh.")
+text.page_link("app_pages/gradient_flow.py", label="See saturation: sigmoid, heatmap tab",
+               icon=":material/trending_down:", query_params={"activation": "sigmoid", "view": "saturation"})
+a = np.linspace(-6, 6, 241)
+sig = 1 / (1 + np.exp(-a))
+f = go.Figure([go.Scatter(x=a, y=sig * (1 - sig), name="σ'(a)  (max ¼)", line=dict(color="#ff7f0e")),
+               go.Scatter(x=a, y=1 - np.tanh(a) ** 2, name="tanh'(a)  (max 1)", line=dict(color="#1f77b4"))])
+f.update_xaxes(title="pre-activation a")
+f.update_yaxes(title="derivative")
+fig.plotly_chart(small(f.update_layout(title="Derivatives of the squashing functions")), key="why_deriv",
+                 width="stretch")
+
+text, fig = step(4, "Exploding gradients are loud, and a threshold cures them")
+text.markdown(
+    "When $\\lambda_1\\gamma > 1$ the product can grow geometrically: the numbers overflow to inf and NaN, "
+    "the loss jumps, training visibly breaks. Because it is so visible, it is easy to fix: **clip** the gradient "
+    "when its norm passes a threshold, keeping its direction (Pascanu et al. 2013). On a loss surface with a "
+    "cliff, one unclipped step throws the parameters far away; the clipped step stays put.")
+text.page_link("app_pages/cliff.py", label="Watch the jump: Loss cliff page", icon=":material/landscape:")
+text.page_link("app_pages/gradient_flow.py", label="Watch an overflow: ReLU RNN, s = 2.5",
+               icon=":material/trending_down:", query_params={"activation": "relu", "weight_scale": "2.51",
+                                                              "seq_len": "500"})
+fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(activation="linear", init="orthogonal",
+                                                             weight_scale=2.51, input_scale=0.0, seq_len=200))),
+                 key="why_explode", width="stretch")
+
+text, fig = step(5, "Vanishing gradients are silent")
+text.markdown(
+    "Nothing overflows when the gradient vanishes: the loss simply stops improving on anything that depends "
+    "on inputs far back. On the adding problem (Hochreiter & Schmidhuber 1997) the target is the sum of two "
+    "marked numbers anywhere in a long sequence; always answering 1 gives MSE 1/6 ≈ 0.167. A vanilla RNN "
+    "sits on that line; an LSTM falls below it.")
+if any(p[0] == "app_pages/training.py" for p in available_pages()):
+    text.page_link("app_pages/training.py", label="Race them: Why gating matters (Training lab)",
+                   icon=":material/model_training:", query_params={"preset": "gating"})
+fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(weight_scale=0.708, seq_len=200))),
+                 key="why_vanish", width="stretch")
+
+text, fig = step(6, "Remedies: gating, initialisation, clipping")
+text.markdown(
+    "- **Gating** (LSTM, Hochreiter & Schmidhuber 1997; GRU): the cell state is carried forward by a "
+    "multiplication with the forget gate and an addition, so its Jacobian is close to the identity while the "
+    "gate stays open.\n"
+    "- **Initialisation**: an orthogonal or identity recurrent matrix has all singular values equal to its "
+    "scale; identity + ReLU keeps the gradient at 1 for hundreds of steps (Le, Jaitly & Hinton 2015).\n"
+    "- **Clipping** for the exploding side.")
+text.page_link("app_pages/gradient_flow.py", label="Identity + ReLU (Le et al. 2015)",
+               icon=":material/trending_down:", query_params={"activation": "relu", "init": "identity",
+                                                              "input_scale": "0.5", "seq_len": "500"})
+text.page_link("app_pages/gradient_flow.py", label="LSTM with open forget gates",
+               icon=":material/trending_down:", query_params={"cell": "lstm", "bias": "3", "seq_len": "300"})
+fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(activation="relu", init="identity", input_scale=0.5,
+                                                             seq_len=500))), key="why_identity", width="stretch")
+
+st.divider()
+st.subheader("References")
+st.markdown(
+    "- S. Hochreiter (1991). *Untersuchungen zu dynamischen neuronalen Netzen.* Diploma thesis, TU München.\n"
+    "- Y. Bengio, P. Simard & P. Frasconi (1994). Learning long-term dependencies with gradient descent is "
+    "difficult. *IEEE Transactions on Neural Networks* 5(2).\n"
+    "- S. Hochreiter & J. Schmidhuber (1997). Long short-term memory. *Neural Computation* 9(8).\n"
+    "- R. Pascanu, T. Mikolov & Y. Bengio (2013). On the difficulty of training recurrent neural networks. "
+    "*ICML*, arXiv:1211.5063.\n"
+    "- Q. V. Le, N. Jaitly & G. E. Hinton (2015). A simple way to initialize recurrent networks of rectified "
+    "linear units. arXiv:1504.00941.")

@@ -1,0 +1,268 @@
+"""Phase diagram of gradient flow: the measured per-step factor of the vanilla RNN over a grid of
+weight scale × a second control (input scale, sequence length or activation).
+
+Batched: every grid cell shares the same random draws as `core.unroll` with the same seed (the
+recurrent matrix is s·W0, the inputs are a·z), so all cells advance together as one tensor
+computation: one (cells·batch × H) @ (H × H) product per step forward and one per step backward.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+import torch
+
+from .cells import GAMMA
+from .config import ACTIVATIONS, MEMORY_BUDGET_BYTES, UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
+from .probe import DTYPES, build
+from .theory import spectrum
+
+Y_AXES = ("input_scale", "seq_len", "activation")
+
+PHASE_FIELDS: dict[str, FieldSpec] = {
+    "y_axis": FieldSpec("choice", "The second control, on the y axis.", Y_AXES),
+    "s_min": replace(UNROLL_FIELDS["weight_scale"], help="Smallest weight scale (x axis, log-spaced)."),
+    "s_max": replace(UNROLL_FIELDS["weight_scale"], help="Largest weight scale (greater than s_min)."),
+    "s_count": FieldSpec("int", "Number of weight scales.", lo=2, hi=100),
+    "y_min": FieldSpec("float", "Smallest y value (input scale or sequence length).", lo=0.0, hi=2000.0),
+    "y_max": FieldSpec("float", "Largest y value (greater than y_min).", lo=0.0, hi=2000.0),
+    "y_count": FieldSpec("int", "Number of y values (ignored for activation).", lo=2, hi=100),
+    "activation": UNROLL_FIELDS["activation"],
+    "init": UNROLL_FIELDS["init"],
+    "input_scale": replace(UNROLL_FIELDS["input_scale"], help="Input scale when it is not the y axis."),
+    "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=2000,
+                       help="Sequence length T when it is not the y axis."),
+    "hidden": replace(UNROLL_FIELDS["hidden"], hi=512),
+    "batch": replace(UNROLL_FIELDS["batch"], hi=64),
+    "seed": UNROLL_FIELDS["seed"],
+    "dtype": UNROLL_FIELDS["dtype"],
+}
+
+Y_LIMITS = {"input_scale": (0.0, 5.0), "seq_len": (2.0, 2000.0)}
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """A grid of vanilla-RNN unrolls: weight scale (x) against `y_axis`."""
+    y_axis: str = "input_scale"
+    s_min: float = 0.1
+    s_max: float = 10.0
+    s_count: int = 41              # 10^(k/20): every value is also on the Gradient flow slider
+    y_min: float = 0.0
+    y_max: float = 3.0
+    y_count: int = 31              # input scales 0, 0.1, …, 3
+    activation: str = "tanh"       # when the y axis is not the activation
+    init: str = "gaussian"
+    input_scale: float = 1.0       # when the y axis is not the input scale
+    seq_len: int = 100             # when the y axis is not the sequence length
+    hidden: int = 64
+    batch: int = 4                 # sequences averaged per cell (4 keeps a 40×40 grid well under 1 s)
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, PHASE_FIELDS[f.name].parse(f.name, getattr(self, f.name)))
+        if self.s_max <= self.s_min:
+            raise ConfigError("s_max", f"greater than s_min ({self.s_min:g})", self.s_max)
+        if self.y_axis in Y_LIMITS:
+            lo, hi = Y_LIMITS[self.y_axis]
+            for name in ("y_min", "y_max"):
+                value = getattr(self, name)
+                if not lo <= value <= hi:
+                    raise ConfigError(name, f"a number from {lo:g} to {hi:g} when y_axis is {self.y_axis}", value)
+            if self.y_max <= self.y_min:
+                raise ConfigError("y_max", f"greater than y_min ({self.y_min:g})", self.y_max)
+        need = estimate_memory_bytes(self)
+        if need > MEMORY_BUDGET_BYTES:
+            raise ConfigError("memory (grid × seq_len × batch × hidden)",
+                              f"small enough to fit in {MEMORY_BUDGET_BYTES / 2**30:.0f} GB (this needs about "
+                              f"{need / 2**30:.1f} GB; use fewer grid points, a smaller batch or a shorter T)",
+                              (self.s_count, self.y_count, self.seq_len, self.batch, self.hidden))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "PhaseConfig":
+        return cls(**{k: v for k, v in values.items() if k in PHASE_FIELDS})
+
+    @property
+    def weight_scales(self) -> np.ndarray:
+        return np.geomspace(self.s_min, self.s_max, self.s_count)
+
+    @property
+    def y_values(self) -> list:
+        if self.y_axis == "activation":
+            return list(ACTIVATIONS)
+        if self.y_axis == "seq_len":
+            values = np.unique(np.round(np.geomspace(max(self.y_min, 2), self.y_max, self.y_count)).astype(int))
+            return [int(v) for v in values]
+        return [round(float(v), 6) for v in np.linspace(self.y_min, self.y_max, self.y_count)]
+
+    @property
+    def max_seq_len(self) -> int:
+        return max(self.y_values) if self.y_axis == "seq_len" else self.seq_len
+
+    def cell_config(self, s: float, y) -> UnrollConfig:
+        """The single-configuration unroll that a grid cell stands for."""
+        kw = dict(activation=self.activation, init=self.init, weight_scale=float(s),
+                  input_scale=self.input_scale, seq_len=self.seq_len, hidden=self.hidden,
+                  batch=self.batch, seed=self.seed, dtype=self.dtype)
+        kw[self.y_axis] = y
+        return UnrollConfig(**kw)
+
+
+def estimate_memory_bytes(cfg: PhaseConfig) -> int:
+    """The derivative tensor kept for the backward pass dominates: T × cells × batch × hidden."""
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    rows = 4 if cfg.y_axis == "activation" else cfg.y_count
+    cells = cfg.s_count * (1 if cfg.y_axis == "activation" else rows)   # activations run one at a time
+    return 3 * cfg.max_seq_len * cells * cfg.batch * cfg.hidden * itemsize
+
+
+@dataclass
+class PhaseResult:
+    config: PhaseConfig
+    weight_scale: np.ndarray       # (nx,)
+    y: list                        # (ny,) numbers, or activation names
+    rate: np.ndarray               # (ny, nx) fitted per-step factor (NaN where it cannot be fitted)
+    overflow: np.ndarray           # (ny, nx) bool: the numbers stopped being finite
+    theory_edge: np.ndarray        # (ny,) weight scale where λ1·γ = 1
+    radius_edge: float             # weight scale where the spectral radius of s·W0 is 1
+    lambda1_at_1: float            # λ1 of W0 (s = 1)
+
+    def to_json_dict(self) -> dict:
+        def clean(a):
+            return [[float(v) if np.isfinite(v) else None for v in row] for row in a]
+        return {"config": self.config.to_dict(), "weight_scale": self.weight_scale.tolist(), "y": self.y,
+                "y_axis": self.config.y_axis, "rate": clean(self.rate), "overflow": self.overflow.tolist(),
+                "theory_edge": [float(v) for v in self.theory_edge], "radius_edge": self.radius_edge,
+                "lambda1_at_1": self.lambda1_at_1}
+
+
+def _batched_curves(w0, u_z, b, v, scales, input_scales, seq_lens, activation, dtype):
+    """Mean-over-batch ‖∂L/∂h_t‖ for every cell: returns (T_max, cells) in time order, plus a
+    per-cell flag for non-finite states. Cell g has recurrent matrix scales[g]·w0, inputs
+    input_scales[g]·z and its loss at step seq_lens[g]. Elementwise work is done in place: at this
+    size memory traffic, not the matrix products, is what costs."""
+    f_ = {"tanh": torch.tanh_, "sigmoid": torch.sigmoid_, "relu": torch.relu_, "linear": lambda a: a}[activation]
+    t_max, batch, hidden = u_z.shape
+    cells = scales.shape[0]
+    s = scales.view(cells, 1, 1)
+    a = input_scales.view(cells, 1, 1)
+    h = torch.zeros(cells, batch, hidden, dtype=dtype)
+    hw = torch.empty(cells * batch, hidden, dtype=dtype)
+    deriv = torch.empty(t_max, cells, batch, hidden, dtype=dtype)
+    finite = torch.empty(t_max, cells, dtype=torch.bool)
+    for t in range(t_max):
+        torch.mm(h.view(-1, hidden), w0.T, out=hw)
+        h = torch.addcmul(b, u_z[t], a)                          # b + a·(U z_t), shape (cells, B, H)
+        h.addcmul_(hw.view(cells, batch, hidden), s)             # + s·(W0 h_{t−1})
+        f_(h)
+        _derivative_into(activation, h, deriv[t])
+        finite[t] = torch.isfinite(h.view(cells, -1).sum(dim=1))
+    within = torch.arange(t_max).unsqueeze(1) < seq_lens.unsqueeze(0)         # steps before each cell's T
+    bad = (~finite & within).any(dim=0)
+    norms = torch.zeros(t_max, cells, dtype=torch.float64)
+    g = torch.zeros(cells, batch, hidden, dtype=dtype)
+    delta = torch.empty_like(g)
+    same_end = bool((seq_lens == t_max).all())
+    if same_end:
+        g += v
+    ends = seq_lens.view(cells, 1, 1)
+    for t in range(t_max - 1, -1, -1):
+        if not same_end:
+            g.add_((ends == t + 1).to(dtype) * v)                 # the loss of cells whose T is t + 1
+        norms[t] = torch.linalg.vector_norm(g, dim=-1).mean(dim=1)
+        if t:
+            torch.mul(g, deriv[t], out=delta)
+            torch.mm(delta.view(-1, hidden), w0, out=g.view(-1, hidden))
+            g.mul_(s)
+    return norms, bad
+
+
+def _derivative_into(activation: str, h: torch.Tensor, out: torch.Tensor) -> None:
+    """f'(a) from h = f(a), written into `out` (see cells.derivative_from_output)."""
+    if activation == "tanh":
+        torch.addcmul(torch.ones((), dtype=h.dtype), h, h, value=-1.0, out=out)
+    elif activation == "sigmoid":
+        torch.addcmul(h, h, h, value=-1.0, out=out)
+    elif activation == "relu":
+        torch.gt(h, 0, out=out) if out.dtype == torch.bool else out.copy_(h > 0)
+    else:
+        out.fill_(1.0)
+
+
+def _fit_rates(norms: torch.Tensor, seq_lens: torch.Tensor) -> np.ndarray:
+    """Least-squares slope of log‖g‖ against distance per cell (the same fit as theory.fit_rate)."""
+    t_max = norms.shape[0]
+    t = torch.arange(t_max, dtype=torch.float64).unsqueeze(1)
+    k = (seq_lens.to(torch.float64).unsqueeze(0) - 1) - t         # distance from each cell's last step
+    ok = (k >= 0) & torch.isfinite(norms) & (norms > 0)
+    y = torch.where(ok, torch.log(torch.where(ok, norms, torch.ones_like(norms))), torch.zeros_like(norms))
+    kk = torch.where(ok, k, torch.zeros_like(k))
+    n = ok.sum(0).to(torch.float64)
+    k_mean = kk.sum(0) / n.clamp(min=1)
+    y_mean = y.sum(0) / n.clamp(min=1)
+    cov = (torch.where(ok, (kk - k_mean) * (y - y_mean), torch.zeros_like(y))).sum(0)
+    var = (torch.where(ok, (kk - k_mean) ** 2, torch.zeros_like(y))).sum(0)
+    rate = torch.exp(cov / var)
+    rate[(n < 2) | (var == 0)] = float("nan")
+    return rate.numpy()
+
+
+def phase_diagram(cfg: PhaseConfig) -> PhaseResult:
+    """Measure the per-step gradient factor for every grid cell, batched."""
+    dtype = DTYPES[cfg.dtype]
+    t_max = cfg.max_seq_len
+    base = UnrollConfig(init=cfg.init, weight_scale=1.0, input_scale=1.0, seq_len=t_max, hidden=cfg.hidden,
+                        batch=cfg.batch, seed=cfg.seed, dtype=cfg.dtype, activation=cfg.activation)
+    net, z, _, v = build(base)           # the same draws as core.unroll with this seed
+    w0, b = net.w_hh, net.b
+    with torch.no_grad():
+        u_z = (z.reshape(-1, cfg.hidden) @ net.w_ih.T).view(t_max, cfg.batch, cfg.hidden)
+    xs = torch.tensor(cfg.weight_scales, dtype=dtype)
+    ys = cfg.y_values
+    rate = np.full((len(ys), len(xs)), np.nan)
+    overflow = np.zeros((len(ys), len(xs)), dtype=bool)
+    with torch.no_grad():
+        if cfg.y_axis == "activation":
+            groups = [(i, act, xs, torch.full_like(xs, cfg.input_scale), torch.full((len(xs),), cfg.seq_len))
+                      for i, act in enumerate(ys)]
+        else:
+            grid_s = xs.repeat(len(ys))
+            grid_y = torch.tensor(ys, dtype=torch.float64).repeat_interleave(len(xs))
+            a = grid_y.to(dtype) if cfg.y_axis == "input_scale" else torch.full_like(grid_s, cfg.input_scale)
+            lens = grid_y.long() if cfg.y_axis == "seq_len" else torch.full((len(grid_s),), cfg.seq_len)
+            groups = [(None, cfg.activation, grid_s, a, lens)]
+        for row, act, s, a, lens in groups:
+            norms, bad = _batched_curves(w0, u_z, b, v, s, a, lens, act, dtype)
+            fitted = _fit_rates(norms, lens)
+            fitted[bad.numpy()] = np.nan          # as in unroll: no gradient behind a blown-up state
+            nonfinite = bad.numpy() | ~torch.isfinite(norms).all(0).numpy()
+            if row is None:
+                rate[:] = fitted.reshape(len(ys), len(xs))
+                overflow[:] = nonfinite.reshape(len(ys), len(xs))
+            else:
+                rate[row], overflow[row] = fitted, nonfinite
+    spec = spectrum(w0)
+    acts = ys if cfg.y_axis == "activation" else [cfg.activation] * len(ys)
+    theory_edge = np.array([1.0 / (GAMMA[act] * spec.lambda1) for act in acts])
+    return PhaseResult(cfg, cfg.weight_scales, ys, rate, overflow, theory_edge,
+                       1.0 / spec.spectral_radius, spec.lambda1)
+
+
+def measured_edge(result: PhaseResult) -> np.ndarray:
+    """Per row, the weight scale where the measured factor crosses 1 (log-interpolated; NaN if none)."""
+    edges = np.full(len(result.y), np.nan)
+    logs = np.log(result.weight_scale)
+    for i, row in enumerate(result.rate):
+        for j in range(len(row) - 1):
+            r0, r1 = row[j], row[j + 1]
+            if np.isfinite(r0) and np.isfinite(r1) and (r0 - 1) * (r1 - 1) <= 0 and r0 != r1:
+                frac = (1 - r0) / (r1 - r0)
+                edges[i] = math.exp(logs[j] + frac * (logs[j + 1] - logs[j]))
+                break
+    return edges
