@@ -1,0 +1,303 @@
+"""The training loop of the lab: one step at a time, with the metrics that show vanishing and
+exploding gradients while a network learns (or fails to learn) a long-range task.
+
+The model is torch.nn.RNN / LSTM / GRU (the fused kernels) with a linear readout. Every
+`probe_every` steps the loss's total derivative ∂L/∂h_t is measured for every t on a few
+sequences of the current batch, by stepping cells that share the model's weights under autograd
+(torch.autograd.grad on the retained states), so training itself runs at full speed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .cells import recurrent_matrix
+from .config import INITS, UNROLL_FIELDS, ConfigError, FieldSpec
+from .tasks import COPY_LENGTH, TASKS, make_batch, task_loss
+
+TRAIN_INITS = ("pytorch",) + INITS
+PROBE_SEQUENCES = 8
+
+TRAIN_FIELDS: dict[str, FieldSpec] = {
+    "task": FieldSpec("choice", "Long-range task to learn.", tuple(TASKS)),
+    "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=1000, help="Sequence length T of the task."),
+    "cell": UNROLL_FIELDS["cell"],
+    "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"),
+                          help="Nonlinearity of the vanilla RNN (torch.nn.RNN offers tanh and ReLU)."),
+    "init": FieldSpec("choice", "Recurrent matrix: PyTorch's default, or one of the Gradient flow page's "
+                      "initialisations × s.", TRAIN_INITS),
+    "weight_scale": UNROLL_FIELDS["weight_scale"],
+    "hidden": replace(UNROLL_FIELDS["hidden"], hi=512),
+    "batch": replace(UNROLL_FIELDS["batch"], hi=512),
+    "optimizer": FieldSpec("choice", "Optimiser.", ("adam", "sgd")),
+    "lr": FieldSpec("float", "Learning rate.", lo=0.0, hi=10.0, lo_open=True),
+    "clip": UNROLL_FIELDS["clip"],
+    "clip_mode": UNROLL_FIELDS["clip_mode"],
+    "seed": UNROLL_FIELDS["seed"],
+    "steps": FieldSpec("int", "Training steps (batches).", lo=1, hi=100_000),
+    "probe_every": FieldSpec("int", "Measure ‖∂L/∂h_t‖ by distance every this many steps.", lo=1, hi=10_000),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One network, optimiser and task."""
+    task: str = "adding"
+    seq_len: int = 100
+    cell: str = "lstm"
+    activation: str = "tanh"          # vanilla RNN only
+    init: str = "pytorch"
+    weight_scale: float = 1.0         # used by every init but "pytorch"
+    hidden: int = 64
+    batch: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    clip: float | None = 1.0
+    clip_mode: str = "norm"
+    seed: int = 0
+    steps: int = 1000                 # for the CLI; the page trains until paused
+    probe_every: int = 10
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, TRAIN_FIELDS[f.name].parse(f.name, getattr(self, f.name)))
+        need = TASKS[self.task].min_seq_len
+        if self.seq_len < need:
+            raise ConfigError("seq_len", f"at least {need} for the {self.task} task", self.seq_len)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "TrainConfig":
+        return cls(**{k: v for k, v in values.items() if k in TRAIN_FIELDS})
+
+
+@dataclass
+class StepRecord:
+    step: int
+    loss: float
+    grad_norm: float               # total parameter-gradient norm before clipping
+    grad_norm_clipped: float       # after clipping (equal to grad_norm when clipping is off or idle)
+    clipped: bool                  # clipping changed this step's gradient
+    finite: bool                   # loss and gradient were finite (False: the step was not applied)
+    seconds: float                 # wall time of the step
+    probe: np.ndarray | None = None   # mean ‖∂L/∂h_{T−k}‖ by distance k, on probe steps
+
+    def to_json_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "probe"}
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+class Model(torch.nn.Module):
+    """torch.nn.RNN/LSTM/GRU (one layer) and a linear readout."""
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        task = TASKS[cfg.task]
+        kinds = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+        kw = {"nonlinearity": cfg.activation} if cfg.cell == "rnn" else {}
+        self.cfg = cfg
+        self.core = kinds[cfg.cell](task.input_size, cfg.hidden, **kw)
+        self.readout = torch.nn.Linear(cfg.hidden, task.output_size)
+        self.answer_steps = 1 if cfg.task == "adding" else COPY_LENGTH
+        # PyTorch's default initialisation, U(±1/sqrt(fan_in)), drawn from a private generator: the
+        # global RNG is shared by every session of the app and must not decide anyone's weights.
+        gen = torch.Generator().manual_seed(cfg.seed)
+        with torch.no_grad():
+            for module, fan_in in ((self.core, cfg.hidden), (self.readout, cfg.hidden)):
+                for p in module.parameters():
+                    p.uniform_(-fan_in ** -0.5, fan_in ** -0.5, generator=gen)
+        if cfg.init != "pytorch":
+            gates = self.core.weight_hh_l0.shape[0] // cfg.hidden
+            with torch.no_grad():
+                self.core.weight_hh_l0.copy_(torch.cat([
+                    recurrent_matrix(cfg.init, cfg.weight_scale, cfg.hidden, gen, torch.float32)
+                    for _ in range(gates)]))
+                self.core.bias_hh_l0.zero_()
+                self.core.bias_ih_l0.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Readout at the answer steps, (answer_steps, B, output_size)."""
+        states = self.core(x)[0]
+        return self.readout(states[-self.answer_steps:])
+
+    def cell(self) -> torch.nn.Module:
+        """A cell that shares the layer's parameters, for stepping by hand."""
+        cfg = self.cfg
+        kinds = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}
+        kw = {"nonlinearity": cfg.activation} if cfg.cell == "rnn" else {}
+        cell = kinds[cfg.cell](self.core.input_size, cfg.hidden, **kw)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(cell, name, getattr(self.core, name + "_l0"))
+        return cell
+
+
+def probe_distances(model: Model, cell: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """Mean over the sequences of ‖∂L/∂h_{T−k}‖ for k = 0..T−1, through every path."""
+    cfg = model.cfg
+    batch = x.shape[1]
+    h = x.new_zeros(batch, cfg.hidden)
+    c = x.new_zeros(batch, cfg.hidden)
+    states = []
+    for t in range(x.shape[0]):
+        if cfg.cell == "lstm":
+            h, c = cell(x[t], (h, c))
+        else:
+            h = cell(x[t], h)
+        states.append(h)
+    outputs = model.readout(torch.stack(states[-model.answer_steps:]))
+    loss = task_loss(cfg.task, outputs, target)
+    grads = torch.autograd.grad(loss, states, allow_unused=True)
+    norms = [g.norm(dim=-1).mean().item() if g is not None else 0.0 for g in grads]
+    return np.array(norms[::-1])
+
+
+def _total_norm(params) -> float:
+    norms = [torch.linalg.vector_norm(p.grad.detach()) for p in params if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+class Trainer:
+    """Owns one model and its optimiser; `step(x, target)` trains on one batch."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.model = Model(cfg)
+        self.cell = self.model.cell()
+        self.params = [p for p in self.model.parameters()]
+        opt = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
+        self.optimizer = opt(self.params, lr=cfg.lr)
+        self.steps_done = 0
+        self.diverged_at: int | None = None
+
+    def step(self, x: torch.Tensor, target: torch.Tensor) -> StepRecord:
+        cfg = self.cfg
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = task_loss(cfg.task, self.model(x), target)
+        loss.backward()
+        if cfg.clip is not None and cfg.clip_mode == "norm":
+            before = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm=cfg.clip))
+        else:
+            before = _total_norm(self.params)
+        loss_value = float(loss.detach())
+        finite = math.isfinite(loss_value) and math.isfinite(before)
+        after, clipped = before, False
+        if finite and cfg.clip is not None:
+            if cfg.clip_mode == "norm":
+                clipped = before > cfg.clip
+                after = _total_norm(self.params)
+            else:
+                clipped = any(bool((p.grad.abs() > cfg.clip).any()) for p in self.params if p.grad is not None)
+                torch.nn.utils.clip_grad_value_(self.params, cfg.clip)
+                after = _total_norm(self.params)
+        self.steps_done += 1
+        if finite:
+            self.optimizer.step()
+        elif self.diverged_at is None:
+            self.diverged_at = self.steps_done
+        probe = None
+        if finite and (self.steps_done == 1 or self.steps_done % cfg.probe_every == 0):
+            n = min(PROBE_SEQUENCES, x.shape[1])
+            probe = probe_distances(self.model, self.cell, x[:, :n], target[..., :n] if cfg.task == "copy"
+                                    else target[:n])
+        return StepRecord(self.steps_done, loss_value, before, after, clipped, finite,
+                          time.perf_counter() - start, probe)
+
+
+class Batches:
+    """The task's batches, drawn from their own seeded generator (shared by raced trainers)."""
+
+    def __init__(self, task: str, seq_len: int, batch: int, seed: int):
+        self.task, self.seq_len, self.batch = task, seq_len, batch
+        self.generator = torch.Generator().manual_seed(seed + 1_000_003)
+
+    def next(self):
+        return make_batch(self.task, self.seq_len, self.batch, self.generator)
+
+
+def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:
+    """Yield one record per step; stops after `steps` (default cfg.steps) or at the first
+    non-finite step (its record has finite=False)."""
+    trainer = Trainer(cfg)
+    batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed)
+    for _ in range(cfg.steps if steps is None else steps):
+        record = trainer.step(*batches.next())
+        yield record
+        if not record.finite:
+            return
+
+
+@dataclass
+class History:
+    """Everything recorded for one run, as lists (what the page and the CSV export show)."""
+    config: TrainConfig
+    records: list = field(default_factory=list)
+
+    def append(self, record: StepRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def diverged_at(self) -> int | None:
+        bad = [r.step for r in self.records if not r.finite]
+        return bad[0] if bad else None
+
+    def column(self, name: str) -> np.ndarray:
+        return np.array([getattr(r, name) for r in self.records], dtype=float)
+
+    def probes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, matrix distance × probe) of the recorded ∂L/∂h profiles."""
+        rows = [(r.step, r.probe) for r in self.records if r.probe is not None]
+        if not rows:
+            return np.array([]), np.zeros((0, 0))
+        return np.array([s for s, _ in rows]), np.stack([p for _, p in rows], axis=1)
+
+
+class Race:
+    """One or two trainers fed the same batches (the shared data comes from the first config's
+    task, length, batch size and seed). Advanced in bounded chunks so a page can stay live."""
+
+    def __init__(self, configs: list[TrainConfig]):
+        first = configs[0]
+        for other in configs[1:]:
+            for name in ("task", "seq_len", "batch"):
+                if getattr(other, name) != getattr(first, name):
+                    raise ConfigError(name, f"the same in both raced runs ({getattr(first, name)})",
+                                      getattr(other, name))
+        self.configs = configs
+        self.trainers = [Trainer(c) for c in configs]
+        self.histories = [History(c) for c in configs]
+        self.batches = Batches(first.task, first.seq_len, first.batch, first.seed)
+        self.seconds = 0.0                      # time spent training
+
+    @property
+    def steps(self) -> int:
+        return len(self.histories[0].records)
+
+    @property
+    def diverged(self) -> list[int | None]:
+        return [h.diverged_at for h in self.histories]
+
+    def advance(self, max_steps: int = 1, budget_s: float | None = None) -> int:
+        """Train every live run on the same next batches: up to max_steps, or until budget_s has
+        passed, or until a run produces a non-finite step. Returns the number of steps taken."""
+        start = time.perf_counter()
+        done = 0
+        while done < max_steps:
+            x, target = self.batches.next()
+            for trainer, history in zip(self.trainers, self.histories):
+                if history.diverged_at is None:
+                    history.append(trainer.step(x, target))
+            done += 1
+            if any(d is not None for d in self.diverged):
+                break
+            if budget_s is not None and time.perf_counter() - start >= budget_s:
+                break
+        self.seconds += time.perf_counter() - start
+        return done

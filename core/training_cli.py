@@ -1,0 +1,34 @@
+"""CLI subcommand `train` (registered by core.__main__)."""
+from __future__ import annotations
+
+from .tasks import TASKS
+from .training import TRAIN_FIELDS, TrainConfig, train
+
+
+def _add(parser):
+    from .__main__ import add_fields
+    add_fields(parser, TRAIN_FIELDS, defaults=TrainConfig())
+
+
+def cmd_train(args) -> int:
+    from .__main__ import emit_json, given
+    cfg = TrainConfig(**given(args, TRAIN_FIELDS))
+    task = TASKS[cfg.task]
+    records = []
+    for record in train(cfg):
+        records.append(record)
+        if not args.json and (record.step % max(1, cfg.steps // 20) == 0 or not record.finite):
+            print(f"step {record.step:6d}  {task.loss_name} {record.loss:.4g}  ‖g‖ {record.grad_norm:.3g}"
+                  + ("  clipped" if record.clipped else "") + ("  NaN/inf: stopped" if not record.finite else ""))
+    diverged = next((r.step for r in records if not r.finite), None)
+    if args.json:
+        emit_json({"baseline": task.baseline, "baseline_label": task.baseline_label, "loss_name": task.loss_name,
+                   "diverged": diverged is not None, "diverged_at": diverged,
+                   "records": [r.to_json_dict() for r in records], "config": cfg.to_dict()})
+    else:
+        print(f"chance level ({task.baseline_label}) = {task.baseline:.4g}; "
+              + (f"diverged at step {diverged}" if diverged else f"final {task.loss_name} {records[-1].loss:.4g}"))
+    return 0
+
+
+COMMANDS = {"train": ("train a network on a long-range task and report every step", _add, cmd_train)}

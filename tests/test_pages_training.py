@@ -1,0 +1,81 @@
+"""The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP, APPTEST_TIMEOUT
+
+PAGE = "app_pages/training.py"
+
+
+def open_training(**params):
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
+    at.switch_page(PAGE)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def status(at) -> str:
+    return next(m.value for m in at.markdown if " · step **" in m.value)
+
+
+def test_preset_link_sets_up_the_race():
+    at = open_training(preset="gating")
+    assert any("Why gating matters" in i.value for i in at.info)
+    assert at.toggle(key="race").value is True
+    assert at.selectbox(key="a_cell").value == "lstm" and at.selectbox(key="b_cell").value == "rnn"
+    assert at.slider(key="seq_len").value == 100 and at.selectbox(key="task").value == "adding"
+    assert status(at).startswith("**ready** · step **0**")
+
+
+def test_step_trains_one_batch_and_reset_starts_over():
+    at = open_training(seq_len="20", a_hidden="8", batch="8")
+    at.button(key="btn_step").click().run()
+    assert "step **1**" in status(at)
+    at.button(key="btn_step").click().run()
+    assert "step **2**" in status(at) and "A: LSTM loss" in status(at)
+    at.button(key="btn_reset").click().run()
+    assert "step **0**" in status(at)
+
+
+def test_start_runs_live_and_pause_stops():
+    at = open_training(seq_len="20", a_hidden="8", batch="8")
+    at.button(key="btn_start").click().run()
+    assert at.session_state["lab_status"] == "running"
+    assert at.button(key="btn_start").disabled and not at.button(key="btn_pause").disabled
+    steps_after_start = int(status(at).split("step **")[1].split("**")[0])
+    assert steps_after_start > 0                       # the live fragment trained during the rerun
+    at.button(key="btn_pause").click().run()
+    assert at.session_state["lab_status"] == "paused" and "**paused**" in status(at)
+
+
+def test_divergence_pauses_with_advice_and_keeps_history():
+    at = open_training(a_cell="rnn", a_activation="relu", a_init="identity", a_weight_scale="3.16",
+                       a_optimizer="sgd", a_lr="1", a_clip="off", seq_len="60")
+    for _ in range(3):
+        if at.session_state["lab_status"] == "diverged":
+            break
+        at.button(key="btn_step").click().run()
+    assert at.session_state["lab_status"] == "diverged"
+    message = next(e.value for e in at.error if "stopped at step" in e.value)
+    assert "NaN/inf" in message and "enable clipping" in message
+    assert at.button(key="btn_start").disabled
+    assert len(at.get("plotly_chart")) == 3                       # charts keep the history
+
+
+def test_bad_url_values_warn_and_fall_back():
+    at = open_training(seq_len="5000", a_lr="banana", preset="magic")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "`seq_len=5000`" in warnings and "from 2 to 1000" in warnings
+    assert "`a_lr=banana`" in warnings
+    assert "`preset=magic`" in warnings and "gating" in warnings
+    assert at.slider(key="seq_len").value == 100
+
+
+def test_settings_change_after_training_asks_for_reset():
+    at = open_training(seq_len="20", a_hidden="8", batch="8")
+    at.button(key="btn_step").click().run()
+    at.select_slider(key="a_lr").set_value(0.01).run()
+    assert any("press **Reset**" in w.value for w in at.warning)
+    assert at.button(key="btn_start").disabled

@@ -1,0 +1,198 @@
+"""Training lab engine: tasks, clipping invariants, divergence, the loop against a plain loop."""
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ConfigError
+from core.tasks import COPY_LENGTH, COPY_SYMBOLS, TASKS, adding_batch, copy_batch, task_loss
+from core.training import Batches, Model, Race, TrainConfig, Trainer, probe_distances, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(seq_len=20, hidden=8, batch=16, probe_every=5)
+
+
+def test_adding_batches_mark_one_number_in_each_half_and_sum_them():
+    x, y = adding_batch(50, 256, torch.Generator().manual_seed(0))
+    assert x.shape == (50, 256, 2) and y.shape == (256, 1)
+    markers = x[..., 1]
+    assert torch.all(markers.sum(0) == 2)
+    assert torch.all(markers[:25].sum(0) == 1) and torch.all(markers[25:].sum(0) == 1)
+    torch.testing.assert_close((x[..., 0] * markers).sum(0, keepdim=True).T, y)
+
+
+def test_adding_baseline_is_the_mse_of_always_answering_one():
+    _, y = adding_batch(100, 200_000, torch.Generator().manual_seed(1))
+    assert float(((y - 1) ** 2).mean()) == pytest.approx(1 / 6, rel=0.01)
+    assert TASKS["adding"].baseline == pytest.approx(1 / 6)
+
+
+def test_copy_batches_and_their_baseline():
+    x, y = copy_batch(30, 64, torch.Generator().manual_seed(2))
+    assert x.shape == (30, 64, COPY_SYMBOLS + 2) and y.shape == (COPY_LENGTH, 64)
+    codes = x.argmax(-1)
+    assert torch.equal(codes[:COPY_LENGTH], y)
+    assert torch.all(codes[30 - COPY_LENGTH - 1] == COPY_SYMBOLS + 1)      # the go marker
+    uniform = torch.zeros(COPY_LENGTH, 64, COPY_SYMBOLS)                     # equal logits = a uniform guess
+    assert float(task_loss("copy", uniform, y)) == pytest.approx(TASKS["copy"].baseline)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_engine_loop_matches_a_plain_pytorch_loop(cell):
+    cfg = TrainConfig(cell=cell, clip=0.5, **TINY)
+    engine = [r.loss for r in train(cfg, steps=8)]
+    model = Model(cfg)                                  # same seed: same initial weights
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed)
+    plain = []
+    for _ in range(8):
+        x, y = batches.next()
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x)[-1], y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        plain.append(loss.item())
+    np.testing.assert_allclose(engine, plain, rtol=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 5.0])
+def test_clipping_by_norm_never_exceeds_the_threshold_and_flags_exactly(threshold):
+    cfg = TrainConfig(cell="rnn", init="gaussian", weight_scale=1.5, clip=threshold, **TINY)
+    records = list(train(cfg, steps=30))
+    for r in records:
+        assert r.grad_norm_clipped <= threshold * (1 + 1e-6)
+        assert r.clipped == (r.grad_norm > threshold)
+        if not r.clipped:
+            assert r.grad_norm_clipped == pytest.approx(r.grad_norm)
+
+
+def test_clipping_by_value_bounds_every_entry():
+    cfg = TrainConfig(cell="gru", clip=0.01, clip_mode="value", **TINY)
+    trainer = Trainer(cfg)
+    x, y = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()
+    record = trainer.step(x, y)
+    assert record.clipped
+    assert all(float(p.grad.abs().max()) <= 0.01 + 1e-9 for p in trainer.params)
+    assert record.grad_norm_clipped < record.grad_norm
+
+
+def test_no_clipping_reports_the_same_norm_before_and_after():
+    records = list(train(TrainConfig(clip=None, **TINY), steps=3))
+    assert all(not r.clipped and r.grad_norm == r.grad_norm_clipped for r in records)
+
+
+def test_divergence_stops_training_and_keeps_the_weights_finite():
+    cfg = TrainConfig(cell="rnn", activation="relu", init="identity", weight_scale=3.0, optimizer="sgd", lr=1.0,
+                      clip=None, seq_len=60, hidden=8, batch=8)
+    records = list(train(cfg, steps=50))
+    assert not records[-1].finite and all(r.finite for r in records[:-1])
+    race = Race([cfg])
+    race.advance(max_steps=50)
+    assert race.diverged == [records[-1].step]
+    assert race.steps == len(records)
+    assert all(torch.isfinite(p).all() for p in race.trainers[0].params)   # the bad update was not applied
+
+
+def test_probe_measures_the_total_derivative_at_every_distance():
+    cfg = TrainConfig(cell="lstm", **TINY)
+    model = Model(cfg)
+    x, y = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()
+    profile = probe_distances(model, model.cell(), x, y)
+    # reference: the fused layer run step by step on inputs that we perturb through a zero leaf
+    bump = torch.zeros(cfg.seq_len, cfg.batch, cfg.hidden, requires_grad=True)
+    h = torch.zeros(1, cfg.batch, cfg.hidden)
+    c = torch.zeros(1, cfg.batch, cfg.hidden)
+    states = []
+    for t in range(cfg.seq_len):
+        out, (h, c) = model.core(x[t:t + 1], (h, c))
+        h = h + bump[t]
+        states.append(h[0])
+    loss = torch.nn.functional.mse_loss(model.readout(states[-1]), y)
+    (grad,) = torch.autograd.grad(loss, bump)
+    reference = grad.norm(dim=-1).mean(dim=1).flip(0).numpy()
+    np.testing.assert_allclose(profile, reference, rtol=1e-5)
+    assert profile[0] > profile[-1] > 0
+
+
+def test_race_trains_both_runs_on_the_same_batches():
+    a, b = TrainConfig(cell="lstm", **TINY), TrainConfig(cell="rnn", **TINY)
+    race = Race([a, b])
+    race.advance(max_steps=6)
+    assert race.steps == 6 and [len(h.records) for h in race.histories] == [6, 6]
+    alone = [r.loss for r in train(b, steps=6)]
+    np.testing.assert_allclose(race.histories[1].column("loss"), alone, rtol=1e-6)
+    probes_at, grid = race.histories[0].probes()
+    assert list(probes_at) == [1, 5] and grid.shape == (a.seq_len, 2)
+    with pytest.raises(ConfigError, match="seq_len must be the same in both raced runs"):
+        Race([a, TrainConfig(cell="rnn", **{**TINY, "seq_len": 30})])
+
+
+def test_concurrent_users_do_not_share_models():
+    cfg = TrainConfig(cell="gru", **TINY)
+    expected = [r.loss for r in train(cfg, steps=10)]
+    results = {}
+
+    def user(i):
+        race = Race([cfg])
+        race.advance(max_steps=10)
+        results[i] = list(race.histories[0].column("loss"))
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for losses in results.values():
+        np.testing.assert_allclose(losses, expected, rtol=1e-5)
+
+
+def test_bad_training_config_names_the_field():
+    with pytest.raises(ConfigError, match="seq_len must be at least 11 for the copy task"):
+        TrainConfig(task="copy", seq_len=5)
+    with pytest.raises(ConfigError, match="optimizer must be one of adam, sgd"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ConfigError, match="lr must be a number greater than 0"):
+        TrainConfig(lr=0)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_train_cli_json():
+    out = run_cli("train", "--steps", "6", "--seq-len", "20", "--hidden", "8", "--batch", "8", "--clip", "0.1",
+                  "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["baseline"] == pytest.approx(1 / 6) and data["diverged"] is False
+    assert len(data["records"]) == 6
+    for r in data["records"]:
+        assert {"step", "loss", "grad_norm", "grad_norm_clipped", "clipped"} <= set(r)
+        assert r["grad_norm_clipped"] <= 0.1 * (1 + 1e-6)
+
+
+def test_train_cli_reports_divergence_as_strict_json():
+    out = run_cli("train", "--cell", "rnn", "--activation", "relu", "--init", "identity", "--weight-scale", "3",
+                  "--optimizer", "sgd", "--lr", "1", "--clip", "off", "--seq-len", "60", "--steps", "20", "--json")
+    assert out.returncode == 0 and "NaN" not in out.stdout and "Infinity" not in out.stdout
+    data = json.loads(out.stdout)
+    assert data["diverged"] is True and data["records"][-1]["finite"] is False
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--task", "parity"], "error: --task must be one of adding, copy"),
+    (["--lr", "-1"], "error: --lr must be a number greater than 0"),
+    (["--steps", "0"], "error: --steps must be an integer from 1 to 100000"),
+    (["--clip-mode", "both"], "error: --clip-mode must be one of norm, value"),
+])
+def test_train_cli_bad_input(args, fragment):
+    out = run_cli("train", *args)
+    assert out.returncode == 2 and out.stderr.strip().startswith(fragment) and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
