@@ -255,14 +255,17 @@ def phase_diagram(cfg: PhaseConfig) -> PhaseResult:
 
 
 def measured_edge(result: PhaseResult) -> np.ndarray:
-    """Per row, the weight scale where the measured factor crosses 1 (log-interpolated; NaN if none)."""
+    """Per row, the weight scale where the measured factor crosses 1: log(factor) interpolated
+    linearly in log(s) between neighbouring cells (exact for a linear network); NaN if it never does."""
     edges = np.full(len(result.y), np.nan)
     logs = np.log(result.weight_scale)
-    for i, row in enumerate(result.rate):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_rate = np.log(result.rate)
+    for i, row in enumerate(log_rate):
         for j in range(len(row) - 1):
             r0, r1 = row[j], row[j + 1]
-            if np.isfinite(r0) and np.isfinite(r1) and (r0 - 1) * (r1 - 1) <= 0 and r0 != r1:
-                frac = (1 - r0) / (r1 - r0)
+            if np.isfinite(r0) and np.isfinite(r1) and r0 * r1 <= 0 and r0 != r1:
+                frac = -r0 / (r1 - r0)
                 edges[i] = math.exp(logs[j] + frac * (logs[j + 1] - logs[j]))
                 break
     return edges
