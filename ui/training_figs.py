@@ -12,8 +12,8 @@ MAX_POINTS = 1500          # longer histories are thinned for drawing (the CSV k
 
 def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
-                      margin=dict(l=60, r=20, t=50, b=45),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+                      margin=dict(l=60, r=20, t=40, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))
     return fig
 
 
@@ -42,7 +42,7 @@ def loss_figure(histories: list[History], labels: list[str], baseline: float, ba
                   annotation_text=f"chance level ({baseline_label})", annotation_position="bottom left")
     fig.update_yaxes(type="log", title=f"{loss_name} (log scale)", exponentformat="power")
     fig.update_xaxes(title="training step", rangemode="tozero")
-    return _layout(fig, "Loss, with the level of an answer that remembers nothing")
+    return _layout(fig, "Loss, with the level of an answer that remembers nothing", height=380)
 
 
 def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -> go.Figure:
@@ -69,7 +69,7 @@ def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -
                           annotation_text=f"threshold {clip:g}", annotation_position="top left")
     fig.update_yaxes(type="log", title="‖∂L/∂θ‖", exponentformat="power")
     fig.update_xaxes(title="training step", rangemode="tozero")
-    return _layout(fig, "Gradient norm each step, before and after clipping")
+    return _layout(fig, "Gradient norm each step, before and after clipping", height=400)
 
 
 def distance_heatmap(history: History, label: str) -> go.Figure:
