@@ -1,7 +1,13 @@
 """Gradient Flow Lab engine: the public API (re-exported names only)."""
+from .cliff import CliffConfig, CliffResult, cliff
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig, estimate_memory_bytes
+from .phase import PhaseConfig, PhaseResult, measured_edge, phase_diagram
 from .probe import UnrollResult, unroll
+from .tasks import TASKS
 from .theory import REGIME_RULE, Spectrum, spectrum
+from .training import History, Race, StepRecord, TrainConfig, Trainer, train
 
 __all__ = ["UNROLL_FIELDS", "ConfigError", "FieldSpec", "UnrollConfig", "estimate_memory_bytes",
-           "UnrollResult", "unroll", "REGIME_RULE", "Spectrum", "spectrum"]
+           "UnrollResult", "unroll", "REGIME_RULE", "Spectrum", "spectrum",
+           "TASKS", "TrainConfig", "Trainer", "Race", "History", "StepRecord", "train",
+           "CliffConfig", "CliffResult", "cliff", "PhaseConfig", "PhaseResult", "phase_diagram", "measured_edge"]
