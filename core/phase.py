@@ -119,7 +119,7 @@ def estimate_memory_bytes(cfg: PhaseConfig) -> int:
     itemsize = 8 if cfg.dtype == "float64" else 4
     rows = 4 if cfg.y_axis == "activation" else cfg.y_count
     cells = cfg.s_count * (1 if cfg.y_axis == "activation" else rows)   # activations run one at a time
-    return 3 * cfg.max_seq_len * cells * cfg.batch * cfg.hidden * itemsize
+    return int(1.3 * cfg.max_seq_len * cells * cfg.batch * cfg.hidden * itemsize)
 
 
 @dataclass
