@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 
 from .config import UNROLL_FIELDS, ConfigError, UnrollConfig
@@ -137,6 +138,9 @@ def main(argv=None) -> int:
             message = "--" + field.replace("_", "-") + message[len(field):]
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:              # e.g. `python -m core phase | head`: the reader left, that is fine
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":
