@@ -3,10 +3,15 @@
 The page scripts are in app_pages/ rather than pages/: Streamlit treats a pages/ folder beside the
 entry point as a legacy multipage app, which breaks direct links to the pages' url paths.
 """
+import sys
+
 import streamlit as st
 
 from ui.nav import ROOT, available_pages
 
+# The script thread hands each chart to the server's event-loop thread; a 0.5 ms GIL switch interval
+# (default 5 ms) lets those messages leave sooner (slider-to-chart median 256 -> 239 ms, 31 steps each).
+sys.setswitchinterval(0.0005)
 st.set_page_config(page_title="Gradient Flow Lab", page_icon=":material/waves:", layout="wide")
 
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))

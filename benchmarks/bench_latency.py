@@ -1,6 +1,6 @@
 """Slider-to-chart latency of the Gradient flow page in a real browser (Playwright + Chromium).
 
-Run: .venv/bin/python benchmarks/bench_latency.py [--steps 15]
+Run: .venv/bin/python benchmarks/bench_latency.py [--steps 31]
 Starts `streamlit run app.py` on a free port, opens /gradient-flow at the default settings, then
 presses ArrowRight on the weight-scale slider and times until the main chart's data has changed.
 Prints the median and the spread, and the ratio to the 300 ms target (issue #2).
@@ -43,7 +43,7 @@ def measure(base: str, steps: int) -> list[float]:
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=31)
     args = parser.parse_args()
     server = app_url.__wrapped__()          # the same fixture the browser tests use, as a generator
     base = next(server)
