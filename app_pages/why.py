@@ -45,8 +45,8 @@ fig.plotly_chart(small(f.update_layout(title="Repeated multiplication")), key="w
 text, fig = step(2, "Back-propagation through time is a chain of Jacobians")
 text.markdown("For $h_t = f(W h_{t-1} + U x_t + b)$ the error signal $k$ steps back is")
 text.latex(r"\frac{\partial L}{\partial h_{T-k}} = \frac{\partial L}{\partial h_T}"
-           r"\prod_{s=T-k+1}^{T}\operatorname{diag}\big(f'(a_s)\big)\,W,\qquad "
-           r"\Big\|\frac{\partial h_T}{\partial h_{T-k}}\Big\| \le (\lambda_1\gamma)^{k}")
+           r"\prod_{s=T-k+1}^{T}\operatorname{diag}\big(f'(a_s)\big)\,W")
+text.latex(r"\Big\|\frac{\partial h_T}{\partial h_{T-k}}\Big\| \le (\lambda_1\gamma)^{k}")
 text.markdown("with $\\lambda_1$ the largest singular value of $W$ and $\\gamma = \\sup|f'|$ (Bengio, Simard & "
               "Frasconi 1994; Pascanu, Mikolov & Bengio 2013). The figure is a real tanh RNN with weight "
               "scale 0.9: measured curve and bound.")
