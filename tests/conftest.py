@@ -76,3 +76,21 @@ def wait_for_app_idle(pg, timeout=60_000):
     """Wait until Streamlit has finished running the script."""
     pg.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
     pg.wait_for_timeout(200)
+
+
+def open_page(page: str, **params):
+    """AppTest of app.py switched to `page` (a path under app_pages/) with URL query parameters."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()   # run once: pages get url paths
+    at.switch_page(page)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_cli(*args, timeout=300):
+    """`python -m core …` as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)

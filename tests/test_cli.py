@@ -1,18 +1,11 @@
 """The command line as a user meets it: flags, strict JSON, exit codes, one-line errors."""
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_cli
 
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
 
 
 def test_unroll_json_has_the_contract_keys_and_is_strict():

@@ -4,19 +4,13 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, APPTEST_TIMEOUT
+from conftest import APP, APPTEST_TIMEOUT, open_page
 
 FLOW = "app_pages/gradient_flow.py"
 
 
 def open_flow(**params):
-    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()   # run once: pages get url paths
-    at.switch_page(FLOW)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(FLOW, **params)
 
 
 def charts(at):

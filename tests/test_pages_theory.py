@@ -1,19 +1,7 @@
 """Loss cliff, Phase diagram and Why pages through AppTest."""
 import json
 
-from streamlit.testing.v1 import AppTest
-
-from conftest import APP, APPTEST_TIMEOUT
-
-
-def open_page(page, **params):
-    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
-    at.switch_page(page)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from conftest import open_page
 
 
 def metric(at, label):

@@ -1,19 +1,11 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
-from streamlit.testing.v1 import AppTest
-
-from conftest import APP, APPTEST_TIMEOUT
+from conftest import open_page
 
 PAGE = "app_pages/training.py"
 
 
 def open_training(**params):
-    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
-    at.switch_page(PAGE)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, **params)
 
 
 def status(at) -> str:

@@ -1,9 +1,6 @@
 """Loss cliff and phase diagram: against autograd, finite differences, closed forms and unroll."""
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +10,7 @@ import core
 from core.cliff import CliffConfig, cliff, cliff_grid, descend, loss_and_grad
 from core.config import ConfigError
 from core.phase import PhaseConfig, measured_edge, phase_diagram
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_cli
 
 
 def cliff_loss(w: float, b: float, T=50, x0=0.5, target=0.7) -> float:
@@ -108,11 +104,6 @@ def test_phase_theory_line_is_where_lambda1_gamma_is_one():
 def test_phase_refuses_what_would_not_fit():
     with pytest.raises(ConfigError, match="memory"):
         PhaseConfig(y_axis="seq_len", y_min=1000, y_max=2000, s_count=100, y_count=100, batch=64, hidden=512)
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_cliff_cli_json_shapes():

@@ -1,9 +1,6 @@
 """Training lab engine: tasks, clipping invariants, divergence, the loop against a plain loop."""
 import json
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +9,8 @@ import torch
 from core.config import ConfigError
 from core.tasks import COPY_LENGTH, COPY_SYMBOLS, TASKS, adding_batch, copy_batch, task_loss
 from core.training import Batches, Model, Race, TrainConfig, Trainer, probe_distances, train
+from conftest import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(seq_len=20, hidden=8, batch=16, probe_every=5)
 
 
@@ -159,11 +156,6 @@ def test_bad_training_config_names_the_field():
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(ConfigError, match="lr must be a number greater than 0"):
         TrainConfig(lr=0)
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_train_cli_json():
