@@ -2,10 +2,9 @@
 import streamlit as st
 
 from core.cliff import CLIFF_FIELDS, CliffConfig, cliff
-from core.config import ConfigError
 from ui import theory_figs
 from ui.text import sci
-from ui.url import UrlField, seed_from_url, sync_to_url
+from ui.url import UrlField, build_or_stop, seed_from_url, show_warnings, sync_to_url
 
 DEFAULTS = CliffConfig()
 FIELDS = [UrlField(name, getattr(DEFAULTS, name), spec) for name, spec in CLIFF_FIELDS.items()]
@@ -62,13 +61,8 @@ st.title("Loss cliff")
 st.caption("Pascanu, Mikolov & Bengio (2013): a single recurrent unit x_t = w·σ(x_{t−1}) + b, unrolled T steps "
            "from x_0, with error E = (σ(x_T) − target)². Where the map x ↦ w·σ(x) + b changes its number of "
            "fixed points, E jumps: the surface has a wall. Click anywhere on it to start gradient descent there.")
-for message in warnings:
-    st.warning(message, icon=":material/warning:")
-try:
-    cfg = CliffConfig(**{f.name: st.session_state[f.name] for f in FIELDS})
-except ConfigError as err:
-    st.error(f"Cannot draw this surface: {err}.", icon=":material/block:")
-    st.stop()
+show_warnings(warnings)
+cfg = build_or_stop(lambda: CliffConfig(**{f.name: st.session_state[f.name] for f in FIELDS}), "draw this surface")
 
 res = compute(cfg)
 plain, clipped = res.plain, res.clipped

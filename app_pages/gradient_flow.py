@@ -8,6 +8,7 @@ import core
 from ui import flow_figs
 from ui.flow_controls import LABELS, TAB_LABELS, flow_controls, sync_view_to_url
 from ui.text import headline, overflow_explanation, sci, short_label
+from ui.url import build_or_stop, show_warnings
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -20,15 +21,8 @@ st.title("Gradient flow")
 st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
            "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
            "shrink or grow geometrically with k.")
-for message in url_warnings:
-    st.warning(message, icon=":material/warning:")
-
-try:
-    cfg = core.UnrollConfig(**values)
-except core.ConfigError as err:
-    st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
-    sync_view_to_url()
-    st.stop()
+show_warnings(url_warnings)
+cfg = build_or_stop(lambda: core.UnrollConfig(**values), "run this configuration", before_stop=sync_view_to_url)
 
 if cfg.cell == "rnn" and cfg.seq_len * cfg.batch * cfg.hidden < 2_000_000:
     res = measure(cfg)          # milliseconds: a spinner would only add flicker

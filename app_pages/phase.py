@@ -1,10 +1,9 @@
 """Phase diagram: where the vanilla RNN's gradient vanishes or explodes, measured and predicted."""
 import streamlit as st
 
-from core.config import ConfigError
 from core.phase import PHASE_FIELDS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
-from ui.url import UrlField, seed_from_url, sync_to_url
+from ui.url import UrlField, build_or_stop, seed_from_url, show_warnings, sync_to_url
 
 DEFAULTS = PhaseConfig()
 SHOWN = ["y_axis", "s_min", "s_max", "s_count", "y_min", "y_max", "y_count", "activation", "init",
@@ -66,13 +65,8 @@ st.caption("Each cell is a full unroll of a vanilla RNN (all cells computed toge
            "its colour is the measured per-step factor of the gradient norm. Blue cells vanish, red cells "
            "explode; the black line is where the factor is exactly 1. Click a cell to open it on the Gradient "
            "flow page.")
-for message in warnings:
-    st.warning(message, icon=":material/warning:")
-try:
-    cfg = PhaseConfig(**{f.name: st.session_state[f.name] for f in FIELDS})
-except ConfigError as err:
-    st.error(f"Cannot compute this grid: {err}.", icon=":material/block:")
-    st.stop()
+show_warnings(warnings)
+cfg = build_or_stop(lambda: PhaseConfig(**{f.name: st.session_state[f.name] for f in FIELDS}), "compute this grid")
 
 with st.spinner(f"Unrolling {cfg.s_count * len(cfg.y_values)} networks at once…"):
     res = compute(cfg)

@@ -8,13 +8,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core.config import ConfigError, FieldSpec
+from core.config import FieldSpec
 from core.tasks import TASKS
 from core.training import TRAIN_FIELDS, Race, TrainConfig
 from ui import training_figs
 from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, WEIGHT_SCALES, _nearest
 from ui.text import sci
-from ui.url import UrlField, seed_from_url, sync_to_url
+from ui.url import UrlField, build_or_stop, seed_from_url, show_warnings, sync_to_url
 
 DEFAULT = TrainConfig()
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -147,26 +147,17 @@ sync_to_url(FIELDS)
 st.title("Training lab")
 st.caption("Vanishing gradients are silent: the loss just stops improving on anything long-range. Exploding "
            "gradients are loud: NaN, and training halts. Train a network on a long-range task and watch both.")
-for message in warnings:
-    st.warning(message, icon=":material/warning:")
+show_warnings(warnings)
 if (shown := st.session_state.get("preset_shown")) is not None:
     st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
 
-try:
-    configs = current_configs()
-except ConfigError as err:
-    st.error(f"Cannot train this configuration: {err}.", icon=":material/block:")
-    st.stop()
+configs = build_or_stop(current_configs, "train this configuration")
 prefixes = ["a", "b"][:len(configs)]
 labels = [run_label(c, p) for c, p in zip(configs, prefixes)]
 
 lab: Race | None = st.session_state.get("lab")
 if lab is None or (lab.steps == 0 and lab.configs != configs):
-    try:
-        lab = st.session_state["lab"] = Race(configs)
-    except ConfigError as err:
-        st.error(f"Cannot race these runs: {err}.", icon=":material/block:")
-        st.stop()
+    lab = st.session_state["lab"] = build_or_stop(lambda: Race(configs), "race these runs")
     st.session_state["lab_status"] = "idle"
 stale = lab.configs != configs
 

@@ -82,3 +82,19 @@ def sync_to_url(fields: list[UrlField]) -> None:
     current = {k: st.query_params.get(k) for k in st.query_params}
     if current != wanted:
         st.query_params.from_dict(wanted)
+
+
+def show_warnings(warnings: list[str]) -> None:
+    for message in warnings:
+        st.warning(message, icon=":material/warning:")
+
+
+def build_or_stop(factory: Callable[[], Any], what: str, before_stop: Callable[[], None] | None = None):
+    """factory() (a config constructor); on a ConfigError show one clear line and stop the page."""
+    try:
+        return factory()
+    except ConfigError as err:
+        st.error(f"Cannot {what}: {err}.", icon=":material/block:")
+        if before_stop is not None:
+            before_stop()
+        st.stop()
