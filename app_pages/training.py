@@ -12,7 +12,7 @@ from core.config import FieldSpec
 from core.tasks import TASKS
 from core.training import TRAIN_FIELDS, Race, TrainConfig
 from ui import training_figs
-from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, WEIGHT_SCALES, _nearest
+from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, WEIGHT_SCALES, nearest_option
 from ui.text import sci
 from ui.url import UrlField, build_or_stop, seed_from_url, show_warnings, sync_to_url
 
@@ -49,8 +49,8 @@ PRESETS = {
 def run_field(prefix: str, name: str) -> UrlField:
     default = (B_DEFAULTS if prefix == "b" else {}).get(name, getattr(DEFAULT, name))
     spec = TRAIN_FIELDS[name]
-    snap = {"weight_scale": _nearest(WEIGHT_SCALES), "hidden": _nearest(HIDDEN_SIZES),
-            "lr": _nearest(LEARNING_RATES), "clip": _nearest(CLIP_VALUES)}.get(name)
+    snap = {"weight_scale": nearest_option(WEIGHT_SCALES), "hidden": nearest_option(HIDDEN_SIZES),
+            "lr": nearest_option(LEARNING_RATES), "clip": nearest_option(CLIP_VALUES)}.get(name)
     if name == "weight_scale":
         spec = replace(spec, lo=0.1, hi=10.0)
     if name == "clip":
@@ -64,7 +64,7 @@ def run_field(prefix: str, name: str) -> UrlField:
 
 FIELDS = ([UrlField("race", False, FieldSpec("bool", "Race two runs on the same batches."))]
           + [UrlField(n, getattr(DEFAULT, n), TRAIN_FIELDS[n] if n != "batch" else replace(
-              TRAIN_FIELDS[n], lo=BATCHES[0], hi=BATCHES[-1]), _nearest(BATCHES) if n == "batch" else None)
+              TRAIN_FIELDS[n], lo=BATCHES[0], hi=BATCHES[-1]), nearest_option(BATCHES) if n == "batch" else None)
              for n in SHARED]
           + [run_field(p, n) for p in ("a", "b") for n in RUN_FIELDS])
 

@@ -28,7 +28,7 @@ LABELS = {
 }
 
 
-def _nearest(options):
+def nearest_option(options):
     def snap(value):
         return min(options, key=lambda o: abs(np.log(o) - np.log(value)))
     return snap
@@ -43,16 +43,16 @@ FIELDS = [
     UrlField("activation", DEFAULTS.activation, UNROLL_FIELDS["activation"]),
     UrlField("init", DEFAULTS.init, UNROLL_FIELDS["init"]),
     UrlField("weight_scale", DEFAULTS.weight_scale,
-             replace(UNROLL_FIELDS["weight_scale"], lo=0.1, hi=10.0), _nearest(WEIGHT_SCALES)),
+             replace(UNROLL_FIELDS["weight_scale"], lo=0.1, hi=10.0), nearest_option(WEIGHT_SCALES)),
     UrlField("seq_len", DEFAULTS.seq_len, replace(UNROLL_FIELDS["seq_len"], hi=UI_MAX_SEQ_LEN)),
     UrlField("hidden", DEFAULTS.hidden, replace(UNROLL_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]),
-             _nearest(HIDDEN_SIZES)),
+             nearest_option(HIDDEN_SIZES)),
     UrlField("batch", DEFAULTS.batch, replace(UNROLL_FIELDS["batch"], hi=UI_MAX_BATCH)),
     UrlField("input_scale", DEFAULTS.input_scale, replace(UNROLL_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE),
              _round_to(0.05)),
     UrlField("seed", DEFAULTS.seed, UNROLL_FIELDS["seed"]),
     UrlField("clip", DEFAULTS.clip, replace(UNROLL_FIELDS["clip"], lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1],
-                                            lo_open=False), _nearest(CLIP_VALUES)),
+                                            lo_open=False), nearest_option(CLIP_VALUES)),
     UrlField("clip_mode", DEFAULTS.clip_mode, UNROLL_FIELDS["clip_mode"]),
     UrlField("dtype", DEFAULTS.dtype, UNROLL_FIELDS["dtype"]),
     UrlField("loss_on", DEFAULTS.loss_on, UNROLL_FIELDS["loss_on"]),
