@@ -7,7 +7,11 @@ import plotly.graph_objects as go
 from core.training import History
 
 RUN_COLORS = ["#1f77b4", "#d62728"]
-MAX_POINTS = 1500          # longer histories are thinned for drawing (the CSV keeps every step)
+GREY = "#555555"
+MAX_POINTS = 1500          # longer histories are drawn in buckets of steps (the CSV keeps every step)
+MAX_HEAT_COLUMNS = 200     # the heatmap is redrawn ~3 times a second: keep it to at most 200 × 200 cells
+MAX_HEAT_ROWS = 200
+HEAT_FLOOR = -12           # log10 of the smallest gradient the colour scale tells apart
 
 
 def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
@@ -17,70 +21,122 @@ def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
     return fig
 
 
-def _thin(n: int) -> slice:
-    return slice(None, None, max(1, int(np.ceil(n / MAX_POINTS))))
+def _buckets(n: int) -> int:
+    """Steps per drawn point."""
+    return max(1, int(np.ceil(n / MAX_POINTS)))
+
+
+def _bucketed(steps: np.ndarray, values: np.ndarray, reduce) -> tuple[np.ndarray, np.ndarray]:
+    """One point per bucket of steps: the bucket's first step and reduce(values) over the bucket's
+    finite values (NaN when it has none)."""
+    k = _buckets(len(steps))
+    if k == 1:
+        return steps, values
+    starts = np.arange(0, len(steps), k)
+    out = np.full(len(starts), np.nan)
+    for j, s in enumerate(starts):
+        chunk = values[s:s + k]
+        chunk = chunk[np.isfinite(chunk)]
+        if chunk.size:
+            out[j] = reduce(chunk)
+    return steps[starts], out
 
 
 def _finite_or_none(a: np.ndarray) -> list:
     return [float(v) if np.isfinite(v) and v > 0 else None for v in a]
 
 
+def _log_hline(fig: go.Figure, y: float, text: str, color: str, width: float, above: bool) -> None:
+    """A dashed horizontal line on a log y-axis, labelled just above or below it. (add_hline's own
+    annotation is placed at y in data units, but a log axis reads annotation positions as log10(y),
+    so its label would float far from the line.)"""
+    fig.add_hline(y=y, line=dict(color=color, dash="dash", width=width))
+    fig.add_annotation(x=0, xref="paper", xanchor="left", y=float(np.log10(y)), yref="y",
+                       yanchor="bottom" if above else "top", text=text, showarrow=False,
+                       font=dict(color=color, size=12))
+
+
 def loss_figure(histories: list[History], labels: list[str], baseline: float, baseline_label: str,
                 loss_name: str) -> go.Figure:
-    """Training loss of every run (log scale) with the memoryless baseline."""
+    """Training loss of every run (log scale) with the memoryless baseline. Long runs are drawn as
+    the mean loss of each bucket of steps."""
     fig = go.Figure()
     for i, (hist, label) in enumerate(zip(histories, labels)):
-        steps, loss = hist.column("step"), hist.column("loss")
-        cut = _thin(len(steps))
-        fig.add_trace(go.Scatter(x=steps[cut], y=_finite_or_none(loss[cut]), mode="lines", name=label,
+        steps, loss = _bucketed(hist.column("step"), hist.column("loss"), np.mean)
+        fig.add_trace(go.Scatter(x=steps, y=_finite_or_none(loss), mode="lines", name=label,
                                  line=dict(color=RUN_COLORS[i % 2], width=2),
                                  hovertemplate="step %{x}<br>loss %{y:.4g}<extra>" + label + "</extra>"))
         if hist.diverged_at is not None:
             fig.add_vline(x=hist.diverged_at, line=dict(color=RUN_COLORS[i % 2], dash="dash"),
                           annotation_text=f"{label}: NaN/inf at step {hist.diverged_at}")
-    fig.add_hline(y=baseline, line=dict(color="#7f7f7f", dash="dash", width=2),
-                  annotation_text=f"chance level ({baseline_label})", annotation_position="bottom left")
+    _log_hline(fig, baseline, f"chance level ({baseline_label})", GREY, 2, above=False)
     fig.update_yaxes(type="log", title=f"{loss_name} (log scale)", exponentformat="power")
     fig.update_xaxes(title="training step", rangemode="tozero")
     return _layout(fig, "Loss, with the level of an answer that remembers nothing", height=380)
 
 
 def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -> go.Figure:
-    """Total gradient norm before and after clipping, the threshold, and every clipping event."""
+    """Total gradient norm before and after clipping, the threshold, and every clipping event.
+    Long runs are drawn as the largest norm of each bucket of steps (spikes stay visible), with a
+    marker on every bucket that holds a clipping event."""
     fig = go.Figure()
+    thresholds = {}                  # threshold -> colour (grey when several runs share it)
+    for i, clip in enumerate(clips):
+        if clip is not None:
+            thresholds[clip] = GREY if clip in thresholds else RUN_COLORS[i % 2]
     for i, (hist, label, clip) in enumerate(zip(histories, labels, clips)):
         color = RUN_COLORS[i % 2]
-        steps = hist.column("step")
-        cut = _thin(len(steps))
-        before, after = hist.column("grad_norm"), hist.column("grad_norm_clipped")
-        fig.add_trace(go.Scatter(x=steps[cut], y=_finite_or_none(before[cut]), mode="lines",
+        all_steps = hist.column("step")
+        steps, before = _bucketed(all_steps, hist.column("grad_norm"), np.max)
+        fig.add_trace(go.Scatter(x=steps, y=_finite_or_none(before), mode="lines",
                                  name=f"{label}: before clipping", line=dict(color=color, width=1.5),
                                  hovertemplate="step %{x}<br>‖g‖ %{y:.3g}<extra>before</extra>"))
         if clip is not None:
-            fig.add_trace(go.Scatter(x=steps[cut], y=_finite_or_none(after[cut]), mode="lines",
+            _, after = _bucketed(all_steps, hist.column("grad_norm_clipped"), np.max)
+            fig.add_trace(go.Scatter(x=steps, y=_finite_or_none(after), mode="lines",
                                      name=f"{label}: after", line=dict(color=color, width=1.5, dash="dot"),
                                      hovertemplate="step %{x}<br>‖g‖ %{y:.3g}<extra>after</extra>"))
-            clipped = hist.column("clipped").astype(bool)
-            fig.add_trace(go.Scatter(x=steps[clipped], y=_finite_or_none(before[clipped]), mode="markers",
-                                     name=f"{label}: clipped ({int(clipped.sum())})",
+            clipped = hist.column("clipped")
+            _, any_clipped = _bucketed(all_steps, clipped, np.max)
+            marked = any_clipped > 0
+            fig.add_trace(go.Scatter(x=steps[marked], y=_finite_or_none(before[marked]), mode="markers",
+                                     name=f"{label}: clipped ({int(clipped.sum())} steps)",
                                      marker=dict(symbol="x", size=6, color=color),
                                      hovertemplate="step %{x}: clipped<extra></extra>"))
-            fig.add_hline(y=clip, line=dict(color=color, dash="dash", width=1),
-                          annotation_text=f"threshold {clip:g}", annotation_position="top left")
+    for clip, color in thresholds.items():
+        _log_hline(fig, clip, f"clipping threshold {clip:g}", color, 1.5, above=True)
     fig.update_yaxes(type="log", title="‖∂L/∂θ‖", exponentformat="power")
     fig.update_xaxes(title="training step", rangemode="tozero")
     return _layout(fig, "Gradient norm each step, before and after clipping", height=400)
 
 
+def heatmap_grid(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, distances, log10 ‖∂L/∂h‖ of shape distances × steps) for drawing: at most
+    MAX_HEAT_COLUMNS probes (the latest always kept) and MAX_HEAT_ROWS distances, and a gradient of
+    exactly zero (underflow) or below 10^HEAT_FLOOR shown at the floor rather than as a hole."""
+    steps, grid = history.probes()
+    if not grid.size:
+        return steps, np.arange(0), grid
+    distances = np.arange(grid.shape[0])
+    cols = np.arange(grid.shape[1])
+    if len(cols) > MAX_HEAT_COLUMNS:
+        cols = np.unique(np.append(cols[::int(np.ceil(len(cols) / MAX_HEAT_COLUMNS))], cols[-1]))
+    rows = distances[::int(np.ceil(len(distances) / MAX_HEAT_ROWS))]
+    grid = grid[np.ix_(rows, cols)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log10(np.maximum(grid, 10.0 ** HEAT_FLOOR))
+    z[~np.isfinite(grid)] = np.nan
+    return steps[cols], rows, z
+
+
 def distance_heatmap(history: History, label: str) -> go.Figure:
     """log10 ‖∂L/∂h_{T−k}‖ by distance k (y) over training steps (x): does the long-range signal live?"""
-    steps, grid = history.probes()
+    steps, distances, z = heatmap_grid(history)
     fig = go.Figure()
-    if grid.size:
-        with np.errstate(divide="ignore"):
-            z = np.log10(np.where(grid > 0, grid, np.nan))
-        fig.add_trace(go.Heatmap(x=steps, y=np.arange(grid.shape[0]), z=z, colorscale="Viridis", zmin=-12, zmax=0,
-                                 colorbar=dict(title="log10 ‖∂L/∂h‖", tickvals=[-12, -9, -6, -3, 0]),
+    if z.size:
+        fig.add_trace(go.Heatmap(x=steps, y=distances, z=z, colorscale="Viridis", zmin=HEAT_FLOOR, zmax=0,
+                                 colorbar=dict(title="log10 ‖∂L/∂h‖", tickvals=[-12, -9, -6, -3, 0],
+                                               ticktext=["≤ −12", "−9", "−6", "−3", "0"]),
                                  hovertemplate="step %{x}, distance %{y}<br>log10 ‖∂L/∂h‖ %{z:.2f}<extra></extra>"))
     else:
         fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,

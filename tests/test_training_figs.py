@@ -1,0 +1,104 @@
+"""Training lab figure builders, on synthetic histories (no training needed)."""
+import math
+
+import numpy as np
+import pytest
+
+from core.training import History, StepRecord, TrainConfig
+from ui import training_figs
+from ui.training_figs import HEAT_FLOOR, MAX_HEAT_COLUMNS, MAX_HEAT_ROWS, MAX_POINTS
+
+CFG = TrainConfig(seq_len=50)
+
+
+def history(n, grad=None, clipped=None, loss=None, probe_every=10, probe=None):
+    """n records; grad/clipped/loss: functions of the step."""
+    h = History(CFG)
+    for s in range(1, n + 1):
+        g = grad(s) if grad else 0.5
+        h.append(StepRecord(step=s, loss=loss(s) if loss else 1 / s, grad_norm=g,
+                            grad_norm_clipped=min(g, 1.0), clipped=clipped(s) if clipped else g > 1.0,
+                            finite=math.isfinite(g), seconds=0.01,
+                            probe=(probe(s) if probe else np.geomspace(1, 1e-3, CFG.seq_len))
+                            if s % probe_every == 0 else None))
+    return h
+
+
+def annotation(fig, text):
+    return next(a for a in fig.layout.annotations if text in a.text)
+
+
+def test_chance_line_and_its_label_sit_at_the_baseline_on_the_log_axis():
+    fig = training_figs.loss_figure([history(30)], ["A"], 1 / 6, "MSE 1/6", "MSE")
+    line = next(s for s in fig.layout.shapes if s.y0 == s.y1)
+    assert line.y0 == pytest.approx(1 / 6)
+    label = annotation(fig, "chance level")
+    assert label.yref == "y" and label.y == pytest.approx(math.log10(1 / 6))   # log axes place labels in log10
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_clipping_thresholds_are_drawn_once_each_and_labelled_at_their_height():
+    a, b = history(20, grad=lambda s: 0.2 * s), history(20, grad=lambda s: 0.1 * s)
+    shared = training_figs.grad_norm_figure([a, b], ["A", "B"], [1.0, 1.0])
+    assert [s.y0 for s in shared.layout.shapes] == [1.0]
+    assert annotation(shared, "clipping threshold 1").y == pytest.approx(0.0)
+    apart = training_figs.grad_norm_figure([a, b], ["A", "B"], [1.0, 0.1])
+    assert sorted(s.y0 for s in apart.layout.shapes) == [0.1, 1.0]
+    assert annotation(apart, "clipping threshold 0.1").y == pytest.approx(-1.0)
+    none = training_figs.grad_norm_figure([a], ["A"], [None])
+    assert not none.layout.shapes and [t.name for t in none.data] == ["A: before clipping"]
+
+
+def test_every_clipping_event_is_marked_and_counted():
+    h = history(40, grad=lambda s: 2.0 if s % 7 == 0 else 0.5)
+    fig = training_figs.grad_norm_figure([h], ["A"], [1.0])
+    markers = next(t for t in fig.data if t.mode == "markers")
+    assert list(markers.x) == [7, 14, 21, 28, 35] and list(markers.y) == [2.0] * 5
+    assert markers.name == "A: clipped (5 steps)"
+
+
+def test_long_runs_are_bucketed_without_losing_spikes_or_clipping_events():
+    n = 4 * MAX_POINTS + 3
+    h = history(n, grad=lambda s: 50.0 if s == 3001 else 0.5, loss=lambda s: 0.1)
+    fig = training_figs.grad_norm_figure([h], ["A"], [1.0])
+    before = next(t for t in fig.data if t.name == "A: before clipping")
+    assert len(before.x) <= MAX_POINTS
+    assert max(before.y) == 50.0                            # a one-step explosion stays visible
+    markers = next(t for t in fig.data if t.mode == "markers")
+    assert len(markers.x) == 1 and markers.x[0] <= 3001 < markers.x[0] + n / MAX_POINTS + 1
+    assert markers.name == "A: clipped (1 steps)"
+    loss = training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data[0]
+    assert len(loss.x) <= MAX_POINTS and loss.y[0] == pytest.approx(0.1)
+
+
+def test_divergence_is_marked_on_the_loss_chart():
+    h = history(10, grad=lambda s: math.inf if s == 10 else 0.5, loss=lambda s: math.nan if s == 10 else 0.2)
+    fig = training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE")
+    assert fig.data[0].y[-1] is None                        # the NaN step is a gap, not a crash
+    assert "NaN/inf at step 10" in annotation(fig, "NaN/inf").text
+
+
+def test_heatmap_shows_underflow_at_the_floor_and_stays_small():
+    profile = np.geomspace(1, 1e-30, CFG.seq_len)
+    profile[-5:] = 0.0                                      # float32 underflow: exactly zero
+    h = history(20, probe=lambda s: profile, probe_every=5)
+    steps, distances, z = training_figs.heatmap_grid(h)
+    assert list(steps) == [5, 10, 15, 20] and list(distances) == list(range(CFG.seq_len))
+    assert np.all(np.isfinite(z)) and z.min() == HEAT_FLOOR and z[0, 0] == pytest.approx(0.0)
+    fig = training_figs.distance_heatmap(h, "A")
+    assert fig.data[0].zmin == HEAT_FLOOR
+
+    big = History(TrainConfig(seq_len=1000))
+    for s in range(1, 3 * MAX_HEAT_COLUMNS + 2):
+        big.append(StepRecord(s, 0.1, 0.5, 0.5, False, True, 0.0, np.full(1000, 1e-3)))
+    steps, distances, z = training_figs.heatmap_grid(big)
+    assert z.shape == (len(distances), len(steps))
+    assert len(steps) <= MAX_HEAT_COLUMNS + 1 and len(distances) <= MAX_HEAT_ROWS
+    assert steps[-1] == 3 * MAX_HEAT_COLUMNS + 1            # the latest probe is always drawn
+
+
+def test_empty_history_draws_a_hint_not_an_error():
+    h = History(CFG)
+    assert "press Start" in training_figs.distance_heatmap(h, "A").layout.annotations[0].text
+    assert training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data[0].x is not None
+    assert len(training_figs.grad_norm_figure([h], ["A"], [1.0]).data) == 3
