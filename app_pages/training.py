@@ -170,9 +170,14 @@ def pause():
     st.session_state["lab_status"] = "paused"
 
 
+def stopped_runs(lab: Race) -> int:
+    return sum(d is not None for d in lab.diverged)
+
+
 def step_once():
+    before = stopped_runs(lab)
     lab.advance(max_steps=1)
-    st.session_state["lab_status"] = "diverged" if any(d is not None for d in lab.diverged) else "paused"
+    st.session_state["lab_status"] = "diverged" if stopped_runs(lab) > before else "paused"
 
 
 def reset():
@@ -184,10 +189,10 @@ status = st.session_state["lab_status"]
 running = status == "running"
 with st.container(horizontal=True, vertical_alignment="center"):
     st.button("Start", icon=":material/play_arrow:", type="primary", on_click=start,
-              disabled=running or status == "diverged" or stale, key="btn_start")
+              disabled=running or not lab.live or stale, key="btn_start")
     st.button("Pause", icon=":material/pause:", on_click=pause, disabled=not running, key="btn_pause")
     st.button("Step", icon=":material/skip_next:", on_click=step_once,
-              disabled=running or status == "diverged" or stale, key="btn_step",
+              disabled=running or not lab.live or stale, key="btn_step",
               help="Train on exactly one batch.")
     st.button("Reset", icon=":material/restart_alt:", on_click=reset, key="btn_reset",
               help="Throw the trained weights and the history away and start over with the current settings.")
@@ -232,14 +237,16 @@ def live():
         until = time.perf_counter() + LIVE_SECONDS
         n = 0
         while time.perf_counter() < until:
+            before = stopped_runs(lab)
             lab.advance(max_steps=10**9, budget_s=CHUNK_SECONDS)
-            if any(d is not None for d in lab.diverged):
+            if stopped_runs(lab) > before or not lab.live:
                 st.session_state["lab_status"] = "diverged"
                 st.rerun(scope="app")                     # stops the timer and refreshes the buttons
             draw(lab, slots, n)
             n += 1
     else:
         draw(lab, slots)
+    going_on = [lbl for lbl, h in zip(run_labels, lab.histories) if h.diverged_at is None]
     for lab_label, history, cfg in zip(run_labels, lab.histories, lab.configs):
         if history.diverged_at is not None:
             bad = history.records[-1]
@@ -248,7 +255,9 @@ def live():
                     "lower the learning rate", "use a smaller weight scale or an LSTM/GRU"]
             st.error(f"**{lab_label} stopped at step {history.diverged_at}:** its {what} became NaN/inf, so the "
                      f"update was not applied and training paused. The charts keep the history. Try: "
-                     + "; ".join(tips) + ". Then press Reset.", icon=":material/error:")
+                     + "; ".join(tips) + ". Then press Reset"
+                     + (f" (or Start to go on with {going_on[0]} alone)." if going_on else "."),
+                     icon=":material/error:")
     if st.session_state["lab_status"] != "running" and lab.steps:
         frames = []
         for lab_label, history in zip(run_labels, lab.histories):

@@ -278,24 +278,32 @@ class Race:
 
     @property
     def steps(self) -> int:
-        return len(self.histories[0].records)
+        """Batches drawn so far (a run that diverged has fewer records)."""
+        return max(len(h.records) for h in self.histories)
 
     @property
     def diverged(self) -> list[int | None]:
         return [h.diverged_at for h in self.histories]
 
+    @property
+    def live(self) -> bool:
+        """Some run can still train (a run stops for good at its first non-finite step)."""
+        return any(d is None for d in self.diverged)
+
     def advance(self, max_steps: int = 1, budget_s: float | None = None) -> int:
         """Train every live run on the same next batches: up to max_steps, or until budget_s has
-        passed, or until a run produces a non-finite step. Returns the number of steps taken."""
+        passed, or until a run produces a non-finite step (the other run may go on at the next
+        call). Returns the number of steps taken."""
         start = time.perf_counter()
         done = 0
-        while done < max_steps:
+        while done < max_steps and self.live:
             x, target = self.batches.next()
+            diverged_before = sum(d is not None for d in self.diverged)
             for trainer, history in zip(self.trainers, self.histories):
                 if history.diverged_at is None:
                     history.append(trainer.step(x, target))
             done += 1
-            if any(d is not None for d in self.diverged):
+            if sum(d is not None for d in self.diverged) > diverged_before:
                 break
             if budget_s is not None and time.perf_counter() - start >= budget_s:
                 break

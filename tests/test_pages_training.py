@@ -71,3 +71,20 @@ def test_settings_change_after_training_asks_for_reset():
     at.select_slider(key="a_lr").set_value(0.01).run()
     assert any("press **Reset**" in w.value for w in at.warning)
     assert at.button(key="btn_start").disabled
+
+
+def test_race_goes_on_with_the_healthy_run_after_the_other_diverges():
+    at = open_training(race="true", seq_len="60", batch="8", a_hidden="8", b_cell="rnn", b_activation="relu",
+                       b_init="identity", b_weight_scale="3.16", b_optimizer="sgd", b_lr="1", b_clip="off")
+    for _ in range(5):
+        if at.session_state["lab_status"] == "diverged":
+            break
+        at.button(key="btn_step").click().run()
+    assert at.session_state["lab_status"] == "diverged"
+    message = next(e.value for e in at.error if "stopped at step" in e.value)
+    assert message.startswith("**B: RNN relu stopped") and "Start to go on with A: LSTM alone" in message
+    stopped = int(status(at).split("step **")[1].split("**")[0])
+    assert not at.button(key="btn_step").disabled and not at.button(key="btn_start").disabled
+    at.button(key="btn_step").click().run()
+    assert f"step **{stopped + 1}**" in status(at) and at.session_state["lab_status"] == "paused"
+    assert any("B: RNN relu stopped" in e.value for e in at.error)          # the stopped run stays reported

@@ -1,6 +1,7 @@
 """Training lab engine: tasks, clipping invariants, divergence, the loop against a plain loop."""
 import json
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -94,6 +95,25 @@ def test_divergence_stops_training_and_keeps_the_weights_finite():
     assert race.diverged == [records[-1].step]
     assert race.steps == len(records)
     assert all(torch.isfinite(p).all() for p in race.trainers[0].params)   # the bad update was not applied
+
+
+def test_in_a_race_the_healthy_run_can_go_on_after_the_other_diverges():
+    exploding = TrainConfig(cell="rnn", activation="relu", init="identity", weight_scale=3.0, optimizer="sgd",
+                            lr=1.0, clip=None, seq_len=60, hidden=8, batch=8)
+    lstm = replace(exploding, cell="lstm", init="pytorch", optimizer="adam", lr=1e-3, clip=1.0)
+    race = Race([lstm, exploding])
+    taken = race.advance(max_steps=50)
+    stop = race.diverged[1]
+    assert stop is not None and taken == stop and race.diverged[0] is None     # paused at the divergence
+    assert race.live and race.steps == stop
+    assert race.advance(max_steps=5) == 5
+    assert len(race.histories[0].records) == stop + 5 and len(race.histories[1].records) == stop
+    assert race.steps == stop + 5
+    alone = [r.loss for r in train(lstm, steps=stop + 5)]                    # the same batches as alone
+    np.testing.assert_allclose(race.histories[0].column("loss"), alone, rtol=1e-6)
+    dead = Race([exploding])
+    dead.advance(max_steps=50)
+    assert not dead.live and dead.advance(max_steps=5) == 0
 
 
 def test_probe_measures_the_total_derivative_at_every_distance():
