@@ -42,14 +42,19 @@ def test_start_runs_live_and_pause_stops():
     assert at.session_state["lab_status"] == "paused" and "**paused**" in status(at)
 
 
-def test_divergence_pauses_with_advice_and_keeps_history():
-    at = open_training(a_cell="rnn", a_activation="relu", a_init="identity", a_weight_scale="3.16",
-                       a_optimizer="sgd", a_lr="1", a_clip="off", seq_len="60")
-    for _ in range(3):
+def step_until_diverged(at, most: int) -> None:
+    """Press Step until the lab reports NaN/inf (at most `most` times)."""
+    for _ in range(most):
         if at.session_state["lab_status"] == "diverged":
             break
         at.button(key="btn_step").click().run()
     assert at.session_state["lab_status"] == "diverged"
+
+
+def test_divergence_pauses_with_advice_and_keeps_history():
+    at = open_training(a_cell="rnn", a_activation="relu", a_init="identity", a_weight_scale="3.16",
+                       a_optimizer="sgd", a_lr="1", a_clip="off", seq_len="60")
+    step_until_diverged(at, 3)
     message = next(e.value for e in at.error if "stopped at step" in e.value)
     assert "NaN/inf" in message and "enable clipping" in message
     assert at.button(key="btn_start").disabled
@@ -76,11 +81,7 @@ def test_settings_change_after_training_asks_for_reset():
 def test_race_goes_on_with_the_healthy_run_after_the_other_diverges():
     at = open_training(race="true", seq_len="60", batch="8", a_hidden="8", b_cell="rnn", b_activation="relu",
                        b_init="identity", b_weight_scale="3.16", b_optimizer="sgd", b_lr="1", b_clip="off")
-    for _ in range(5):
-        if at.session_state["lab_status"] == "diverged":
-            break
-        at.button(key="btn_step").click().run()
-    assert at.session_state["lab_status"] == "diverged"
+    step_until_diverged(at, 5)
     message = next(e.value for e in at.error if "stopped at step" in e.value)
     assert message.startswith("**B: RNN relu stopped") and "Start to go on with A: LSTM alone" in message
     stopped = int(status(at).split("step **")[1].split("**")[0])
