@@ -1,5 +1,6 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
 from conftest import open_page
+from core.training import GATING_RACE
 
 PAGE = "app_pages/training.py"
 
@@ -19,6 +20,7 @@ def test_preset_link_sets_up_the_race():
     assert at.selectbox(key="a_cell").value == "lstm" and at.selectbox(key="b_cell").value == "rnn"
     assert at.slider(key="seq_len").value == 100 and at.selectbox(key="task").value == "adding"
     assert status(at).startswith("**ready** · step **0**")
+    assert at.session_state["lab"].configs == list(GATING_RACE)        # exactly the preset of the engine
 
 
 def test_step_trains_one_batch_and_reset_starts_over():
