@@ -123,7 +123,8 @@ sb.button("Preset: Why gating matters", icon=":material/school:", on_click=apply
           width="stretch", help=PRESETS["gating"]["text"])
 sb.header("Task")
 sb.selectbox("Task", list(TASKS), key="task", help=TRAIN_FIELDS["task"].help,
-             format_func={"adding": "adding problem", "copy": "copy / memory"}.get)
+             format_func={"adding": "adding problem", "copy": "copy / memory",
+                          "order": "temporal order"}.get)
 sb.slider("Sequence length T", 11, 1000, key="seq_len", help=TRAIN_FIELDS["seq_len"].help)
 sb.select_slider("Batch", BATCHES, key="batch")
 sb.number_input("Seed", 0, 2**31 - 1, key="seed", help="Seeds the weights and the batches.")

@@ -6,6 +6,11 @@
 - copy: a string of COPY_LENGTH symbols out of COPY_SYMBOLS, then blanks, then a "go" marker; the
   network must reproduce the string in the last COPY_LENGTH steps. Guessing uniformly gives a
   cross-entropy of ln(COPY_SYMBOLS) per recalled symbol.
+- order (Hochreiter & Schmidhuber 1997, experiment 6a, "temporal order"): a start marker, random
+  distractors a-d, an end marker; one of the symbols X/Y sits in the second tenth of the sequence and
+  another in the sixth; the answer, read at the end, is which of XX, XY, YX, YY it was. The four
+  classes are equally likely, so guessing gives a cross-entropy of ln 4, and the first relevant
+  symbol is about 0.8·T steps back.
 """
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ import torch
 
 COPY_SYMBOLS = 8
 COPY_LENGTH = 5
+ORDER_DISTRACTORS = 4            # a, b, c, d; then X, Y, start, end
+ORDER_X, ORDER_Y, ORDER_START, ORDER_END = 4, 5, 6, 7
+ORDER_CLASSES = 4                # XX, XY, YX, YY
 
 
 @dataclass(frozen=True)
@@ -27,12 +35,15 @@ class Task:
     baseline_label: str
     loss_name: str
     min_seq_len: int
+    answer_steps: int = 1    # the readout is scored on this many final steps
 
 
 TASKS = {
     "adding": Task("adding", 2, 1, 1 / 6, "predict 1 always: MSE 1/6", "MSE", 2),
     "copy": Task("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS, math.log(COPY_SYMBOLS),
-                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1),
+                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, COPY_LENGTH),
+    "order": Task("order", ORDER_END + 1, ORDER_CLASSES, math.log(ORDER_CLASSES),
+                  f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10),
 }
 
 
@@ -60,13 +71,38 @@ def copy_batch(seq_len: int, batch: int, generator: torch.Generator):
     return torch.nn.functional.one_hot(codes, k + 2).float(), symbols
 
 
+def order_positions(seq_len: int) -> tuple[range, range]:
+    """Where the two relevant symbols may sit: the second and the sixth tenth of the sequence
+    (between the start and end markers, and apart, however short the sequence)."""
+    first = range(max(1, seq_len // 10), max(2, 2 * seq_len // 10))
+    second = range(max(first.stop, 5 * seq_len // 10), max(first.stop + 1, 6 * seq_len // 10))
+    return first, second
+
+
+def order_batch(seq_len: int, batch: int, generator: torch.Generator):
+    """Inputs (T, B, 8) one-hot (a-d, X, Y, start, end) and target classes (B,) = 2·[first is Y] + [second is Y]."""
+    codes = torch.randint(0, ORDER_DISTRACTORS, (seq_len, batch), generator=generator)
+    codes[0], codes[-1] = ORDER_START, ORDER_END
+    cols = torch.arange(batch)
+    is_y = torch.randint(0, 2, (2, batch), generator=generator)
+    for which, where in enumerate(order_positions(seq_len)):
+        at = torch.randint(where.start, where.stop, (batch,), generator=generator)
+        codes[at, cols] = ORDER_X + is_y[which]
+    return torch.nn.functional.one_hot(codes, ORDER_END + 1).float(), 2 * is_y[0] + is_y[1]
+
+
+BATCH_MAKERS = {"adding": adding_batch, "copy": copy_batch, "order": order_batch}
+
+
 def make_batch(task: str, seq_len: int, batch: int, generator: torch.Generator):
-    return adding_batch(seq_len, batch, generator) if task == "adding" else copy_batch(seq_len, batch, generator)
+    return BATCH_MAKERS[task](seq_len, batch, generator)
 
 
 def task_loss(task: str, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """outputs: (T, B, output_size) read out at every step; only the answer steps count."""
     if task == "adding":
         return torch.nn.functional.mse_loss(outputs[-1], target)
+    if task == "order":
+        return torch.nn.functional.cross_entropy(outputs[-1], target)
     recall = outputs[-COPY_LENGTH:]                                  # (n, B, K)
     return torch.nn.functional.cross_entropy(recall.reshape(-1, COPY_SYMBOLS), target.reshape(-1))

@@ -18,13 +18,14 @@ import torch
 
 from .cells import recurrent_matrix
 from .config import INITS, UNROLL_FIELDS, ConfigError, FieldSpec
-from .tasks import COPY_LENGTH, TASKS, make_batch, task_loss
+from .tasks import TASKS, make_batch, task_loss
 
 TRAIN_INITS = ("pytorch",) + INITS
 PROBE_SEQUENCES = 8
 
 TRAIN_FIELDS: dict[str, FieldSpec] = {
-    "task": FieldSpec("choice", "Long-range task to learn.", tuple(TASKS)),
+    "task": FieldSpec("choice", "Long-range task to learn: the adding problem, copy (recall a string after a "
+                      "delay) or temporal order (which of X/Y came first and second).", tuple(TASKS)),
     "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=1000, help="Sequence length T of the task."),
     "cell": UNROLL_FIELDS["cell"],
     "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"),
@@ -115,7 +116,7 @@ class Model(torch.nn.Module):
         self.cfg = cfg
         self.core = kinds[cfg.cell](task.input_size, cfg.hidden, **kw)
         self.readout = torch.nn.Linear(cfg.hidden, task.output_size)
-        self.answer_steps = 1 if cfg.task == "adding" else COPY_LENGTH
+        self.answer_steps = task.answer_steps
         # PyTorch's default initialisation, U(±1/sqrt(fan_in)), drawn from a private generator: the
         # global RNG is shared by every session of the app and must not decide anyone's weights.
         gen = torch.Generator().manual_seed(cfg.seed)

@@ -91,3 +91,11 @@ def test_race_goes_on_with_the_healthy_run_after_the_other_diverges():
     at.button(key="btn_step").click().run()
     assert f"step **{stopped + 1}**" in status(at) and at.session_state["lab_status"] == "paused"
     assert any("B: RNN relu stopped" in e.value for e in at.error)          # the stopped run stays reported
+
+
+def test_every_task_trains_from_the_page():
+    for task in ("copy", "order"):
+        at = open_training(task=task, seq_len="20", a_hidden="8", batch="8")
+        assert at.selectbox(key="task").value == task
+        at.button(key="btn_step").click().run()
+        assert not at.exception and "step **1**" in status(at)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from core.config import ConfigError
-from core.tasks import COPY_LENGTH, COPY_SYMBOLS, TASKS, adding_batch, copy_batch, task_loss
+from core.tasks import (COPY_LENGTH, COPY_SYMBOLS, ORDER_END, ORDER_START, ORDER_X, ORDER_Y, TASKS, adding_batch,
+                        copy_batch, order_batch, order_positions, task_loss)
 from core.training import Batches, Model, Race, TrainConfig, Trainer, probe_distances, train
 from conftest import run_cli
 
@@ -38,6 +39,33 @@ def test_copy_batches_and_their_baseline():
     assert torch.all(codes[30 - COPY_LENGTH - 1] == COPY_SYMBOLS + 1)      # the go marker
     uniform = torch.zeros(COPY_LENGTH, 64, COPY_SYMBOLS)                     # equal logits = a uniform guess
     assert float(task_loss("copy", uniform, y)) == pytest.approx(TASKS["copy"].baseline)
+
+
+@pytest.mark.parametrize("seq_len", [10, 11, 37, 100, 1000])
+def test_temporal_order_batches_hide_two_symbols_in_the_second_and_sixth_tenth(seq_len):
+    x, y = order_batch(seq_len, 512, torch.Generator().manual_seed(3))
+    assert x.shape == (seq_len, 512, ORDER_END + 1) and y.shape == (512,)
+    codes = x.argmax(-1)
+    assert torch.all(codes[0] == ORDER_START) and torch.all(codes[-1] == ORDER_END)
+    relevant = (codes == ORDER_X) | (codes == ORDER_Y)
+    assert torch.all(relevant.sum(0) == 2)
+    first, second = order_positions(seq_len)
+    where = relevant.nonzero()                                   # (time, sequence), sorted by time
+    for col in range(512):
+        t1, t2 = sorted(where[where[:, 1] == col, 0].tolist())
+        assert t1 in first and t2 in second and 0 < t1 < t2 < seq_len - 1
+        assert int(y[col]) == 2 * int(codes[t1, col] == ORDER_Y) + int(codes[t2, col] == ORDER_Y)
+    counts = torch.bincount(y, minlength=4).float() / 512
+    assert torch.all((counts > 0.18) & (counts < 0.32))          # four equally likely classes
+
+
+def test_temporal_order_baseline_is_a_uniform_guess_and_an_lstm_beats_it_at_short_range():
+    _, y = order_batch(50, 64, torch.Generator().manual_seed(4))
+    assert float(task_loss("order", torch.zeros(1, 64, 4), y)) == pytest.approx(TASKS["order"].baseline)
+    losses = [r.loss for r in train(TrainConfig(task="order", seq_len=20, cell="lstm", lr=1e-2), steps=500)]
+    assert np.mean(losses[-20:]) < 0.2    # under ln 2: the targets follow from both hidden symbols
+    with pytest.raises(ConfigError, match="seq_len must be at least 10 for the order task"):
+        TrainConfig(task="order", seq_len=9)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -190,6 +218,16 @@ def test_train_cli_json():
         assert r["grad_norm_clipped"] <= 0.1 * (1 + 1e-6)
 
 
+def test_train_cli_trains_every_task():
+    for task in ("copy", "order"):
+        out = run_cli("train", "--task", task, "--steps", "3", "--seq-len", "12", "--hidden", "8", "--batch", "4",
+                      "--json")
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["baseline"] == pytest.approx(TASKS[task].baseline) and len(data["records"]) == 3
+        assert data["config"]["task"] == task and data["loss_name"] == "cross-entropy"
+
+
 def test_train_cli_reports_divergence_as_strict_json():
     out = run_cli("train", "--cell", "rnn", "--activation", "relu", "--init", "identity", "--weight-scale", "3",
                   "--optimizer", "sgd", "--lr", "1", "--clip", "off", "--seq-len", "60", "--steps", "20", "--json")
@@ -199,7 +237,7 @@ def test_train_cli_reports_divergence_as_strict_json():
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--task", "parity"], "error: --task must be one of adding, copy"),
+    (["--task", "parity"], "error: --task must be one of adding, copy, order"),
     (["--lr", "-1"], "error: --lr must be a number greater than 0"),
     (["--steps", "0"], "error: --steps must be an integer from 1 to 100000"),
     (["--clip-mode", "both"], "error: --clip-mode must be one of norm, value"),
