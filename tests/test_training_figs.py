@@ -67,14 +67,24 @@ def test_long_runs_are_bucketed_without_losing_spikes_or_clipping_events():
     markers = next(t for t in fig.data if t.mode == "markers")
     assert len(markers.x) == 1 and markers.x[0] <= 3001 < markers.x[0] + n / MAX_POINTS + 1
     assert markers.name == "A: clipped (1 steps)"
-    loss = training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data[0]
-    assert len(loss.x) <= MAX_POINTS and loss.y[0] == pytest.approx(0.1)
+    for loss in training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data:
+        assert len(loss.x) <= MAX_POINTS and loss.y[0] == pytest.approx(0.1)
+
+
+def test_loss_is_drawn_faint_per_step_and_bold_as_a_running_mean():
+    h = history(30, loss=lambda s: 1.0 if s % 2 else 0.5)
+    raw, smooth = training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data
+    assert list(raw.y) == [1.0 if s % 2 else 0.5 for s in range(1, 31)] and not raw.showlegend
+    assert smooth.name.startswith("A (mean of") and smooth.y[0] == 1.0 and smooth.y[1] == pytest.approx(0.75)
+    assert smooth.y[-1] == pytest.approx(0.75)
+    np.testing.assert_allclose(training_figs.running_mean(np.arange(1.0, 6.0), 2), [1, 1.5, 2.5, 3.5, 4.5])
 
 
 def test_divergence_is_marked_on_the_loss_chart():
     h = history(10, grad=lambda s: math.inf if s == 10 else 0.5, loss=lambda s: math.nan if s == 10 else 0.2)
     fig = training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE")
-    assert fig.data[0].y[-1] is None                        # the NaN step is a gap, not a crash
+    assert fig.data[0].y[-1] is None and fig.data[1].y[-1] is None   # the NaN step is a gap, not a crash
+    assert fig.data[1].y[-2] == pytest.approx(0.2)
     assert "NaN/inf at step 10" in annotation(fig, "NaN/inf").text
 
 

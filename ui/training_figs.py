@@ -12,6 +12,7 @@ MAX_POINTS = 1500          # longer histories are drawn in buckets of steps (the
 MAX_HEAT_COLUMNS = 200     # the heatmap is redrawn ~3 times a second: keep it to at most 200 × 200 cells
 MAX_HEAT_ROWS = 200
 HEAT_FLOOR = -12           # log10 of the smallest gradient the colour scale tells apart
+SMOOTH_STEPS = 20          # the bold loss line is the running mean over this many steps
 
 
 def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
@@ -53,19 +54,38 @@ def _log_hline(fig: go.Figure, y: float, text: str, color: str, width: float, ab
     fig.add_hline(y=y, line=dict(color=color, dash="dash", width=width))
     fig.add_annotation(x=0, xref="paper", xanchor="left", y=float(np.log10(y)), yref="y",
                        yanchor="bottom" if above else "top", text=text, showarrow=False,
-                       font=dict(color=color, size=12))
+                       font=dict(color=color, size=12), bgcolor="rgba(255,255,255,0.85)")
+
+
+def running_mean(values: np.ndarray, window: int = SMOOTH_STEPS) -> np.ndarray:
+    """Mean of the last `window` values at each step (fewer at the start); NaN from a non-finite value on."""
+    if not len(values):
+        return values
+    sums = np.cumsum(values)
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    lagged = np.concatenate([np.zeros(window), sums])[:len(values)]
+    return (sums - lagged) / counts
 
 
 def loss_figure(histories: list[History], labels: list[str], baseline: float, baseline_label: str,
                 loss_name: str) -> go.Figure:
-    """Training loss of every run (log scale) with the memoryless baseline. Long runs are drawn as
-    the mean loss of each bucket of steps."""
+    """Training loss of every run (log scale): each step's loss faint, its running mean over
+    SMOOTH_STEPS steps bold, and the memoryless baseline. Long runs are drawn as the mean of each
+    bucket of steps."""
     fig = go.Figure()
     for i, (hist, label) in enumerate(zip(histories, labels)):
-        steps, loss = _bucketed(hist.column("step"), hist.column("loss"), np.mean)
-        fig.add_trace(go.Scatter(x=steps, y=_finite_or_none(loss), mode="lines", name=label,
-                                 line=dict(color=RUN_COLORS[i % 2], width=2),
+        color = RUN_COLORS[i % 2]
+        all_steps, all_loss = hist.column("step"), hist.column("loss")
+        steps, loss = _bucketed(all_steps, all_loss, np.mean)
+        _, smooth = _bucketed(all_steps, running_mean(all_loss), np.mean)
+        fig.add_trace(go.Scatter(x=steps, y=_finite_or_none(loss), mode="lines", name=f"{label}: each step",
+                                 line=dict(color=color, width=1), opacity=0.35, legendgroup=label,
+                                 showlegend=False,
                                  hovertemplate="step %{x}<br>loss %{y:.4g}<extra>" + label + "</extra>"))
+        fig.add_trace(go.Scatter(x=steps, y=_finite_or_none(smooth), mode="lines",
+                                 name=f"{label} (mean of {SMOOTH_STEPS} steps)", legendgroup=label,
+                                 line=dict(color=color, width=2.5),
+                                 hovertemplate="step %{x}<br>mean loss %{y:.4g}<extra>" + label + "</extra>"))
         if hist.diverged_at is not None:
             fig.add_vline(x=hist.diverged_at, line=dict(color=RUN_COLORS[i % 2], dash="dash"),
                           annotation_text=f"{label}: NaN/inf at step {hist.diverged_at}")
