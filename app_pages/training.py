@@ -224,7 +224,9 @@ def live():
     (about three times a second); a click on Pause interrupts it at the next redraw."""
     lab = st.session_state["lab"]
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
-    slots = {"status": st.empty(), "loss": st.empty(), "grad": st.empty()}
+    slots = {"status": st.empty()}
+    alerts = st.container()             # NaN/inf reports, right under the status line
+    slots.update(loss=st.empty(), grad=st.empty())
     slots["heat"] = [col.empty() for col in st.columns(len(lab.histories))]
     if st.session_state["lab_status"] == "running":
         torch.set_num_threads(1)        # small matrices: one thread, no OpenMP spinning against other work
@@ -247,11 +249,11 @@ def live():
             what = "loss" if not math.isfinite(bad.loss) else "gradient norm"
             tips = ["enable clipping by norm (threshold 1)" if cfg.clip is None else "lower the clipping threshold",
                     "lower the learning rate", "use a smaller weight scale or an LSTM/GRU"]
-            st.error(f"**{lab_label} stopped at step {history.diverged_at}:** its {what} became NaN/inf, so the "
-                     f"update was not applied and training paused. The charts keep the history. Try: "
-                     + "; ".join(tips) + ". Then press Reset"
-                     + (f" (or Start to go on with {going_on[0]} alone)." if going_on else "."),
-                     icon=":material/error:")
+            alerts.error(f"**{lab_label} stopped at step {history.diverged_at}:** its {what} became NaN/inf, so the "
+                         f"update was not applied and training paused. The charts keep the history. Try: "
+                         + "; ".join(tips) + ". Then press Reset"
+                         + (f" (or Start to go on with {going_on[0]} alone)." if going_on else "."),
+                         icon=":material/error:")
     if st.session_state["lab_status"] != "running" and lab.steps:
         frames = []
         for lab_label, history in zip(run_labels, lab.histories):

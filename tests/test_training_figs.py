@@ -109,6 +109,6 @@ def test_heatmap_shows_underflow_at_the_floor_and_stays_small():
 
 def test_empty_history_draws_a_hint_not_an_error():
     h = History(CFG)
-    assert "press Start" in training_figs.distance_heatmap(h, "A").layout.annotations[0].text
+    assert "every 20 steps" in training_figs.distance_heatmap(h, "A").layout.annotations[0].text
     assert training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data[0].x is not None
     assert len(training_figs.grad_norm_figure([h], ["A"], [1.0]).data) == 3

@@ -160,7 +160,8 @@ def distance_heatmap(history: History, label: str) -> go.Figure:
                                  hovertemplate="step %{x}, distance %{y}<br>log10 ‖∂L/∂h‖ %{z:.2f}<extra></extra>"))
     else:
         fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           text="press Start or Step: the profile is measured every few steps")
+                           text=f"no profile yet: it is measured at step 1 and every "
+                                f"{history.config.probe_every} steps")
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="distance k from the loss")
     return _layout(fig, f"{label}: gradient reaching each distance", height=330)
