@@ -106,7 +106,7 @@ def live_preset(limit_s: float = 180):
                 steps = re.search(r"step (\d+)", text)
                 if m and float(m.group(1)) < 0.01:
                     recent = page.evaluate("""() => { const d = document.querySelectorAll('.js-plotly-plot')[0]._fullData[0].y;
-                        const ys = Array.from(d).slice(-20).filter(v => v !== null); return ys.reduce((a, b) => a + b, 0) / ys.length; }""")
+                        const ys = Array.from(d).slice(-20).filter(Number.isFinite); return ys.reduce((a, b) => a + b, 0) / ys.length; }""")
                     if recent < 0.01:
                         reached = (time.perf_counter() - start, int(steps.group(1)))
                         break
