@@ -1,10 +1,8 @@
 """Training lab: train one network, or race two on the same batches, live on a long-range task."""
-import json
 import math
 import time
 from dataclasses import replace
 
-import pandas as pd
 import streamlit as st
 import torch
 
@@ -255,18 +253,14 @@ def live():
                          + (f" (or Start to go on with {going_on[0]} alone)." if going_on else "."),
                          icon=":material/error:")
     if st.session_state["lab_status"] != "running" and lab.steps:
-        frames = []
-        for lab_label, history in zip(run_labels, lab.histories):
-            frame = pd.DataFrame([r.to_json_dict() for r in history.records])
-            frame.insert(0, "run", lab_label)
-            frames.append(frame)
         with st.container(horizontal=True):
-            st.download_button("Download history (CSV)", pd.concat(frames).to_csv(index=False),
-                               file_name="training_history.csv", mime="text/csv", icon=":material/download:")
+            st.download_button("Download history (CSV)", lambda: training_figs.history_csv(lab.histories, run_labels),
+                               file_name="training_history.csv", mime="text/csv", icon=":material/download:",
+                               on_click="ignore")
             st.download_button("Download configuration (JSON)",
-                               json.dumps({lbl: c.to_dict() for lbl, c in zip(run_labels, lab.configs)}, indent=2),
+                               lambda: training_figs.configs_json(lab.histories, run_labels),
                                file_name="training_config.json", mime="application/json",
-                               icon=":material/download:")
+                               icon=":material/download:", on_click="ignore")
 
 
 live()

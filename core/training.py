@@ -34,7 +34,7 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
                       "initialisations × s.", TRAIN_INITS),
     "weight_scale": UNROLL_FIELDS["weight_scale"],
     "hidden": replace(UNROLL_FIELDS["hidden"], hi=512),
-    "batch": replace(UNROLL_FIELDS["batch"], hi=512),
+    "batch": replace(UNROLL_FIELDS["batch"], hi=512, help="Sequences per training batch."),
     "optimizer": FieldSpec("choice", "Optimiser.", ("adam", "sgd")),
     "lr": FieldSpec("float", "Learning rate.", lo=0.0, hi=10.0, lo_open=True),
     "clip": UNROLL_FIELDS["clip"],

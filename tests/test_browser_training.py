@@ -7,7 +7,7 @@ LOSS_POINTS = """() => { const el = document.querySelectorAll('.js-plotly-plot')
     return el && el._fullData && el._fullData.length ? el._fullData[0].x.length : 0; }"""
 
 
-def test_start_grows_the_loss_chart_and_pause_stops_it(app_url, page, tmp_path):
+def test_start_grows_the_loss_chart_and_pause_stops_it_and_the_history_downloads(app_url, page, tmp_path):
     page.goto(app_url + "/training?preset=gating")
     wait_for_app_idle(page)
     page.wait_for_selector(".js-plotly-plot")
@@ -30,3 +30,10 @@ def test_start_grows_the_loss_chart_and_pause_stops_it(app_url, page, tmp_path):
     legend = json.dumps(page.evaluate("() => document.querySelectorAll('.js-plotly-plot')[0].data.map(d => d.name)"))
     assert "A: LSTM" in legend and "B: RNN tanh" in legend
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
+
+    with page.expect_download() as download:                 # the CSV is built when it is asked for
+        page.get_by_role("button", name="Download history (CSV)").click()
+    lines = open(download.value.path()).read().splitlines()
+    assert lines[0].startswith("run,step,loss,grad_norm,grad_norm_clipped,clipped")
+    assert sum(line.startswith("A: LSTM,") for line in lines) >= paused_at
+    assert sum(line.startswith("B: RNN tanh,") for line in lines) >= paused_at

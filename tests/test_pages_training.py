@@ -29,6 +29,8 @@ def test_step_trains_one_batch_and_reset_starts_over():
     assert "step **1**" in status(at)
     at.button(key="btn_step").click().run()
     assert "step **2**" in status(at) and "A: LSTM loss" in status(at)
+    assert [d.proto.label for d in at.get("download_button")] == ["Download history (CSV)",
+                                                                  "Download configuration (JSON)"]
     at.button(key="btn_reset").click().run()
     assert "step **0**" in status(at)
 

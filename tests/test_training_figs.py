@@ -112,3 +112,18 @@ def test_empty_history_draws_a_hint_not_an_error():
     assert "every 20 steps" in training_figs.distance_heatmap(h, "A").layout.annotations[0].text
     assert training_figs.loss_figure([h], ["A"], 1 / 6, "MSE 1/6", "MSE").data[0].x is not None
     assert len(training_figs.grad_norm_figure([h], ["A"], [1.0]).data) == 3
+
+
+def test_history_csv_has_every_step_of_every_run_and_the_configs_export_round_trips():
+    import io
+    import json
+
+    import pandas as pd
+    a = history(5)
+    b = history(3, grad=lambda s: math.inf if s == 3 else 0.5, loss=lambda s: math.nan if s == 3 else 0.2)
+    table = pd.read_csv(io.StringIO(training_figs.history_csv([a, b], ["A: LSTM", "B: RNN tanh"])))
+    assert list(table.columns[:6]) == ["run", "step", "loss", "grad_norm", "grad_norm_clipped", "clipped"]
+    assert list(table["run"]) == ["A: LSTM"] * 5 + ["B: RNN tanh"] * 3 and list(table["step"]) == [1, 2, 3, 4, 5, 1, 2, 3]
+    assert table["loss"].isna().tolist() == [False] * 7 + [True] and not table["finite"].iloc[-1]
+    configs = json.loads(training_figs.configs_json([a, b], ["A: LSTM", "B: RNN tanh"]))
+    assert TrainConfig(**configs["B: RNN tanh"]) == CFG

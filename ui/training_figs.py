@@ -1,7 +1,10 @@
-"""Figure builders for the Training lab (pure: histories -> go.Figure)."""
+"""Figure builders for the Training lab (pure: histories -> go.Figure), and its exports."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from core.training import History
@@ -170,3 +173,16 @@ def distance_heatmap(history: History, label: str) -> go.Figure:
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="distance k from the loss")
     return _layout(fig, f"{label}: gradient reaching each distance", height=330)
+
+
+def history_csv(histories: list[History], labels: list[str]) -> str:
+    """Every recorded step of every run, one row each (non-finite numbers left empty)."""
+    frames = [pd.DataFrame([r.to_json_dict() for r in h.records]).assign(run=label)
+              for h, label in zip(histories, labels)]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["run"] + [c for c in table.columns if c != "run"]].to_csv(index=False)
+
+
+def configs_json(histories: list[History], labels: list[str]) -> str:
+    """The configuration of every run, by run label (the fields of `python -m core train`)."""
+    return json.dumps({label: h.config.to_dict() for h, label in zip(histories, labels)}, indent=2)
