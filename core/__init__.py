@@ -5,9 +5,9 @@ from .phase import PhaseConfig, PhaseResult, measured_edge, phase_diagram
 from .probe import UnrollResult, unroll
 from .tasks import TASKS
 from .theory import REGIME_RULE, Spectrum, spectrum
-from .training import History, Race, StepRecord, TrainConfig, Trainer, train
+from .training import GATING_RACE, TRAIN_FIELDS, History, Race, StepRecord, TrainConfig, Trainer, train
 
 __all__ = ["UNROLL_FIELDS", "ConfigError", "FieldSpec", "UnrollConfig", "estimate_memory_bytes",
            "UnrollResult", "unroll", "REGIME_RULE", "Spectrum", "spectrum",
-           "TASKS", "TrainConfig", "Trainer", "Race", "History", "StepRecord", "train",
+           "TASKS", "TRAIN_FIELDS", "TrainConfig", "Trainer", "Race", "History", "StepRecord", "train", "GATING_RACE",
            "CliffConfig", "CliffResult", "cliff", "PhaseConfig", "PhaseResult", "phase_diagram", "measured_edge"]
