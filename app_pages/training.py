@@ -53,9 +53,13 @@ def run_field(prefix: str, name: str) -> UrlField:
     return UrlField(f"{prefix}_{name}", default, spec, snap)
 
 
+# The slider's range: every task is valid at every length it offers.
+SEQ_LENS = (max(t.min_seq_len for t in TASKS.values()), TRAIN_FIELDS["seq_len"].hi)
+SHARED_SPECS = {"seq_len": replace(TRAIN_FIELDS["seq_len"], lo=SEQ_LENS[0]),
+                "batch": replace(TRAIN_FIELDS["batch"], lo=BATCHES[0], hi=BATCHES[-1])}
 FIELDS = ([UrlField("race", False, FieldSpec("bool", "Race two runs on the same batches."))]
-          + [UrlField(n, getattr(DEFAULT, n), TRAIN_FIELDS[n] if n != "batch" else replace(
-              TRAIN_FIELDS[n], lo=BATCHES[0], hi=BATCHES[-1]), nearest_option(BATCHES) if n == "batch" else None)
+          + [UrlField(n, getattr(DEFAULT, n), SHARED_SPECS.get(n, TRAIN_FIELDS[n]),
+                      nearest_option(BATCHES) if n == "batch" else None)
              for n in SHARED]
           + [run_field(p, n) for p in ("a", "b") for n in RUN_FIELDS])
 
@@ -123,7 +127,7 @@ sb.header("Task")
 sb.selectbox("Task", list(TASKS), key="task", help=TRAIN_FIELDS["task"].help,
              format_func={"adding": "adding problem", "copy": "copy / memory",
                           "order": "temporal order"}.get)
-sb.slider("Sequence length T", 11, 1000, key="seq_len", help=TRAIN_FIELDS["seq_len"].help)
+sb.slider("Sequence length T", *SEQ_LENS, key="seq_len", help=TRAIN_FIELDS["seq_len"].help)
 sb.select_slider("Batch", BATCHES, key="batch")
 sb.number_input("Seed", 0, 2**31 - 1, key="seed", help="Seeds the weights and the batches.")
 sb.toggle("Race two runs on the same batches", key="race")

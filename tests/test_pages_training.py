@@ -1,4 +1,5 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
+import pytest
 from conftest import open_page
 from core.training import GATING_RACE
 
@@ -65,10 +66,11 @@ def test_divergence_pauses_with_advice_and_keeps_history():
     assert len(at.get("plotly_chart")) == 3                       # charts keep the history
 
 
-def test_bad_url_values_warn_and_fall_back():
-    at = open_training(seq_len="5000", a_lr="banana", preset="magic")
+@pytest.mark.parametrize("seq_len", ["5000", "5", "10"])
+def test_bad_url_values_warn_and_fall_back(seq_len):
+    at = open_training(seq_len=seq_len, a_lr="banana", preset="magic")
     warnings = " ".join(w.value for w in at.warning)
-    assert "`seq_len=5000`" in warnings and "from 2 to 1000" in warnings
+    assert f"`seq_len={seq_len}`" in warnings and "from 11 to 1000" in warnings    # 11: every task fits
     assert "`a_lr=banana`" in warnings
     assert "`preset=magic`" in warnings and "gating" in warnings
     assert at.slider(key="seq_len").value == 100
