@@ -105,19 +105,21 @@ def current_configs() -> list[TrainConfig]:
     return [TrainConfig(**shared, **{n: st.session_state[f"{p}_{n}"] for n in RUN_FIELDS}) for p in prefixes]
 
 
-# ---- state from the URL (a preset first, then explicit parameters) ----
-if not st.session_state.get("_training_seeded"):
-    preset = st.query_params.get("preset")
-    if preset in PRESETS:
-        apply_preset(preset)
+# ---- state: a preset link, then explicit URL parameters, then what this session had ----
+# A `preset` parameter is honoured whenever it arrives (a link from another page may bring it on a later
+# visit); sync_to_url below drops it from the address once applied.
+preset = st.query_params.get("preset")
+if preset in PRESETS:
+    apply_preset(preset)
 warnings = seed_from_url("training", FIELDS)
-if not st.session_state.get("_training_seeded"):
-    preset = st.query_params.get("preset")
-    if preset is not None and preset not in PRESETS:
-        warnings.append(f"URL parameter `preset={preset}` ignored: preset must be one of {', '.join(PRESETS)}.")
-    st.session_state["_training_seeded"] = True
+if preset is not None and preset not in PRESETS:
+    warnings.append(f"URL parameter `preset={preset}` ignored: preset must be one of {', '.join(PRESETS)}.")
+# Streamlit forgets the state of widgets that are not on screen, so a visit to another page would
+# put every control back to its default (and strand the run behind "settings changed"): keep a copy.
+SAVED = "_training_values"
+saved = st.session_state.get(SAVED, {})
 for f in FIELDS:
-    st.session_state.setdefault(f.name, f.default)
+    st.session_state.setdefault(f.name, saved.get(f.name, f.default))
 st.session_state.setdefault("lab_status", "idle")
 
 sb = st.sidebar
@@ -139,6 +141,7 @@ else:
     sb.header("Network")
     run_controls(sb, "a")
 sync_to_url(FIELDS)
+st.session_state[SAVED] = {f.name: st.session_state[f.name] for f in FIELDS}
 
 st.title("Training lab")
 st.caption("Vanishing gradients are silent: the loss just stops improving on anything long-range. Exploding "

@@ -103,3 +103,27 @@ def test_every_task_trains_from_the_page():
         assert at.selectbox(key="task").value == task
         at.button(key="btn_step").click().run()
         assert not at.exception and "step **1**" in status(at)
+
+
+def test_a_visit_to_another_page_keeps_the_controls_and_the_run():
+    at = open_training(seq_len="20", a_hidden="8", batch="8", a_lr="0.01")
+    at.button(key="btn_step").click().run()
+    at.button(key="btn_step").click().run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/training.py").run()
+    assert not at.exception and "step **2**" in status(at)
+    assert at.select_slider(key="a_lr").value == 0.01 and at.slider(key="seq_len").value == 20
+    assert not any("press **Reset**" in w.value for w in at.warning)
+    assert not at.button(key="btn_start").disabled
+
+
+def test_a_preset_link_followed_on_a_later_visit_still_opens_the_preset():
+    at = open_training(seq_len="20", a_hidden="8", batch="8")
+    at.button(key="btn_step").click().run()
+    at.switch_page("app_pages/why.py").run()
+    at.switch_page("app_pages/training.py")
+    at.query_params["preset"] = "gating"                   # what the Why page's link does
+    at.run()
+    assert any("Why gating matters" in i.value for i in at.info)
+    assert at.session_state["lab"].configs == list(GATING_RACE) and "step **0**" in status(at)
+    assert "preset" not in at.query_params                  # applied once, not again on every rerun
