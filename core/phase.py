@@ -175,7 +175,10 @@ def _batched_curves(w0, u_z, b, v, scales, input_scales, seq_lens, activation, d
     for t in range(t_max - 1, -1, -1):
         if not same_end:
             g.add_((ends == t + 1).to(dtype) * v)                 # the loss of cells whose T is t + 1
-        norms[t] = torch.linalg.vector_norm(g, dim=-1).mean(dim=1)
+        per_seq = torch.linalg.vector_norm(g, dim=-1)
+        if torch.isinf(per_seq).any():          # as in unroll: a float32 norm overflows from entries of ~1e19 on
+            per_seq = torch.linalg.vector_norm(g, dim=-1, dtype=torch.float64)
+        norms[t] = per_seq.to(torch.float64).mean(dim=1)
         if t:
             torch.mul(g, deriv[t], out=delta)
             torch.mm(delta.view(-1, hidden), w0, out=g.view(-1, hidden))
