@@ -1,16 +1,39 @@
 """Phase diagram: where the vanilla RNN's gradient vanishes or explodes, measured and predicted."""
+from dataclasses import replace
+
+import numpy as np
 import streamlit as st
 
-from core.phase import PHASE_FIELDS, PhaseConfig, measured_edge, phase_diagram
+from core.phase import PHASE_FIELDS, Y_LIMITS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
-from ui.url import UrlField, build_or_stop, seed_from_url, show_warnings, sync_to_url
+from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, WEIGHT_SCALES, nearest_option
+from ui.theory_controls import (aligned_counts, nearest, nearest_cell, phase_link_params, round_to, seed, sync,
+                                 widget_key)
+from ui.url import UrlField, build_or_stop, show_warnings
 
+PAGE = "phase"
 DEFAULTS = PhaseConfig()
+INPUT_STEP = 0.05          # the Gradient flow page's input-scale slider step
+MAX_CELLS_PER_AXIS = 100
+Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
+Y_DEFAULT_RANGE = {"input_scale": (0.0, 3.0), "seq_len": (10.0, 1000.0), "activation": (0.0, 3.0)}
+
+
+# Every cell must open as the same configuration on the Gradient flow page, so the controls offer what
+# its sliders offer: weight scales 10^(i/40) from 0.1 to 10, its hidden sizes, input scales in steps of 0.05.
+UI_SPECS = {
+    "s_min": (replace(PHASE_FIELDS["s_min"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
+    "s_max": (replace(PHASE_FIELDS["s_max"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
+    "hidden": (replace(PHASE_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]), nearest_option(HIDDEN_SIZES)),
+    "input_scale": (replace(PHASE_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE), round_to(INPUT_STEP)),
+}
 SHOWN = ["y_axis", "s_min", "s_max", "s_count", "y_min", "y_max", "y_count", "activation", "init",
          "input_scale", "seq_len", "hidden", "batch", "seed"]
-FIELDS = [UrlField(name, getattr(DEFAULTS, name), PHASE_FIELDS[name]) for name in SHOWN]
-Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
-Y_DEFAULT_RANGE = {"input_scale": (0.0, 3.0), "seq_len": (10.0, 1000.0)}
+FIELDS = [UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (PHASE_FIELDS[name], None))) for name in SHOWN]
+
+
+def key(name: str) -> str:
+    return widget_key(PAGE, name)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -19,46 +42,73 @@ def compute(cfg: PhaseConfig):
 
 
 def reset_y_range():
-    lo, hi = Y_DEFAULT_RANGE.get(st.session_state["y_axis"], (0.0, 3.0))
-    st.session_state["y_min"], st.session_state["y_max"] = lo, hi
+    st.session_state[key("y_min")], st.session_state[key("y_max")] = Y_DEFAULT_RANGE[st.session_state[key("y_axis")]]
 
 
 def pick_cell():
     points = st.session_state["phase_chart"].selection.get("points", [])
-    st.session_state["phase_pick"] = points[0] if points else None
+    st.session_state["phase_pick"] = (points[0]["x"], points[0]["y"]) if points else None
 
 
-warnings = seed_from_url("phase", FIELDS)
-for f in FIELDS:
-    st.session_state.setdefault(f.name, f.default)
+warnings = seed(PAGE, FIELDS)
+state = st.session_state
+y_axis = state[key("y_axis")]
+# The y range depends on the axis; a range from a link that does not fit it falls back to the default.
+if y_axis in Y_LIMITS:
+    lo, hi = Y_LIMITS[y_axis]
+    bad = [n for n in ("y_min", "y_max") if not lo <= state[key(n)] <= hi]
+    if bad:
+        warnings += [f"`{n}={state[key(n)]:g}` ignored: with y_axis={y_axis} it must be a number from {lo:g} to "
+                     f"{hi:g}. Using the default range." for n in bad]
+        reset_y_range()
+    if y_axis == "input_scale":
+        for n in ("y_min", "y_max"):
+            state[key(n)] = round_to(INPUT_STEP)(state[key(n)])
+# Grid sizes that keep every column (and every input-scale row) on the Gradient flow page's slider values.
+s_span = WEIGHT_SCALES.index(state[key("s_max")]) - WEIGHT_SCALES.index(state[key("s_min")])
+s_counts = aligned_counts(s_span, MAX_CELLS_PER_AXIS) if s_span > 0 else [state[key("s_count")]]
+state[key("s_count")] = nearest(s_counts, state[key("s_count")])
+if y_axis == "input_scale":
+    y_span = round((state[key("y_max")] - state[key("y_min")]) / INPUT_STEP)
+    y_counts = aligned_counts(y_span, MAX_CELLS_PER_AXIS) if y_span > 0 else [state[key("y_count")]]
+    state[key("y_count")] = nearest(y_counts, state[key("y_count")])
 
 sb = st.sidebar
 sb.header("Axes")
-sb.radio("Second control (y axis)", list(Y_LABELS), key="y_axis", format_func=Y_LABELS.get,
+sb.radio("Second control (y axis)", list(Y_LABELS), key=key("y_axis"), format_func=Y_LABELS.get,
          on_change=reset_y_range, help=PHASE_FIELDS["y_axis"].help)
 c1, c2 = sb.columns(2)
-c1.number_input("s from", 0.01, 100.0, key="s_min", format="%.3g", help=PHASE_FIELDS["s_min"].help)
-c2.number_input("s to", 0.01, 100.0, key="s_max", format="%.3g", help=PHASE_FIELDS["s_max"].help)
-sb.slider("Weight scales", 2, 60, key="s_count", help=PHASE_FIELDS["s_count"].help)
-y_axis = st.session_state["y_axis"]
-if y_axis != "activation":
-    hi = 5.0 if y_axis == "input_scale" else 2000.0
+c1.select_slider("s from", WEIGHT_SCALES, key=key("s_min"), format_func=lambda v: f"{v:g}",
+                 help=PHASE_FIELDS["s_min"].help)
+c2.select_slider("s to", WEIGHT_SCALES, key=key("s_max"), format_func=lambda v: f"{v:g}",
+                 help=PHASE_FIELDS["s_max"].help)
+sb.select_slider("Weight scales (columns)", s_counts, key=key("s_count"),
+                 help="Number of log-spaced weight scales. Only counts that put every column on a value of the "
+                      "Gradient flow page's weight-scale slider are offered.")
+if y_axis == "input_scale":
     c1, c2 = sb.columns(2)
-    c1.number_input(f"{Y_LABELS[y_axis]} from", 0.0, hi, key="y_min")
-    c2.number_input(f"{Y_LABELS[y_axis]} to", 0.0, hi, key="y_max")
-    sb.slider("Rows", 2, 60, key="y_count", help=PHASE_FIELDS["y_count"].help)
+    c1.number_input("input scale from", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_min"))
+    c2.number_input("input scale to", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_max"))
+    sb.select_slider("Rows", y_counts, key=key("y_count"),
+                     help="Evenly spaced input scales; only counts that land on multiples of 0.05 are offered.")
+elif y_axis == "seq_len":
+    c1, c2 = sb.columns(2)
+    c1.number_input("T from", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_min"))
+    c2.number_input("T to", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_max"))
+    sb.slider("Rows", 2, MAX_CELLS_PER_AXIS, key=key("y_count"),
+              help="Log-spaced sequence lengths (rounded to whole steps; duplicates merged).")
 sb.header("Network (vanilla RNN)")
 if y_axis != "activation":
-    sb.selectbox("Activation", list(PHASE_FIELDS["activation"].choices), key="activation")
-sb.selectbox("Initialisation", list(PHASE_FIELDS["init"].choices), key="init", help=PHASE_FIELDS["init"].help)
+    sb.selectbox("Activation", list(PHASE_FIELDS["activation"].choices), key=key("activation"))
+sb.selectbox("Initialisation", list(PHASE_FIELDS["init"].choices), key=key("init"), help=PHASE_FIELDS["init"].help)
 if y_axis != "input_scale":
-    sb.slider("Input scale", 0.0, 5.0, step=0.05, key="input_scale")
+    sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("input_scale"))
 if y_axis != "seq_len":
-    sb.slider("Sequence length T", 2, 2000, key="seq_len")
-sb.select_slider("Hidden size H", [8, 16, 32, 64, 128, 256], key="hidden")
-sb.slider("Batch", 1, 64, key="batch", help=PHASE_FIELDS["batch"].help)
-sb.number_input("Seed", 0, 2**31 - 1, key="seed")
-sync_to_url(FIELDS)
+    sb.slider("Sequence length T", 2, 2000, key=key("seq_len"))
+sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"))
+sb.slider("Batch", 1, 64, key=key("batch"), help=PHASE_FIELDS["batch"].help)
+sb.number_input("Seed", 0, 2**31 - 1, key=key("seed"))
+values = sync(PAGE, FIELDS)
 
 st.title("Phase diagram")
 st.caption("Each cell is a full unroll of a vanilla RNN (all cells computed together as one tensor computation); "
@@ -66,34 +116,29 @@ st.caption("Each cell is a full unroll of a vanilla RNN (all cells computed toge
            "explode; the black line is where the factor is exactly 1. Click a cell to open it on the Gradient "
            "flow page.")
 show_warnings(warnings)
-cfg = build_or_stop(lambda: PhaseConfig(**{f.name: st.session_state[f.name] for f in FIELDS}), "compute this grid")
+cfg = build_or_stop(lambda: PhaseConfig(**values), "compute this grid")
 
 with st.spinner(f"Unrolling {cfg.s_count * len(cfg.y_values)} networks at once…"):
     res = compute(cfg)
 
-pick = st.session_state.get("phase_pick")
-if pick is not None and "point_index" in pick:
-    j = pick["point_index"] % len(res.weight_scale)
-    i = pick["point_index"] // len(res.weight_scale)
-    if i < len(res.y):
-        cell = cfg.cell_config(res.weight_scale[j], res.y[i])
-        params = {"weight_scale": f"{cell.weight_scale:.3g}", "input_scale": f"{cell.input_scale:g}",
-                  "seq_len": str(cell.seq_len), "activation": cell.activation, "init": cell.init,
-                  "hidden": str(cell.hidden), "batch": str(cell.batch), "seed": str(cell.seed)}
-        rate = res.rate[i, j]
-        with st.container(border=True, horizontal=True, vertical_alignment="center"):
-            factor = f"{rate:.3g}" if rate == rate else "n/a (overflow)"
-            st.markdown(f"**Picked:** s = {cell.weight_scale:.3g}, {Y_LABELS[cfg.y_axis]} = {res.y[i]}, "
-                        f"per-step factor {factor}")
-            st.page_link("app_pages/gradient_flow.py", label="Open on the Gradient flow page",
-                         icon=":material/open_in_new:", query_params=params)
+if state.get("_phase_picked_for") != cfg:          # a pick belongs to the grid it was made on
+    state["phase_pick"] = None
+    state["_phase_picked_for"] = cfg
+if (pick := state.get("phase_pick")) is not None:
+    i, j = nearest_cell(res, *pick)
+    rate = res.rate[i, j]
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        factor = "n/a (overflow)" if res.overflow[i, j] else (f"{rate:.3g}" if np.isfinite(rate) else "n/a")
+        st.markdown(f"**Picked:** s = {res.weight_scale[j]:.3g}, {Y_LABELS[cfg.y_axis]} = {res.y[i]}, "
+                    f"per-step factor {factor}")
+        st.page_link("app_pages/gradient_flow.py", label="Open on the Gradient flow page",
+                     icon=":material/open_in_new:", query_params=phase_link_params(cfg, res.weight_scale[j], res.y[i]))
 
 st.plotly_chart(theory_figs.phase_figure(res), key="phase_chart", on_select=pick_cell, selection_mode="points",
                 width="stretch")
 edges = measured_edge(res)
-rows = [f"| {y:g} | {'none in range' if e != e else f'{e:.3g}'} | {t:.3g} |" if not isinstance(y, str) else
-        f"| {y} | {'none in range' if e != e else f'{e:.3g}'} | {t:.3g} |" for y, e, t in
-        zip(res.y, edges, res.theory_edge)][:: max(1, len(res.y) // 8)]
+rows = [f"| {y if isinstance(y, str) else f'{y:g}'} | {'none in range' if e != e else f'{e:.3g}'} | {t:.3g} |"
+        for y, e, t in zip(res.y, edges, res.theory_edge)][:: max(1, len(res.y) // 8)]
 left, right = st.columns([1.2, 1])
 left.markdown(
     "**Reading it.** The bound of Pascanu et al. says the gradient must vanish when λ1·γ < 1 (left of the "

@@ -8,7 +8,7 @@ from ui import flow_figs
 from ui.nav import available_pages
 
 st.title("Why are recurrent networks hard to train?")
-st.caption("The argument in six steps. Every figure here is computed live by the same engine as the rest of "
+st.caption("The argument in six steps. The gradient curves are measured live by the same engine as the rest of "
            "the lab; every link opens the page and settings that demonstrate the claim.")
 
 
@@ -52,6 +52,8 @@ text.markdown("with $\\lambda_1$ the largest singular value of $W$ and $\\gamma 
               "scale 0.9: measured curve and bound.")
 text.page_link("app_pages/gradient_flow.py", label="Explore it: Gradient flow page", icon=":material/trending_down:",
                query_params={"weight_scale": "0.891", "seq_len": "60"})
+text.page_link("app_pages/phase.py", label="Where the edge lies for every weight scale: Phase diagram",
+               icon=":material/grid_on:")
 fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(weight_scale=0.891, seq_len=60))), key="why_chain",
                  width="stretch")
 

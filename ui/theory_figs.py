@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from core.cliff import CliffResult, Trajectory
 from core.phase import PhaseResult, measured_edge
 
-PLAIN, CLIPPED, THEORY, RADIUS = "#d62728", "#2ca02c", "#111111", "#7f7f7f"
+PLAIN, CLIPPED, THEORY, RADIUS, OVERFLOW = "#d62728", "#2ca02c", "#111111", "#7f7f7f", "#3b0a0a"
 PICK_GRID = 40     # invisible click targets per axis on the cliff surface
 
 
@@ -36,23 +36,26 @@ def cliff_surface_figure(res: CliffResult, show: str = "grad") -> go.Figure:
         scale = "Inferno"
     else:
         z, colorbar, scale = g.loss, dict(title="E"), "Viridis"
-    fig = go.Figure(go.Heatmap(x=g.w, y=g.b, z=z, colorscale=scale, colorbar=colorbar,
-                               hovertemplate="w %{x:.3f}, b %{y:.3f}<br>value %{z:.3g}<extra></extra>"))
+    fig = go.Figure(go.Heatmap(x=g.w, y=g.b, z=z, colorscale=scale, colorbar=colorbar, hoverinfo="skip"))
     pw, pb = np.meshgrid(np.linspace(c.w_min, c.w_max, PICK_GRID), np.linspace(c.b_min, c.b_max, PICK_GRID))
+    near_w = np.abs(g.w[None, :] - pw.ravel()[:, None]).argmin(1)      # the grid point under each target
+    near_b = np.abs(g.b[None, :] - pb.ravel()[:, None]).argmin(1)
     fig.add_trace(go.Scatter(x=pw.ravel(), y=pb.ravel(), mode="markers", name="start here",
                              marker=dict(size=12, opacity=0), showlegend=False,
-                             hovertemplate="click to start at w %{x:.2f}, b %{y:.2f}<extra></extra>"))
+                             customdata=np.stack([g.loss[near_b, near_w], g.grad_norm[near_b, near_w]], axis=1),
+                             hovertemplate="w %{x:.2f}, b %{y:.2f}<br>E %{customdata[0]:.3g}, ‖∇E‖ "
+                                           "%{customdata[1]:.3g}<br>click to start here<extra></extra>"))
     fig.add_trace(_path(res.plain, "plain gradient descent", PLAIN))
     fig.add_trace(_path(res.clipped, f"clipped at ‖∇E‖ ≤ {c.clip:g}", CLIPPED))
     fig.add_trace(go.Scatter(x=[c.w0], y=[c.b0], mode="markers", name="start",
                              marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=1))))
     left = _outside(res.plain, c)
     if left is not None:
-        k = left
-        fig.add_annotation(x=np.clip(res.plain.w[k], c.w_min, c.w_max), y=np.clip(res.plain.b[k], c.b_min, c.b_max),
-                           text=f"plain step {k} leaves the plot: w = {res.plain.w[k]:.2f}, b = {res.plain.b[k]:.2f}",
-                           showarrow=True, arrowhead=2, ax=-60, ay=30, bgcolor="rgba(255,255,255,0.85)",
-                           font=dict(color=PLAIN))
+        (ex, ey), (tx, ty) = _exit_point(res.plain, left, c)
+        fig.add_annotation(x=ex, y=ey, ax=tx, ay=ty, axref="x", ayref="y", showarrow=True, arrowhead=2,
+                           arrowcolor=PLAIN, bgcolor="rgba(255,255,255,0.9)", font=dict(color=PLAIN),
+                           text=f"plain step {left} leaves the plot:<br>w = {res.plain.w[left]:.3g}, "
+                                f"b = {res.plain.b[left]:.3g}")
     fig.update_xaxes(title="w (recurrent weight)", range=[c.w_min, c.w_max])
     fig.update_yaxes(title="b (bias)", range=[c.b_min, c.b_max])
     what = "gradient norm ‖∇E‖ (log colour)" if show == "grad" else "loss E"
@@ -62,6 +65,23 @@ def cliff_surface_figure(res: CliffResult, show: str = "grad") -> go.Figure:
 def _outside(tr: Trajectory, c) -> int | None:
     out = (tr.w < c.w_min) | (tr.w > c.w_max) | (tr.b < c.b_min) | (tr.b > c.b_max)
     return int(np.argmax(out)) if out.any() else None
+
+
+def _exit_point(tr: Trajectory, k: int, c) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where step k's segment crosses the plot's border, and a spot for its label towards the centre."""
+    p0 = np.array([tr.w[k - 1], tr.b[k - 1]]) if k else np.array([c.w0, c.b0])
+    p1 = np.array([tr.w[k], tr.b[k]])
+    lo, hi = np.array([c.w_min, c.b_min]), np.array([c.w_max, c.b_max])
+    if not np.all((p0 >= lo) & (p0 <= hi)):          # started outside: point at the nearest border spot
+        exit_ = np.clip(p1, lo, hi)
+    else:
+        d = p1 - p0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(d > 0, (hi - p0) / d, np.where(d < 0, (lo - p0) / d, np.inf))
+        exit_ = p0 + min(1.0, float(t.min())) * d
+    centre = (lo + hi) / 2
+    label = exit_ + 0.35 * (centre - exit_)
+    return (float(exit_[0]), float(exit_[1])), (float(label[0]), float(label[1]))
 
 
 def trajectory_norms_figure(res: CliffResult) -> go.Figure:
@@ -87,44 +107,62 @@ def trajectory_loss_figure(res: CliffResult) -> go.Figure:
     return _layout(fig, "Loss along each descent", height=330)
 
 
+def _factor_ticks(limit: float) -> tuple[list[float], list[str]]:
+    """Colour-bar ticks at round factors (…, 0.1, 0.3, 1, 3, 10, …) within ±limit decades."""
+    factors = [m * 10.0 ** e for e in range(-3, 3) for m in (1, 3)]
+    vals = [float(np.log10(f)) for f in factors if abs(np.log10(f)) <= limit + 1e-9]
+    return vals, [f"{10 ** v:g}" for v in vals]
+
+
 def phase_figure(res: PhaseResult) -> go.Figure:
     """Per-step factor over weight scale × y, log colour centred on 1, with the measured edge,
-    the theory line λ1·γ = 1 and the spectral-radius line; every cell is a click target."""
+    the theory line λ1·γ = 1 and the spectral-radius line; overflowed cells in their own colour;
+    every cell is a click target."""
     cfg = res.config
     x = res.weight_scale
     categorical = cfg.y_axis == "activation"
     y = list(range(len(res.y))) if categorical else res.y
-    log_rate = np.log10(res.rate)
-    limit = float(np.nanmax(np.abs(log_rate))) if np.isfinite(log_rate).any() else 1.0
-    limit = min(max(limit, 0.1), 2.0)
-    text = np.where(res.overflow, "overflow", np.vectorize(lambda r: f"{r:.3g}" if np.isfinite(r) else "n/a")(res.rate))
+    ylabel = {"input_scale": "input scale", "seq_len": "sequence length T", "activation": "activation"}[cfg.y_axis]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_rate = np.log10(res.rate)
+    limit = float(np.nanmax(np.abs(log_rate[np.isfinite(log_rate)]))) if np.isfinite(log_rate).any() else 1.0
+    limit = min(max(limit, 0.5), 2.0)
+    tickvals, ticktext = _factor_ticks(limit)
     fig = go.Figure(go.Heatmap(
         x=x, y=y, z=np.clip(log_rate, -limit, limit), zmid=0, zmin=-limit, zmax=limit, colorscale="RdBu_r",
-        colorbar=dict(title="per-step factor", tickvals=[-limit, -limit / 2, 0, limit / 2, limit],
-                      ticktext=[f"{10 ** v:.2g}" for v in (-limit, -limit / 2, 0, limit / 2, limit)]),
-        text=text, hovertemplate="s %{x:.3g}, " + cfg.y_axis + " %{y}<br>factor %{text}<extra></extra>"))
+        colorbar=dict(title="per-step factor", tickvals=tickvals, ticktext=ticktext), hoverinfo="skip"))
+    if res.overflow.any():
+        fig.add_trace(go.Heatmap(x=x, y=y, z=np.where(res.overflow, 1.0, np.nan), showscale=False,
+                                 colorscale=[[0, OVERFLOW], [1, OVERFLOW]], hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="overflow (inf/NaN)",
+                                 marker=dict(symbol="square", size=12, color=OVERFLOW)))
     if not categorical:
         fig.add_trace(go.Contour(x=x, y=y, z=log_rate, contours=dict(start=0, end=0, size=1, coloring="none"),
                                  line=dict(color="black", width=3), showscale=False, name="measured factor = 1",
                                  showlegend=True, hoverinfo="skip"))
-    else:
-        edge = measured_edge(res)
-        fig.add_trace(go.Scatter(x=edge, y=y, mode="markers", name="measured factor = 1",
-                                 marker=dict(symbol="line-ns", size=26, line=dict(color="black", width=3)),
-                                 hoverinfo="skip"))
-    theory_y = y if not categorical else y
-    fig.add_trace(go.Scatter(x=res.theory_edge, y=theory_y, mode="lines+markers" if categorical else "lines",
-                             name="theory λ1·γ = 1", line=dict(color=THEORY, dash="dash", width=2),
-                             marker=dict(symbol="line-ns", size=26, line=dict(color=THEORY, width=2)),
-                             hoverinfo="skip"))
-    fig.add_vline(x=res.radius_edge, line=dict(color=RADIUS, dash="dot"),
-                  annotation_text="spectral radius 1", annotation_position="bottom right")
+        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="lines", name="theory λ1·γ = 1",
+                                 line=dict(color=THEORY, dash="dash", width=2), hoverinfo="skip"))
+    else:                                   # one short tick per row: rows are separate networks
+        tick = dict(symbol="line-ns", size=40)
+        fig.add_trace(go.Scatter(x=measured_edge(res), y=y, mode="markers", name="measured factor = 1",
+                                 marker=dict(**tick, line=dict(color="black", width=4)), hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="markers", name="theory λ1·γ = 1",
+                                 marker=dict(**tick, line=dict(color=THEORY, width=2)), hoverinfo="skip"))
+    fig.add_vline(x=res.radius_edge, line=dict(color=RADIUS, dash="dot"))
+    # annotations on a log axis take log10 coordinates (add_vline's own annotation would misplace it)
+    fig.add_annotation(x=np.log10(res.radius_edge), y=0, yref="paper", yanchor="top", xanchor="left",
+                       text="spectral radius 1", showarrow=False, font=dict(color=RADIUS, size=11), yshift=-2)
     gx, gy = np.meshgrid(x, y)
+    labels = np.broadcast_to(np.asarray(res.y, dtype=object)[:, None], res.rate.shape)
+    factor = np.where(res.overflow, "overflow (inf/NaN)",
+                      np.vectorize(lambda r: f"{r:.3g}" if np.isfinite(r) else "n/a")(res.rate))
     fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=10, opacity=0),
-                             showlegend=False, name="cells", customdata=np.arange(gx.size),
-                             hovertemplate="s %{x:.3g}<br>click to open on the Gradient flow page<extra></extra>"))
-    fig.update_xaxes(type="log", title="weight scale s (log)", range=[np.log10(x[0]), np.log10(x[-1])])
-    ylabel = {"input_scale": "input scale", "seq_len": "sequence length T", "activation": "activation"}[cfg.y_axis]
+                             showlegend=False, name="cells", customdata=np.stack([labels.ravel(), factor.ravel()], 1),
+                             hovertemplate="s %{x:.3g}, " + ylabel + " %{customdata[0]}<br>per-step factor "
+                                           "%{customdata[1]}<br>click to open it on the Gradient flow page"
+                                           "<extra></extra>"))
+    half = (np.log10(x[-1]) - np.log10(x[0])) / (len(x) - 1) / 2
+    fig.update_xaxes(type="log", title="weight scale s (log)", range=[np.log10(x[0]) - half, np.log10(x[-1]) + half])
     if categorical:
         fig.update_yaxes(title=ylabel, tickvals=y, ticktext=res.y)
     else:
