@@ -5,6 +5,7 @@ import streamlit as st
 
 import core
 from ui import flow_figs
+from ui.text import headline, short_label
 from ui.nav import available_pages
 
 st.title("Why are recurrent networks hard to train?")
@@ -20,6 +21,12 @@ def curve(**kw) -> core.UnrollResult:
 def small(fig: go.Figure, height: int = 300) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40))
     return fig
+
+
+def live_curve(col, res: core.UnrollResult, key: str):
+    """A measured gradient curve, with what network it is and what it shows."""
+    col.plotly_chart(small(flow_figs.gradient_curve_figure(res)), key=key, width="stretch")
+    col.caption(f"{short_label(res.config)}: {headline(res)}")
 
 
 def step(number: int, title: str):
@@ -54,8 +61,7 @@ text.page_link("app_pages/gradient_flow.py", label="Explore it: Gradient flow pa
                query_params={"weight_scale": "0.891", "seq_len": "60"})
 text.page_link("app_pages/phase.py", label="Where the edge lies for every weight scale: Phase diagram",
                icon=":material/grid_on:")
-fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(weight_scale=0.891, seq_len=60))), key="why_chain",
-                 width="stretch")
+live_curve(fig, curve(weight_scale=0.891, seq_len=60), "why_chain")
 
 text, fig = step(3, "The sigmoid makes it worse: its derivative is at most ¼, and near 0 at both ends")
 text.markdown(
@@ -84,9 +90,8 @@ text.page_link("app_pages/cliff.py", label="Watch the jump: Loss cliff page", ic
 text.page_link("app_pages/gradient_flow.py", label="Watch an overflow: ReLU RNN, s = 2.5",
                icon=":material/trending_down:", query_params={"activation": "relu", "weight_scale": "2.51",
                                                               "seq_len": "500"})
-fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(activation="linear", init="orthogonal",
-                                                             weight_scale=2.51, input_scale=0.0, seq_len=200))),
-                 key="why_explode", width="stretch")
+live_curve(fig, curve(activation="linear", init="orthogonal", weight_scale=2.51, input_scale=0.0, seq_len=200),
+           "why_explode")
 
 text, fig = step(5, "Vanishing gradients are silent")
 text.markdown(
@@ -97,8 +102,7 @@ text.markdown(
 if any(p[0] == "app_pages/training.py" for p in available_pages()):
     text.page_link("app_pages/training.py", label="Race them: Why gating matters (Training lab)",
                    icon=":material/model_training:", query_params={"preset": "gating"})
-fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(weight_scale=0.708, seq_len=200))),
-                 key="why_vanish", width="stretch")
+live_curve(fig, curve(weight_scale=0.708, seq_len=200), "why_vanish")
 
 text, fig = step(6, "Remedies: gating, initialisation, clipping")
 text.markdown(
@@ -113,8 +117,7 @@ text.page_link("app_pages/gradient_flow.py", label="Identity + ReLU (Le et al. 2
                                                               "input_scale": "0.5", "seq_len": "500"})
 text.page_link("app_pages/gradient_flow.py", label="LSTM with open forget gates",
                icon=":material/trending_down:", query_params={"cell": "lstm", "bias": "3", "seq_len": "300"})
-fig.plotly_chart(small(flow_figs.gradient_curve_figure(curve(activation="relu", init="identity", input_scale=0.5,
-                                                             seq_len=500))), key="why_identity", width="stretch")
+live_curve(fig, curve(activation="relu", init="identity", input_scale=0.5, seq_len=500), "why_identity")
 
 st.divider()
 st.subheader("References")

@@ -1,5 +1,5 @@
 """Theory pages in a real browser: a phase-diagram click opens that cell on the Gradient flow page;
-a click on the cliff surface moves the start point."""
+a click on the cliff surface moves the start point; the menu between pages keeps each page's own controls."""
 from urllib.parse import parse_qs, urlparse
 
 from conftest import wait_for_app_idle
@@ -53,3 +53,20 @@ def test_clicking_the_cliff_surface_moves_the_start(app_url, page):
     wait_for_app_idle(page)
     query = parse_qs(urlparse(page.url).query)
     assert abs(float(query["w0"][0]) - w) < 1e-3 and abs(float(query["b0"][0]) - b) < 1e-3
+
+
+def test_the_menu_from_gradient_flow_keeps_each_pages_own_controls(app_url, page):
+    """Gradient flow, Loss cliff and Phase diagram each have a sequence length with its own default."""
+    page.goto(app_url + "/gradient-flow?seq_len=300&hidden=512")
+    wait_for_app_idle(page)
+    page.get_by_role("link", name="Phase diagram").click()
+    page.wait_for_url("**/phase", timeout=30_000)
+    wait_for_app_idle(page)
+    page.wait_for_selector(".js-plotly-plot")
+    assert page.locator('input[type=range][aria-label="Sequence length T"]').get_attribute("aria-valuetext") == "100"
+    assert "seq_len" not in parse_qs(urlparse(page.url).query)
+    page.get_by_role("link", name="Loss cliff").click()
+    page.wait_for_url("**/cliff", timeout=30_000)
+    wait_for_app_idle(page)
+    assert page.locator('input[type=range][aria-label="Unrolled steps T"]').get_attribute("aria-valuetext") == "50"
+    assert page.locator('[data-testid="stException"]').count() == 0

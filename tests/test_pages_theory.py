@@ -147,6 +147,8 @@ def test_why_page_has_a_figure_or_link_for_every_step():
     links = [p.proto.page for p in at.get("page_link")]
     assert {"gradient-flow", "cliff", "phase", "training"} <= set(links)
     assert any("preset=gating" in p.proto.query_string for p in at.get("page_link"))
+    curves = [c.value for c in at.caption if c.value.startswith("RNN ")]
+    assert len(curves) == 4 and any("Exploding" in c for c in curves) and any("Vanishing" in c for c in curves)
     references = " ".join(m.value for m in at.markdown)
     for author in ("Pascanu", "Bengio, P. Simard", "Hochreiter (1991)", "Schmidhuber (1997)", "Le, N. Jaitly"):
         assert author in references

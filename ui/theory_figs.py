@@ -79,8 +79,14 @@ def _exit_point(tr: Trajectory, k: int, c) -> tuple[tuple[float, float], tuple[f
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(d > 0, (hi - p0) / d, np.where(d < 0, (lo - p0) / d, np.inf))
         exit_ = p0 + min(1.0, float(t.min())) * d
-    centre = (lo + hi) / 2
-    label = exit_ + 0.35 * (centre - exit_)
+    # the label sits back along the jump and off to its side (towards the centre), not on the red line
+    span = hi - lo
+    u, back = (exit_ - lo) / span, (p0 - exit_) / span
+    back = back / max(float(np.hypot(*back)), 1e-9)
+    side = np.array([-back[1], back[0]])
+    if np.dot(side, 0.5 - u) < 0:
+        side = -side
+    label = lo + np.clip(u + 0.15 * back + 0.2 * side, 0.12, 0.88) * span
     return (float(exit_[0]), float(exit_[1])), (float(label[0]), float(label[1]))
 
 
