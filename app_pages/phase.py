@@ -142,7 +142,9 @@ rows = [f"| {y if isinstance(y, str) else f'{y:g}'} | {'none in range' if e != e
 left, right = st.columns([1.2, 1])
 left.markdown(
     "**Reading it.** The bound of Pascanu et al. says the gradient must vanish when λ1·γ < 1 (left of the "
-    f"dashed line, s < {res.theory_edge[0]:.3g} here: λ1 of the matrix at s = 1 is {res.lambda1_at_1:.3g}). "
+    f"{'thin theory tick in each row' if cfg.y_axis == 'activation' else 'dashed line'}, s < 1/(λ1(W₀)·γ): "
+    f"λ1 of the matrix at s = 1 is {res.lambda1_at_1:.3g}, so s < {1 / res.lambda1_at_1:.3g} for tanh, ReLU and "
+    f"linear, s < {4 / res.lambda1_at_1:.3g} for the sigmoid). "
     "It is a sufficient condition, not a sharp one: the measured edge lies to its right, near where the "
     f"spectral radius reaches 1 (dotted, s = {res.radius_edge:.3g}) for a linear network, and further right "
     "when inputs push tanh units into saturation.")

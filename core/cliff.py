@@ -8,12 +8,12 @@ Everything is vectorised over a grid of (w, b) pairs; gradients come from torch.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 
-from .config import ConfigError, FieldSpec
+from .config import UNROLL_FIELDS, ConfigError, FieldSpec
 
 CLIFF_FIELDS: dict[str, FieldSpec] = {
     "w_min": FieldSpec("float", "Left edge of the w axis.", lo=-20.0, hi=20.0),
@@ -21,7 +21,7 @@ CLIFF_FIELDS: dict[str, FieldSpec] = {
     "b_min": FieldSpec("float", "Bottom edge of the b axis.", lo=-20.0, hi=20.0),
     "b_max": FieldSpec("float", "Top edge of the b axis (greater than b_min).", lo=-20.0, hi=20.0),
     "resolution": FieldSpec("int", "Grid points per axis.", lo=10, hi=400),
-    "seq_len": FieldSpec("int", "Unrolled steps T.", lo=1, hi=200),
+    "seq_len": replace(UNROLL_FIELDS["seq_len"], hi=200, help="Unrolled steps T (50 in the paper)."),
     "x0": FieldSpec("float", "Initial state x_0.", lo=-5.0, hi=5.0),
     "target": FieldSpec("float", "Target value of σ(x_T).", lo=0.0, hi=1.0, lo_open=True),
     "w0": FieldSpec("float", "Starting w of gradient descent.", lo=-20.0, hi=20.0),
