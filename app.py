@@ -7,12 +7,17 @@ import sys
 
 import streamlit as st
 
-from ui.nav import ROOT, available_pages
+import core
+from ui.nav import ICON, ROOT, available_pages
 
+# Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
+core.configure_threads()
 # The script thread hands each chart to the server's event-loop thread; a 0.5 ms GIL switch interval
 # (default 5 ms) lets those messages leave sooner (slider-to-chart median 256 -> 239 ms, 31 steps each).
 sys.setswitchinterval(0.0005)
-st.set_page_config(page_title="Gradient Flow Lab", page_icon=":material/waves:", layout="wide")
+# The tab icon is a file served by this server: a classroom behind a firewall, or offline, gets it too
+# (a :material/…: icon would be fetched from fonts.gstatic.com).
+st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="wide")
 
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]

@@ -4,10 +4,12 @@ from dataclasses import replace
 import streamlit as st
 
 from core.cliff import CLIFF_FIELDS, CliffConfig, cliff
+from core.config import FieldSpec
 from ui import theory_figs
 from ui.flow_controls import nearest_option
-from ui.text import sci
-from ui.theory_controls import round_to, seed, sync, widget_key
+from ui.page_state import PageState
+from ui.text import cliff_story, sci
+from ui.theory_controls import round_to
 from ui.url import UrlField, build_or_stop, show_warnings
 
 PAGE = "cliff"
@@ -26,12 +28,13 @@ UI_SPECS = {
     "clip": (replace(CLIFF_FIELDS["clip"], lo=CLIP_STEP, hi=10.0, lo_open=False), round_to(CLIP_STEP)),
     "target": (replace(CLIFF_FIELDS["target"], lo=0.01, lo_open=False), None),
 }
-FIELDS = [UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (spec, None)))
-          for name, spec in CLIFF_FIELDS.items()]
-
-
-def key(name: str) -> str:
-    return widget_key(PAGE, name)
+SHOW = {"grad": "gradient norm", "loss": "loss"}
+FIELDS = ([UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (spec, None)))
+           for name, spec in CLIFF_FIELDS.items()]
+          + [UrlField("show", "grad", FieldSpec("choice", "Colour the surface by the gradient norm (log) or the loss.",
+                                                tuple(SHOW)))])
+STATE = PageState(PAGE, FIELDS)
+key = STATE.key
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -47,7 +50,7 @@ def pick_start():
         st.session_state[key("b0")] = round(float(points[0]["y"]), 3)
 
 
-warnings = seed(PAGE, FIELDS)
+warnings = STATE.begin()
 # A learning rate from a link that is not on the slider joins its options rather than being changed.
 learning_rates = sorted(set(LEARNING_RATES) | {st.session_state[key("lr")]})
 
@@ -64,17 +67,19 @@ sb.slider("Clipping threshold", CLIP_STEP, 10.0, step=CLIP_STEP, key=key("clip")
                "longer than learning rate × threshold.")
 sb.header("Surface")
 c1, c2 = sb.columns(2)
-c1.number_input("w from", -20.0, 20.0, step=0.5, key=key("w_min"))
-c2.number_input("w to", -20.0, 20.0, step=0.5, key=key("w_max"))
-c1.number_input("b from", -20.0, 20.0, step=0.5, key=key("b_min"))
-c2.number_input("b to", -20.0, 20.0, step=0.5, key=key("b_max"))
+c1.number_input("w from", -20.0, 20.0, step=0.5, key=key("w_min"), help=CLIFF_FIELDS["w_min"].help)
+c2.number_input("w to", -20.0, 20.0, step=0.5, key=key("w_max"), help=CLIFF_FIELDS["w_max"].help)
+c1.number_input("b from", -20.0, 20.0, step=0.5, key=key("b_min"), help=CLIFF_FIELDS["b_min"].help)
+c2.number_input("b to", -20.0, 20.0, step=0.5, key=key("b_max"), help=CLIFF_FIELDS["b_max"].help)
 sb.select_slider("Grid resolution", RESOLUTIONS, key=key("resolution"), help=CLIFF_FIELDS["resolution"].help)
 sb.slider("Unrolled steps T", 1, 200, key=key("seq_len"), help=CLIFF_FIELDS["seq_len"].help)
 with sb.expander("Network"):
     st.number_input("x_0", -5.0, 5.0, step=0.1, key=key("x0"), help=CLIFF_FIELDS["x0"].help)
     st.number_input("target σ(x_T)", 0.01, 1.0, step=0.05, key=key("target"), help=CLIFF_FIELDS["target"].help)
-show = sb.radio("Colour the surface by", ["gradient norm", "loss"], horizontal=True, key="cliff_show")
-values = sync(PAGE, FIELDS)
+sb.radio("Colour the surface by", list(SHOW), format_func=SHOW.get, horizontal=True, key=key("show"),
+         help="Gradient norm (log colour) shows the wall as a bright ridge; the loss shows the jump in E across it.")
+values = STATE.end()
+show = values.pop("show")
 
 st.title("Loss cliff")
 st.caption("Pascanu, Mikolov & Bengio (2013): a single recurrent unit x_t = w·σ(x_{t−1}) + b, unrolled T steps "
@@ -93,20 +98,13 @@ cols[2].metric("Longest clipped step", sci(float(clipped.step_length.max(initial
                help=f"Never more than learning rate × threshold = {cfg.lr * cfg.clip:.3g}.")
 cols[3].metric("Final E: plain / clipped", f"{plain.loss[-1]:.3g} / {clipped.loss[-1]:.3g}")
 
-st.plotly_chart(theory_figs.cliff_surface_figure(res, "grad" if show == "gradient norm" else "loss"),
+st.plotly_chart(theory_figs.cliff_surface_figure(res, show),
                 key="cliff_surface", on_select=pick_start, selection_mode="points", width="stretch")
 left, right = st.columns(2)
 left.plotly_chart(theory_figs.trajectory_norms_figure(res), key="cliff_norms", width="stretch")
 right.plotly_chart(theory_figs.trajectory_loss_figure(res), key="cliff_loss", width="stretch")
 
 if len(plain.step_length):
-    jump = int(plain.step_length.argmax())
-    st.markdown(
-        f"**What happened.** Without clipping, step {jump} met ‖∇E‖ = {sci(float(plain.grad_norm[jump]), 3)} and "
-        f"moved the parameters by {sci(float(plain.step_length[jump]), 3)} in one update. With clipping at "
-        f"{cfg.clip:g}, the gradient only sets the direction once its norm passes the threshold: "
-        f"{int(clipped.clipped.sum())} of {len(clipped.clipped)} steps were rescaled, none longer than "
-        f"{cfg.lr * cfg.clip:.3g}. The wall is where exploding gradients live: rare, huge, and harmless once "
-        "their length is capped.")
+    st.markdown(cliff_story(res))
 st.latex(r"x_t = w\,\sigma(x_{t-1}) + b,\quad E = \big(\sigma(x_T) - " + f"{cfg.target:g}" + r"\big)^2,\quad "
          r"g \leftarrow \frac{\tau}{\|g\|}\,g \ \text{ if } \|g\| > \tau")

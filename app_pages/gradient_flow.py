@@ -6,8 +6,8 @@ import streamlit as st
 
 import core
 from ui import flow_figs
-from ui.flow_controls import LABELS, TAB_LABELS, flow_controls, sync_view_to_url
-from ui.text import headline, overflow_explanation, sci, short_label
+from ui.flow_controls import LABELS, STATE, TAB_LABELS, config_values, flow_controls
+from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label
 from ui.url import build_or_stop, show_warnings
 
 
@@ -16,13 +16,13 @@ def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
     return core.unroll(cfg)
 
 
-values, url_warnings = flow_controls()
+url_warnings = flow_controls()
 st.title("Gradient flow")
 st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
            "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
            "shrink or grow geometrically with k.")
 show_warnings(url_warnings)
-cfg = build_or_stop(lambda: core.UnrollConfig(**values), "run this configuration", before_stop=sync_view_to_url)
+cfg = build_or_stop(lambda: core.UnrollConfig(**config_values()), "run this configuration", before_stop=STATE.end)
 
 if cfg.cell == "rnn" and cfg.seq_len * cfg.batch * cfg.hidden < 2_000_000:
     res = measure(cfg)          # milliseconds: a spinner would only add flicker
@@ -75,24 +75,12 @@ with text_col:
                 f"signal even when $W$ is large. *Regime rule:* {res.regime_rule}.")
 
 # Only the open tab is computed and drawn (on_change="rerun"), so a slider move redraws two charts, not five.
-tabs = st.tabs(TAB_LABELS, key="view", on_change="rerun")
+tabs = st.tabs(TAB_LABELS, key=STATE.key("view"), on_change="rerun")
 with tabs[0]:
     if tabs[0].open:
         left, right = st.columns([1.3, 1])
         left.plotly_chart(flow_figs.clipping_figure(res), key="clipping", width="stretch")
-        if cfg.clip is None:
-            right.markdown(f"Clipping is **off**. The total gradient norm $\\|\\partial L/\\partial\\theta\\|$ is "
-                           f"**{sci(res.param_grad_norm, 3)}**; pick a threshold on the left to see what clipping "
-                           "would do to this update.")
-        elif res.clip_factor < 1:
-            right.markdown(f"Clipping {LABELS['clip_mode'][cfg.clip_mode]} at **{cfg.clip:g}** multiplies this update "
-                           f"by **{sci(res.clip_factor, 3)}**" + (
-                               " and, by value, also turns its direction." if cfg.clip_mode == "value" else
-                               ": the direction is kept, only the step is shortened.")
-                           + " The orange dotted line on the chart above is the clipped curve.")
-        else:
-            right.markdown(f"The norm **{sci(res.param_grad_norm, 3)}** is under the threshold **{cfg.clip:g}**: "
-                           "clipping leaves this update untouched.")
+        right.markdown(clipping_sentence(res))
         right.caption("Clipping cures exploding gradients (Pascanu et al. 2013): when the norm passes the threshold "
                       "the update is rescaled. It cannot bring back a gradient that has vanished.")
 with tabs[1]:
@@ -111,5 +99,5 @@ if res.cell_grad_norm is not None:
     curve["cell_grad_norm"] = res.cell_grad_norm
 st.download_button("Download the curve (CSV)", curve.to_csv(index=False), file_name="gradient_flow.csv",
                    mime="text/csv", help="Distance, measured gradient norm and the Pascanu bound.")
-sync_view_to_url()
+STATE.end()
 st.caption("The address bar holds every setting, and the open tab: copy it to share exactly this view.")

@@ -6,17 +6,19 @@ import streamlit as st
 
 from core.phase import PHASE_FIELDS, Y_LIMITS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
-from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, WEIGHT_SCALES, nearest_option
-from ui.theory_controls import (aligned_counts, nearest, nearest_cell, phase_link_params, round_to, seed, sync,
-                                 widget_key)
-from ui.url import UrlField, build_or_stop, show_warnings
+from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES, nearest_option
+from ui.page_state import PageState
+from ui.theory_controls import aligned_counts, nearest, nearest_cell, phase_link_params, round_to
+from ui.url import UrlField, build_or_stop, inert, show_warnings
 
 PAGE = "phase"
 DEFAULTS = PhaseConfig()
 INPUT_STEP = 0.05          # the Gradient flow page's input-scale slider step
 MAX_CELLS_PER_AXIS = 100
 Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
-Y_DEFAULT_RANGE = {"input_scale": (0.0, 3.0), "seq_len": (10.0, 1000.0), "activation": (0.0, 3.0)}
+# Each y axis has its own sensible range and rows, and keeps what the user chose for it in this session.
+Y_DEFAULTS = {"input_scale": (0.0, 3.0, 31), "seq_len": (10.0, 1000.0, 21), "activation": (0.0, 3.0, 31)}
+AXIS_MEMORY = "_phase_axis_values"
 
 
 # Every cell must open as the same configuration on the Gradient flow page, so the controls offer what
@@ -26,14 +28,14 @@ UI_SPECS = {
     "s_max": (replace(PHASE_FIELDS["s_max"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
     "hidden": (replace(PHASE_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]), nearest_option(HIDDEN_SIZES)),
     "input_scale": (replace(PHASE_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE), round_to(INPUT_STEP)),
+    "seed": (replace(PHASE_FIELDS["seed"], hi=UI_MAX_SEED), None),
 }
 SHOWN = ["y_axis", "s_min", "s_max", "s_count", "y_min", "y_max", "y_count", "activation", "init",
          "input_scale", "seq_len", "hidden", "batch", "seed"]
 FIELDS = [UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (PHASE_FIELDS[name], None))) for name in SHOWN]
-
-
-def key(name: str) -> str:
-    return widget_key(PAGE, name)
+STATE = PageState(PAGE, FIELDS)
+key = STATE.key
+Y_NAMES = ("y_min", "y_max", "y_count")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -41,8 +43,15 @@ def compute(cfg: PhaseConfig):
     return phase_diagram(cfg)
 
 
-def reset_y_range():
-    st.session_state[key("y_min")], st.session_state[key("y_max")] = Y_DEFAULT_RANGE[st.session_state[key("y_axis")]]
+def switch_y_axis():
+    """The y axis changed: keep the old axis's range and rows, bring back the new one's (or its defaults)."""
+    memory = st.session_state.setdefault(AXIS_MEMORY, {})
+    old_axis = st.session_state.get("_phase_axis_shown")
+    if old_axis is not None:
+        memory[old_axis] = tuple(STATE[n] for n in Y_NAMES)
+    new_axis = STATE["y_axis"]
+    for name, value in zip(Y_NAMES, memory.get(new_axis, Y_DEFAULTS[new_axis])):
+        STATE[name] = value
 
 
 def pick_cell():
@@ -50,17 +59,28 @@ def pick_cell():
     st.session_state["phase_pick"] = (points[0]["x"], points[0]["y"]) if points else None
 
 
-warnings = seed(PAGE, FIELDS)
+def axis_defaults_for_link():
+    """A link that names a y axis but not its range or rows gets that axis's defaults for them."""
+    given = STATE.link_params()
+    axis = STATE["y_axis"]
+    for name, value in zip(Y_NAMES, Y_DEFAULTS[axis]):
+        if name not in given:
+            STATE[name] = value
+
+
+warnings = STATE.begin(on_link=axis_defaults_for_link)
 state = st.session_state
 y_axis = state[key("y_axis")]
+state["_phase_axis_shown"] = y_axis
 # The y range depends on the axis; a range from a link that does not fit it falls back to the default.
 if y_axis in Y_LIMITS:
     lo, hi = Y_LIMITS[y_axis]
     bad = [n for n in ("y_min", "y_max") if not lo <= state[key(n)] <= hi]
     if bad:
-        warnings += [f"`{n}={state[key(n)]:g}` ignored: with y_axis={y_axis} it must be a number from {lo:g} to "
-                     f"{hi:g}. Using the default range." for n in bad]
-        reset_y_range()
+        warnings += [f"URL parameter {inert(f'{n}={state[key(n)]:g}')} ignored: with y_axis={y_axis} it must be a "
+                     f"number from {lo:g} to {hi:g}. Using the default range." for n in bad]
+        for name, value in zip(Y_NAMES, Y_DEFAULTS[y_axis]):
+            STATE[name] = value
     if y_axis == "input_scale":
         for n in ("y_min", "y_max"):
             state[key(n)] = round_to(INPUT_STEP)(state[key(n)])
@@ -76,7 +96,7 @@ if y_axis == "input_scale":
 sb = st.sidebar
 sb.header("Axes")
 sb.radio("Second control (y axis)", list(Y_LABELS), key=key("y_axis"), format_func=Y_LABELS.get,
-         on_change=reset_y_range, help=PHASE_FIELDS["y_axis"].help)
+         on_change=switch_y_axis, help=PHASE_FIELDS["y_axis"].help)
 c1, c2 = sb.columns(2)
 c1.select_slider("s from", WEIGHT_SCALES, key=key("s_min"), format_func=lambda v: f"{v:g}",
                  help=PHASE_FIELDS["s_min"].help)
@@ -87,28 +107,34 @@ sb.select_slider("Weight scales (columns)", s_counts, key=key("s_count"),
                       "Gradient flow page's weight-scale slider are offered.")
 if y_axis == "input_scale":
     c1, c2 = sb.columns(2)
-    c1.number_input("input scale from", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_min"))
-    c2.number_input("input scale to", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_max"))
+    c1.number_input("input scale from", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_min"),
+                    help="Smallest input scale (bottom row).")
+    c2.number_input("input scale to", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_max"),
+                    help="Largest input scale (top row).")
     sb.select_slider("Rows", y_counts, key=key("y_count"),
                      help="Evenly spaced input scales; only counts that land on multiples of 0.05 are offered.")
 elif y_axis == "seq_len":
     c1, c2 = sb.columns(2)
-    c1.number_input("T from", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_min"))
-    c2.number_input("T to", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_max"))
+    c1.number_input("T from", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_min"),
+                    help="Shortest sequence length (bottom row).")
+    c2.number_input("T to", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_max"),
+                    help="Longest sequence length (top row).")
     sb.slider("Rows", 2, MAX_CELLS_PER_AXIS, key=key("y_count"),
               help="Log-spaced sequence lengths (rounded to whole steps; duplicates merged).")
 sb.header("Network (vanilla RNN)")
 if y_axis != "activation":
-    sb.selectbox("Activation", list(PHASE_FIELDS["activation"].choices), key=key("activation"))
+    sb.selectbox("Activation", list(PHASE_FIELDS["activation"].choices), key=key("activation"),
+                 help=PHASE_FIELDS["activation"].help)
 sb.selectbox("Initialisation", list(PHASE_FIELDS["init"].choices), key=key("init"), help=PHASE_FIELDS["init"].help)
 if y_axis != "input_scale":
-    sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("input_scale"))
+    sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("input_scale"),
+              help=PHASE_FIELDS["input_scale"].help)
 if y_axis != "seq_len":
-    sb.slider("Sequence length T", 2, 2000, key=key("seq_len"))
-sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"))
+    sb.slider("Sequence length T", 2, 2000, key=key("seq_len"), help=PHASE_FIELDS["seq_len"].help)
+sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=PHASE_FIELDS["hidden"].help)
 sb.slider("Batch", 1, 64, key=key("batch"), help=PHASE_FIELDS["batch"].help)
-sb.number_input("Seed", 0, 2**31 - 1, key=key("seed"))
-values = sync(PAGE, FIELDS)
+sb.number_input("Seed", 0, UI_MAX_SEED, key=key("seed"), help=PHASE_FIELDS["seed"].help)
+values = STATE.end()
 
 st.title("Phase diagram")
 st.caption("Each cell is a full unroll of a vanilla RNN (all cells computed together as one tensor computation); "

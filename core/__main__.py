@@ -14,6 +14,7 @@ import sys
 
 from .config import UNROLL_FIELDS, ConfigError, UnrollConfig
 from .probe import unroll
+from .runtime import configure_threads
 
 
 class CliError(Exception):
@@ -130,7 +131,10 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
         if not args.command:
             raise CliError("choose a command: " + ", ".join(COMMANDS))
-        return COMMANDS[args.command][2](args)
+        configure_threads()
+        status = COMMANDS[args.command][2](args)
+        sys.stdout.flush()                   # a full disk shows here, not as an ignored error at exit
+        return status
     except (ConfigError, CliError) as exc:
         message = str(exc)
         field = getattr(exc, "field", "")
@@ -139,8 +143,25 @@ def main(argv=None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:              # e.g. `python -m core phase | head`: the reader left, that is fine
-        sys.stdout = open(os.devnull, "w")
+        _drop_stdout()
         return 0
+    except OSError as exc:               # e.g. `> /dev/full`
+        _drop_stdout()
+        print(f"error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:            # Ctrl-C
+        _drop_stdout()
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _drop_stdout() -> None:
+    """Point stdout's file descriptor at /dev/null, so what is still buffered for it goes nowhere and the
+    interpreter's final flush does not complain."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 import torch
 
+from .budget import check, cliff_cost
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
 
 CLIFF_FIELDS: dict[str, FieldSpec] = {
@@ -57,6 +58,8 @@ class CliffConfig:
             raise ConfigError("w_max", f"greater than w_min ({self.w_min:g})", self.w_max)
         if self.b_max <= self.b_min:
             raise ConfigError("b_max", f"greater than b_min ({self.b_min:g})", self.b_max)
+        check("loss cliff", cliff_cost(self.resolution, self.seq_len, self.steps),
+              "the grid resolution, the unrolled steps T or the descent steps")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,13 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A configuration value outside its allowed range; the message names the field."""
-
-    def __init__(self, field: str, allowed: str, value: Any):
-        self.field, self.allowed, self.value = field, allowed, value
-        super().__init__(f"{field} must be {allowed}, got {value!r}")
+from .budget import check, unroll_cost
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -69,9 +64,6 @@ CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 INITS = ("gaussian", "orthogonal", "identity", "xavier")
 
-# Peak memory the engine may use for one unroll; bigger requests are refused up front.
-MEMORY_BUDGET_BYTES = 2 * 1024**3
-
 UNROLL_FIELDS: dict[str, FieldSpec] = {
     "cell": FieldSpec("choice", "Recurrent cell: vanilla RNN, LSTM or GRU.", CELLS),
     "activation": FieldSpec("choice", "Nonlinearity f of the vanilla RNN (gated cells use their own).",
@@ -122,13 +114,8 @@ class UnrollConfig:
         for f in fields(self):
             checked = UNROLL_FIELDS[f.name].parse(f.name, getattr(self, f.name))
             object.__setattr__(self, f.name, checked)
-        need = estimate_memory_bytes(self)
-        if need > MEMORY_BUDGET_BYTES:
-            raise ConfigError(
-                "memory (seq_len × batch × hidden)",
-                f"small enough to fit in {MEMORY_BUDGET_BYTES / 2**30:.0f} GB "
-                f"(this needs about {need / 2**30:.1f} GB; lower the batch, the hidden size or T)",
-                (self.seq_len, self.batch, self.hidden))
+        check("unroll", unroll_cost(self.cell, self.seq_len, self.batch, self.hidden, self.dtype),
+              "the sequence length T, the batch or the hidden size")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,11 +124,3 @@ class UnrollConfig:
     def from_mapping(cls, values: dict) -> "UnrollConfig":
         """Build from raw strings or values (CLI, URL); unknown keys are ignored."""
         return cls(**{k: v for k, v in values.items() if k in UNROLL_FIELDS})
-
-
-def estimate_memory_bytes(cfg: UnrollConfig) -> int:
-    """Rough peak memory of one unroll: the activations kept for the backward pass dominate."""
-    itemsize = 8 if cfg.dtype == "float64" else 4
-    per_step = {"rnn": 8, "gru": 16, "lstm": 18}[cfg.cell]   # batch×hidden tensors kept per step (measured)
-    weights = 8 * cfg.hidden * cfg.hidden * itemsize
-    return cfg.seq_len * cfg.batch * cfg.hidden * itemsize * per_step + weights

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from .cells import GAMMA
-from .config import ACTIVATIONS, MEMORY_BUDGET_BYTES, UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
+from .budget import Budget, check, phase_cost
+from .config import ACTIVATIONS, UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
 from .probe import DTYPES, build
 from .theory import spectrum
 
@@ -74,12 +75,7 @@ class PhaseConfig:
                     raise ConfigError(name, f"a number from {lo:g} to {hi:g} when y_axis is {self.y_axis}", value)
             if self.y_max <= self.y_min:
                 raise ConfigError("y_max", f"greater than y_min ({self.y_min:g})", self.y_max)
-        need = estimate_memory_bytes(self)
-        if need > MEMORY_BUDGET_BYTES:
-            raise ConfigError("memory (grid × seq_len × batch × hidden)",
-                              f"small enough to fit in {MEMORY_BUDGET_BYTES / 2**30:.0f} GB (this needs about "
-                              f"{need / 2**30:.1f} GB; use fewer grid points, a smaller batch or a shorter T)",
-                              (self.s_count, self.y_count, self.seq_len, self.batch, self.hidden))
+        check("phase diagram", self.cost(), "the number of grid points, the batch, the hidden size or T")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +101,13 @@ class PhaseConfig:
     def max_seq_len(self) -> int:
         return max(self.y_values) if self.y_axis == "seq_len" else self.seq_len
 
+    def cost(self) -> Budget:
+        """The activation axis runs one batched grid per activation, one after another."""
+        by_activation = self.y_axis == "activation"
+        groups = len(ACTIVATIONS) if by_activation else 1
+        cells = self.s_count * (1 if by_activation else len(self.y_values))
+        return phase_cost(self.max_seq_len, cells, groups, self.batch, self.hidden, self.dtype)
+
     def cell_config(self, s: float, y) -> UnrollConfig:
         """The single-configuration unroll that a grid cell stands for."""
         kw = dict(activation=self.activation, init=self.init, weight_scale=float(s),
@@ -112,14 +115,6 @@ class PhaseConfig:
                   batch=self.batch, seed=self.seed, dtype=self.dtype)
         kw[self.y_axis] = y
         return UnrollConfig(**kw)
-
-
-def estimate_memory_bytes(cfg: PhaseConfig) -> int:
-    """The derivative tensor kept for the backward pass dominates: T × cells × batch × hidden."""
-    itemsize = 8 if cfg.dtype == "float64" else 4
-    rows = 4 if cfg.y_axis == "activation" else cfg.y_count
-    cells = cfg.s_count * (1 if cfg.y_axis == "activation" else rows)   # activations run one at a time
-    return int(1.3 * cfg.max_seq_len * cells * cfg.batch * cfg.hidden * itemsize)
 
 
 @dataclass
@@ -175,10 +170,8 @@ def _batched_curves(w0, u_z, b, v, scales, input_scales, seq_lens, activation, d
     for t in range(t_max - 1, -1, -1):
         if not same_end:
             g.add_((ends == t + 1).to(dtype) * v)                 # the loss of cells whose T is t + 1
-        per_seq = torch.linalg.vector_norm(g, dim=-1)
-        if torch.isinf(per_seq).any():          # as in unroll: a float32 norm overflows from entries of ~1e19 on
-            per_seq = torch.linalg.vector_norm(g, dim=-1, dtype=torch.float64)
-        norms[t] = per_seq.to(torch.float64).mean(dim=1)
+        # in float64, as in unroll: a float32 norm is 0 or inf for entries below ~1e-19 or above ~1e19
+        norms[t] = torch.linalg.vector_norm(g, dim=-1, dtype=torch.float64).mean(dim=1)
         if t:
             torch.mul(g, deriv[t], out=delta)
             torch.mm(delta.view(-1, hidden), w0, out=g.view(-1, hidden))

@@ -19,6 +19,7 @@ import torch
 
 from .cells import GAMMA, Network, build_network, derivative_from_output
 from .config import UnrollConfig
+from .norms import clip_gradients, step_norms, total_norm
 from .theory import REGIME_RULE, Spectrum, classify_regime, fit_rate, pascanu_bound, spectrum
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -41,7 +42,8 @@ class UnrollResult:
     saturation: np.ndarray                # (T, H) |f'(a_t)| of sequence 0; gated: the carry gate
     saturation_label: str
     param_grad_norm: float                # ‖∂L/∂θ‖ over all parameters, before clipping
-    clip_factor: float                    # what clipping would multiply the update by (1 = untouched)
+    clip_factor: float                    # what clipping would multiply the update by (1 = untouched,
+                                          # NaN = the gradient is not finite: nothing to rescale)
     clipped_grad_norm: np.ndarray | None  # grad_norm × clip_factor when clipping is on
     regime_rule: str = field(default=REGIME_RULE)
 
@@ -196,35 +198,27 @@ def _first_bad_index(norms: np.ndarray) -> int | None:
 
 
 def _batch_mean_norm(g: torch.Tensor) -> np.ndarray:
-    """Per-sequence 2-norm averaged over the batch, reversed so index = distance. Steps whose
-    float32 norm overflowed although every entry is finite are redone in float64."""
+    """Per-sequence 2-norm (in float64) averaged over the batch, reversed so index = distance."""
     with torch.no_grad():
-        per_seq = torch.linalg.vector_norm(g, dim=-1).to(torch.float64)      # (T, B)
-        if torch.isinf(per_seq).any():
-            redo = torch.isinf(per_seq) & torch.isfinite(g).all(dim=-1)
-            per_seq[redo] = torch.linalg.vector_norm(g[redo].to(torch.float64), dim=-1)
-        norms = per_seq.mean(dim=1)
+        norms = step_norms(g).mean(dim=1)
     return norms.flip(0).numpy()
 
 
 def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
-    """Total gradient norm before clipping, and the factor clipping would scale the update by."""
+    """Total gradient norm before clipping (float64), and the factor clipping would scale the update
+    by: 1 when clipping is off or idle, NaN when the gradient is not finite (nothing to rescale)."""
     params = []
     for grad in param_grads:
         p = torch.nn.Parameter(torch.empty_like(grad))
         p.grad = grad.detach().clone()
         params.append(p)
-    total = float(torch.linalg.vector_norm(torch.stack(
-        [torch.linalg.vector_norm(p.grad.to(torch.float64)) for p in params])))
-    if cfg.clip is None or not np.isfinite(total) or total == 0:
+    total = total_norm(p.grad for p in params)
+    if not np.isfinite(total):
+        return total, float("nan")
+    if cfg.clip is None or total == 0:
         return total, 1.0
-    if cfg.clip_mode == "norm":
-        torch.nn.utils.clip_grad_norm_(params, max_norm=cfg.clip)
-    else:
-        torch.nn.utils.clip_grad_value_(params, clip_value=cfg.clip)
-    after = float(torch.linalg.vector_norm(torch.stack(
-        [torch.linalg.vector_norm(p.grad.to(torch.float64)) for p in params])))
-    return total, after / total
+    before, after, _ = clip_gradients(params, cfg.clip, cfg.clip_mode)
+    return before, after / before
 
 
 def unroll(cfg: UnrollConfig) -> UnrollResult:
@@ -265,7 +259,7 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     rate = fit_rate(distance, grad_norm)
     regime = classify_regime(rate, int(distance[-1]), overflow is not None, reached_zero_at is not None)
     total, factor = _clip(cfg, trace.param_grads)
-    clipped = grad_norm * factor if cfg.clip is not None else None
+    clipped = grad_norm * factor if cfg.clip is not None and np.isfinite(factor) else None
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
         bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,

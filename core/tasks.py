@@ -36,14 +36,34 @@ class Task:
     loss_name: str
     min_seq_len: int
     answer_steps: int = 1    # the readout is scored on this many final steps
+    label: str = ""          # for people: the task's name ...
+    description: str = ""    # ... what the network sees, what is scored, and what T counts
 
 
 TASKS = {
-    "adding": Task("adding", 2, 1, 1 / 6, "predict 1 always: MSE 1/6", "MSE", 2),
+    "adding": Task("adding", 2, 1, 1 / 6, "predict 1 always: MSE 1/6", "MSE", 2,
+                   label="adding problem",
+                   description="Each step shows a random number in [0, 1] and a marker; exactly two steps are "
+                               "marked, one in each half of the sequence. After the last step the network must "
+                               "answer the sum of the two marked numbers; scored by the mean squared error of that "
+                               "one answer. T is the whole sequence length. Always answering 1 scores 1/6."),
     "copy": Task("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS, math.log(COPY_SYMBOLS),
-                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, COPY_LENGTH),
+                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, COPY_LENGTH,
+                 label="copy / memory",
+                 description=f"The first {COPY_LENGTH} steps show symbols out of {COPY_SYMBOLS}, then blanks, then a "
+                             f"'go' marker; in the last {COPY_LENGTH} steps the network must repeat the {COPY_LENGTH} "
+                             f"symbols in order. Scored by the cross-entropy over those {COPY_LENGTH} recall steps "
+                             f"only. T is the total length (symbols, delay, marker and recall), so the delay is "
+                             f"T − {2 * COPY_LENGTH + 1} steps. Guessing scores ln {COPY_SYMBOLS} ≈ "
+                             f"{math.log(COPY_SYMBOLS):.2f}."),
     "order": Task("order", ORDER_END + 1, ORDER_CLASSES, math.log(ORDER_CLASSES),
-                  f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10),
+                  f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10,
+                  label="temporal order",
+                  description="Random distractor symbols, with one X or Y hidden in the second tenth of the "
+                              "sequence and another in the sixth. At the last step the network must say which "
+                              "order it saw (XX, XY, YX or YY); scored by the cross-entropy of that one answer. T "
+                              "is the whole sequence length, so the first symbol is about 0.8·T steps back. "
+                              f"Guessing scores ln {ORDER_CLASSES} ≈ {math.log(ORDER_CLASSES):.2f}."),
 }
 
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from .cells import recurrent_matrix
+from .budget import Budget, check, train_step_cost
 from .config import INITS, UNROLL_FIELDS, ConfigError, FieldSpec
+from .norms import clip_gradients, total_norm
 from .tasks import TASKS, make_batch, task_loss
 
 TRAIN_INITS = ("pytorch",) + INITS
 PROBE_SEQUENCES = 8
+TRAIN_LOWER = "the sequence length T, the batch or the hidden size"
 
 TRAIN_FIELDS: dict[str, FieldSpec] = {
     "task": FieldSpec("choice", "Long-range task to learn: the adding problem, copy (recall a string after a "
@@ -70,6 +73,12 @@ class TrainConfig:
         need = TASKS[self.task].min_seq_len
         if self.seq_len < need:
             raise ConfigError("seq_len", f"at least {need} for the {self.task} task", self.seq_len)
+        check("training step", self.step_cost(), TRAIN_LOWER)
+
+    def step_cost(self) -> Budget:
+        """Memory and time of this run's slowest step (one with the ∂L/∂h probe)."""
+        return train_step_cost(self.cell, self.seq_len, self.batch, self.hidden, TASKS[self.task].input_size,
+                               min(PROBE_SEQUENCES, self.batch))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,13 +175,9 @@ def probe_distances(model: Model, cell: torch.nn.Module, x: torch.Tensor, target
     outputs = model.readout(torch.stack(states[-model.answer_steps:]))
     loss = task_loss(cfg.task, outputs, target)
     grads = torch.autograd.grad(loss, states, allow_unused=True)
-    norms = [g.norm(dim=-1).mean().item() if g is not None else 0.0 for g in grads]
+    norms = [torch.linalg.vector_norm(g, dim=-1, dtype=torch.float64).mean().item() if g is not None else 0.0
+             for g in grads]
     return np.array(norms[::-1])
-
-
-def _total_norm(params) -> float:
-    norms = [torch.linalg.vector_norm(p.grad.detach()) for p in params if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
 class Trainer:
@@ -194,21 +199,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = task_loss(cfg.task, self.model(x), target)
         loss.backward()
-        if cfg.clip is not None and cfg.clip_mode == "norm":
-            before = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm=cfg.clip))
-        else:
-            before = _total_norm(self.params)
         loss_value = float(loss.detach())
+        if cfg.clip is None:
+            before = after = total_norm(p.grad for p in self.params)
+            clipped = False
+        else:
+            before, after, clipped = clip_gradients(self.params, cfg.clip, cfg.clip_mode)
         finite = math.isfinite(loss_value) and math.isfinite(before)
-        after, clipped = before, False
-        if finite and cfg.clip is not None:
-            if cfg.clip_mode == "norm":
-                clipped = before > cfg.clip
-                after = _total_norm(self.params)
-            else:
-                clipped = any(bool((p.grad.abs() > cfg.clip).any()) for p in self.params if p.grad is not None)
-                torch.nn.utils.clip_grad_value_(self.params, cfg.clip)
-                after = _total_norm(self.params)
         self.steps_done += 1
         if finite:
             self.optimizer.step()
@@ -282,6 +279,9 @@ class Race:
                 if getattr(other, name) != getattr(first, name):
                     raise ConfigError(name, f"the same in both raced runs ({getattr(first, name)})",
                                       getattr(other, name))
+        costs = [c.step_cost() for c in configs]
+        check("training step", Budget(sum(c.memory_bytes for c in costs), sum(c.seconds for c in costs)),
+              TRAIN_LOWER + " (a race trains both runs in every step)")
         self.configs = configs
         self.trainers = [Trainer(c) for c in configs]
         self.histories = [History(c) for c in configs]
@@ -302,13 +302,14 @@ class Race:
         """Some run can still train (a run stops for good at its first non-finite step)."""
         return any(d is None for d in self.diverged)
 
-    def advance(self, max_steps: int = 1, budget_s: float | None = None) -> int:
+    def advance(self, max_steps: int = 1, budget_s: float | None = None,
+                should_stop: Callable[[], bool] | None = None) -> int:
         """Train every live run on the same next batches: up to max_steps, or until budget_s has
-        passed, or until a run produces a non-finite step (the other run may go on at the next
-        call). Returns the number of steps taken."""
+        passed, or until should_stop() says so (checked before every step), or until a run produces a
+        non-finite step (the other run may go on at the next call). Returns the number of steps taken."""
         start = time.perf_counter()
         done = 0
-        while done < max_steps and self.live:
+        while done < max_steps and self.live and not (should_stop is not None and should_stop()):
             x, target = self.batches.next()
             diverged_before = sum(d is not None for d in self.diverged)
             for trainer, history in zip(self.trainers, self.histories):

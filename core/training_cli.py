@@ -1,13 +1,19 @@
 """CLI subcommand `train` (registered by core.__main__)."""
 from __future__ import annotations
 
+import math
+import time
+
 from .tasks import TASKS
 from .training import TRAIN_FIELDS, TrainConfig, train
+
+PROGRESS_SECONDS = 2.0
 
 
 def _add(parser):
     from .__main__ import add_fields
     add_fields(parser, TRAIN_FIELDS, defaults=TrainConfig())
+    parser.epilog = "tasks: " + " ".join(f"{name}: {t.description}" for name, t in TASKS.items())
 
 
 def cmd_train(args) -> int:
@@ -15,11 +21,18 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(**given(args, TRAIN_FIELDS))
     task = TASKS[cfg.task]
     records = []
+    printed_at = -math.inf
     for record in train(cfg):
         records.append(record)
-        if not args.json and (record.step % max(1, cfg.steps // 20) == 0 or not record.finite):
+        # progress at the first step, then every twentieth of the run or every PROGRESS_SECONDS, whichever
+        # comes first, so a long run shows signs of life at once
+        now = time.monotonic()
+        due = record.step == 1 or record.step % max(1, cfg.steps // 20) == 0 or now - printed_at >= PROGRESS_SECONDS
+        if not args.json and (due or not record.finite or record.step == cfg.steps):
+            printed_at = now
             print(f"step {record.step:6d}  {task.loss_name} {record.loss:.4g}  ‖g‖ {record.grad_norm:.3g}"
-                  + ("  clipped" if record.clipped else "") + ("  NaN/inf: stopped" if not record.finite else ""))
+                  + ("  clipped" if record.clipped else "") + ("  NaN/inf: stopped" if not record.finite else ""),
+                  flush=True)
     diverged = next((r.step for r in records if not r.finite), None)
     if args.json:
         emit_json({"baseline": task.baseline, "baseline_label": task.baseline_label, "loss_name": task.loss_name,

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import core
+
+core.configure_threads()          # the project's thread policy (core/runtime.py), as in the app and the CLI
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -51,7 +51,7 @@ def test_default_view_reads_the_curve():
 def test_moving_the_weight_scale_changes_the_regime_and_the_url():
     at = open_flow(activation="linear", init="orthogonal", input_scale="0")
     assert metric(at, "Regime") == "stable"
-    at.select_slider(key="weight_scale").set_value(1.26).run()
+    at.select_slider(key="flow__weight_scale").set_value(1.26).run()
     assert not at.exception
     assert metric(at, "Regime") == "exploding"
     assert metric(at, "Per-step factor") == "1.26"
@@ -60,11 +60,11 @@ def test_moving_the_weight_scale_changes_the_regime_and_the_url():
 
 def test_url_parameters_open_the_same_view():
     at = open_flow(cell="lstm", seq_len="50", weight_scale="0.5", clip="1", clip_mode="value")
-    assert at.selectbox(key="cell").value == "lstm"
-    assert at.slider(key="seq_len").value == 50
-    assert at.select_slider(key="weight_scale").value == 0.501    # snapped to the slider's log grid
-    assert at.select_slider(key="clip").value == 1.0
-    assert at.radio(key="clip_mode").value == "value"
+    assert at.selectbox(key="flow__cell").value == "lstm"
+    assert at.slider(key="flow__seq_len").value == 50
+    assert at.select_slider(key="flow__weight_scale").value == 0.501    # snapped to the slider's log grid
+    assert at.select_slider(key="flow__clip").value == 1.0
+    assert at.radio(key="flow__clip_mode").value == "value"
     assert not at.warning
     names = trace_names(charts(at)[0])
     assert "‖∂L/∂c‖ cell state" in names and "Pascanu bound (λ1·γ)^k" not in names
@@ -82,8 +82,8 @@ def test_bad_url_value_warns_and_falls_back_to_default(param, value, fragment):
     at = open_flow(**{param: value, "batch": "4"})
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 1
-    assert f"`{param}={value}`" in warnings[0] and fragment in warnings[0] and "default" in warnings[0]
-    assert at.slider(key="batch").value == 4          # the good parameter still applies
+    assert f"{param}={value}" in warnings[0] and fragment in warnings[0] and "default" in warnings[0]
+    assert at.slider(key="flow__batch").value == 4          # the good parameter still applies
     assert len(charts(at)) == 2                       # and the page still works
 
 
@@ -106,14 +106,14 @@ def test_backward_overflow_with_clipping():
 def test_too_big_for_memory_is_refused_with_a_message():
     at = open_flow(cell="lstm", seq_len="2000", hidden="512", batch="64")
     assert any("Cannot run this configuration" in e.value and "GB" in e.value for e in at.error)
-    at.slider(key="batch").set_value(1).run()       # and the app keeps working
+    at.slider(key="flow__batch").set_value(1).run()       # and the app keeps working
     assert not at.exception and not at.error and len(charts(at)) == 2
 
 
 def test_activation_is_disabled_for_gated_cells():
     at = open_flow(cell="gru")
-    assert at.selectbox(key="activation").disabled
-    assert not open_flow().selectbox(key="activation").disabled
+    assert at.selectbox(key="flow__activation").disabled
+    assert not open_flow().selectbox(key="flow__activation").disabled
 
 
 @pytest.mark.parametrize("view,titles", [
@@ -131,20 +131,20 @@ def test_the_open_tab_is_in_the_url_and_only_it_is_drawn(view, titles):
 
 def test_switching_tab_draws_its_charts():
     at = open_flow()
-    at.session_state["view"] = "Saturation"
+    at.session_state["flow__view"] = "Saturation"
     at.run()
     assert [f["layout"]["title"]["text"][:11] for f in charts(at)[1:]] == ["Saturation:"]
 
 
 def test_bad_view_in_url_warns():
     at = open_flow(view="3d")
-    assert any("`view=3d`" in w.value and "clipping, spectrum, saturation" in w.value for w in at.warning)
+    assert any("view=3d" in w.value and "clipping, spectrum, saturation" in w.value for w in at.warning)
 
 
 def test_pinned_curves_stay_for_comparison():
     at = open_flow(seq_len="40")
     at.button[0].click().run()                          # "Pin this curve"
-    at.select_slider(key="weight_scale").set_value(0.501).run()
+    at.select_slider(key="flow__weight_scale").set_value(0.501).run()
     names = trace_names(charts(at)[0])
     assert "pinned: RNN tanh gaussian s=1 T=40" in names and "‖∂L/∂h‖ measured" in names
     pinned = next(t for t in charts(at)[0]["data"] if t["name"].startswith("pinned"))

@@ -35,22 +35,22 @@ def test_cliff_page_shows_the_jump_and_the_tame_step():
 
 def test_cliff_start_and_clipping_follow_the_controls():
     at = open_page("app_pages/cliff.py", resolution="50", w0="2", b0="-1", clip="0.5", lr="0.1")
-    assert at.number_input(key="cliff_w0").value == 2.0 and at.slider(key="cliff_clip").value == 0.5
+    assert at.number_input(key="cliff__w0").value == 2.0 and at.slider(key="cliff__clip").value == 0.5
     assert float(metric(at, "Longest clipped step")) <= 0.1 * 0.5 + 1e-9
-    at.number_input(key="cliff_w0").set_value(3.5).run()
+    at.number_input(key="cliff__w0").set_value(3.5).run()
     assert at.query_params["w0"] in ("3.5", ["3.5"])
 
 
 def test_cliff_learning_rate_from_a_link_is_kept_exactly():
     at = open_page("app_pages/cliff.py", resolution="50", lr="0.25")
-    assert at.select_slider(key="cliff_lr").value == 0.25
+    assert at.select_slider(key="cliff__lr").value == 0.25
 
 
 @pytest.mark.parametrize("params,fragment", [
-    ({"resolution": "9999", "lr": "fast"}, "`resolution=9999` ignored: resolution must be an integer from 50 to 400"),
-    ({"clip": "50"}, "`clip=50` ignored: clip must be a number from 0.05 to 10"),
-    ({"steps": "400"}, "`steps=400` ignored: steps must be an integer from 1 to 200"),
-    ({"target": "0.001"}, "`target=0.001` ignored: target must be a number from 0.01 to 1"),
+    ({"resolution": "9999", "lr": "fast"}, "` resolution=9999 ` ignored: resolution must be an integer from 50 to 400"),
+    ({"clip": "50"}, "` clip=50 ` ignored: clip must be a number from 0.05 to 10"),
+    ({"steps": "400"}, "` steps=400 ` ignored: steps must be an integer from 1 to 200"),
+    ({"target": "0.001"}, "` target=0.001 ` ignored: target must be a number from 0.01 to 1"),
 ])
 def test_cliff_bad_url_values_warn_and_fall_back(params, fragment):
     at = open_page("app_pages/cliff.py", **params)
@@ -74,15 +74,15 @@ def test_phase_page_draws_the_grid_and_the_lines():
 
 def test_phase_grid_sizes_snap_to_the_gradient_flow_sliders():
     at = open_page("app_pages/phase.py", s_count="40", y_count="30", seq_len="30")
-    assert at.select_slider(key="phase_s_count").value == 41        # 80 slider steps from 0.1 to 10
-    assert at.select_slider(key="phase_y_count").value == 31        # 60 steps of 0.05 from 0 to 3
+    assert at.select_slider(key="phase__s_count").value == 41        # 80 slider steps from 0.1 to 10
+    assert at.select_slider(key="phase__y_count").value == 31        # 60 steps of 0.05 from 0 to 3
     fig = figures(at)[0]
     assert len(values(fig["data"][0]["x"])) == 41 and values(fig["data"][0]["y"])[:3] == [0.0, 0.1, 0.2]
 
 
 def test_phase_page_switches_axis_to_activation():
     at = open_page("app_pages/phase.py", s_count="9", seq_len="40")
-    at.radio(key="phase_y_axis").set_value("activation").run()
+    at.radio(key="phase__y_axis").set_value("activation").run()
     assert not at.exception
     fig = figures(at)[0]
     assert fig["layout"]["yaxis"]["ticktext"] == ["tanh", "sigmoid", "relu", "linear"]
@@ -90,11 +90,11 @@ def test_phase_page_switches_axis_to_activation():
 
 
 @pytest.mark.parametrize("params,fragment", [
-    ({"y_axis": "depth"}, "`y_axis=depth` ignored: y_axis must be one of input_scale, seq_len, activation"),
-    ({"y_max": "50"}, "`y_max=50` ignored: with y_axis=input_scale it must be a number from 0 to 5"),
-    ({"s_max": "50"}, "`s_max=50` ignored: s_max must be a number from 0.1 to 10"),
+    ({"y_axis": "depth"}, "` y_axis=depth ` ignored: y_axis must be one of input_scale, seq_len, activation"),
+    ({"y_max": "50"}, "` y_max=50 ` ignored: with y_axis=input_scale it must be a number from 0 to 5"),
+    ({"s_max": "50"}, "` s_max=50 ` ignored: s_max must be a number from 0.1 to 10"),
     ({"y_axis": "seq_len", "y_min": "10", "y_max": "60", "input_scale": "50"},
-     "`input_scale=50` ignored: input_scale must be a number from 0 to 5"),
+     "` input_scale=50 ` ignored: input_scale must be a number from 0 to 5"),
 ])
 def test_phase_bad_url_values_warn_and_fall_back(params, fragment):
     at = open_page("app_pages/phase.py", **{"s_count": "9", "y_count": "4", "seq_len": "30", **params})
@@ -104,27 +104,27 @@ def test_phase_bad_url_values_warn_and_fall_back(params, fragment):
 
 def test_phase_hidden_size_from_a_link_snaps_to_the_slider():
     at = open_page("app_pages/phase.py", s_count="9", y_count="4", seq_len="30", hidden="100")
-    assert at.select_slider(key="phase_hidden").value == 128
+    assert at.select_slider(key="phase__hidden").value == 128
 
 
 def test_each_page_keeps_its_own_controls_across_a_visit_elsewhere():
     """Gradient flow, Loss cliff and Phase diagram all have a `seq_len`; each page keeps its own."""
     at = open_page("app_pages/gradient_flow.py")
-    at.slider(key="seq_len").set_value(300).run()
+    at.slider(key="flow__seq_len").set_value(300).run()
     at.query_params.clear()                      # the sidebar menu opens a page without parameters
     at.switch_page("app_pages/cliff.py")
     at.run()
     assert not at.exception
-    assert at.slider(key="cliff_seq_len").value == 50 and at.slider(key="cliff_clip").value == 1.0
-    at.slider(key="cliff_seq_len").set_value(30).run()
+    assert at.slider(key="cliff__seq_len").value == 50 and at.slider(key="cliff__clip").value == 1.0
+    at.slider(key="cliff__seq_len").set_value(30).run()
     at.query_params.clear()
     at.switch_page("app_pages/phase.py")
     at.run()
-    assert at.slider(key="phase_seq_len").value == 100 and at.select_slider(key="phase_hidden").value == 64
+    assert at.slider(key="phase__seq_len").value == 100 and at.select_slider(key="phase__hidden").value == 64
     at.query_params.clear()
     at.switch_page("app_pages/cliff.py")
     at.run()
-    assert at.slider(key="cliff_seq_len").value == 30                # remembered for this session
+    assert at.slider(key="cliff__seq_len").value == 30                # remembered for this session
     assert at.query_params["seq_len"] in ("30", ["30"])
 
 
@@ -137,7 +137,7 @@ def test_a_link_arriving_later_in_the_session_is_honoured():
     at.query_params.update({"resolution": "50", "w0": "2.5", "seq_len": "20"})
     at.switch_page("app_pages/cliff.py")
     at.run()
-    assert at.number_input(key="cliff_w0").value == 2.5 and at.slider(key="cliff_seq_len").value == 20
+    assert at.number_input(key="cliff__w0").value == 2.5 and at.slider(key="cliff__seq_len").value == 20
 
 
 def test_why_page_has_a_figure_or_link_for_every_step():

@@ -17,9 +17,9 @@ def status(at) -> str:
 def test_preset_link_sets_up_the_race():
     at = open_training(preset="gating")
     assert any("Why gating matters" in i.value for i in at.info)
-    assert at.toggle(key="race").value is True
-    assert at.selectbox(key="a_cell").value == "lstm" and at.selectbox(key="b_cell").value == "rnn"
-    assert at.slider(key="seq_len").value == 100 and at.selectbox(key="task").value == "adding"
+    assert at.toggle(key="training__race").value is True
+    assert at.selectbox(key="training__a_cell").value == "lstm" and at.selectbox(key="training__b_cell").value == "rnn"
+    assert at.slider(key="training__seq_len").value == 100 and at.selectbox(key="training__task").value == "adding"
     assert status(at).startswith("**ready** · step **0**")
     assert at.session_state["lab"].configs == list(GATING_RACE)        # exactly the preset of the engine
 
@@ -70,16 +70,16 @@ def test_divergence_pauses_with_advice_and_keeps_history():
 def test_bad_url_values_warn_and_fall_back(seq_len):
     at = open_training(seq_len=seq_len, a_lr="banana", preset="magic")
     warnings = " ".join(w.value for w in at.warning)
-    assert f"`seq_len={seq_len}`" in warnings and "from 11 to 1000" in warnings    # 11: every task fits
-    assert "`a_lr=banana`" in warnings
-    assert "`preset=magic`" in warnings and "gating" in warnings
-    assert at.slider(key="seq_len").value == 100
+    assert f"` seq_len={seq_len} `" in warnings and "from 11 to 1000" in warnings    # 11: every task fits
+    assert "` a_lr=banana `" in warnings
+    assert "` preset=magic `" in warnings and "gating" in warnings
+    assert at.slider(key="training__seq_len").value == 100
 
 
 def test_settings_change_after_training_asks_for_reset():
     at = open_training(seq_len="20", a_hidden="8", batch="8")
     at.button(key="btn_step").click().run()
-    at.select_slider(key="a_lr").set_value(0.01).run()
+    at.select_slider(key="training__a_lr").set_value(0.01).run()
     assert any("press **Reset**" in w.value for w in at.warning)
     assert at.button(key="btn_start").disabled
 
@@ -100,7 +100,7 @@ def test_race_goes_on_with_the_healthy_run_after_the_other_diverges():
 def test_every_task_trains_from_the_page():
     for task in ("copy", "order"):
         at = open_training(task=task, seq_len="20", a_hidden="8", batch="8")
-        assert at.selectbox(key="task").value == task
+        assert at.selectbox(key="training__task").value == task
         at.button(key="btn_step").click().run()
         assert not at.exception and "step **1**" in status(at)
 
@@ -112,7 +112,7 @@ def test_a_visit_to_another_page_keeps_the_controls_and_the_run():
     at.switch_page("app_pages/home.py").run()
     at.switch_page("app_pages/training.py").run()
     assert not at.exception and "step **2**" in status(at)
-    assert at.select_slider(key="a_lr").value == 0.01 and at.slider(key="seq_len").value == 20
+    assert at.select_slider(key="training__a_lr").value == 0.01 and at.slider(key="training__seq_len").value == 20
     assert not any("press **Reset**" in w.value for w in at.warning)
     assert not at.button(key="btn_start").disabled
 

@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from core.config import UNROLL_FIELDS, FieldSpec, UnrollConfig
-from ui.url import UrlField, seed_from_url, sync_to_url
+from ui.page_state import PageState
+from ui.url import UrlField
 
 DEFAULTS = UnrollConfig()
 # Log-spaced weight scales 10^(i/40), i = −40..40: 0.1 … 10 with 1.0 exactly in the middle.
@@ -17,6 +18,7 @@ CLIP_VALUES = [float(f"{10 ** (i / 4):.3g}") for i in range(-8, 13)]   # 0.01 �
 UI_MAX_SEQ_LEN = 2000
 UI_MAX_BATCH = 64
 UI_MAX_INPUT_SCALE = 5.0
+UI_MAX_SEED = 999_999           # plenty of seeds, and a range people can read
 
 LABELS = {
     "cell": {"rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU"},
@@ -50,7 +52,7 @@ FIELDS = [
     UrlField("batch", DEFAULTS.batch, replace(UNROLL_FIELDS["batch"], hi=UI_MAX_BATCH)),
     UrlField("input_scale", DEFAULTS.input_scale, replace(UNROLL_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE),
              _round_to(0.05)),
-    UrlField("seed", DEFAULTS.seed, UNROLL_FIELDS["seed"]),
+    UrlField("seed", DEFAULTS.seed, replace(UNROLL_FIELDS["seed"], hi=UI_MAX_SEED)),
     UrlField("clip", DEFAULTS.clip, replace(UNROLL_FIELDS["clip"], lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1],
                                             lo_open=False), nearest_option(CLIP_VALUES)),
     UrlField("clip_mode", DEFAULTS.clip_mode, UNROLL_FIELDS["clip_mode"]),
@@ -59,13 +61,13 @@ FIELDS = [
     UrlField("bias", DEFAULTS.bias, UNROLL_FIELDS["bias"], _round_to(0.1)),
     UrlField("h0_scale", DEFAULTS.h0_scale, replace(UNROLL_FIELDS["h0_scale"], hi=5.0), _round_to(0.1)),
 ]
-FIELD_BY_NAME = {f.name: f for f in FIELDS}
-
 # The tabs under the main chart; the open one is in the URL too (?view=spectrum).
 TAB_LABELS = ["Clipping", "Spectrum", "Saturation"]
 VIEW_FIELD = UrlField("view", TAB_LABELS[0],
                       FieldSpec("choice", "Which chart tab is open.", tuple(t.lower() for t in TAB_LABELS)),
                       snap=lambda slug: TAB_LABELS[[t.lower() for t in TAB_LABELS].index(slug)])
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+STATE = PageState("flow", FIELDS + [VIEW_FIELD])
 
 
 def _help(name: str) -> str:
@@ -74,45 +76,42 @@ def _help(name: str) -> str:
 
 def _select(container, label, name, **kw):
     options = list(LABELS[name]) if name in LABELS else list(UNROLL_FIELDS[name].choices)
-    return container.selectbox(label, options, key=name, help=_help(name),
+    return container.selectbox(label, options, key=STATE.key(name), help=_help(name),
                                format_func=lambda v: LABELS.get(name, {}).get(v, v), **kw)
 
 
-def flow_controls() -> tuple[dict, list[str]]:
-    """Draw the sidebar; return the chosen values and any warnings about bad URL parameters."""
-    warnings = seed_from_url("gradient_flow", FIELDS + [VIEW_FIELD])
-    for f in FIELDS:                         # first visit: widgets start from the defaults
-        st.session_state.setdefault(f.name, f.default)
+def flow_controls() -> list[str]:
+    """Draw the sidebar (values in STATE); return the warnings about the URL."""
+    warnings = STATE.begin()
+    key = STATE.key
     sb = st.sidebar
     sb.header("Network")
     _select(sb, "Cell", "cell")
-    gated = st.session_state["cell"] != "rnn"
+    gated = STATE["cell"] != "rnn"
     _select(sb, "Activation f", "activation", disabled=gated)
     _select(sb, "Recurrent initialisation", "init")
-    sb.select_slider("Weight scale s", WEIGHT_SCALES, key="weight_scale", format_func=lambda v: f"{v:g}",
+    sb.select_slider("Weight scale s", WEIGHT_SCALES, key=key("weight_scale"), format_func=lambda v: f"{v:g}",
                      help=_help("weight_scale") + " Log-spaced from 0.1 to 10.")
-    sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key="seq_len", help=_help("seq_len"))
-    sb.select_slider("Hidden size H", HIDDEN_SIZES, key="hidden", help=_help("hidden"))
-    sb.slider("Batch", 1, UI_MAX_BATCH, key="batch", help=_help("batch"))
-    sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=0.05, key="input_scale", help=_help("input_scale"))
-    sb.number_input("Seed", 0, 2**31 - 1, step=1, key="seed", help=_help("seed"))
+    sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key=key("seq_len"), help=_help("seq_len"))
+    sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=_help("hidden"))
+    sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=_help("batch"))
+    sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=0.05, key=key("input_scale"), help=_help("input_scale"))
+    sb.number_input("Seed", 0, UI_MAX_SEED, step=1, key=key("seed"), help=_help("seed"))
     sb.header("Clipping")
-    sb.select_slider("Threshold", [None] + CLIP_VALUES, key="clip",
+    sb.select_slider("Threshold", [None] + CLIP_VALUES, key=key("clip"),
                      format_func=lambda v: "off" if v is None else f"{v:g}",
                      help=_help("clip") + " Slide left to the end to switch clipping off.")
-    sb.radio("Mode", list(LABELS["clip_mode"]), key="clip_mode", horizontal=True,
-             format_func=LABELS["clip_mode"].get, help=_help("clip_mode"),
-             disabled=st.session_state["clip"] is None)
+    sb.radio("Mode", list(LABELS["clip_mode"]), key=key("clip_mode"), horizontal=True,
+             format_func=LABELS["clip_mode"].get, help=_help("clip_mode"), disabled=STATE["clip"] is None)
     with sb.expander("Advanced"):
-        st.radio("Loss on", list(LABELS["loss_on"]), key="loss_on", format_func=LABELS["loss_on"].get,
+        st.radio("Loss on", list(LABELS["loss_on"]), key=key("loss_on"), format_func=LABELS["loss_on"].get,
                  help=_help("loss_on"), horizontal=True)
-        st.radio("Precision", ["float32", "float64"], key="dtype", help=_help("dtype"), horizontal=True)
-        st.slider("Bias b", -5.0, 5.0, step=0.1, key="bias", help=_help("bias"))
-        st.slider("Initial state scale", 0.0, 5.0, step=0.1, key="h0_scale", help=_help("h0_scale"))
-    values = {f.name: st.session_state[f.name] for f in FIELDS}
-    return values, warnings
+        st.radio("Precision", ["float32", "float64"], key=key("dtype"), help=_help("dtype"), horizontal=True)
+        st.slider("Bias b", -5.0, 5.0, step=0.1, key=key("bias"), help=_help("bias"))
+        st.slider("Initial state scale", 0.0, 5.0, step=0.1, key=key("h0_scale"), help=_help("h0_scale"))
+    return warnings
 
 
-def sync_view_to_url() -> None:
-    """After the tabs exist: every control and the open tab go to the URL."""
-    sync_to_url(FIELDS + [VIEW_FIELD])
+def config_values() -> dict:
+    """The network settings (every field but the open tab)."""
+    return {f.name: STATE[f.name] for f in FIELDS}

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.probe import UnrollResult
+from ui.chart_style import edge_anchor, layout, log_hline, log_range, log_yaxis
 
 COLORS = {"grad": "#1f77b4", "bound": "#7f7f7f", "cell": "#2ca02c", "clipped": "#ff7f0e",
           "bad": "#d62728", "threshold": "#d62728"}
@@ -19,13 +20,6 @@ def _positive_or_none(a: np.ndarray) -> list:
     return [float(v) if np.isfinite(v) and v > 0 else None for v in a]
 
 
-def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
-                      margin=dict(l=60, r=20, t=50, b=50),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
-    return fig
-
-
 PINNED_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 
@@ -36,6 +30,7 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     `pinned`: earlier curves (label, distance, grad_norm) kept for comparison."""
     fig = go.Figure()
     k = res.distance
+    last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
     for i, (label, dist, norms) in enumerate(pinned):
         fig.add_trace(go.Scatter(x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
                                  line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
@@ -65,64 +60,60 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         what = "forward pass overflowed" if res.overflow["where"] == "forward" else "gradient overflowed"
         fig.add_vline(x=d, line=dict(color=COLORS["bad"], width=2, dash="dash"))
         fig.add_annotation(x=d, y=1, yref="paper", text=f"{what} ({res.overflow['kind']}) at distance {d}",
-                           showarrow=False, xanchor="left", yanchor="top", font=dict(color=COLORS["bad"]),
-                           bgcolor="rgba(255,255,255,0.8)")
+                           showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="top",
+                           font=dict(color=COLORS["bad"]), bgcolor="rgba(255,255,255,0.8)")
     if res.reached_zero_at is not None:
         d = res.reached_zero_at
         fig.add_vline(x=d, line=dict(color=COLORS["bound"], width=1, dash="dot"))
         fig.add_annotation(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d} (underflow)",
-                           showarrow=False, xanchor="left", yanchor="bottom")
-    fig.update_yaxes(type="log", title="gradient norm (log scale)", exponentformat="power")
-    lo, hi = _log_range([res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
-                         None if finite_prefix is None else finite_prefix.grad_norm] + [n for _, _, n in pinned])
-    if lo is not None:
-        fig.update_yaxes(range=[lo, hi])
+                           showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="bottom",
+                           bgcolor="rgba(255,255,255,0.8)")
+    framed = log_range(np.concatenate([np.asarray(c, dtype=float) for c in
+                                       [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
+                                        None if finite_prefix is None else finite_prefix.grad_norm]
+                                       + [n for _, _, n in pinned] if c is not None]), spare=0.5)
+    if framed is not None:
+        lo, hi = framed
+        log_yaxis(fig, lo, hi, "gradient norm (log scale)")
         above = np.isfinite(res.bound) & (res.bound > 10 ** hi)
         if above.any():
             first = int(np.argmax(above))
             fig.add_annotation(x=first, y=hi, yref="y", text=f"bound leaves the chart (λ1·γ = "
                                f"{res.spectrum.lambda1 * res.gamma:.3g} per step)", showarrow=True,
-                               arrowhead=2, ax=40, ay=25, font=dict(color=COLORS["bound"]))
-    last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
+                               arrowhead=2, ax=40, ay=25, font=dict(color=COLORS["bound"]),
+                               xanchor=edge_anchor(first, 0, last))
+    else:
+        fig.update_yaxes(type="log", title="gradient norm (log scale)", exponentformat="power")
     fig.update_xaxes(title="time-step distance k = T − t  (0 = the step the loss is on)",
                      range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
-    return _layout(fig, "Gradient norm against time-step distance", height=460)
-
-
-def _log_range(curves) -> tuple[float | None, float | None]:
-    """log10 y-range that frames the measured curves (not the bound) with half a decade to spare."""
-    values = np.concatenate([np.asarray(c, dtype=float) for c in curves if c is not None])
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size == 0:
-        return None, None
-    lo, hi = np.log10(values.min()), np.log10(values.max())
-    if hi - lo < 1:                      # a flat curve still gets a readable decade around it
-        mid = (hi + lo) / 2
-        lo, hi = mid - 0.5, mid + 0.5
-    return float(lo - 0.5), float(hi + 0.5)
+    return layout(fig, "Gradient norm against time-step distance", height=460)
 
 
 def clipping_figure(res: UnrollResult) -> go.Figure:
-    """Total parameter-gradient norm before and after clipping, against the threshold."""
+    """Total parameter-gradient norm before and after clipping, against the threshold (log axis with a
+    handful of labels, whatever the magnitude). A gradient that is not finite gets no bars, only a note."""
     cfg = res.config
     before = res.param_grad_norm
-    bars_x = ["before clipping"]
-    bars_y = [before if np.isfinite(before) else None]
-    if cfg.clip is not None:
-        bars_x.append(f"after clipping by {cfg.clip_mode}")
-        bars_y.append(before * res.clip_factor if np.isfinite(before) else None)
-    fig = go.Figure(go.Bar(x=bars_x, y=bars_y, marker_color=[COLORS["grad"], COLORS["clipped"]][:len(bars_x)],
-                           text=[f"{v:.3g}" if v is not None else "inf/NaN" for v in bars_y],
-                           textposition="outside", hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
-    if cfg.clip is not None:
-        fig.add_hline(y=cfg.clip, line=dict(color=COLORS["threshold"], dash="dash"),
-                      annotation_text=f"threshold {cfg.clip:g}", annotation_position="top left")
-    if not np.isfinite(before):
+    fig = go.Figure()
+    if np.isfinite(before):
+        bars_x, bars_y = ["before clipping"], [before]
+        if cfg.clip is not None:
+            bars_x.append(f"after clipping by {cfg.clip_mode}")
+            bars_y.append(before * res.clip_factor)
+        fig.add_trace(go.Bar(x=bars_x, y=bars_y, marker_color=[COLORS["grad"], COLORS["clipped"]][:len(bars_x)],
+                             text=[f"{v:.3g}" for v in bars_y], textposition="outside",
+                             hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
+        framed = log_range(bars_y + ([cfg.clip] if cfg.clip is not None else []), spare=0.6)
+        log_yaxis(fig, framed[0], framed[1], "‖∂L/∂θ‖ (all parameters)")
+        if cfg.clip is not None:
+            log_hline(fig, cfg.clip, f"threshold {cfg.clip:g}", COLORS["threshold"])
+    else:
         fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           text="the parameter gradient is not finite (inf/NaN):<br>nothing left to clip",
+                           text="the parameter gradient is not finite (inf/NaN):<br>there is nothing to rescale",
                            font=dict(color=COLORS["bad"], size=14))
-    fig.update_yaxes(type="log", title="‖∂L/∂θ‖ (all parameters)", exponentformat="power", dtick=1)
-    return _layout(fig, "Total parameter-gradient norm", height=360)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+    return layout(fig, "Total parameter-gradient norm", height=360)
 
 
 def spectrum_figure(res: UnrollResult) -> go.Figure:
@@ -143,7 +134,7 @@ def spectrum_figure(res: UnrollResult) -> go.Figure:
     fig.update_xaxes(title="real", zeroline=True)
     fig.update_yaxes(title="imaginary", scaleanchor="x", scaleratio=1, zeroline=True)
     which = "W" if res.config.cell == "rnn" else "candidate block of W_hh"
-    return _layout(fig, f"Eigenvalues of {which} (spectral radius {res.spectrum.spectral_radius:.3g})")
+    return layout(fig, f"Eigenvalues of {which} (spectral radius {res.spectrum.spectral_radius:.3g})")
 
 
 def singular_values_figure(res: UnrollResult) -> go.Figure:
@@ -157,7 +148,7 @@ def singular_values_figure(res: UnrollResult) -> go.Figure:
                       annotation_text=f"1/γ = {1 / res.gamma:g}")
     fig.update_xaxes(title="index i")
     fig.update_yaxes(title="singular value", rangemode="tozero")
-    return _layout(fig, f"Singular values (λ1 = {res.spectrum.lambda1:.3g})")
+    return layout(fig, f"Singular values (λ1 = {res.spectrum.lambda1:.3g})")
 
 
 def saturation_figure(res: UnrollResult) -> go.Figure:
@@ -180,4 +171,4 @@ def saturation_figure(res: UnrollResult) -> go.Figure:
     fig.update_yaxes(title="hidden unit")
     title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if res.config.cell == "rnn"
              else f"Carry: {res.saturation_label} per unit (bright = the cell state keeps its gradient)")
-    return _layout(fig, title)
+    return layout(fig, title)

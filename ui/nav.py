@@ -8,6 +8,7 @@ AppTest: at.switch_page("app_pages/<file>.py").
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+ICON = ROOT / "ui" / "assets" / "icon.png"
 
 # (file, title, icon, url path, one-line pitch for the home page)
 PAGES = [

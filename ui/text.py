@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
+from core.cliff import CliffResult
 from core.probe import UnrollResult
+
 
 def sci(x: float | None, digits: int = 2) -> str:
     """1.3e-10 style for tiny/huge numbers, plain otherwise; 'n/a' for missing or non-finite."""
@@ -63,3 +65,50 @@ def short_label(cfg) -> str:
     cell = {"rnn": f"RNN {cfg.activation}", "lstm": "LSTM", "gru": "GRU"}[cfg.cell]
     extra = "" if cfg.input_scale == 1.0 else f" x×{cfg.input_scale:g}"
     return f"{cell} {cfg.init} s={cfg.weight_scale:g} T={cfg.seq_len}{extra}"
+
+
+def clipping_sentence(res: UnrollResult) -> str:
+    """What clipping does to this update, in one or two sentences that agree with the clipping chart."""
+    cfg = res.config
+    total = res.param_grad_norm
+    if not math.isfinite(total):
+        return ("The parameter gradient is **not finite** (it contains inf or NaN), so there is nothing to "
+                "rescale: clipping cannot repair it, and a training step with this gradient would be skipped "
+                "(the Training lab stops rather than write inf/NaN into the weights).")
+    if cfg.clip is None:
+        return (f"Clipping is **off**. The total gradient norm $\\|\\partial L/\\partial\\theta\\|$ is "
+                f"**{sci(total, 3)}**; pick a threshold on the left to see what clipping would do to this update.")
+    if res.clip_factor < 1:
+        after = total * res.clip_factor
+        if cfg.clip_mode == "norm":
+            return (f"The norm **{sci(total, 3)}** is over the threshold **{cfg.clip:g}**: clipping by norm "
+                    f"multiplies this update by **{sci(res.clip_factor, 3)}**, so its norm becomes "
+                    f"**{sci(after, 3)}**. The direction is kept, only the step is shortened; the orange dotted "
+                    "line on the chart above is the clipped curve.")
+        return (f"Some entries are larger than **{cfg.clip:g}** in absolute value: clipping by value caps each "
+                f"of them, which shortens this update from norm **{sci(total, 3)}** to **{sci(after, 3)}** "
+                f"(×{sci(res.clip_factor, 3)}) and also turns its direction.")
+    if cfg.clip_mode == "norm":
+        return (f"The norm **{sci(total, 3)}** is under the threshold **{cfg.clip:g}**: clipping leaves this "
+                "update untouched.")
+    return (f"No entry of the gradient (norm **{sci(total, 3)}**) is larger than **{cfg.clip:g}** in absolute "
+            "value: clipping leaves this update untouched.")
+
+
+def cliff_story(res: CliffResult) -> str:
+    """What the two descents did, and whether the plain one met the wall (its biggest jump is at least five
+    times what the clipped run may move in one step)."""
+    cfg, plain, clipped = res.config, res.plain, res.clipped
+    jump = int(plain.step_length.argmax())
+    cap = cfg.lr * cfg.clip
+    rescaled = f"{int(clipped.clipped.sum())} of {len(clipped.clipped)} clipped steps were rescaled"
+    if plain.step_length[jump] >= 5 * cap:
+        return (f"**What happened.** Without clipping, step {jump} met ‖∇E‖ = {sci(float(plain.grad_norm[jump]), 3)} "
+                f"and moved the parameters by {sci(float(plain.step_length[jump]), 3)} in one update: it hit the "
+                f"wall. With clipping at {cfg.clip:g}, the gradient only sets the direction once its norm passes "
+                f"the threshold ({rescaled}), so no step is longer than {cap:.3g}. The wall is where exploding "
+                "gradients live: rare, huge, and harmless once their length is capped.")
+    return (f"**What happened.** This descent did not hit the wall: its largest gradient was "
+            f"‖∇E‖ = {sci(float(plain.grad_norm.max()), 3)} and its longest step {sci(float(plain.step_length[jump]), 3)}, "
+            f"so plain and clipped descent move alike ({rescaled}). Click the surface next to the bright ridge to "
+            "start where the gradient explodes.")

@@ -6,21 +6,20 @@ import plotly.graph_objects as go
 
 from core.cliff import CliffResult, Trajectory
 from core.phase import PhaseResult, measured_edge
+from ui.chart_style import layout, log_hline, log_range, log_yaxis
 
 PLAIN, CLIPPED, THEORY, RADIUS, OVERFLOW = "#d62728", "#2ca02c", "#111111", "#7f7f7f", "#3b0a0a"
 PICK_GRID = 40     # invisible click targets per axis on the cliff surface
 
 
-def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
-                      margin=dict(l=60, r=20, t=50, b=50),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
-    return fig
+# The two descents differ in colour, line dash and marker shape, so they stay apart without colour too.
+PATH_STYLE = {"plain": (PLAIN, "solid", "circle"), "clipped": (CLIPPED, "dash", "diamond")}
 
 
-def _path(tr: Trajectory, name: str, color: str) -> go.Scatter:
+def _path(tr: Trajectory, name: str, kind: str) -> go.Scatter:
+    color, dash, symbol = PATH_STYLE[kind]
     return go.Scatter(x=tr.w, y=tr.b, mode="lines+markers", name=name,
-                      line=dict(color=color, width=2.5), marker=dict(size=6, color=color),
+                      line=dict(color=color, width=2.5, dash=dash), marker=dict(size=7, color=color, symbol=symbol),
                       customdata=np.stack([np.arange(len(tr.w)), tr.loss, tr.grad_norm], axis=1),
                       hovertemplate="step %{customdata[0]}<br>w %{x:.3f}, b %{y:.3f}<br>E %{customdata[1]:.4f}"
                                     "<br>‖∇E‖ %{customdata[2]:.3g}<extra>" + name + "</extra>")
@@ -45,8 +44,8 @@ def cliff_surface_figure(res: CliffResult, show: str = "grad") -> go.Figure:
                              customdata=np.stack([g.loss[near_b, near_w], g.grad_norm[near_b, near_w]], axis=1),
                              hovertemplate="w %{x:.2f}, b %{y:.2f}<br>E %{customdata[0]:.3g}, ‖∇E‖ "
                                            "%{customdata[1]:.3g}<br>click to start here<extra></extra>"))
-    fig.add_trace(_path(res.plain, "plain gradient descent", PLAIN))
-    fig.add_trace(_path(res.clipped, f"clipped at ‖∇E‖ ≤ {c.clip:g}", CLIPPED))
+    fig.add_trace(_path(res.plain, "plain gradient descent", "plain"))
+    fig.add_trace(_path(res.clipped, f"clipped at ‖∇E‖ ≤ {c.clip:g}", "clipped"))
     fig.add_trace(go.Scatter(x=[c.w0], y=[c.b0], mode="markers", name="start",
                              marker=dict(symbol="star", size=16, color="white", line=dict(color="black", width=1))))
     left = _outside(res.plain, c)
@@ -59,7 +58,7 @@ def cliff_surface_figure(res: CliffResult, show: str = "grad") -> go.Figure:
     fig.update_xaxes(title="w (recurrent weight)", range=[c.w_min, c.w_max])
     fig.update_yaxes(title="b (bias)", range=[c.b_min, c.b_max])
     what = "gradient norm ‖∇E‖ (log colour)" if show == "grad" else "loss E"
-    return _layout(fig, f"Pascanu's cliff: {what} over (w, b), T = {c.seq_len}", height=560)
+    return layout(fig, f"Pascanu's cliff: {what} over (w, b), T = {c.seq_len}", height=560)
 
 
 def _outside(tr: Trajectory, c) -> int | None:
@@ -93,24 +92,28 @@ def _exit_point(tr: Trajectory, k: int, c) -> tuple[tuple[float, float], tuple[f
 def trajectory_norms_figure(res: CliffResult) -> go.Figure:
     """‖∇E‖ at each step of both descents, with the clipping threshold."""
     fig = go.Figure()
-    for tr, name, color in ((res.plain, "plain", PLAIN), (res.clipped, "clipped", CLIPPED)):
+    for tr, name in ((res.plain, "plain"), (res.clipped, "clipped")):
+        color, dash, symbol = PATH_STYLE[name]
         fig.add_trace(go.Scatter(x=np.arange(len(tr.grad_norm)), y=tr.grad_norm, mode="lines+markers", name=name,
-                                 line=dict(color=color), hovertemplate="step %{x}: ‖∇E‖ %{y:.3g}<extra></extra>"))
-    fig.add_hline(y=res.config.clip, line=dict(color=CLIPPED, dash="dash"),
-                  annotation_text=f"threshold {res.config.clip:g}", annotation_position="top left")
-    fig.update_yaxes(type="log", title="‖∇E‖", exponentformat="power", dtick=1)
+                                 line=dict(color=color, dash=dash), marker=dict(symbol=symbol, size=6),
+                                 hovertemplate="step %{x}: ‖∇E‖ %{y:.3g}<extra></extra>"))
+    log_hline(fig, res.config.clip, f"threshold {res.config.clip:g}", CLIPPED)
+    framed = log_range(np.concatenate([res.plain.grad_norm, res.clipped.grad_norm, [res.config.clip]]))
+    log_yaxis(fig, *framed, "‖∇E‖")
     fig.update_xaxes(title="gradient-descent step")
-    return _layout(fig, "Gradient norm along each descent", height=330)
+    return layout(fig, "Gradient norm along each descent", height=330)
 
 
 def trajectory_loss_figure(res: CliffResult) -> go.Figure:
     fig = go.Figure()
-    for tr, name, color in ((res.plain, "plain", PLAIN), (res.clipped, "clipped", CLIPPED)):
+    for tr, name in ((res.plain, "plain"), (res.clipped, "clipped")):
+        color, dash, symbol = PATH_STYLE[name]
         fig.add_trace(go.Scatter(x=np.arange(len(tr.loss)), y=tr.loss, mode="lines+markers", name=name,
-                                 line=dict(color=color), hovertemplate="step %{x}: E %{y:.4g}<extra></extra>"))
+                                 line=dict(color=color, dash=dash), marker=dict(symbol=symbol, size=6),
+                                 hovertemplate="step %{x}: E %{y:.4g}<extra></extra>"))
     fig.update_yaxes(title="E", rangemode="tozero")
     fig.update_xaxes(title="gradient-descent step")
-    return _layout(fig, "Loss along each descent", height=330)
+    return layout(fig, "Loss along each descent", height=330)
 
 
 def _factor_ticks(limit: float) -> tuple[list[float], list[str]]:
@@ -173,5 +176,5 @@ def phase_figure(res: PhaseResult) -> go.Figure:
         fig.update_yaxes(title=ylabel, tickvals=y, ticktext=res.y)
     else:
         fig.update_yaxes(title=ylabel, type="log" if cfg.y_axis == "seq_len" else "linear")
-    return _layout(fig, f"Per-step gradient factor of the vanilla RNN ({cfg.init} init, H = {cfg.hidden})",
+    return layout(fig, f"Per-step gradient factor of the vanilla RNN ({cfg.init} init, H = {cfg.hidden})",
                    height=560)

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.training import History
+from ui.chart_style import layout, log_hline, log_range, log_yaxis
 
 RUN_COLORS = ["#1f77b4", "#d62728"]
 GREY = "#555555"
@@ -16,13 +17,6 @@ MAX_HEAT_COLUMNS = 200     # the heatmap is redrawn ~3 times a second: keep it t
 MAX_HEAT_ROWS = 200
 HEAT_FLOOR = -12           # log10 of the smallest gradient the colour scale tells apart
 SMOOTH_STEPS = 20          # the bold loss line is the running mean over this many steps
-
-
-def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
-                      margin=dict(l=60, r=20, t=40, b=40),
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0))
-    return fig
 
 
 def _buckets(n: int) -> int:
@@ -53,16 +47,6 @@ def _log_values(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.where(np.isfinite(a) & (a > 0), a, np.nan)
-
-
-def _log_hline(fig: go.Figure, y: float, text: str, color: str, width: float, above: bool) -> None:
-    """A dashed horizontal line on a log y-axis, labelled just above or below it. (add_hline's own
-    annotation is placed at y in data units, but a log axis reads annotation positions as log10(y),
-    so its label would float far from the line.)"""
-    fig.add_hline(y=y, line=dict(color=color, dash="dash", width=width))
-    fig.add_annotation(x=0, xref="paper", xanchor="left", y=float(np.log10(y)), yref="y",
-                       yanchor="bottom" if above else "top", text=text, showarrow=False,
-                       font=dict(color=color, size=12), bgcolor="rgba(255,255,255,0.85)")
 
 
 def running_mean(values: np.ndarray, window: int = SMOOTH_STEPS) -> np.ndarray:
@@ -97,10 +81,11 @@ def loss_figure(histories: list[History], labels: list[str], baseline: float, ba
         if hist.diverged_at is not None:
             fig.add_vline(x=hist.diverged_at, line=dict(color=RUN_COLORS[i % 2], dash="dash"),
                           annotation_text=f"{label}: NaN/inf at step {hist.diverged_at}")
-    _log_hline(fig, baseline, f"chance level ({baseline_label})", GREY, 2, above=False)
-    fig.update_yaxes(type="log", title=f"{loss_name} (log scale)", exponentformat="power")
+    log_hline(fig, baseline, f"chance level ({baseline_label})", GREY, 2, above=False)
+    lo, hi = log_range([baseline] + [v for h in histories for v in h.column("loss")])
+    log_yaxis(fig, lo, hi, f"{loss_name} (log scale)")
     fig.update_xaxes(title="training step", rangemode="tozero")
-    return _layout(fig, "Loss, with the level of an answer that remembers nothing", height=380)
+    return layout(fig, "Loss, with the level of an answer that remembers nothing", height=380)
 
 
 def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -> go.Figure:
@@ -132,10 +117,15 @@ def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -
                                      marker=dict(symbol="x", size=6, color=color),
                                      hovertemplate="step %{x}: clipped<extra></extra>"))
     for clip, color in thresholds.items():
-        _log_hline(fig, clip, f"clipping threshold {clip:g}", color, 1.5, above=True)
-    fig.update_yaxes(type="log", title="‖∂L/∂θ‖", exponentformat="power")
+        log_hline(fig, clip, f"clipping threshold {clip:g}", color, 1.5, above=True)
+    framed = log_range(list(thresholds) + [v for h in histories for name in ("grad_norm", "grad_norm_clipped")
+                                           for v in h.column(name)])
+    if framed is not None:
+        log_yaxis(fig, *framed, "‖∂L/∂θ‖")
+    else:
+        fig.update_yaxes(type="log", title="‖∂L/∂θ‖", exponentformat="power")
     fig.update_xaxes(title="training step", rangemode="tozero")
-    return _layout(fig, "Gradient norm each step, before and after clipping", height=400)
+    return layout(fig, "Gradient norm each step, before and after clipping", height=400)
 
 
 def heatmap_grid(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -172,7 +162,7 @@ def distance_heatmap(history: History, label: str) -> go.Figure:
                                 f"{history.config.probe_every} steps")
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="distance k from the loss")
-    return _layout(fig, f"{label}: gradient reaching each distance", height=330)
+    return layout(fig, f"{label}: gradient reaching each distance", height=330)
 
 
 def history_csv(histories: list[History], labels: list[str]) -> str:

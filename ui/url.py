@@ -1,14 +1,9 @@
-"""Two-way binding between widgets and URL query parameters, with a warning for every bad value.
+"""URL fields: how one control is written in and read from a query parameter, and how text that came
+from the URL is shown.
 
 Streamlit's own `bind="query-params"` silently drops invalid values and clamps out-of-range ones;
-this app must instead say which parameter was wrong and what is allowed, then use the default.
-Usage on a page (widget keys are the field names):
-
-    fields = [UrlField("weight_scale", 1.0, spec), ...]
-    for message in seed_from_url("flow", fields):   # before the widgets are created
-        st.warning(message)
-    ... create widgets with key=field.name ...
-    sync_to_url(fields)                              # after: non-default values go to the URL
+this app must instead say which parameter was wrong and what is allowed, then use the default. The
+binding itself (page-private keys, links, memory) is `ui.page_state.PageState`.
 """
 from __future__ import annotations
 
@@ -50,38 +45,22 @@ def parse_url_value(field: UrlField, raw: str):
     return field.snap(value) if field.snap is not None and value is not None else value
 
 
-def seed_from_url(page: str, fields: list[UrlField]) -> list[str]:
-    """On the first run of `page` in this session, put URL values into session state.
-    Returns one warning line per bad parameter (the default is used for it)."""
-    flag = f"_url_seeded_{page}"
-    if st.session_state.get(flag):
-        return []
-    st.session_state[flag] = True
-    warnings = []
-    params = st.query_params
-    for field in fields:
-        if field.name not in params:
-            continue
-        raw = params.get(field.name)
-        try:
-            st.session_state[field.name] = parse_url_value(field, raw)
-        except ConfigError as err:
-            shown = "off" if field.default is None else field.to_url(field.default)
-            warnings.append(f"URL parameter `{field.name}={raw}` ignored: {field.name} must be "
-                            f"{err.allowed}. Using the default, {shown}.")
-    return warnings
+INERT_LIMIT = 40          # characters of a URL value shown back to the user
 
 
-def sync_to_url(fields: list[UrlField]) -> None:
-    """Write the current widget values to the URL; values equal to the default are left out."""
-    wanted = {}
-    for field in fields:
-        value = st.session_state.get(field.name, field.default)
-        if value != field.default:
-            wanted[field.name] = field.to_url(value)
-    current = {k: st.query_params.get(k) for k in st.query_params}
-    if current != wanted:
-        st.query_params.from_dict(wanted)
+def inert(text, limit: int = INERT_LIMIT) -> str:
+    """User-supplied text as a markdown code span: shown literally (no link, image, emphasis, emoji,
+    formula or HTML can come out of it), on one line, truncated to `limit` characters. The fence is one
+    backtick longer than the longest run of backticks in the text, so the text cannot close it."""
+    shown = "".join(c if c.isprintable() else " " for c in str(text))
+    if len(shown) > limit:
+        shown = shown[:limit] + "…"
+    run = best = 0
+    for c in shown:
+        run = run + 1 if c == "`" else 0
+        best = max(best, run)
+    fence = "`" * (best + 1)
+    return f"{fence} {shown} {fence}"
 
 
 def show_warnings(warnings: list[str]) -> None:

@@ -1,0 +1,92 @@
+"""The budgets' cost models against measurements: estimated and measured time and peak memory of a spread
+of jobs, each run in a fresh process on one torch thread (as the app and the CLI run them).
+
+Run: .venv/bin/python benchmarks/bench_budget.py [--quick]
+Prints one row per job with estimate / measured for time and for memory (peak resident-set growth), and
+whether the job is inside its budget. The estimates are meant to err on the high side: a ratio below 1
+on a big job means the model should be raised (core/budget.py).
+"""
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[3])
+import core
+core.configure_threads(1)
+from core.cliff import CliffConfig, cliff
+from core.phase import PhaseConfig, phase_diagram
+from core.training import Batches, TrainConfig, Trainer
+kind, kw = sys.argv[1], json.loads(sys.argv[2])
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+if kind == "unroll":
+    cfg = core.UnrollConfig(**kw)
+    core.unroll(core.UnrollConfig(**{**kw, "seq_len": 2, "batch": 1}))
+    job, cost = (lambda: core.unroll(cfg)), core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype)
+elif kind == "train":                     # the first step: it runs the probe too
+    cfg = TrainConfig(**kw)
+    trainer, batch = Trainer(cfg), Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()
+    job, cost = (lambda: trainer.step(*batch)), cfg.step_cost()
+elif kind == "phase":
+    cfg = PhaseConfig(**kw)
+    job, cost = (lambda: phase_diagram(cfg)), cfg.cost()
+else:
+    cfg = CliffConfig(**kw)
+    job, cost = (lambda: cliff(cfg)), core.budget.cliff_cost(cfg.resolution, cfg.seq_len, cfg.steps)
+base = peak()
+start = time.perf_counter()
+job()
+print(json.dumps({"seconds": time.perf_counter() - start, "bytes": peak() - base,
+                  "est_seconds": cost.seconds, "est_bytes": cost.memory_bytes}))
+"""
+
+JOBS = [
+    ("unroll", {"cell": "rnn", "seq_len": 1000, "hidden": 64, "batch": 8}),
+    ("unroll", {"cell": "rnn", "seq_len": 10000, "hidden": 256, "batch": 8}),
+    ("unroll", {"cell": "rnn", "activation": "sigmoid", "seq_len": 2000, "hidden": 256, "batch": 64}),
+    ("unroll", {"cell": "lstm", "seq_len": 1000, "hidden": 64, "batch": 8}),
+    ("unroll", {"cell": "lstm", "seq_len": 10000, "hidden": 256, "batch": 8}),
+    ("unroll", {"cell": "lstm", "seq_len": 300, "hidden": 512, "batch": 32}),
+    ("unroll", {"cell": "gru", "seq_len": 2000, "hidden": 256, "batch": 8}),
+    ("unroll", {"cell": "gru", "seq_len": 500, "hidden": 512, "batch": 32}),
+    ("train", {"cell": "lstm", "seq_len": 100, "hidden": 64, "batch": 64}),
+    ("train", {"cell": "lstm", "seq_len": 1000, "hidden": 64, "batch": 64}),
+    ("train", {"cell": "lstm", "seq_len": 300, "hidden": 128, "batch": 128}),
+    ("train", {"cell": "rnn", "seq_len": 1000, "hidden": 128, "batch": 128}),
+    ("train", {"cell": "gru", "seq_len": 500, "hidden": 128, "batch": 64, "task": "copy"}),
+    ("phase", {}),
+    ("phase", {"y_axis": "activation", "s_count": 41, "seq_len": 500, "hidden": 64, "batch": 8}),
+    ("phase", {"y_axis": "seq_len", "y_min": 10, "y_max": 2000, "s_count": 41, "y_count": 21}),
+    ("cliff", {}),
+    ("cliff", {"resolution": 400, "seq_len": 100, "steps": 200}),
+]
+QUICK = [0, 3, 6, 8, 13, 16]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="six small jobs only")
+    args = parser.parse_args()
+    jobs = [JOBS[i] for i in QUICK] if args.quick else JOBS
+    print(f"{'job':8s} {'settings':62s} {'time est/meas':>22s} {'memory est/meas':>24s}")
+    for kind, kw in jobs:
+        out = subprocess.run([sys.executable, "-c", CHILD, kind, json.dumps(kw), str(ROOT)],
+                             capture_output=True, text=True)
+        settings = " ".join(f"{k}={v}" for k, v in kw.items()) or "defaults"
+        if out.returncode:
+            print(f"{kind:8s} {settings:62s} refused or failed: {out.stderr.strip().splitlines()[-1]}")
+            continue
+        r = json.loads(out.stdout)
+        mem = max(r["bytes"], 1)
+        print(f"{kind:8s} {settings:62s} {r['est_seconds']:7.2f}/{r['seconds']:6.2f} s ({r['est_seconds'] / r['seconds']:4.1f}x)"
+              f" {r['est_bytes'] / 2**20:7.0f}/{mem / 2**20:5.0f} MB ({r['est_bytes'] / mem:4.1f}x)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Process-wide settings of the engine, decided once at startup: torch's thread policy.
+
+The work here is small and sequential (one matrix product of a few hundred rows per time step), so
+torch's default of one intra-op thread per core mostly buys OpenMP synchronisation: an LSTM unroll at
+T = 1000, H = 64, batch 8 takes 0.3 s with one thread and 1.5-2 s with two on a 2-core machine, and a
+server that runs several users' jobs at once gets its parallelism from running them side by side, not
+from splitting each one (benchmarks/bench_threads.py prints both settings). The entry points (the
+Streamlit app, the CLI, the test suite) call `configure_threads()` before any work; notebooks that
+import `core` keep torch's defaults unless they call it too.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+THREADS_ENV = "GFL_TORCH_THREADS"
+DEFAULT_THREADS = 1
+
+
+def threads_from_env(environ=os.environ) -> int:
+    """The intra-op thread count: $GFL_TORCH_THREADS if it is a positive integer, else 1."""
+    raw = environ.get(THREADS_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return DEFAULT_THREADS
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads for the whole process (every thread that runs torch later
+    inherits it) and return the number set."""
+    n = threads_from_env() if threads is None else int(threads)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
