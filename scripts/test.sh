@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Python packages into ./.venv, Chromium via apt when root)
+# Install everything the tests need (Python packages into ./.venv, Chromium and HAProxy via apt when root)
 # and run every test. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/chromium ]; then
+# System packages the tests drive: Chromium (browser tests) and HAProxy (the load balancer's config check
+# and the two-process test behind it).
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
+if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
     else
-        echo "error: the browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium' first" >&2
+        echo "error: the tests need$missing from apt: run 'sudo apt-get install$missing' first" >&2
         exit 1
     fi
 fi

@@ -1,0 +1,1 @@
+"""Deployment files: Dockerfile helpers, Docker Compose + HAProxy, Kubernetes manifests."""
