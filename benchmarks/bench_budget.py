@@ -19,6 +19,7 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
 import core
 core.configure_threads(1)
+core.budget.scale = lambda: 1e6          # measure, do not refuse
 from core.cliff import CliffConfig, cliff
 from core.phase import PhaseConfig, phase_diagram
 from core.training import Batches, TrainConfig, Trainer
@@ -52,6 +53,7 @@ JOBS = [
     ("unroll", {"cell": "rnn", "activation": "sigmoid", "seq_len": 2000, "hidden": 256, "batch": 64}),
     ("unroll", {"cell": "lstm", "seq_len": 1000, "hidden": 64, "batch": 8}),
     ("unroll", {"cell": "lstm", "seq_len": 10000, "hidden": 256, "batch": 8}),
+    ("unroll", {"cell": "gru", "seq_len": 10000, "hidden": 256, "batch": 8}),
     ("unroll", {"cell": "lstm", "seq_len": 300, "hidden": 512, "batch": 32}),
     ("unroll", {"cell": "gru", "seq_len": 2000, "hidden": 256, "batch": 8}),
     ("unroll", {"cell": "gru", "seq_len": 500, "hidden": 512, "batch": 32}),

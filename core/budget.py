@@ -9,10 +9,10 @@ models fitted to measurements on the reference machine (2-core x86-64, one torch
 on the high side. Budgets per job:
 
     job              memory   time
-    unroll           2 GiB    10 s
+    unroll           2 GiB    30 s    (an LSTM at T = 10,000, H = 256, batch 8 fits: ~20 s)
     training step    1 GiB    1.5 s   (a step is what Pause waits for, so it stays short)
-    phase diagram    2 GiB    15 s
-    loss cliff       1 GiB    5 s
+    phase diagram    2 GiB    30 s
+    loss cliff       1 GiB    10 s
 
 An operator with a bigger machine can raise every budget by the same factor with the environment
 variable GFL_BUDGET_SCALE (e.g. 4); the app and the CLI read it at startup.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .cells import CELLS
 from .errors import ConfigError
 
 GIB = 1024**3
@@ -35,19 +36,18 @@ class Budget:
 
 
 BUDGETS = {
-    "unroll": Budget(2 * GIB, 10.0),
+    "unroll": Budget(2 * GIB, 30.0),
     "training step": Budget(1 * GIB, 1.5),
-    "phase diagram": Budget(2 * GIB, 15.0),
-    "loss cliff": Budget(1 * GIB, 5.0),
+    "phase diagram": Budget(2 * GIB, 30.0),
+    "loss cliff": Budget(1 * GIB, 10.0),
 }
 
 # The cost model: seconds = steps × overhead per step + floating-point operations / rate.
-FLOP_RATE = {"float32": 8e9, "float64": 4e9}     # flop/s of small matrix products on one thread
-UNROLL_FLOPS_PER_BH2 = {"rnn": 10, "lstm": 48, "gru": 36}     # per time step, × batch × hidden²
-UNROLL_STEP_OVERHEAD = {"rnn": 15e-6, "lstm": 650e-6, "gru": 600e-6}
-UNROLL_TENSORS_PER_STEP = {"rnn": 8, "lstm": 18, "gru": 16}   # batch × hidden tensors kept per step
-TRAIN_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-TRAIN_TENSORS_PER_STEP = {"rnn": 8, "lstm": 16, "gru": 12}    # kept by the fused kernels for backward
+FLOP_RATE = {"float32": 15e9, "float64": 7.5e9}  # flop/s of the probes' matrix products on one thread
+PHASE_FLOP_RATE = 8e9                  # the batched phase grid does more elementwise work per flop
+JOB_MEMORY = 64 * 2**20                # what any job allocates besides its tensors (workspaces, allocator)
+JOB_SECONDS = 0.02                     # what any job spends besides its steps (weights, spectrum, norms)
+# Per cell (core/cells/<cell>.py): SPEC.cost for the probe, SPEC.train_gates and train_tensors_per_step.
 TRAIN_FLOP_RATE = 12e9                 # the fused kernels of torch.nn.RNN/LSTM/GRU run faster
 TRAIN_STEP_OVERHEAD = 20e-6            # per time step inside the fused kernel
 PROBE_STEP_OVERHEAD = 600e-6           # per time step of the ∂L/∂h probe (cells under autograd)
@@ -97,11 +97,13 @@ def itemsize(dtype: str) -> int:
 
 
 def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str) -> Budget:
-    """One forward and one backward pass through seq_len steps, every state kept."""
-    size = itemsize(dtype)
-    memory = seq_len * batch * hidden * size * UNROLL_TENSORS_PER_STEP[cell] + 8 * hidden * hidden * size
-    flops = UNROLL_FLOPS_PER_BH2[cell] * batch * hidden * hidden * seq_len
-    seconds = seq_len * UNROLL_STEP_OVERHEAD[cell] + flops / FLOP_RATE[dtype]
+    """One probe: a forward and a backward pass through seq_len steps (the cell's own cost model)."""
+    cost = CELLS[cell].cost
+    per_step = batch * hidden * itemsize(dtype)
+    memory = (JOB_MEMORY + seq_len * per_step * cost.tensors_per_step + 8 * hidden * hidden * itemsize(dtype)
+              + (min(seq_len * per_step * cost.chunk_tensors, cost.chunk_bytes) if cost.chunk_tensors else 0))
+    flops = cost.flops_per_bh2 * batch * hidden * hidden * seq_len
+    seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype]
     return Budget(memory, seconds)
 
 
@@ -109,22 +111,23 @@ def train_step_cost(cell: str, seq_len: int, batch: int, hidden: int, input_size
                     probe_sequences: int) -> Budget:
     """One training step of a fused torch.nn.RNN/LSTM/GRU layer, including the ∂L/∂h probe that runs
     every probe_every steps (the slowest step is what a user waits for)."""
-    gates = TRAIN_GATES[cell]
+    spec = CELLS[cell]
+    gates = spec.train_gates
     flops = 6 * seq_len * batch * gates * hidden * (hidden + input_size)
     probe_flops = 6 * seq_len * probe_sequences * gates * hidden * (hidden + input_size)
     seconds = (seq_len * (TRAIN_STEP_OVERHEAD + PROBE_STEP_OVERHEAD)
                + (flops + probe_flops) / TRAIN_FLOP_RATE)
-    memory = 4 * seq_len * (batch * (TRAIN_TENSORS_PER_STEP[cell] * hidden + input_size)
-                            + probe_sequences * UNROLL_TENSORS_PER_STEP[cell] * hidden)
+    memory = 4 * seq_len * (batch * (spec.train_tensors_per_step * hidden + input_size)
+                            + probe_sequences * spec.cost.tensors_per_step * hidden)
     return Budget(memory, seconds)
 
 
 def phase_cost(seq_len: int, cells: int, groups: int, batch: int, hidden: int, dtype: str) -> Budget:
     """`groups` batched unrolls one after another, each of `cells` grid cells (memory: one group at a time)."""
     size = itemsize(dtype)
-    memory = 1.3 * seq_len * cells * batch * hidden * size
+    memory = JOB_MEMORY + 1.3 * seq_len * cells * batch * hidden * size
     flops = groups * seq_len * cells * batch * (4 * hidden * hidden + 30 * hidden)
-    seconds = groups * seq_len * 40e-6 + flops / FLOP_RATE[dtype]
+    seconds = JOB_SECONDS + groups * seq_len * 40e-6 + flops / PHASE_FLOP_RATE * (2 if dtype == "float64" else 1)
     return Budget(memory, seconds)
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .budget import check, unroll_cost
+from .cells import ACTIVATIONS, CELLS, INITS
 from .errors import ConfigError
 
 
@@ -60,12 +61,10 @@ class FieldSpec:
         return number
 
 
-CELLS = ("rnn", "lstm", "gru")
-ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
-INITS = ("gaussian", "orthogonal", "identity", "xavier")
 
 UNROLL_FIELDS: dict[str, FieldSpec] = {
-    "cell": FieldSpec("choice", "Recurrent cell: vanilla RNN, LSTM or GRU.", CELLS),
+    "cell": FieldSpec("choice", "Recurrent cell: " + "; ".join(f"{c.name} = {c.label}" for c in CELLS.values()) + ".",
+                      tuple(CELLS)),
     "activation": FieldSpec("choice", "Nonlinearity f of the vanilla RNN (gated cells use their own).",
                             ACTIVATIONS),
     "init": FieldSpec("choice", "Recurrent matrix W: gaussian N(0, s²/H) (spectral radius ≈ s), "
@@ -94,7 +93,7 @@ UNROLL_FIELDS: dict[str, FieldSpec] = {
 @dataclass(frozen=True)
 class UnrollConfig:
     """One gradient-flow experiment: a randomly initialised network unrolled for seq_len steps."""
-    cell: str = "rnn"              # rnn | lstm | gru
+    cell: str = "rnn"              # a name in core.cells.CELLS: rnn | lstm | gru | …
     activation: str = "tanh"       # tanh | sigmoid | relu | linear (vanilla RNN only)
     init: str = "gaussian"         # recurrent matrix: gaussian | orthogonal | identity | xavier
     weight_scale: float = 1.0      # s: gaussian N(0, s²/H) has spectral radius ≈ s

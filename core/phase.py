@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 import torch
 
-from .cells import GAMMA
 from .budget import Budget, check, phase_cost
-from .config import ACTIVATIONS, UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
+from .cells import ACTIVATIONS, GAMMA
+from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
 from .probe import DTYPES, build
 from .theory import spectrum
 
@@ -216,9 +216,9 @@ def phase_diagram(cfg: PhaseConfig) -> PhaseResult:
     base = UnrollConfig(init=cfg.init, weight_scale=1.0, input_scale=1.0, seq_len=t_max, hidden=cfg.hidden,
                         batch=cfg.batch, seed=cfg.seed, dtype=cfg.dtype, activation=cfg.activation)
     net, z, _, v = build(base)           # the same draws as core.unroll with this seed
-    w0, b = net.w_hh, net.b
+    w0, b = net.params["w_hh"], net.params["b"]
     with torch.no_grad():
-        u_z = (z.reshape(-1, cfg.hidden) @ net.w_ih.T).view(t_max, cfg.batch, cfg.hidden)
+        u_z = (z.reshape(-1, cfg.hidden) @ net.params["w_ih"].T).view(t_max, cfg.batch, cfg.hidden)
     xs = torch.tensor(cfg.weight_scales, dtype=dtype)
     ys = cfg.y_values
     rate = np.full((len(ys), len(xs)), np.nan)

@@ -1,14 +1,9 @@
 """The gradient probe: ‖∂L/∂h_{T−k}‖ for every distance k from one forward and one backward pass.
 
 The loss is a fixed random unit readout, L = Σ_batch v·h_T (or Σ_t v·h_t with loss_on="all"), so
-∂L/∂h_T = v has norm 1 and the curve reads directly as "fraction of the final-step signal".
-
-Vanilla RNN: the forward pass is torch.nn.RNN's fused kernel (tanh, ReLU) or a tight loop (sigmoid,
-linear) without autograd; the backward pass is back-propagation through time written out,
-g_{t−1} = (g_t ⊙ f'(a_t)) W (+ v), which is exactly what autograd does for the hidden states but
-skips the weight gradients inside the loop. Those come afterwards from one batched product.
-LSTM/GRU: torch.nn.LSTMCell/GRUCell stepped under autograd, with retain_grad on every state, so a
-single backward pass leaves the total derivative on each h_t (and c_t).
+∂L/∂h_T = v has norm 1 and the curve reads directly as "fraction of the final-step signal". Each cell's
+probe (core/cells/<cell>.py) returns the total derivative on every state from one pass; this module turns
+it into the curve, locates overflow and underflow, reads the spectrum and the clipping factor.
 """
 from __future__ import annotations
 
@@ -17,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .cells import GAMMA, Network, build_network, derivative_from_output
+from .cells import CELLS
 from .config import UnrollConfig
 from .norms import clip_gradients, step_norms, total_norm
 from .theory import REGIME_RULE, Spectrum, classify_regime, fit_rate, pascanu_bound, spectrum
@@ -84,16 +79,6 @@ def _finite_list(a: np.ndarray) -> list:
     return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=float)]
 
 
-@dataclass
-class _Trace:
-    """Raw tensors of one unroll, in time order (index t = 0..T−1)."""
-    h: torch.Tensor               # (T, B, H) states
-    g: torch.Tensor               # (T, B, H) total derivatives ∂L/∂h_t
-    gc: torch.Tensor | None       # (T, B, H) ∂L/∂c_t (LSTM)
-    saturation: torch.Tensor      # (T, H)
-    param_grads: list             # one gradient tensor per parameter
-
-
 def make_inputs(cfg: UnrollConfig, generator: torch.Generator, dtype: torch.dtype):
     """Inputs x (T, B, D), initial state h0 (B, H) and readout v (H,) for a config."""
     # x is drawn last, step by step, so a shorter sequence with the same seed is an exact prefix
@@ -108,88 +93,9 @@ def build(cfg: UnrollConfig):
     """The network and data of a config, drawn reproducibly from its seed."""
     dtype = DTYPES[cfg.dtype]
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = build_network(cfg.cell, cfg.activation, cfg.init, cfg.weight_scale, cfg.hidden,
-                        cfg.hidden, cfg.bias, gen, dtype)
+    net = CELLS[cfg.cell].build(cfg, cfg.hidden, gen, dtype)
     x, h0, v = make_inputs(cfg, gen, dtype)
     return net, x, h0, v
-
-
-def rnn_forward(net: Network, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """All states h_1..h_T of the vanilla RNN, without autograd."""
-    with torch.no_grad():
-        if net.activation in ("tanh", "relu"):
-            rnn = torch.nn.RNN(x.shape[-1], net.w_hh.shape[0], nonlinearity=net.activation,
-                               dtype=x.dtype)
-            rnn.weight_hh_l0.copy_(net.w_hh)
-            rnn.weight_ih_l0.copy_(net.w_ih)
-            rnn.bias_ih_l0.copy_(net.b)
-            rnn.bias_hh_l0.zero_()
-            return rnn(x, h0.unsqueeze(0))[0]
-        f = {"sigmoid": torch.sigmoid_, "linear": lambda a: a}[net.activation]
-        pre = torch.addmm(net.b, x.reshape(-1, x.shape[-1]), net.w_ih.T).view(*x.shape[:2], -1)
-        w_t = net.w_hh.T
-        h = h0
-        for t in range(x.shape[0]):
-            h = f(torch.addmm(pre[t], h, w_t, out=pre[t]))
-        return pre
-
-
-def rnn_backward(net: Network, h: torch.Tensor, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor,
-                 loss_on: str) -> _Trace:
-    """Back-propagation through time for the hidden states, then the weight gradients in one go."""
-    with torch.no_grad():
-        deriv = derivative_from_output(net.activation, h)          # f'(a_t), (T, B, H)
-        g = torch.empty_like(h)
-        delta = deriv  # reused in place: delta_t = g_t ⊙ f'(a_t)
-        g[-1] = v
-        w = net.w_hh
-        for t in range(h.shape[0] - 1, 0, -1):
-            torch.mul(g[t], deriv[t], out=delta[t])
-            torch.mm(delta[t], w, out=g[t - 1])
-            if loss_on == "all":
-                g[t - 1] += v
-        saturation = derivative_from_output(net.activation, h[:, 0, :]).abs()
-        saturation[~torch.isfinite(h[:, 0, :])] = float("nan")     # no derivative at a blown-up state
-        torch.mul(g[0], deriv[0], out=delta[0])
-        hid = h.shape[-1]
-        grad_w_hh = torch.addmm(delta[0].T @ h0, delta[1:].reshape(-1, hid).T, h[:-1].reshape(-1, hid))
-        flat_delta = delta.reshape(-1, hid)
-        grad_w_ih = flat_delta.T @ x.reshape(-1, x.shape[-1])
-        grad_b = flat_delta.sum(0)
-    return _Trace(h, g, None, saturation, [grad_w_hh, grad_w_ih, grad_b])
-
-
-def gated_unroll(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str) -> _Trace:
-    """LSTM/GRU: one autograd forward and backward, with the total derivative kept on every state."""
-    module = net.cell_module
-    module.zero_grad(set_to_none=True)
-    lstm = net.cell == "lstm"
-    h = h0.clone()
-    c = torch.zeros_like(h0)
-    hs, cs = [], []
-    loss = h.new_zeros(())
-    for t in range(x.shape[0]):
-        if lstm:
-            h, c = module(x[t], (h, c))
-            c.retain_grad()
-            cs.append(c)
-        else:
-            h = module(x[t], h)
-        h.retain_grad()
-        hs.append(h)
-        if loss_on == "all" or t == x.shape[0] - 1:
-            loss = loss + (h @ v).sum()
-    loss.backward()
-    zeros = torch.zeros_like(h0)
-    with torch.no_grad():
-        g = torch.stack([s.grad if s.grad is not None else zeros for s in hs])
-        gc = torch.stack([s.grad if s.grad is not None else zeros for s in cs]) if lstm else None
-        states = torch.stack([s.detach() for s in hs])
-        hsz = h0.shape[-1]
-        h_prev = torch.cat([h0.unsqueeze(0), states[:-1]], dim=0)[:, 0, :]
-        gates = x[:, 0, :] @ module.weight_ih.T + module.bias_ih + h_prev @ module.weight_hh.T + module.bias_hh
-        carry = torch.sigmoid(gates[:, hsz:2 * hsz])      # LSTM forget gate f_t / GRU update gate z_t
-    return _Trace(states, g, gc, carry, [p.grad for p in module.parameters()])
 
 
 def _first_bad_index(norms: np.ndarray) -> int | None:
@@ -223,14 +129,9 @@ def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
 
 def unroll(cfg: UnrollConfig) -> UnrollResult:
     """Unroll the network of `cfg` and measure the gradient norm at every time-step distance."""
+    spec = CELLS[cfg.cell]
     net, x, h0, v = build(cfg)
-    if cfg.cell == "rnn":
-        h = rnn_forward(net, x, h0)
-        trace = rnn_backward(net, h, x, h0, v, cfg.loss_on)
-        label = "|f'(a_t)|"
-    else:
-        trace = gated_unroll(net, x, h0, v, cfg.loss_on)
-        label = "forget gate f_t" if cfg.cell == "lstm" else "update gate z_t"
+    trace = spec.probe(net, x, h0, v, cfg.loss_on)
     distance = np.arange(cfg.seq_len)
     grad_norm = _batch_mean_norm(trace.g)
     cell_grad_norm = _batch_mean_norm(trace.gc) if trace.gc is not None else None
@@ -252,9 +153,9 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     zero = np.flatnonzero(np.isfinite(grad_norm) & (grad_norm == 0))
     reached_zero_at = int(zero[0]) if zero.size and grad_norm[0] > 0 else None
 
-    spec = spectrum(net.recurrent_block)
-    gamma = GAMMA[cfg.activation] if cfg.cell == "rnn" else None
-    bound = (pascanu_bound(float(grad_norm[0]), spec.lambda1, gamma, distance)
+    spectral = spectrum(net.recurrent_block)
+    gamma = spec.gamma(cfg.activation) if spec.gamma is not None else None
+    bound = (pascanu_bound(float(grad_norm[0]), spectral.lambda1, gamma, distance)
              if gamma is not None else np.full(distance.shape, np.nan))
     rate = fit_rate(distance, grad_norm)
     regime = classify_regime(rate, int(distance[-1]), overflow is not None, reached_zero_at is not None)
@@ -263,5 +164,5 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
         bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,
-        spectrum=spec, gamma=gamma, saturation=trace.saturation.to(torch.float64).numpy(),
-        saturation_label=label, param_grad_norm=total, clip_factor=factor, clipped_grad_norm=clipped)
+        spectrum=spectral, gamma=gamma, saturation=trace.saturation.to(torch.float64).numpy(),
+        saturation_label=spec.carry_label, param_grad_norm=total, clip_factor=factor, clipped_grad_norm=clipped)

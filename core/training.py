@@ -16,9 +16,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .cells import recurrent_matrix
 from .budget import Budget, check, train_step_cost
-from .config import INITS, UNROLL_FIELDS, ConfigError, FieldSpec
+from .cells import INITS, recurrent_matrix
+from .config import UNROLL_FIELDS, ConfigError, FieldSpec
 from .norms import clip_gradients, total_norm
 from .tasks import TASKS, make_batch, task_loss
 

@@ -1,0 +1,112 @@
+"""What every recurrent cell shares: activations, initialisations of recurrent matrices, the network's
+weights, the raw result of a probe, and the registry entry (`CellSpec`) that tells the engine, the pages,
+the CLI and the budgets everything they need about a cell.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+INITS = ("gaussian", "orthogonal", "identity", "xavier")
+
+# sup |f'|: the γ of Pascanu, Mikolov & Bengio (2013), arXiv 1211.5063, section 3.
+GAMMA = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "linear": 1.0}
+
+ACTIVATION_FN = {
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "linear": lambda a: a,
+}
+
+
+def derivative_from_output(activation: str, h: torch.Tensor) -> torch.Tensor:
+    """f'(a) written in terms of h = f(a), so the backward pass needs no pre-activations."""
+    if activation == "tanh":
+        return torch.addcmul(torch.ones((), dtype=h.dtype), h, h, value=-1.0)   # 1 − h²
+    if activation == "sigmoid":
+        return torch.addcmul(h, h, h, value=-1.0)                              # h − h²
+    if activation == "relu":
+        return (h > 0).to(h.dtype)
+    return torch.ones_like(h)
+
+
+def recurrent_matrix(init: str, scale: float, hidden: int, generator: torch.Generator,
+                     dtype: torch.dtype) -> torch.Tensor:
+    """An H×H recurrent matrix drawn by `init` and multiplied by `scale`."""
+    if init == "gaussian":      # entries N(0, s²/H): circular law, spectral radius ≈ s
+        w = torch.randn(hidden, hidden, generator=generator, dtype=torch.float64) / hidden**0.5
+    elif init == "orthogonal":  # QR of a gaussian matrix, sign-corrected (Saxe et al. 2014)
+        q, r = torch.linalg.qr(torch.randn(hidden, hidden, generator=generator, dtype=torch.float64))
+        w = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    elif init == "identity":    # Le, Jaitly & Hinton (2015), arXiv 1504.00941
+        w = torch.eye(hidden, dtype=torch.float64)
+    elif init == "xavier":      # Glorot & Bengio (2010): U(±sqrt(6/(fan_in+fan_out)))
+        bound = (6.0 / (2 * hidden)) ** 0.5
+        w = (torch.rand(hidden, hidden, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+    else:
+        raise ValueError(f"unknown init {init!r}")
+    return (w * scale).to(dtype)
+
+
+def gated_weights(gates: int, cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> dict:
+    """torch's layout for a gated cell: every H×H block of weight_hh drawn by `init` × s, input weights
+    N(0, 1/D), bias_ih constant (cfg.bias), bias_hh zero."""
+    hidden = cfg.hidden
+    weight_hh = torch.cat([recurrent_matrix(cfg.init, cfg.weight_scale, hidden, generator, dtype)
+                           for _ in range(gates)], dim=0)
+    weight_ih = (torch.randn(gates * hidden, input_size, generator=generator, dtype=torch.float64)
+                 / input_size**0.5).to(dtype)
+    return {"weight_ih": weight_ih, "weight_hh": weight_hh,
+            "bias_ih": torch.full((gates * hidden,), float(cfg.bias), dtype=dtype),
+            "bias_hh": torch.zeros(gates * hidden, dtype=dtype)}
+
+
+@dataclass
+class Network:
+    """The weights of one network, by name (the order is the parameter order for clipping)."""
+    cell: str
+    activation: str
+    params: dict[str, torch.Tensor]
+    recurrent_block: torch.Tensor          # the matrix whose spectrum the app shows
+
+
+@dataclass
+class Trace:
+    """Raw tensors of one probe, in time order (index t = 0..T−1)."""
+    h: torch.Tensor               # (T, B, H) states (what the loss reads)
+    g: torch.Tensor               # (T, B, H) total derivatives ∂L/∂h_t
+    gc: torch.Tensor | None       # (T, B, H) ∂L/∂c_t (LSTM cell state)
+    saturation: torch.Tensor      # (T, H) of sequence 0: |f'(a_t)|, or the carry of a gated cell
+    param_grads: list             # ∂L/∂θ, one tensor per entry of Network.params
+
+
+@dataclass(frozen=True)
+class UnrollCost:
+    """The cell's cost model for one probe (see core/budget.py)."""
+    flops_per_bh2: float          # floating-point operations per time step, per batch × hidden²
+    overhead_s: float             # seconds per time step that do not scale with the sizes
+    tensors_per_step: float       # batch × hidden tensors kept for the whole probe, per time step
+    chunk_tensors: float = 0.0    # ... and per step of one chunk, for a probe that runs in chunks
+    chunk_bytes: float = 0.0      # the most one chunk may hold
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything the app needs to know about one recurrent cell: a new cell is one module with one of these."""
+    name: str
+    label: str                                    # for people: "Vanilla RNN", "LSTM", ...
+    help: str                                     # one line, shown by the cell picker
+    build: Callable                               # (cfg, input_size, generator, dtype) -> Network
+    probe: Callable                               # (net, x, h0, v, loss_on) -> Trace
+    carry_label: str                              # what the saturation heatmap shows
+    spectrum_label: str                           # what the spectrum chart shows
+    cost: UnrollCost
+    uses_activation: bool = False                 # the activation f applies (vanilla RNN only)
+    gamma: Callable[[str], float] | None = None   # sup|f'| for Pascanu's bound, where it applies
+    train_gates: int = 1                          # H-wide blocks per step in training (the cost model)
+    train_tensors_per_step: float = 8.0
+    extra_fields: tuple = field(default=())       # config fields only this cell reads

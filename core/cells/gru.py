@@ -1,0 +1,70 @@
+"""The GRU (torch.nn.GRU's gate order r, z, n) and its one-pass probe, written out like the vanilla RNN's.
+
+h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}, n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t−1} + b_hn)).
+Forward: torch.nn.GRU without autograd; then every gate of every step from one batched product. Backward:
+for the hidden states only, g_{t−1} = z_t ⊙ g_t + (g_t ⊙ K_t) W_hh, where K_t holds, per gate block, how the
+hidden-side pre-activation moves h_t (precomputed for all t at once); the weight gradients afterwards from
+one batched product each.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import CellSpec, Network, Trace, UnrollCost, gated_weights
+
+GATES = 3
+
+
+def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> Network:
+    params = gated_weights(GATES, cfg, input_size, generator, dtype)
+    h = cfg.hidden
+    return Network("gru", "sigmoid/tanh gates", params, params["weight_hh"][2 * h:3 * h])   # the candidate n
+
+
+def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str) -> Trace:
+    T, B, D = x.shape
+    H = h0.shape[-1]
+    p = net.params
+    with torch.no_grad():
+        kernel = torch.nn.GRU(D, H, dtype=x.dtype)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(kernel, name + "_l0").copy_(p[name])
+        h = kernel(x, h0.unsqueeze(0))[0]
+        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
+        gi = torch.addmm(p["bias_ih"], x.reshape(-1, D), p["weight_ih"].T).view(T, B, GATES * H)
+        gh = torch.addmm(p["bias_hh"], h_prev.reshape(-1, H), p["weight_hh"].T).view(T, B, GATES * H)
+        r = torch.sigmoid(gi[..., :H] + gh[..., :H])
+        z = torch.sigmoid(gi[..., H:2 * H] + gh[..., H:2 * H])
+        n = torch.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
+        dn = (1 - z) * (1 - n * n)                        # ∂h_t/∂(n pre-activation)
+        coeff = torch.empty(T, B, GATES, H, dtype=x.dtype)  # ∂h_t/∂(hidden-side pre-activation), per gate
+        torch.mul(dn * gh[..., 2 * H:], r * (1 - r), out=coeff[:, :, 0])
+        torch.mul(h_prev - n, z * (1 - z), out=coeff[:, :, 1])
+        torch.mul(dn, r, out=coeff[:, :, 2])
+        del gi, gh
+        g = torch.empty(T, B, H, dtype=x.dtype)
+        delta = torch.empty(T, B, GATES * H, dtype=x.dtype)     # δ of the hidden-side pre-activations
+        g[-1] = v
+        w = p["weight_hh"]
+        for t in range(T - 1, -1, -1):
+            torch.mul(coeff[t], g[t].unsqueeze(1), out=delta[t].view(B, GATES, H))
+            if t:
+                torch.mm(delta[t], w, out=g[t - 1])
+                g[t - 1].addcmul_(z[t], g[t])
+                if loss_on == "all":
+                    g[t - 1] += v
+        flat = delta.view(-1, GATES * H)
+        grad_w_hh = flat.T @ h_prev.reshape(-1, H)
+        grad_b_hh = flat.sum(0)
+        delta[..., 2 * H:] = g * dn                       # the input side of n is not gated by r
+        grad_w_ih = flat.T @ x.reshape(-1, D)
+        grad_b_ih = flat.sum(0)
+    return Trace(h, g, None, z[:, 0, :].clone(), [grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh])
+
+
+SPEC = CellSpec(
+    name="gru", label="GRU",
+    help="Gated recurrent unit: the update gate z mixes the old state and a candidate (Cho et al. 2014).",
+    build=build, probe=probe, carry_label="update gate z_t", spectrum_label="candidate block of W_hh",
+    cost=UnrollCost(flops_per_bh2=36, overhead_s=30e-6, tensors_per_step=19),
+    train_gates=GATES, train_tensors_per_step=12)
