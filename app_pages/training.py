@@ -10,6 +10,7 @@ from core.tasks import TASKS
 from core.training import GATING_RACE, TRAIN_FIELDS, Race, TrainConfig
 from ui import training_figs
 from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES, nearest_option
+from ui.live_chart import live_plotly_chart
 from ui.page_state import PageState
 from ui.text import sci
 from ui.url import UrlField, build_or_stop, inert, show_warnings
@@ -230,10 +231,10 @@ def status_line(lab: Race, busy_elsewhere: bool) -> str:
             + (f" · {losses}" if losses else ""))
 
 
-@st.fragment(run_every=TICK_SECONDS if running else None)
+@st.fragment(run_every=TICK_SECONDS if running or lock.locked() else None)
 def live():
-    """The live area. While running, each tick trains for about CHUNK_SECONDS and draws once; every element
-    keeps its key from tick to tick, so the charts update in place (no blank frame, no scroll jump)."""
+    """The live area. While running, each tick trains for about CHUNK_SECONDS and draws once; the charts are
+    redrawn in place (ui/live_chart: no blank frame, no scroll jump)."""
     lab = st.session_state["lab"]
     busy_elsewhere = False
     if st.session_state["lab_status"] == "running":
@@ -252,6 +253,10 @@ def live():
             busy_elsewhere = True                         # the previous run is finishing its step
     else:
         busy_elsewhere = lock.locked()
+        if st.session_state.pop("_lab_waited", False) and not busy_elsewhere:
+            st.rerun(scope="app")                         # that step is done: refresh the buttons, stop ticking
+        if busy_elsewhere:
+            st.session_state["_lab_waited"] = True
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     task = TASKS[lab.configs[0].task]
     st.markdown(status_line(lab, busy_elsewhere))
@@ -268,12 +273,13 @@ def live():
                      + "; ".join(tips) + ". Then press Reset"
                      + (f" (or Start to go on with {going_on[0]} alone)." if going_on else "."),
                      icon=":material/error:")
-    st.plotly_chart(training_figs.loss_figure(lab.histories, run_labels, task.baseline, task.baseline_label,
-                                              task.loss_name), key="train_loss", width="stretch")
-    st.plotly_chart(training_figs.grad_norm_figure(lab.histories, run_labels, [c.clip for c in lab.configs]),
-                    key="train_grad", width="stretch")
+    live_plotly_chart(training_figs.loss_figure(lab.histories, run_labels, task.baseline, task.baseline_label,
+                                                task.loss_name), key="train_loss")
+    live_plotly_chart(training_figs.grad_norm_figure(lab.histories, run_labels, [c.clip for c in lab.configs]),
+                      key="train_grad")
     for i, (col, history, label) in enumerate(zip(st.columns(len(lab.histories)), lab.histories, run_labels)):
-        col.plotly_chart(training_figs.distance_heatmap(history, label), key=f"train_heat_{i}", width="stretch")
+        with col:
+            live_plotly_chart(training_figs.distance_heatmap(history, label), key=f"train_heat_{i}")
     if st.session_state["lab_status"] != "running" and lab.steps:
         with st.container(horizontal=True):
             st.download_button("Download history (CSV)", lambda: training_figs.history_csv(lab.histories, run_labels),

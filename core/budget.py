@@ -72,7 +72,7 @@ def _bytes(n: float) -> str:
 
 
 def _seconds(s: float) -> str:
-    return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+    return f"{s:.0f} s" if s >= 10 else f"{s:.2g} s" if s < 1 else f"{s:.2f} s"
 
 
 def scale() -> float:

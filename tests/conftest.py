@@ -94,6 +94,23 @@ def open_page(page: str, **params):
     return at
 
 
+def values(array) -> list:
+    """A figure array as Plotly serialises it: a list, or typed bytes ({"dtype", "bdata"})."""
+    import base64
+
+    import numpy as np
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def live_figures(at) -> list[dict]:
+    """The figures drawn by ui.live_chart on an AppTest page, as Plotly JSON dicts (in page order)."""
+    import json
+    return [json.loads(json.loads(e.proto.json)["figure"]) for e in at.get("bidi_component")
+            if e.proto.component_name == "gfl_live_plotly"]
+
+
 def run_cli(*args, timeout=300):
     """`python -m core …` as a user runs it."""
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,

@@ -1,10 +1,23 @@
-"""The Training lab in a real browser: Start, watch the loss chart grow live, Pause."""
+"""The Training lab in a real browser: Start, watch the charts grow live and hold still, Pause."""
 import json
+import re
+import time
 
 from conftest import wait_for_app_idle
 
 LOSS_POINTS = """() => { const el = document.querySelectorAll('.js-plotly-plot')[0];
     return el && el._fullData && el._fullData.length ? el._fullData[0].x.length : 0; }"""
+STATUS = "() => { const s = Array.from(document.querySelectorAll('[data-testid=\"stMarkdown\"]'))" \
+         ".map(e => e.innerText).find(t => t.includes(' · step ')); return s || ''; }"
+
+
+def status(page) -> str:
+    return page.evaluate(STATUS)
+
+
+def steps_and_seconds(page) -> tuple[int, float]:
+    text = status(page)
+    return int(re.search(r"step (\d+)", text).group(1)), float(re.search(r"([\d.]+) s of training", text).group(1))
 
 
 def test_start_grows_the_loss_chart_and_pause_stops_it_and_the_history_downloads(app_url, page, tmp_path):
@@ -21,7 +34,7 @@ def test_start_grows_the_loss_chart_and_pause_stops_it_and_the_history_downloads
     assert page.get_by_role("button", name="Start").is_disabled()
 
     page.get_by_role("button", name="Pause").click()
-    page.wait_for_function("() => document.body.innerText.includes('paused')", timeout=30_000)
+    page.wait_for_function(f"() => ({STATUS})().startsWith('paused')", timeout=30_000)
     wait_for_app_idle(page)
     paused_at = page.evaluate(LOSS_POINTS)
     page.wait_for_timeout(2000)
@@ -37,3 +50,71 @@ def test_start_grows_the_loss_chart_and_pause_stops_it_and_the_history_downloads
     assert lines[0].startswith("run,step,loss,grad_norm,grad_norm_clipped,clipped")
     assert sum(line.startswith("A: LSTM,") for line in lines) >= paused_at
     assert sum(line.startswith("B: RNN tanh,") for line in lines) >= paused_at
+
+
+# Every painted frame: where the page is scrolled, how tall it is, and whether each of the four live charts is
+# on the page with something drawn in it (lines or the heatmap's image).
+FRAME_PROBE = """() => { window.__frames = [];
+  const main = document.querySelector('[data-testid="stMain"]');
+  const tick = () => {
+    const charts = Array.from(document.querySelectorAll('div.gfl-live-plot'));
+    const drawn = charts.filter(c => c.getBoundingClientRect().height > 100 &&
+                                     c.querySelector('.main-svg .trace, .main-svg .heatmaplayer image'));
+    const heat = charts.length > 2 ? charts[2].getBoundingClientRect() : null;
+    window.__frames.push({y: main.scrollTop, height: main.scrollHeight, charts: charts.length,
+                          drawn: drawn.length, heat: heat ? [heat.top, heat.bottom] : null});
+    if (window.__probing) requestAnimationFrame(tick); };
+  window.__probing = true; requestAnimationFrame(tick); }"""
+
+
+def test_the_live_area_holds_still_while_training(app_url, browser):
+    """At a projector's 1280×720, scrolled down to the heatmaps: 12 s of live training never shows a chart
+    undrawn and never moves the page (the charts are redrawn in place, not remounted)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        page.goto(app_url + "/training?preset=gating")
+        wait_for_app_idle(page)
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_function(f"() => ({LOSS_POINTS})() > 0", timeout=30_000)
+        page.wait_for_function("() => document.querySelectorAll('div.gfl-live-plot .heatmaplayer image').length >= 2",
+                               timeout=30_000)
+        page.locator("div.gfl-live-plot").nth(2).scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        first_steps, _ = steps_and_seconds(page)
+        page.evaluate(FRAME_PROBE)
+        page.wait_for_timeout(12_000)
+        frames = page.evaluate("() => { window.__probing = false; return window.__frames; }")
+        page.get_by_role("button", name="Pause").click()
+        assert len(frames) > 60
+        start = frames[0]
+        assert start["y"] > 300                                       # scrolled down to the heatmaps
+        for f in frames:
+            assert abs(f["y"] - start["y"]) <= 2, f                   # no scroll jump
+            assert f["height"] >= 0.95 * start["height"], f            # no collapse
+            assert f["charts"] == 4 and f["drawn"] == 4, f             # no blank frame
+            top, bottom = f["heat"]
+            assert bottom > 0 and top < 720, f                        # the heatmap stays on screen
+        steps, _ = steps_and_seconds(page)
+        assert steps > first_steps + 20                               # and it really was training
+    finally:
+        context.close()
+
+
+def test_start_pause_clicks_never_train_two_steps_at_once(app_url, page):
+    """Four quick Start/Pause toggles on steps of ~0.5 s: the session trains one step at a time (the time it
+    reports training never exceeds the wall time), and once paused nothing more is computed."""
+    page.goto(app_url + "/training?a_cell=lstm&seq_len=300&a_hidden=128&batch=64")
+    wait_for_app_idle(page)
+    began = time.monotonic()
+    for _ in range(4):
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_timeout(700)
+        page.get_by_role("button", name="Pause").click()
+        page.wait_for_timeout(300)
+    page.wait_for_function(f"() => ({STATUS})().startsWith('paused')", timeout=60_000)
+    wall = time.monotonic() - began
+    steps, trained = steps_and_seconds(page)
+    assert steps >= 1 and trained <= wall + 0.5, (trained, wall)
+    page.wait_for_timeout(3000)
+    assert steps_and_seconds(page) == (steps, trained)                   # paused means nothing more is done

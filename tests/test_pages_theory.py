@@ -1,11 +1,10 @@
 """Loss cliff, Phase diagram and Why pages through AppTest."""
-import base64
 import json
 
 import numpy as np
 import pytest
 
-from conftest import open_page
+from conftest import open_page, values
 
 
 def metric(at, label):
@@ -14,13 +13,6 @@ def metric(at, label):
 
 def figures(at):
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def values(array) -> list:
-    """A figure array as Plotly serialises it: a list, or typed bytes ({"dtype", "bdata"})."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
 
 
 def test_cliff_page_shows_the_jump_and_the_tame_step():

@@ -1,6 +1,6 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
 import pytest
-from conftest import open_page
+from conftest import live_figures, open_page, values
 from core.training import GATING_RACE
 
 PAGE = "app_pages/training.py"
@@ -63,7 +63,10 @@ def test_divergence_pauses_with_advice_and_keeps_history():
     message = next(e.value for e in at.error if "stopped at step" in e.value)
     assert "NaN/inf" in message and "enable clipping" in message
     assert at.button(key="btn_start").disabled
-    assert len(at.get("plotly_chart")) == 3                       # charts keep the history
+    figures = live_figures(at)
+    assert len(figures) == 3                                       # charts keep the history
+    steps = int(status(at).split("step **")[1].split("**")[0])
+    assert len(values(figures[0]["data"][0]["x"])) == steps
 
 
 @pytest.mark.parametrize("seq_len", ["5000", "5", "10"])

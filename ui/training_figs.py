@@ -160,6 +160,8 @@ def distance_heatmap(history: History, label: str) -> go.Figure:
         fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                            text=f"no profile yet: it is measured at step 1 and every "
                                 f"{history.config.probe_every} steps")
+        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(title="training step")
     fig.update_yaxes(title="distance k from the loss")
     return layout(fig, f"{label}: gradient reaching each distance", height=330)

@@ -1,0 +1,48 @@
+"""A Plotly chart that updates in place, for charts redrawn several times a second (the Training lab).
+
+st.plotly_chart derives its element's identity from the figure, so every new figure mounts a new chart:
+the old one disappears and the new one is drawn a frame or more later. Redrawn 2-3 times a second, that
+is a visible flicker (about a third of the painted frames showed an undrawn chart in Chromium). This
+component keeps one Plotly graph per key and hands each new figure to Plotly.react, which redraws that
+same graph. It uses the Plotly bundle Streamlit itself ships (loaded on demand, exactly as st.plotly_chart
+loads it), so the page still fetches nothing from any other host.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+# Streamlit's own code-split Plotly bundle (the file behind st.plotly_chart); importing it defines
+# window.Plotly. Its name carries a content hash, so it is looked up in the installed package.
+PLOTLY_CHUNK = next((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js")).name
+
+JS = """
+export default async function (component) {
+  const { data, parentElement } = component;
+  if (!window.Plotly) {
+    await import(new URL("static/js/" + data.chunk, document.baseURI).href);
+  }
+  let graph = parentElement.querySelector("div.gfl-live-plot");
+  if (!graph) {
+    graph = document.createElement("div");
+    graph.className = "gfl-live-plot";
+    graph.style.width = "100%";
+    parentElement.appendChild(graph);
+  }
+  const figure = JSON.parse(data.figure);
+  graph.style.height = figure.layout.height + "px";
+  graph.setAttribute("data-figure-title", (figure.layout.title && figure.layout.title.text) || "");
+  await window.Plotly.react(graph, figure.data, figure.layout,
+                            {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
+}
+"""
+
+_mount = st.components.v2.component("gfl_live_plotly", js=JS, isolate_styles=False)
+
+
+def live_plotly_chart(fig: go.Figure, key: str) -> None:
+    """Draw `fig` under `key`; the next call with the same key redraws the same chart in place."""
+    height = int(fig.layout.height or 400)
+    _mount(key=key, data={"figure": fig.to_json(), "chunk": PLOTLY_CHUNK}, height=height)
