@@ -1,41 +1,15 @@
 """Phase diagram: where the vanilla RNN's gradient vanishes or explodes, measured and predicted."""
-from dataclasses import replace
-
 import numpy as np
 import streamlit as st
 
 from core.phase import PHASE_FIELDS, Y_LIMITS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
-from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES, nearest_option
-from ui.page_state import PageState
-from ui.theory_controls import aligned_counts, nearest, nearest_cell, phase_link_params, round_to
-from ui.url import UrlField, build_or_stop, inert, show_warnings
+from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
+from ui.phase_controls import (AXIS_MEMORY, INPUT_STEP, MAX_CELLS_PER_AXIS, STATE, Y_DEFAULTS, Y_LABELS, Y_NAMES,
+                               aligned_counts, nearest, nearest_cell, phase_link_params)
+from ui.url import build_or_stop, inert, round_to, show_warnings
 
-PAGE = "phase"
-DEFAULTS = PhaseConfig()
-INPUT_STEP = 0.05          # the Gradient flow page's input-scale slider step
-MAX_CELLS_PER_AXIS = 100
-Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
-# Each y axis has its own sensible range and rows, and keeps what the user chose for it in this session.
-Y_DEFAULTS = {"input_scale": (0.0, 3.0, 31), "seq_len": (10.0, 1000.0, 21), "activation": (0.0, 3.0, 31)}
-AXIS_MEMORY = "_phase_axis_values"
-
-
-# Every cell must open as the same configuration on the Gradient flow page, so the controls offer what
-# its sliders offer: weight scales 10^(i/40) from 0.1 to 10, its hidden sizes, input scales in steps of 0.05.
-UI_SPECS = {
-    "s_min": (replace(PHASE_FIELDS["s_min"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
-    "s_max": (replace(PHASE_FIELDS["s_max"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
-    "hidden": (replace(PHASE_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]), nearest_option(HIDDEN_SIZES)),
-    "input_scale": (replace(PHASE_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE), round_to(INPUT_STEP)),
-    "seed": (replace(PHASE_FIELDS["seed"], hi=UI_MAX_SEED), None),
-}
-SHOWN = ["y_axis", "s_min", "s_max", "s_count", "y_min", "y_max", "y_count", "activation", "init",
-         "input_scale", "seq_len", "hidden", "batch", "seed"]
-FIELDS = [UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (PHASE_FIELDS[name], None))) for name in SHOWN]
-STATE = PageState(PAGE, FIELDS)
 key = STATE.key
-Y_NAMES = ("y_min", "y_max", "y_count")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -1,84 +1,20 @@
 """Training lab: train one network, or race two on the same batches, live on a long-range task."""
 import math
 import threading
-from dataclasses import replace
 
 import streamlit as st
 
-from core.config import FieldSpec
 from core.tasks import TASKS
-from core.training import GATING_RACE, TRAIN_FIELDS, Race, TrainConfig
+from core.training import TRAIN_FIELDS, Race, TrainConfig
 from ui import training_figs
-from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES, nearest_option
+from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_plotly_chart
-from ui.page_state import PageState
 from ui.text import sci
-from ui.url import UrlField, build_or_stop, inert, show_warnings
+from ui.training_controls import BATCHES, HELP, LEARNING_RATES, PRESETS, RUN_FIELDS, SEQ_LENS, SHARED, STATE
+from ui.url import build_or_stop, inert, show_warnings
 
-DEFAULT = TrainConfig()
-LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
-BATCHES = [8, 16, 32, 64, 128, 256]
-RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "hidden", "optimizer", "lr", "clip", "clip_mode"]
-SHARED = ["task", "seq_len", "batch", "seed"]
-B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
 CHUNK_SECONDS = 0.3                           # ...trains for about this long, then redraws once, in place
-
-PRESETS = {
-    "gating": {
-        "title": "Why gating matters",
-        "text": "An LSTM and a vanilla tanh RNN learn the adding problem (T = 100) on the same batches, with "
-                "clipping at 1 (Adam 1e-2 for the LSTM; 1e-3 for the RNN, which is unstable at 1e-2: try it). "
-                "Press **Start**: the RNN's loss stays on the chance line (MSE "
-                "1/6 ≈ 0.167: it cannot carry the marked numbers 100 steps), while the LSTM's falls below 0.01 "
-                "within a minute. The heatmaps show why: the RNN's gradient never reaches far back.",
-        "values": {"race": True, **{n: getattr(GATING_RACE[0], n) for n in SHARED},
-                   **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", GATING_RACE) for n in RUN_FIELDS}},
-    },
-}
-HELP = {
-    "race": "Train two networks side by side on exactly the same batches, to compare them fairly.",
-    "cell": "Vanilla RNN, LSTM or GRU (torch.nn.RNN / LSTM / GRU, one layer, with a linear readout).",
-    "weight_scale": "Scale s of the recurrent matrix for the initialisations other than PyTorch's default.",
-    "hidden": "Hidden size H: units in the recurrent layer.",
-    "optimizer": "Adam adapts the step size per parameter; SGD takes plain gradient steps (learning rate × gradient).",
-    "lr": "Learning rate: the size of each update.",
-    "clip": "Rescale the gradient when it passes this threshold (off: slide to the left end). Clipping tames "
-            "exploding gradients; it cannot revive vanishing ones.",
-    "clip_mode": "By norm: shrink the whole gradient so its total norm is the threshold (direction kept). By "
-                 "value: cap each entry at ± the threshold (direction may turn).",
-    "batch": "Sequences per training batch (each step trains on one batch).",
-    "seed": "Seeds the weights and the batches: the same seed gives the same run.",
-}
-
-
-def run_field(prefix: str, name: str) -> UrlField:
-    default = (B_DEFAULTS if prefix == "b" else {}).get(name, getattr(DEFAULT, name))
-    spec = TRAIN_FIELDS[name]
-    snap = {"weight_scale": nearest_option(WEIGHT_SCALES), "hidden": nearest_option(HIDDEN_SIZES),
-            "lr": nearest_option(LEARNING_RATES), "clip": nearest_option(CLIP_VALUES)}.get(name)
-    if name == "weight_scale":
-        spec = replace(spec, lo=0.1, hi=10.0)
-    if name == "clip":
-        spec = replace(spec, lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1], lo_open=False)
-    if name == "hidden":
-        spec = replace(spec, lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1])
-    if name == "lr":
-        spec = replace(spec, lo=LEARNING_RATES[0], hi=LEARNING_RATES[-1], lo_open=False)
-    return UrlField(f"{prefix}_{name}", default, spec, snap)
-
-
-# The slider's range: every task is valid at every length it offers.
-SEQ_LENS = (max(t.min_seq_len for t in TASKS.values()), TRAIN_FIELDS["seq_len"].hi)
-SHARED_SPECS = {"seq_len": replace(TRAIN_FIELDS["seq_len"], lo=SEQ_LENS[0]),
-                "batch": replace(TRAIN_FIELDS["batch"], lo=BATCHES[0], hi=BATCHES[-1]),
-                "seed": replace(TRAIN_FIELDS["seed"], hi=UI_MAX_SEED)}
-FIELDS = ([UrlField("race", False, FieldSpec("bool", HELP["race"]))]
-          + [UrlField(n, getattr(DEFAULT, n), SHARED_SPECS.get(n, TRAIN_FIELDS[n]),
-                      nearest_option(BATCHES) if n == "batch" else None)
-             for n in SHARED]
-          + [run_field(p, n) for p in ("a", "b") for n in RUN_FIELDS])
-STATE = PageState("training", FIELDS, extra_params=("preset",))
 key = STATE.key
 
 

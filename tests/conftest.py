@@ -1,5 +1,4 @@
 """Shared fixtures: a real `streamlit run` server on a free port, and headless Chromium."""
-import os
 import socket
 import subprocess
 import sys

@@ -4,7 +4,6 @@ processes here (sticky cookie, WebSocket upgrade). No Docker engine runs on this
 itself is checked by reading."""
 import json
 import re
-import socket
 import subprocess
 import sys
 import time

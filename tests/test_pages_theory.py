@@ -1,7 +1,6 @@
 """Loss cliff, Phase diagram and Why pages through AppTest."""
 import json
 
-import numpy as np
 import pytest
 
 from conftest import open_page, values

@@ -9,7 +9,7 @@ from core.cliff import CliffConfig, cliff
 from core.phase import PhaseConfig, phase_diagram
 from ui import theory_figs
 from ui.flow_controls import FIELD_BY_NAME, WEIGHT_SCALES
-from ui.theory_controls import aligned_counts, nearest_cell, phase_link_params
+from ui.phase_controls import aligned_counts, nearest_cell, phase_link_params
 from ui.url import parse_url_value
 
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import streamlit as st
 
 from core.config import UNROLL_FIELDS, FieldSpec, UnrollConfig
 from ui.page_state import PageState
-from ui.url import UrlField
+from ui.url import UrlField, nearest_option, round_to
 
 DEFAULTS = UnrollConfig()
 # Log-spaced weight scales 10^(i/40), i = −40..40: 0.1 … 10 with 1.0 exactly in the middle.
@@ -30,16 +29,6 @@ LABELS = {
 }
 
 
-def nearest_option(options):
-    def snap(value):
-        return min(options, key=lambda o: abs(np.log(o) - np.log(value)))
-    return snap
-
-
-def _round_to(step):
-    return lambda value: round(round(value / step) * step, 10)
-
-
 FIELDS = [
     UrlField("cell", DEFAULTS.cell, UNROLL_FIELDS["cell"]),
     UrlField("activation", DEFAULTS.activation, UNROLL_FIELDS["activation"]),
@@ -51,15 +40,15 @@ FIELDS = [
              nearest_option(HIDDEN_SIZES)),
     UrlField("batch", DEFAULTS.batch, replace(UNROLL_FIELDS["batch"], hi=UI_MAX_BATCH)),
     UrlField("input_scale", DEFAULTS.input_scale, replace(UNROLL_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE),
-             _round_to(0.05)),
+             round_to(0.05)),
     UrlField("seed", DEFAULTS.seed, replace(UNROLL_FIELDS["seed"], hi=UI_MAX_SEED)),
     UrlField("clip", DEFAULTS.clip, replace(UNROLL_FIELDS["clip"], lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1],
                                             lo_open=False), nearest_option(CLIP_VALUES)),
     UrlField("clip_mode", DEFAULTS.clip_mode, UNROLL_FIELDS["clip_mode"]),
     UrlField("dtype", DEFAULTS.dtype, UNROLL_FIELDS["dtype"]),
     UrlField("loss_on", DEFAULTS.loss_on, UNROLL_FIELDS["loss_on"]),
-    UrlField("bias", DEFAULTS.bias, UNROLL_FIELDS["bias"], _round_to(0.1)),
-    UrlField("h0_scale", DEFAULTS.h0_scale, replace(UNROLL_FIELDS["h0_scale"], hi=5.0), _round_to(0.1)),
+    UrlField("bias", DEFAULTS.bias, UNROLL_FIELDS["bias"], round_to(0.1)),
+    UrlField("h0_scale", DEFAULTS.h0_scale, replace(UNROLL_FIELDS["h0_scale"], hi=5.0), round_to(0.1)),
 ]
 # The tabs under the main chart; the open one is in the URL too (?view=spectrum).
 TAB_LABELS = ["Clipping", "Spectrum", "Saturation"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import streamlit as st
 
 from core.config import ConfigError, FieldSpec
@@ -30,6 +31,18 @@ class UrlField:
         if isinstance(value, float):
             return f"{value:g}"
         return str(value).lower() if self.spec.kind == "choice" else str(value)
+
+
+def nearest_option(options):
+    """A snap onto the nearest of a slider's (positive) options, by ratio."""
+    def snap(value):
+        return min(options, key=lambda o: abs(np.log(o) - np.log(value)))
+    return snap
+
+
+def round_to(step: float):
+    """A snap onto the nearest multiple of `step` (a slider's step)."""
+    return lambda value: round(round(value / step) * step, 10)
 
 
 def parse_url_value(field: UrlField, raw: str):

@@ -1,0 +1,156 @@
+"""The protocol-level Streamlit client (benchmarks/streamlit_client.py) against a tiny throwaway app."""
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from benchmarks.streamlit_client import StreamlitSession, _Probe, stream_url
+
+APP = textwrap.dedent("""
+    import plotly.graph_objects as go
+    import streamlit as st
+
+    s = st.select_slider("Weight scale s", [0.1, 0.5, 1.0, 2.0, 10.0], value=1.0)
+    st.plotly_chart(go.Figure(go.Scatter(x=list(range(8)), y=[s ** k for k in range(8)])))
+    st.session_state.setdefault("clicks", 0)
+    if st.button("Go"):
+        st.session_state.clicks += 1
+    st.write(f"clicks: {st.session_state.clicks}")
+
+    @st.fragment(run_every=0.3)
+    def ticker():
+        st.session_state.ticks = st.session_state.get("ticks", 0) + 1
+        st.write(f"ticks: {st.session_state.ticks}")
+
+    ticker()
+""")
+TIMEOUT = 60   # seconds; generous for 2 cores
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """Start the throwaway app with `streamlit run`, wait for /_stcore/health; stop it by its own PID."""
+    script = tmp_path_factory.mktemp("client_app") / "app.py"
+    script.write_text(APP)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=script.parent, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                if urllib.request.urlopen(base + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("streamlit never became healthy")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+def _texts(session):
+    return [e.markdown.body for e in session.elements("markdown")]
+
+
+def _ticks(session):
+    return max([int(t.split()[1]) for t in _texts(session) if t.startswith("ticks:")], default=0)
+
+
+def test_only_loopback_is_allowed():
+    assert stream_url("http://localhost:8501/base/") == "ws://localhost:8501/base/_stcore/stream"
+    for url in ("http://example.com:8501", "http://10.0.0.1:8501", "https://127.0.0.1:8501"):
+        with pytest.raises(ValueError):
+            stream_url(url)
+
+
+def test_a_full_run_cut_off_by_a_fragment_run_is_reported_not_waited_for():
+    """Streamlit 1.67 can drop a full run's end when a fragment rerun races it; the request must not hang."""
+    def started(run_id, *fragment_ids):
+        msg = ForwardMsg()
+        msg.new_session.page_script_hash = "page"
+        msg.metadata.run.script_run_id = run_id
+        msg.metadata.run.fragment_ids.extend(fragment_ids)
+        return msg
+
+    async def scenario():
+        s = StreamlitSession()
+        probe = _Probe("")
+        s._probes.append(probe)
+        s._handle(started("full"), 1.0)
+        s._handle(started("frag", "f1"), 2.0)   # no script_finished for "full" in between
+        assert probe.done.result() == (2.0, "INTERRUPTED") and s.lost_runs == 1
+    asyncio.run(scenario())
+
+
+def test_connect_finds_widgets_and_sliding_changes_the_chart(app_url):
+    async def scenario():
+        async with StreamlitSession() as s:
+            timing = await s.connect(app_url, page_url_path="", timeout=TIMEOUT)
+            assert timing.status == "FINISHED_SUCCESSFULLY" and timing.chart is not None
+            assert not s.exceptions, s.exceptions
+            slider = s.find_widget("Weight scale s")
+            assert (slider.kind, slider.value, slider.options) == (
+                "select_slider", "1.0", ["0.1", "0.5", "1.0", "2.0", "10.0"])
+            assert s.find_widget("Go").kind == "button"
+            before = json.loads(s.elements("plotly_chart")[0].plotly_chart.spec)["data"][0]["y"]
+            await s.wait_idle(timeout=TIMEOUT, quiet=0)
+            moved = await s.set_widget("Weight scale s", "2.0", timeout=TIMEOUT)
+            assert moved.status == "FINISHED_SUCCESSFULLY"
+            assert moved.chart is not None and 0 < moved.chart <= moved.finished
+            after = json.loads(s.elements("plotly_chart")[0].plotly_chart.spec)["data"][0]["y"]
+            assert after != before and after[2] == pytest.approx(4.0)
+            assert s.find_widget("Weight scale s").value == "2.0"
+            for not_a_label in ("3.0", 2):   # the wire value is the label, not the index
+                with pytest.raises(ValueError):
+                    await s.set_widget("Weight scale s", not_a_label)
+    asyncio.run(scenario())
+
+
+def test_click_runs_the_button(app_url):
+    async def scenario():
+        async with StreamlitSession() as s:
+            await s.connect(app_url, page_url_path="", timeout=TIMEOUT)
+            assert "clicks: 0" in _texts(s)
+            for n in (1, 2):
+                timing = await s.click("Go", timeout=TIMEOUT)
+                assert timing.status == "FINISHED_SUCCESSFULLY"
+                assert f"clicks: {n}" in _texts(s)
+            await s.set_widget("Weight scale s", "0.5", timeout=TIMEOUT)   # the trigger was one-shot
+            assert "clicks: 2" in _texts(s)
+    asyncio.run(scenario())
+
+
+def test_run_every_fragment_keeps_rerunning(app_url):
+    async def scenario():
+        async with StreamlitSession() as s:
+            await s.connect(app_url, page_url_path="", timeout=TIMEOUT)
+            start = _ticks(s)
+            rates = await s.measure_updates(2.0)
+            assert s.auto_reruns_sent >= 4
+            assert s.fragment_runs >= 3 and rates["fragment_runs_per_s"] >= 1.5
+            assert rates["fragment_deltas_per_s"] > 0
+            assert _ticks(s) >= start + 3
+    asyncio.run(scenario())
