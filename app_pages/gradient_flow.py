@@ -56,7 +56,8 @@ with chart_col:
             pinned.append((short_label(cfg), res.distance, res.grad_norm))
             del pinned[:-5]                       # the five most recent
             st.rerun()
-        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pinned):
+        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pinned,
+                     help="Remove every pinned curve from the chart."):
             pinned.clear()
             st.rerun()
     if prefix is not None:

@@ -70,7 +70,9 @@ def _summary(res) -> str:
              f"regime: {res.regime}   per-step factor: "
              + (f"{res.rate:.4g}" if res.rate is not None else "n/a")
              + f"   λ1={res.spectrum.lambda1:.4g}   spectral radius={res.spectrum.spectral_radius:.4g}",
-             f"after {c.seq_len - 1} steps back the gradient is {res.end_to_start_ratio:.3g} of its final-step value"]
+             f"after {c.seq_len - 1} steps back the gradient is {res.end_to_start_ratio:.3g} of its final-step value"
+             + (f" (exactly 0 from distance {res.reached_zero_at} on: every entry is below the smallest {c.dtype})"
+                if res.reached_zero_at is not None else "")]
     if res.overflow:
         o = res.overflow
         lines.append(f"numbers stopped being finite ({o['kind']}) in the {o['where']} pass at distance {o['distance']}")

@@ -70,3 +70,35 @@ def test_the_menu_from_gradient_flow_keeps_each_pages_own_controls(app_url, page
     wait_for_app_idle(page)
     assert page.locator('input[type=range][aria-label="Unrolled steps T"]').get_attribute("aria-valuetext") == "50"
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_switching_the_second_control_takes_every_click_and_keeps_each_axis_rows(app_url, page):
+    page.goto(app_url + "/phase?s_count=11&seq_len=30&hidden=16")
+    wait_for_app_idle(page)
+    radio = page.locator('[data-testid="stSidebar"] [role="radiogroup"]').first
+
+    def choose(label):
+        radio.get_by_text(label, exact=True).click()
+        wait_for_app_idle(page)
+        page.wait_for_timeout(300)
+        checked = radio.locator('input:checked').evaluate("e => e.closest('label').innerText")
+        assert checked.strip() == label                      # the click was taken, not undone
+        return parse_qs(urlparse(page.url).query)
+
+    def rows():
+        return page.locator('[data-testid="stSidebar"] input[type=range][aria-label="Rows"]').get_attribute(
+            "aria-valuetext")
+
+    query = choose("sequence length")
+    assert query["y_axis"] == ["seq_len"] and rows() not in ("2", None)
+    assert query.get("y_count") != ["2"] and query["y_min"] == ["10"]
+    seq_rows = rows()
+    query = choose("activation")
+    assert query["y_axis"] == ["activation"] and "y_count" not in query
+    query = choose("input scale")
+    assert "y_axis" not in query and rows() == "31"
+    choose("sequence length")
+    assert rows() == seq_rows                                 # each axis keeps its own rows
+    choose("activation")
+    choose("sequence length")
+    assert page.locator('[data-testid="stException"]').count() == 0

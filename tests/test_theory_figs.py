@@ -10,6 +10,7 @@ from core.phase import PhaseConfig, phase_diagram
 from ui import theory_figs
 from ui.flow_controls import FIELD_BY_NAME, WEIGHT_SCALES
 from ui.phase_controls import aligned_counts, nearest_cell, phase_link_params
+from ui.text import cliff_story
 from ui.url import parse_url_value
 
 
@@ -129,3 +130,27 @@ def test_nearest_cell_of_a_click(phase_result):
     assert nearest_cell(act, 1.0, 1.2) == (1, 2)
     lens = phase_diagram(PhaseConfig(y_axis="seq_len", y_min=10, y_max=1000, y_count=3, s_count=3, hidden=8))
     assert lens.y == [10, 100, 1000] and nearest_cell(lens, 1.0, 300)[0] == 1
+
+
+def test_plain_and_clipped_descents_differ_without_colour(cliff_result):
+    """Told apart by line dash and marker shape as well as colour (colour-blind viewers, grey projectors)."""
+    for fig in (theory_figs.cliff_surface_figure(cliff_result), theory_figs.trajectory_norms_figure(cliff_result),
+                theory_figs.trajectory_loss_figure(cliff_result)):
+        paths = [t for t in fig.data if getattr(t, "mode", None) == "lines+markers"]
+        assert len(paths) == 2
+        assert paths[0].line.dash != paths[1].line.dash and paths[0].marker.symbol != paths[1].marker.symbol
+
+
+def test_the_threshold_label_sits_at_its_line(cliff_result):
+    fig = theory_figs.trajectory_norms_figure(cliff_result)
+    label = next(a for a in fig.layout.annotations if a.text.startswith("threshold"))
+    assert label.y == pytest.approx(np.log10(cliff_result.config.clip))
+    lo, hi = fig.layout.yaxis.range
+    assert (hi - lo) / fig.layout.yaxis.dtick <= 8           # a handful of decade labels, not dozens
+
+
+def test_the_wall_is_mentioned_only_when_the_descent_hits_it():
+    hit = cliff(CliffConfig(resolution=20, steps=20))                       # the default start beside the wall
+    calm = cliff(CliffConfig(resolution=20, steps=20, w0=2.0, b0=-1.0))     # far from it
+    assert "hit the wall" in cliff_story(hit) and "The wall is where exploding gradients live" in cliff_story(hit)
+    assert "did not hit the wall" in cliff_story(calm) and "where exploding gradients live" not in cliff_story(calm)

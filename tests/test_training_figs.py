@@ -127,3 +127,13 @@ def test_history_csv_has_every_step_of_every_run_and_the_configs_export_round_tr
     assert table["loss"].isna().tolist() == [False] * 7 + [True] and not table["finite"].iloc[-1]
     configs = json.loads(training_figs.configs_json([a, b], ["A: LSTM", "B: RNN tanh"]))
     assert TrainConfig(**configs["B: RNN tanh"]) == CFG
+
+
+def test_an_empty_loss_chart_has_readable_ticks():
+    """Before the first step only the chance line is drawn: Plotly's own range around one value used to label
+    the axis 0.16666666666666674068."""
+    history = History(CFG)
+    fig = training_figs.loss_figure([history], ["A: LSTM"], 1 / 6, "predict 1: MSE 1/6", "MSE")
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo >= 1 and lo < np.log10(1 / 6) < hi
+    assert isinstance(fig.layout.yaxis.dtick, int) and fig.layout.yaxis.exponentformat == "power"

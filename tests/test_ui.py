@@ -1,13 +1,16 @@
 """Figure builders, texts and URL parsing, tested directly (no Streamlit runtime)."""
 import numpy as np
 import pytest
+import torch
 
 import core
+from core import probe
+from core.cells import CELLS
 from core.config import ConfigError
 from ui import flow_figs
 from ui.flow_controls import CLIP_VALUES, FIELD_BY_NAME, WEIGHT_SCALES
-from ui.text import headline, overflow_explanation, sci
-from ui.url import parse_url_value
+from ui.text import clipping_sentence, headline, overflow_explanation, sci
+from ui.url import inert, parse_url_value
 
 
 @pytest.mark.parametrize("x,text", [(1.3e-10, "1.3e-10"), (0.6288, "0.629"), (2.0, "2"), (None, "n/a"),
@@ -44,7 +47,8 @@ def test_curve_figure_is_log_scale_and_frames_the_measurement():
     np.testing.assert_allclose(np.array(measured.y, dtype=float), res.grad_norm)
     lo, hi = fig.layout.yaxis.range
     assert 10 ** lo < res.grad_norm.min() and 10 ** hi > res.grad_norm.max()
-    assert any("bound leaves the chart" in a.text for a in fig.layout.annotations)   # λ1 ≈ 2 here
+    bound = next(t for t in fig.data if t.name.startswith("Pascanu bound"))          # λ1 ≈ 2 here: it leaves
+    assert "above the chart from k = " in bound.name and not fig.layout.annotations
 
 
 def test_curve_figure_gaps_instead_of_nan():
@@ -90,3 +94,84 @@ def test_weight_scale_options_are_log_spaced_and_include_one():
     assert WEIGHT_SCALES[0] == 0.1 and WEIGHT_SCALES[-1] == 10.0 and 1.0 in WEIGHT_SCALES
     ratios = np.diff(np.log10(WEIGHT_SCALES))
     assert np.allclose(ratios, 1 / 40, atol=5e-3)   # 3 significant digits
+
+
+# ---- honest numbers at float32's edges ----
+
+def test_underflow_is_reported_only_when_every_entry_is_zero():
+    """tanh, s = 0.5: the gradient's entries pass 1e-19 around distance 40, where a float32 norm of them reads 0
+    although they are normal numbers; the curve must stay positive until the entries themselves are 0."""
+    cfg = core.UnrollConfig(weight_scale=0.5)
+    res = core.unroll(cfg)
+    net, x, h0, v = probe.build(cfg)
+    g = CELLS["rnn"].probe(net, x, h0, v, "last").g.flip(0)           # index = distance
+    float32_norms = torch.linalg.vector_norm(g, dim=-1).mean(dim=1).numpy()
+    all_zero = (g == 0).all(dim=-1).all(dim=-1).numpy()
+    fooled = np.flatnonzero((float32_norms == 0) & ~all_zero)
+    assert fooled.size > 20                                  # where the old float32 norm said "exactly 0"
+    assert np.all(res.grad_norm[fooled] > 0)
+    assert np.array_equal(res.grad_norm == 0, all_zero)     # 0 exactly where every entry is 0
+    zero = res.reached_zero_at
+    assert zero == int(np.argmax(all_zero)) and f"distance {zero}" in headline(res)
+
+
+@pytest.mark.parametrize("scale,seq_len", [(2.37, 100), (1.68, 500), (2.51, 500)])
+def test_clipping_never_claims_a_zero_factor_or_contradicts_itself(scale, seq_len):
+    """The three ReLU views of the bug report: a float32 total norm that overflowed made the factor 0, and a
+    non-finite gradient was said to be 'under the threshold'."""
+    res = core.unroll(core.UnrollConfig(activation="relu", weight_scale=scale, seq_len=seq_len, clip=1.0))
+    text = clipping_sentence(res)
+    if np.isfinite(res.param_grad_norm):
+        assert 0 < res.clip_factor < 1
+        assert res.param_grad_norm * res.clip_factor == pytest.approx(1.0, rel=1e-5)
+        assert "multiplies this update by **" in text and "**0**" not in text and "under the threshold" not in text
+        fig = flow_figs.gradient_curve_figure(res)
+        assert any(t.name == "after clipping" for t in fig.data)
+    else:
+        assert np.isnan(res.clip_factor) and res.clipped_grad_norm is None
+        assert "not finite" in text and "under the threshold" not in text and "n/a" not in text
+        assert "∞" not in text
+
+
+def log_tick_labels(axis) -> int:
+    """How many tick labels a log axis with an integer dtick shows over its range."""
+    lo, hi = axis.range
+    first = np.ceil(lo / axis.dtick) * axis.dtick
+    return len(np.arange(first, hi + 1e-9, axis.dtick))
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.37, 5.0])
+def test_clipping_chart_is_readable_at_any_magnitude(scale):
+    res = core.unroll(core.UnrollConfig(activation="relu", weight_scale=scale, clip=1.0, dtype="float64"))
+    fig = flow_figs.clipping_figure(res)
+    assert log_tick_labels(fig.layout.yaxis) <= 8
+    label = next(a for a in fig.layout.annotations if a.text.startswith("threshold"))
+    assert label.y == pytest.approx(0.0)                 # at log10(1): on its line, not at 10^1
+
+
+def test_inert_text_cannot_leave_its_code_span():
+    for raw in ["plain", "1` [x](http://evil) `", "``` fence", "a`b``c```d", "`", "line\nbreak", "x" * 500]:
+        shown = inert(raw)
+        fence = shown.split(" ", 1)[0]
+        assert set(fence) == {"`"} and shown.endswith(" " + fence)
+        inner = shown[len(fence) + 1:-len(fence) - 1]
+        assert fence not in inner                        # no run of backticks inside is as long as the fence
+        assert "\n" not in shown and len(inner) <= 41
+
+
+def test_overflow_label_is_never_cut_at_the_right_edge():
+    res = core.unroll(core.UnrollConfig(activation="linear", init="orthogonal", weight_scale=3.0, input_scale=0,
+                                        seq_len=100))
+    fig = flow_figs.gradient_curve_figure(res)
+    label = next(a for a in fig.layout.annotations if "overflow (" in a.text)
+    assert res.overflow["distance"] > 50 and label.xanchor == "right"
+
+
+def test_five_pinned_curves_grow_the_chart_instead_of_squashing_it():
+    res = core.unroll(core.UnrollConfig(seq_len=40))
+    plain = flow_figs.gradient_curve_figure(res)
+    pins = [(f"RNN tanh gaussian s={s} T=40 x×{s}", res.distance, res.grad_norm) for s in (1, 2, 3, 4, 5)]
+    pinned = flow_figs.gradient_curve_figure(res, None, pins)
+    plot_height = lambda f: f.layout.height - f.layout.margin.t - f.layout.margin.b     # noqa: E731
+    assert plot_height(pinned) == plot_height(plain)
+    assert pinned.layout.legend.yref == "container" and pinned.layout.legend.y == 0     # under the plot

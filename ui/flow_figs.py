@@ -31,6 +31,10 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     fig = go.Figure()
     k = res.distance
     last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
+    framed = log_range(np.concatenate([np.asarray(c, dtype=float) for c in
+                                       [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
+                                        None if finite_prefix is None else finite_prefix.grad_norm]
+                                       + [n for _, _, n in pinned] if c is not None]), spare=0.5)
     for i, (label, dist, norms) in enumerate(pinned):
         fig.add_trace(go.Scatter(x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
                                  line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
@@ -44,7 +48,11 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                              mode="lines", line=dict(color=COLORS["grad"], width=3),
                              hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
     if np.isfinite(res.bound).any():
-        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.bound), name="Pascanu bound (λ1·γ)^k",
+        name = "Pascanu bound (λ1·γ)^k"
+        above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
+        if above.any():             # said in the legend: a label on the chart would crowd the top of small charts
+            name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}: above the chart from k = {int(np.argmax(above))}"
+        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.bound), name=name,
                                  mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
                                  hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
     if res.cell_grad_norm is not None:
@@ -57,31 +65,19 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                                  hovertemplate="distance %{x}<br>clipped = %{y:.3e}<extra></extra>"))
     if res.overflow is not None:
         d = res.overflow["distance"]
-        what = "forward pass overflowed" if res.overflow["where"] == "forward" else "gradient overflowed"
+        what = "forward pass" if res.overflow["where"] == "forward" else "gradient"
         fig.add_vline(x=d, line=dict(color=COLORS["bad"], width=2, dash="dash"))
-        fig.add_annotation(x=d, y=1, yref="paper", text=f"{what} ({res.overflow['kind']}) at distance {d}",
+        fig.add_annotation(x=d, y=1, yref="paper", text=f"{what}<br>overflow ({res.overflow['kind']})<br>at k = {d}",
                            showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="top",
                            font=dict(color=COLORS["bad"]), bgcolor="rgba(255,255,255,0.8)")
     if res.reached_zero_at is not None:
         d = res.reached_zero_at
         fig.add_vline(x=d, line=dict(color=COLORS["bound"], width=1, dash="dot"))
-        fig.add_annotation(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d} (underflow)",
+        fig.add_annotation(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d}<br>(underflow)",
                            showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="bottom",
                            bgcolor="rgba(255,255,255,0.8)")
-    framed = log_range(np.concatenate([np.asarray(c, dtype=float) for c in
-                                       [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
-                                        None if finite_prefix is None else finite_prefix.grad_norm]
-                                       + [n for _, _, n in pinned] if c is not None]), spare=0.5)
     if framed is not None:
-        lo, hi = framed
-        log_yaxis(fig, lo, hi, "gradient norm (log scale)")
-        above = np.isfinite(res.bound) & (res.bound > 10 ** hi)
-        if above.any():
-            first = int(np.argmax(above))
-            fig.add_annotation(x=first, y=hi, yref="y", text=f"bound leaves the chart (λ1·γ = "
-                               f"{res.spectrum.lambda1 * res.gamma:.3g} per step)", showarrow=True,
-                               arrowhead=2, ax=40, ay=25, font=dict(color=COLORS["bound"]),
-                               xanchor=edge_anchor(first, 0, last))
+        log_yaxis(fig, *framed, "gradient norm (log scale)")
     else:
         fig.update_yaxes(type="log", title="gradient norm (log scale)", exponentformat="power")
     fig.update_xaxes(title="time-step distance k = T − t  (0 = the step the loss is on)",
@@ -109,7 +105,7 @@ def clipping_figure(res: UnrollResult) -> go.Figure:
             log_hline(fig, cfg.clip, f"threshold {cfg.clip:g}", COLORS["threshold"])
     else:
         fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           text="the parameter gradient is not finite (inf/NaN):<br>there is nothing to rescale",
+                           text="the parameter gradient<br>is not finite (inf/NaN):<br>there is nothing to rescale",
                            font=dict(color=COLORS["bad"], size=14))
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)

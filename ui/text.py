@@ -72,9 +72,11 @@ def clipping_sentence(res: UnrollResult) -> str:
     cfg = res.config
     total = res.param_grad_norm
     if not math.isfinite(total):
+        hint = (" In float64 (Advanced › Precision) the same network's numbers stay finite much longer."
+                if cfg.dtype == "float32" else "")
         return ("The parameter gradient is **not finite** (it contains inf or NaN), so there is nothing to "
                 "rescale: clipping cannot repair it, and a training step with this gradient would be skipped "
-                "(the Training lab stops rather than write inf/NaN into the weights).")
+                "(the Training lab stops rather than write inf/NaN into the weights)." + hint)
     if cfg.clip is None:
         return (f"Clipping is **off**. The total gradient norm $\\|\\partial L/\\partial\\theta\\|$ is "
                 f"**{sci(total, 3)}**; pick a threshold on the left to see what clipping would do to this update.")

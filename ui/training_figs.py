@@ -158,7 +158,7 @@ def distance_heatmap(history: History, label: str) -> go.Figure:
                                  hovertemplate="step %{x}, distance %{y}<br>log10 ‖∂L/∂h‖ %{z:.2f}<extra></extra>"))
     else:
         fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           text=f"no profile yet: it is measured at step 1 and every "
+                           text=f"no profile yet:<br>it is measured at step 1<br>and every "
                                 f"{history.config.probe_every} steps")
         fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
         fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
