@@ -2,11 +2,12 @@
 import numpy as np
 import streamlit as st
 
-from core.phase import PHASE_FIELDS, Y_LIMITS, PhaseConfig, measured_edge, phase_diagram
+from core.phase import PHASE_FIELDS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
-from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
-from ui.phase_controls import (AXIS_MEMORY, INPUT_STEP, MAX_CELLS_PER_AXIS, STATE, Y_DEFAULTS, Y_LABELS, Y_NAMES,
-                               aligned_counts, nearest, nearest_cell, phase_link_params)
+from ui.flow_controls import UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
+from ui.phase_controls import (AXIS_MEMORY, INPUT_STEP, MAX_CELLS_PER_AXIS, PHASE_HIDDEN_SIZES, STATE, UI_MAX_BATCH,
+                               UI_MAX_SEQ_LEN, UI_MAX_SEQ_LEN_ROWS, UI_Y_LIMITS, Y_DEFAULTS, Y_LABELS, Y_NAMES, aligned_counts,
+                               nearest, nearest_cell, phase_link_params)
 from ui.url import build_or_stop, inert, round_to, show_warnings
 
 key = STATE.key
@@ -47,8 +48,8 @@ state = st.session_state
 y_axis = state[key("y_axis")]
 state["_phase_axis_shown"] = y_axis
 # The y range depends on the axis; a range from a link that does not fit it falls back to the default.
-if y_axis in Y_LIMITS:
-    lo, hi = Y_LIMITS[y_axis]
+if y_axis in UI_Y_LIMITS:
+    lo, hi = UI_Y_LIMITS[y_axis]
     bad = [n for n in ("y_min", "y_max") if not lo <= state[key(n)] <= hi]
     if bad:
         warnings += [f"URL parameter {inert(f'{n}={state[key(n)]:g}')} ignored: with y_axis={y_axis} it must be a "
@@ -62,6 +63,10 @@ if y_axis in Y_LIMITS:
 s_span = WEIGHT_SCALES.index(state[key("s_max")]) - WEIGHT_SCALES.index(state[key("s_min")])
 s_counts = aligned_counts(s_span, MAX_CELLS_PER_AXIS) if s_span > 0 else [state[key("s_count")]]
 state[key("s_count")] = nearest(s_counts, state[key("s_count")])
+if y_axis == "seq_len" and state[key("y_count")] > UI_MAX_SEQ_LEN_ROWS:
+    warnings.append(f"URL parameter {inert('y_count=' + str(state[key('y_count')]))} ignored: with "
+                    f"y_axis=seq_len it must be an integer from 2 to {UI_MAX_SEQ_LEN_ROWS}. Using {UI_MAX_SEQ_LEN_ROWS}.")
+    state[key("y_count")] = UI_MAX_SEQ_LEN_ROWS
 if y_axis == "input_scale":
     y_span = round((state[key("y_max")] - state[key("y_min")]) / INPUT_STEP)
     y_counts = aligned_counts(y_span, MAX_CELLS_PER_AXIS) if y_span > 0 else [state[key("y_count")]]
@@ -89,11 +94,11 @@ if y_axis == "input_scale":
                      help="Evenly spaced input scales; only counts that land on multiples of 0.05 are offered.")
 elif y_axis == "seq_len":
     c1, c2 = sb.columns(2)
-    c1.number_input("T from", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_min"),
+    c1.number_input("T from", 2.0, float(UI_MAX_SEQ_LEN), step=10.0, format="%.0f", key=key("y_min"),
                     help="Shortest sequence length (bottom row).")
-    c2.number_input("T to", 2.0, 2000.0, step=10.0, format="%.0f", key=key("y_max"),
+    c2.number_input("T to", 2.0, float(UI_MAX_SEQ_LEN), step=10.0, format="%.0f", key=key("y_max"),
                     help="Longest sequence length (top row).")
-    sb.slider("Rows", 2, MAX_CELLS_PER_AXIS, key=key("y_count"),
+    sb.slider("Rows", 2, UI_MAX_SEQ_LEN_ROWS, key=key("y_count"),
               help="Log-spaced sequence lengths (rounded to whole steps; duplicates merged).")
 sb.header("Network (vanilla RNN)")
 if y_axis != "activation":
@@ -104,9 +109,9 @@ if y_axis != "input_scale":
     sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("input_scale"),
               help=PHASE_FIELDS["input_scale"].help)
 if y_axis != "seq_len":
-    sb.slider("Sequence length T", 2, 2000, key=key("seq_len"), help=PHASE_FIELDS["seq_len"].help)
-sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=PHASE_FIELDS["hidden"].help)
-sb.slider("Batch", 1, 64, key=key("batch"), help=PHASE_FIELDS["batch"].help)
+    sb.slider("Sequence length T", 2, UI_MAX_SEQ_LEN, key=key("seq_len"), help=PHASE_FIELDS["seq_len"].help)
+sb.select_slider("Hidden size H", PHASE_HIDDEN_SIZES, key=key("hidden"), help=PHASE_FIELDS["hidden"].help)
+sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=PHASE_FIELDS["batch"].help)
 sb.number_input("Seed", 0, UI_MAX_SEED, key=key("seed"), help=PHASE_FIELDS["seed"].help)
 values = STATE.end()
 

@@ -7,10 +7,11 @@ import streamlit as st
 from core.tasks import TASKS
 from core.training import TRAIN_FIELDS, Race, TrainConfig
 from ui import training_figs
-from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
+from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_plotly_chart
 from ui.text import sci
-from ui.training_controls import BATCHES, HELP, LEARNING_RATES, PRESETS, RUN_FIELDS, SEQ_LENS, SHARED, STATE
+from ui.training_controls import (BATCHES, HELP, LEARNING_RATES, PRESETS, RUN_FIELDS, SEQ_LENS, SHARED, STATE,
+                                  TRAIN_HIDDEN_SIZES)
 from ui.url import build_or_stop, inert, show_warnings
 
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
@@ -46,7 +47,7 @@ def run_controls(container, prefix: str) -> None:
                         help=TRAIN_FIELDS["init"].help)
     container.select_slider("Weight scale s", WEIGHT_SCALES, key=k("weight_scale"), format_func=lambda v: f"{v:g}",
                             disabled=STATE[f"{prefix}_init"] == "pytorch", help=HELP["weight_scale"])
-    container.select_slider("Hidden size", HIDDEN_SIZES, key=k("hidden"), help=HELP["hidden"])
+    container.select_slider("Hidden size", TRAIN_HIDDEN_SIZES, key=k("hidden"), help=HELP["hidden"])
     container.radio("Optimiser", ["adam", "sgd"], key=k("optimizer"), horizontal=True,
                     format_func={"adam": "Adam", "sgd": "SGD"}.get, help=HELP["optimizer"])
     container.select_slider("Learning rate", LEARNING_RATES, key=k("lr"), format_func=lambda v: f"{v:g}",

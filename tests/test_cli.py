@@ -1,11 +1,13 @@
 """The command line as a user meets it: flags, strict JSON, exit codes, one-line errors."""
 import json
 import math
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from conftest import run_cli
-
+from conftest import ROOT, run_cli
 
 
 def test_unroll_json_has_the_contract_keys_and_is_strict():
@@ -87,3 +89,33 @@ def test_help_lists_flags_with_ranges():
     assert out.returncode == 0
     text = " ".join(out.stdout.split())
     assert "--weight-scale" in text and "from 0.01 to 100] (default: 1.0)" in text
+
+
+def test_a_full_disk_ends_with_one_line_not_a_traceback():
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-m", "core", "unroll", "--seq-len", "2000", "--json"], cwd=ROOT,
+                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "error: cannot write the output: No space left on device", out.stderr
+
+
+def test_train_shows_progress_at_once_and_ctrl_c_ends_quietly():
+    """A long run prints its first step right away (not after steps // 20), and Ctrl-C stops it with one line."""
+    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--steps", "100000", "--seq-len", "20",
+                             "--hidden", "8", "--batch", "8"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("step      1  MSE"), first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.strip() == "interrupted" and "Traceback" not in err
+
+
+def test_train_help_says_what_each_task_scores():
+    text = " ".join(run_cli("train", "--help").stdout.split())
+    assert "copy:" in text and "cross-entropy over those 5 recall steps only" in text
+    assert "T is the total length" in text and "order:" in text and "adding:" in text

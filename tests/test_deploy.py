@@ -543,3 +543,12 @@ def test_k8s_service_ingress_and_hpa_fit_together():
     assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["type"] == "Utilization"
     assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     assert objs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_streamlit_config_hides_tracebacks_and_developer_chrome():
+    """Anonymous users never see a traceback with server paths, nor Deploy/Rerun/Clear cache."""
+    import tomllib
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    assert config["client"]["toolbarMode"] == "viewer"
+    assert config["runner"]["postScriptGC"] is False

@@ -73,7 +73,7 @@ def test_divergence_pauses_with_advice_and_keeps_history():
 def test_bad_url_values_warn_and_fall_back(seq_len):
     at = open_training(seq_len=seq_len, a_lr="banana", preset="magic")
     warnings = " ".join(w.value for w in at.warning)
-    assert f"` seq_len={seq_len} `" in warnings and "from 11 to 1000" in warnings    # 11: every task fits
+    assert f"` seq_len={seq_len} `" in warnings and "from 11 to 500" in warnings    # 11: every task fits
     assert "` a_lr=banana `" in warnings
     assert "` preset=magic `" in warnings and "gating" in warnings
     assert at.slider(key="training__seq_len").value == 100
@@ -106,6 +106,9 @@ def test_every_task_trains_from_the_page():
         assert at.selectbox(key="training__task").value == task
         at.button(key="btn_step").click().run()
         assert not at.exception and "step **1**" in status(at)
+        task_text = " ".join(c.value for c in at.caption)
+        assert {"copy": "cross-entropy over those 5 recall steps only", "order": "which order it saw"}[task] in task_text
+        assert "T is the" in task_text
 
 
 def test_a_visit_to_another_page_keeps_the_controls_and_the_run():

@@ -15,6 +15,14 @@ PAGE = "phase"
 DEFAULTS = PhaseConfig()
 INPUT_STEP = 0.05          # the Gradient flow page's input-scale slider step
 MAX_CELLS_PER_AXIS = 100
+# Every slider's maximum fits the phase-diagram budget with the others at their defaults (core/budget.py): the grid
+# keeps a T × cells × batch × H derivative tensor, so T, H and the batch stop at 1,000, 256 and 32, and the
+# sequence-length axis (every row padded to the longest T) at 30 rows.
+UI_MAX_SEQ_LEN = 1000
+UI_MAX_BATCH = 32
+UI_MAX_SEQ_LEN_ROWS = 30
+PHASE_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
+UI_Y_LIMITS = {"input_scale": (0.0, UI_MAX_INPUT_SCALE), "seq_len": (2.0, float(UI_MAX_SEQ_LEN))}
 Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
 # Each y axis has its own sensible range and rows, and keeps what the user chose for it in this session.
 Y_DEFAULTS = {"input_scale": (0.0, 3.0, 31), "seq_len": (10.0, 1000.0, 21), "activation": (0.0, 3.0, 31)}
@@ -26,7 +34,10 @@ AXIS_MEMORY = "_phase_axis_values"
 UI_SPECS = {
     "s_min": (replace(PHASE_FIELDS["s_min"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
     "s_max": (replace(PHASE_FIELDS["s_max"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
-    "hidden": (replace(PHASE_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]), nearest_option(HIDDEN_SIZES)),
+    "hidden": (replace(PHASE_FIELDS["hidden"], lo=PHASE_HIDDEN_SIZES[0], hi=PHASE_HIDDEN_SIZES[-1]),
+               nearest_option(PHASE_HIDDEN_SIZES)),
+    "seq_len": (replace(PHASE_FIELDS["seq_len"], hi=UI_MAX_SEQ_LEN), None),
+    "batch": (replace(PHASE_FIELDS["batch"], hi=UI_MAX_BATCH), None),
     "input_scale": (replace(PHASE_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE), round_to(INPUT_STEP)),
     "seed": (replace(PHASE_FIELDS["seed"], hi=UI_MAX_SEED), None),
 }

@@ -11,6 +11,9 @@ from ui.page_state import PageState
 from ui.url import UrlField, nearest_option
 
 DEFAULT = TrainConfig()
+# Every size on the sliders fits the training-step budget with the others at their defaults (core/budget.py):
+# an LSTM step at H = 512 would take ~4 s, longer than a Pause should wait.
+TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 BATCHES = [8, 16, 32, 64, 128, 256]
 RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "hidden", "optimizer", "lr", "clip", "clip_mode"]
@@ -48,22 +51,23 @@ HELP = {
 def run_field(prefix: str, name: str) -> UrlField:
     default = (B_DEFAULTS if prefix == "b" else {}).get(name, getattr(DEFAULT, name))
     spec = TRAIN_FIELDS[name]
-    snap = {"weight_scale": nearest_option(WEIGHT_SCALES), "hidden": nearest_option(HIDDEN_SIZES),
+    snap = {"weight_scale": nearest_option(WEIGHT_SCALES), "hidden": nearest_option(TRAIN_HIDDEN_SIZES),
             "lr": nearest_option(LEARNING_RATES), "clip": nearest_option(CLIP_VALUES)}.get(name)
     if name == "weight_scale":
         spec = replace(spec, lo=0.1, hi=10.0)
     if name == "clip":
         spec = replace(spec, lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1], lo_open=False)
     if name == "hidden":
-        spec = replace(spec, lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1])
+        spec = replace(spec, lo=TRAIN_HIDDEN_SIZES[0], hi=TRAIN_HIDDEN_SIZES[-1])
     if name == "lr":
         spec = replace(spec, lo=LEARNING_RATES[0], hi=LEARNING_RATES[-1], lo_open=False)
     return UrlField(f"{prefix}_{name}", default, spec, snap)
 
 
-# The slider's range: every task is valid at every length it offers.
-SEQ_LENS = (max(t.min_seq_len for t in TASKS.values()), TRAIN_FIELDS["seq_len"].hi)
-SHARED_SPECS = {"seq_len": replace(TRAIN_FIELDS["seq_len"], lo=SEQ_LENS[0]),
+# The slider's range: every task is valid at every length it offers, and a race of any two cells at the longest
+# length fits the training-step budget (two LSTMs at T = 500: ~1.2 s a step).
+SEQ_LENS = (max(t.min_seq_len for t in TASKS.values()), 500)
+SHARED_SPECS = {"seq_len": replace(TRAIN_FIELDS["seq_len"], lo=SEQ_LENS[0], hi=SEQ_LENS[1]),
                 "batch": replace(TRAIN_FIELDS["batch"], lo=BATCHES[0], hi=BATCHES[-1]),
                 "seed": replace(TRAIN_FIELDS["seed"], hi=UI_MAX_SEED)}
 FIELDS = ([UrlField("race", False, FieldSpec("bool", HELP["race"]))]

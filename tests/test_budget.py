@@ -1,0 +1,96 @@
+"""Every job has a memory and time budget checked up front (core/budget.py): oversized jobs are refused with a
+message naming what to lower, the estimates depend on sizes only, and every slider's maximum fits."""
+import pytest
+
+import core
+from conftest import open_page, run_cli
+from core.cliff import CliffConfig
+from core.phase import PhaseConfig
+from core.training import Race, TrainConfig
+from ui import cliff_controls, flow_controls, phase_controls, training_controls
+
+CELLS = list(core.cells.CELLS)
+
+
+def at_maximum(field):
+    """A field's largest value on its page's widget (snapped as the widget would)."""
+    value = field.spec.hi
+    return field.snap(value) if field.snap is not None else (int(value) if field.spec.kind == "int" else value)
+
+
+def numeric(fields):
+    return [f for f in fields if f.spec.kind in ("int", "float") and f.name != "seed"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_gradient_flow_slider_maximum_fits_the_unroll_budget(cell):
+    for field in numeric(flow_controls.FIELDS):
+        core.UnrollConfig(cell=cell, **{field.name: at_maximum(field)})
+
+
+def test_every_training_slider_maximum_fits_the_step_budget_even_racing():
+    for field in numeric(training_controls.FIELDS):
+        name = field.name
+        for cell in CELLS:
+            if name.startswith(("a_", "b_")):
+                a = TrainConfig(cell=cell, **{name[2:]: at_maximum(field)})
+                Race([a, TrainConfig(cell="lstm", seq_len=a.seq_len)])
+            else:                                    # shared by both runs
+                value = at_maximum(field)
+                Race([TrainConfig(cell=cell, **{name: value}), TrainConfig(cell="lstm", **{name: value})])
+
+
+def test_every_loss_cliff_and_phase_slider_maximum_fits():
+    for field in numeric(cliff_controls.FIELDS):
+        if not field.name.endswith(("_min", "_max")):     # the plotted ranges are checked for order, not size
+            CliffConfig(**{field.name: at_maximum(field)})
+    PhaseConfig(s_count=phase_controls.MAX_CELLS_PER_AXIS)
+    for axis in ("input_scale", "seq_len", "activation"):
+        lo, hi, rows = phase_controls.Y_DEFAULTS[axis]
+        top, most = {"input_scale": (phase_controls.UI_MAX_INPUT_SCALE, phase_controls.MAX_CELLS_PER_AXIS),
+                     "seq_len": (phase_controls.UI_MAX_SEQ_LEN, phase_controls.UI_MAX_SEQ_LEN_ROWS),
+                     "activation": (hi, rows)}[axis]
+        PhaseConfig(y_axis=axis, y_min=lo, y_max=top, y_count=rows)
+        PhaseConfig(y_axis=axis, y_min=lo, y_max=hi, y_count=most)
+    # the network's sliders at their maxima on the default view (on the sequence-length axis, whose every row
+    # runs to the longest T, a larger network may be refused with the budget's message)
+    for field in numeric(phase_controls.FIELDS):
+        if field.name not in ("y_min", "y_max", "y_count", "s_min", "s_max", "s_count"):
+            PhaseConfig(**{field.name: at_maximum(field)})
+
+
+def test_the_reported_oversized_jobs_are_refused_from_the_command_line():
+    out = run_cli("train", "--cell", "lstm", "--seq-len", "1000", "--hidden", "512", "--batch", "512")
+    assert out.returncode == 2 and out.stderr.startswith("error: this training step is too big")
+    assert "lower the sequence length T, the batch or the hidden size" in out.stderr
+    out = run_cli("unroll", "--cell", "lstm", "--seq-len", "10000", "--hidden", "1024", "--batch", "2")
+    assert out.returncode == 2 and "(the budget is 30 s)" in out.stderr and "Traceback" not in out.stderr
+    out = run_cli("cliff", "--resolution", "400", "--seq-len", "200")
+    assert out.returncode == 2 and out.stderr.startswith("error: this loss cliff is too big")
+
+
+def test_a_race_counts_both_runs():
+    one = TrainConfig(cell="lstm", seq_len=400, hidden=128, batch=64)
+    assert one.step_cost().seconds < core.BUDGETS["training step"].seconds < 2 * one.step_cost().seconds
+    Race([one])
+    with pytest.raises(core.BudgetError, match="a race trains both runs in every step"):
+        Race([one, one])
+
+
+def test_the_phase_diagram_counts_every_activation_pass():
+    """The activation axis runs four batched grids one after another: four times the work of one, the memory
+    of one (the old estimate counted the memory and missed the time)."""
+    one = PhaseConfig(y_axis="input_scale", y_min=0, y_max=1, y_count=2, s_count=40, seq_len=200)
+    four = PhaseConfig(y_axis="activation", s_count=40, seq_len=200)
+    assert four.cost().seconds > 1.9 * one.cost().seconds
+    assert four.cost().memory_bytes < one.cost().memory_bytes
+
+
+def test_a_training_link_past_the_budget_is_refused_on_the_page_and_the_page_keeps_working():
+    at = open_page("app_pages/training.py", a_cell="lstm", a_hidden="256", batch="256", seq_len="1000")
+    message = next(e.value for e in at.error if "Cannot train" in e.value)
+    assert "too big" in message and "lower the sequence length T, the batch or the hidden size" in message
+    at.select_slider(key="training__batch").set_value(8).run()
+    assert not at.exception and not at.error
+    at.button(key="btn_step").click().run()
+    assert "step **1**" in next(m.value for m in at.markdown if " · step **" in m.value)
