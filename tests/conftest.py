@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,15 +27,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url():
-    """Start the app as a user would and wait for /_stcore/health; stop it by its own PID."""
-    port = free_port()
+@contextmanager
+def streamlit_server(script: Path | str = "app.py", cwd: Path = ROOT, port: int | None = None, env: dict | None = None):
+    """`streamlit run script` on a free port as a user starts it; yields the base URL once /_stcore/health answers
+    ok; stops the server by its own PID."""
+    port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -42,6 +44,8 @@ def app_url():
                 if urllib.request.urlopen(base + "/_stcore/health", timeout=1).read() == b"ok":
                     break
             except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with status {proc.returncode}") from None
                 time.sleep(0.25)
         else:
             raise RuntimeError("streamlit never became healthy")
@@ -52,6 +56,33 @@ def app_url():
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The app, started as a user would."""
+    with streamlit_server() as base:
+        yield base
+
+
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop running in the main one."""
+    import asyncio
+    import threading
+    result = {}
+
+    def target():
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as exc:          # re-raised in the caller's thread
+            result["error"] = exc
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 @pytest.fixture(scope="session")

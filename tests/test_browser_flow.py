@@ -26,10 +26,9 @@ def test_moving_a_slider_redraws_the_chart_and_updates_the_url(app_url, page, tm
     ws.focus()
     for _ in range(4):                                      # four notches right: s = 1 → 1.26
         ws.press("ArrowRight")
-    page.wait_for_function(f"(b) => ({CURVE_DATA})() !== b", arg=json.dumps(before), timeout=30_000)
+    page.wait_for_function("() => location.search.includes('weight_scale=1.26')", timeout=30_000)
     wait_for_app_idle(page)
     assert curve(page) != before
-    assert "weight_scale=1.26" in page.url
 
     # drag the sequence-length thumb with the mouse, as a person would
     box = slider(page, "Sequence length T").locator("xpath=..").bounding_box()

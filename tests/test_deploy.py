@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from deploy import local_haproxy
-from conftest import free_port
+from conftest import free_port, streamlit_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -361,15 +362,6 @@ def _wait_healthy(base, proc=None, seconds=180):
     raise RuntimeError(f"{base}{HEALTH} never answered ok")
 
 
-def _stop_by_pid(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def balanced():
     """Two `streamlit run` processes as a user starts them, HAProxy (deploy/haproxy.cfg made local) in
@@ -381,24 +373,17 @@ def balanced():
         if port not in ports:
             ports.append(port)
     *app_ports, listen = ports
-    apps = [subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(p),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for p in app_ports]
-    lb = None
-    try:
-        for p, proc in zip(app_ports, apps):
-            _wait_healthy(f"http://127.0.0.1:{p}", proc)
+    with ExitStack() as stack:
+        for p in app_ports:
+            stack.enter_context(streamlit_server(port=p))
         lb = local_haproxy.start_local_balancer(app_ports, listen)
-        base = f"http://127.0.0.1:{listen}"
-        _wait_healthy(base, lb, seconds=30)
-        yield SimpleNamespace(base=base, app_ports=app_ports, listen=listen, lb=lb)
-    finally:
-        if lb is not None:
+        try:
+            base = f"http://127.0.0.1:{listen}"
+            _wait_healthy(base, lb, seconds=30)
+            yield SimpleNamespace(base=base, app_ports=app_ports, listen=listen, lb=lb)
+        finally:
             local_haproxy.stop(lb)
             assert lb.poll() is not None
-        for proc in apps:
-            _stop_by_pid(proc)
 
 
 def _served_by(lb, marker, count, seconds=10):

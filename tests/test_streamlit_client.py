@@ -1,17 +1,12 @@
 """The protocol-level Streamlit client (benchmarks/streamlit_client.py) against a tiny throwaway app."""
-import asyncio
 import json
-import socket
-import subprocess
-import sys
 import textwrap
-import time
-import urllib.request
 
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks.streamlit_client import StreamlitSession, _Probe, stream_url
+from conftest import run_async, streamlit_server
 
 APP = textwrap.dedent("""
     import plotly.graph_objects as go
@@ -34,41 +29,13 @@ APP = textwrap.dedent("""
 TIMEOUT = 60   # seconds; generous for 2 cores
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    """Start the throwaway app with `streamlit run`, wait for /_stcore/health; stop it by its own PID."""
+    """The throwaway app, served by `streamlit run` (stopped by its own PID)."""
     script = tmp_path_factory.mktemp("client_app") / "app.py"
     script.write_text(APP)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=script.parent, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit never became healthy")
-                time.sleep(0.2)
+    with streamlit_server(script, cwd=script.parent) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
 
 
 def _texts(session):
@@ -102,7 +69,7 @@ def test_a_full_run_cut_off_by_a_fragment_run_is_reported_not_waited_for():
         s._handle(started("full"), 1.0)
         s._handle(started("frag", "f1"), 2.0)   # no script_finished for "full" in between
         assert probe.done.result() == (2.0, "INTERRUPTED") and s.lost_runs == 1
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_connect_finds_widgets_and_sliding_changes_the_chart(app_url):
@@ -126,7 +93,7 @@ def test_connect_finds_widgets_and_sliding_changes_the_chart(app_url):
             for not_a_label in ("3.0", 2):   # the wire value is the label, not the index
                 with pytest.raises(ValueError):
                     await s.set_widget("Weight scale s", not_a_label)
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_click_runs_the_button(app_url):
@@ -140,7 +107,7 @@ def test_click_runs_the_button(app_url):
                 assert f"clicks: {n}" in _texts(s)
             await s.set_widget("Weight scale s", "0.5", timeout=TIMEOUT)   # the trigger was one-shot
             assert "clicks: 2" in _texts(s)
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_run_every_fragment_keeps_rerunning(app_url):
@@ -153,4 +120,4 @@ def test_run_every_fragment_keeps_rerunning(app_url):
             assert s.fragment_runs >= 3 and rates["fragment_runs_per_s"] >= 1.5
             assert rates["fragment_deltas_per_s"] > 0
             assert _ticks(s) >= start + 3
-    asyncio.run(scenario())
+    run_async(scenario())
