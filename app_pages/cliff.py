@@ -4,6 +4,7 @@ import streamlit as st
 from core.cliff import CLIFF_FIELDS, CliffConfig, cliff
 from ui import theory_figs
 from ui.cliff_controls import CLIP_STEP, LEARNING_RATES, MAX_STEPS, RESOLUTIONS, SHOW, STATE
+from ui.live_chart import chart
 from ui.text import cliff_story, sci
 from ui.url import build_or_stop, show_warnings
 
@@ -71,11 +72,11 @@ cols[2].metric("Longest clipped step", sci(float(clipped.step_length.max(initial
                help=f"Never more than learning rate × threshold = {cfg.lr * cfg.clip:.3g}.")
 cols[3].metric("Final E: plain / clipped", f"{plain.loss[-1]:.3g} / {clipped.loss[-1]:.3g}")
 
-st.plotly_chart(theory_figs.cliff_surface_figure(res, show),
-                key="cliff_surface", on_select=pick_start, selection_mode="points", width="stretch")
+chart(theory_figs.cliff_surface_figure(res, show), key="cliff_surface", on_select=pick_start,
+      selection_mode="points")
 left, right = st.columns(2)
-left.plotly_chart(theory_figs.trajectory_norms_figure(res), key="cliff_norms", width="stretch")
-right.plotly_chart(theory_figs.trajectory_loss_figure(res), key="cliff_loss", width="stretch")
+chart(theory_figs.trajectory_norms_figure(res), key="cliff_norms", container=left)
+chart(theory_figs.trajectory_loss_figure(res), key="cliff_loss", container=right)
 
 if len(plain.step_length):
     st.markdown(cliff_story(res))

@@ -6,6 +6,7 @@ import streamlit as st
 
 import core
 from ui import flow_figs
+from ui.live_chart import chart
 from ui.flow_controls import LABELS, STATE, TAB_LABELS, config_values, flow_controls
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label
 from ui.url import build_or_stop, show_warnings
@@ -49,7 +50,7 @@ if res.overflow is not None and res.overflow["where"] == "forward" and res.overf
 chart_col, text_col = st.columns([2.3, 1], gap="medium")
 with chart_col:
     pinned = st.session_state.setdefault("pinned_curves", [])
-    st.plotly_chart(flow_figs.gradient_curve_figure(res, prefix, pinned), key="curve", width="stretch")
+    chart(flow_figs.gradient_curve_figure(res, prefix, pinned), key="curve")
     with st.container(horizontal=True):
         if st.button("Pin this curve", icon=":material/push_pin:",
                      help="Keep this curve on the chart to compare it with the next settings you try."):
@@ -80,18 +81,18 @@ tabs = st.tabs(TAB_LABELS, key=STATE.key("view"), on_change="rerun")
 with tabs[0]:
     if tabs[0].open:
         left, right = st.columns([1.3, 1])
-        left.plotly_chart(flow_figs.clipping_figure(res), key="clipping", width="stretch")
+        chart(flow_figs.clipping_figure(res), key="clipping", container=left)
         right.markdown(clipping_sentence(res))
         right.caption("Clipping cures exploding gradients (Pascanu et al. 2013): when the norm passes the threshold "
                       "the update is rescaled. It cannot bring back a gradient that has vanished.")
 with tabs[1]:
     if tabs[1].open:
         left, right = st.columns(2)
-        left.plotly_chart(flow_figs.spectrum_figure(res), key="spectrum", width="stretch")
-        right.plotly_chart(flow_figs.singular_values_figure(res), key="singular", width="stretch")
+        chart(flow_figs.spectrum_figure(res), key="spectrum", container=left)
+        chart(flow_figs.singular_values_figure(res), key="singular", container=right)
 with tabs[2]:
     if tabs[2].open:
-        st.plotly_chart(flow_figs.saturation_figure(res), key="saturation", width="stretch")
+        chart(flow_figs.saturation_figure(res), key="saturation")
         st.caption("Each column is a time step of the first sequence. A unit whose derivative is near 0 passes "
                    "almost none of the gradient through that step, whatever W is.")
 

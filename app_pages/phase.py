@@ -5,6 +5,7 @@ import streamlit as st
 from core.phase import PHASE_FIELDS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
 from ui.flow_controls import UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
+from ui.live_chart import chart
 from ui.phase_controls import (AXIS_MEMORY, INPUT_STEP, MAX_CELLS_PER_AXIS, PHASE_HIDDEN_SIZES, STATE, UI_MAX_BATCH,
                                UI_MAX_SEQ_LEN, UI_MAX_SEQ_LEN_ROWS, UI_Y_LIMITS, Y_DEFAULTS, Y_LABELS, Y_NAMES, aligned_counts,
                                nearest, nearest_cell, phase_link_params)
@@ -139,8 +140,7 @@ if (pick := state.get("phase_pick")) is not None:
         st.page_link("app_pages/gradient_flow.py", label="Open on the Gradient flow page",
                      icon=":material/open_in_new:", query_params=phase_link_params(cfg, res.weight_scale[j], res.y[i]))
 
-st.plotly_chart(theory_figs.phase_figure(res), key="phase_chart", on_select=pick_cell, selection_mode="points",
-                width="stretch")
+chart(theory_figs.phase_figure(res), key="phase_chart", on_select=pick_cell, selection_mode="points")
 edges = measured_edge(res)
 rows = [f"| {y if isinstance(y, str) else f'{y:g}'} | {'none in range' if e != e else f'{e:.3g}'} | {t:.3g} |"
         for y, e, t in zip(res.y, edges, res.theory_edge)][:: max(1, len(res.y) // 8)]

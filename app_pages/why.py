@@ -5,6 +5,8 @@ import streamlit as st
 
 import core
 from ui import flow_figs
+from ui.chart_style import layout
+from ui.live_chart import chart
 from ui.text import headline, short_label
 from ui.nav import available_pages
 
@@ -18,14 +20,16 @@ def curve(**kw) -> core.UnrollResult:
     return core.unroll(core.UnrollConfig(**kw))
 
 
-def small(fig: go.Figure, height: int = 300) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40))
+def small(fig: go.Figure, plot_height: int = 220) -> go.Figure:
+    """A chart for a column: a shorter plot area, the room its legend needs kept."""
+    margin = fig.layout.margin
+    fig.update_layout(height=plot_height + margin.t + margin.b, margin=dict(l=50, r=10))
     return fig
 
 
 def live_curve(col, res: core.UnrollResult, key: str):
     """A measured gradient curve, with what network it is and what it shows."""
-    col.plotly_chart(small(flow_figs.gradient_curve_figure(res)), key=key, width="stretch")
+    chart(small(flow_figs.gradient_curve_figure(res)), key=key, container=col)
     col.caption(f"{short_label(res.config)}: {headline(res)}")
 
 
@@ -47,7 +51,7 @@ for factor, color in ((0.9, "#1f77b4"), (1.0, "#7f7f7f"), (1.1, "#d62728")):
     f.add_trace(go.Scatter(x=k, y=factor ** k, name=f"×{factor} per step", line=dict(color=color)))
 f.update_yaxes(type="log", exponentformat="power", title="signal left")
 f.update_xaxes(title="steps back")
-fig.plotly_chart(small(f.update_layout(title="Repeated multiplication")), key="why_powers", width="stretch")
+chart(small(layout(f, "Repeated multiplication")), key="why_powers", container=fig)
 
 text, fig = step(2, "Back-propagation through time is a chain of Jacobians")
 text.markdown("For $h_t = f(W h_{t-1} + U x_t + b)$ the error signal $k$ steps back is")
@@ -77,8 +81,7 @@ f = go.Figure([go.Scatter(x=a, y=sig * (1 - sig), name="σ'(a)  (max ¼)", line=
                go.Scatter(x=a, y=1 - np.tanh(a) ** 2, name="tanh'(a)  (max 1)", line=dict(color="#1f77b4"))])
 f.update_xaxes(title="pre-activation a")
 f.update_yaxes(title="derivative")
-fig.plotly_chart(small(f.update_layout(title="Derivatives of the squashing functions")), key="why_deriv",
-                 width="stretch")
+chart(small(layout(f, "Derivatives of the squashing functions")), key="why_deriv", container=fig)
 
 text, fig = step(4, "Exploding gradients are loud, and a threshold cures them")
 text.markdown(

@@ -1,4 +1,6 @@
-"""A Plotly chart that updates in place, for charts redrawn several times a second (the Training lab).
+"""Putting Plotly figures on the page: `chart` (st.plotly_chart with the app's own template and camera button)
+and `live_plotly_chart`, a chart that updates in place, for charts redrawn several times a second (the
+Training lab).
 
 st.plotly_chart derives its element's identity from the figure, so every new figure mounts a new chart:
 the old one disappears and the new one is drawn a frame or more later. Redrawn 2-3 times a second, that
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
+
+from ui.chart_style import PLOTLY_CONFIG
 
 # Streamlit's own code-split Plotly bundle (the file behind st.plotly_chart); importing it defines
 # window.Plotly. Its name carries a content hash, so it is looked up in the installed package.
@@ -35,7 +39,7 @@ export default async function (component) {
   graph.style.height = figure.layout.height + "px";
   graph.setAttribute("data-figure-title", (figure.layout.title && figure.layout.title.text) || "");
   await window.Plotly.react(graph, figure.data, figure.layout,
-                            {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
+                            {...data.config, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
 }
 """
 
@@ -45,4 +49,11 @@ _mount = st.components.v2.component("gfl_live_plotly", js=JS, isolate_styles=Fal
 def live_plotly_chart(fig: go.Figure, key: str) -> None:
     """Draw `fig` under `key`; the next call with the same key redraws the same chart in place."""
     height = int(fig.layout.height or 400)
-    _mount(key=key, data={"figure": fig.to_json(), "chunk": PLOTLY_CHUNK}, height=height)
+    _mount(key=key, data={"figure": fig.to_json(), "chunk": PLOTLY_CHUNK, "config": PLOTLY_CONFIG}, height=height)
+
+
+def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
+    """st.plotly_chart (in `container`, default the page) drawn exactly as the figure says: the app's template,
+    not Streamlit's theme, so static and live charts look alike; the camera button saves 1920×1080 PNGs."""
+    return (container or st).plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOTLY_CONFIG,
+                                          **kwargs)
