@@ -2,9 +2,9 @@
 
 - Widget keys are private to the page (`flow__seq_len`, `training__seq_len`): pages that share a field
   name never see each other's values.
-- The URL uses the plain field names (`/gradient-flow?seq_len=300`). A link that arrives (typed, shared,
-  from another page's link, or the browser's back button) wins: the page takes every value from it and
-  the defaults for the rest, whatever the session had before.
+- The URL uses the plain field names (`/gradient-flow?seq_len=300`). A link that arrives (typed, shared, or
+  from another page's link) wins: the page takes every value from it and the defaults for the rest, whatever
+  the session had before.
 - Coming back through the menu (which opens a page without query parameters) restores the page as the
   user left it: Streamlit forgets the state of widgets that were not on screen, so each page keeps a
   copy of its values in the session and puts them back when it is entered again.
@@ -68,13 +68,15 @@ class PageState:
         markdown) about the URL. `on_link` runs when a new link was applied."""
         memo = st.session_state.get(self._memo_key)
         params = self.link_params()
-        url_now = {k: v[-1] for k, v in params.items()}
         # The first field's widget is drawn on every run of the page, so its key is missing exactly when
         # the page was not on screen in the previous run (Streamlit drops the state of widgets not drawn).
         entering = self.key(self.fields[0].name) not in st.session_state
-        from_link = bool(params) and (memo is None or url_now != memo["url"])
-        warnings = self._foreign_param_warnings() if (from_link or entering) else []
-        if not (from_link or entering):
+        # Query parameters are a link only when the page is entered (a new session, the menu, a page link):
+        # while the user stays on the page, the address bar is this page's own echo of its widgets, and a
+        # rerun that interrupted the previous one may find it a step behind them.
+        from_link = bool(params) and entering
+        warnings = self._foreign_param_warnings() if entering else []
+        if not entering:
             # Staying on the page: the widgets hold its state, except those hidden in the previous run
             # (e.g. run B's controls while racing was off), which come back from the page's memory.
             remembered = memo["values"] if memo is not None else {}
