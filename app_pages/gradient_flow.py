@@ -1,14 +1,16 @@
 """Gradient flow: ‖∂L/∂h_{T−k}‖ against distance k, beside the theory that predicts it."""
+import math
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import core
 from ui import flow_figs
 from ui.live_chart import chart
-from ui.flow_controls import LABELS, STATE, TAB_LABELS, config_values, flow_controls
-from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label
+from ui.flow_controls import STATE, TAB_LABELS, config_values, flow_controls
+from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import build_or_stop, show_warnings
 
 
@@ -25,21 +27,28 @@ st.caption("Back-propagation through time multiplies one Jacobian per step, so t
 show_warnings(url_warnings)
 cfg = build_or_stop(lambda: core.UnrollConfig(**config_values()), "run this configuration", before_stop=STATE.end)
 
-if cfg.cell == "rnn" and cfg.seq_len * cfg.batch * cfg.hidden < 2_000_000:
+if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
     res = measure(cfg)          # milliseconds: a spinner would only add flicker
 else:
-    with st.spinner(f"Unrolling {cfg.seq_len} steps of the {LABELS['cell'][cfg.cell]}…"):
+    with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
         res = measure(cfg)
 
-theory = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
-cols = st.columns(4)
+bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
+lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
+cols = st.columns(5)
 cols[0].metric("Regime", res.regime, help=res.regime_rule)
 cols[1].metric("Per-step factor (fitted)", sci(res.rate, 3),
                help="exp of the slope of a least-squares line through log‖∂L/∂h‖ against distance.")
-cols[2].metric("Theory λ1·γ", sci(theory, 3) if theory is not None else "n/a (gated cell)",
-               help="Largest singular value of W times sup|f'|: the per-step factor can never exceed it.")
-cols[3].metric(f"Ratio at distance {cfg.seq_len - 1}", sci(res.end_to_start_ratio),
-               help="‖∂L/∂h_1‖ / ‖∂L/∂h_T‖: what is left of the error signal at the first step.")
+cols[2].metric("Mean-field √χ" if res.mean_field_rate is not None else "Theory factor",
+               sci(res.theory_rate, 3) if res.theory_rate is not None else "n/a",
+               help=res.theory_note or "No theory line for this cell.")
+cols[3].metric("Lyapunov e^λmax", sci(math.exp(lyapunov_max), 3) if lyapunov_max is not None else "n/a",
+               help="e to the largest Lyapunov exponent of the forward dynamics: how much a small perturbation of "
+                    "the state grows per step along this trajectory. The gradient crosses the same Jacobians "
+                    "transposed, so for a random network it matches the per-step factor.")
+cols[4].metric("Pascanu bound λ1·γ", sci(bound, 3) if bound is not None else "n/a",
+               help="Largest singular value of W times sup|f'|: the per-step factor can never exceed it (Pascanu, "
+                    "Mikolov & Bengio 2013). Sufficient for vanishing when below 1, but loose.")
 st.markdown(headline(res))
 if (text := overflow_explanation(res)) is not None:
     st.error(text, icon=":material/error:")
@@ -65,6 +74,7 @@ with chart_col:
         st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
                    "longest run whose states stay finite, so you can see the explosion that led to the overflow.")
 with text_col:
+    st.markdown(theory_sentences(res))
     st.markdown("**How to read it.** Each point is the norm of $\\partial L/\\partial h_{T-k}$: how much of the "
                 "error signal from the loss (at the last step) reaches the state $k$ steps back, through every "
                 "path, averaged over the batch. Back-propagation multiplies one Jacobian per step:")

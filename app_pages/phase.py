@@ -142,15 +142,18 @@ if (pick := state.get("phase_pick")) is not None:
 
 chart(theory_figs.phase_figure(res), key="phase_chart", on_select=pick_cell, selection_mode="points")
 edges = measured_edge(res)
-rows = [f"| {y if isinstance(y, str) else f'{y:g}'} | {'none in range' if e != e else f'{e:.3g}'} | {t:.3g} |"
-        for y, e, t in zip(res.y, edges, res.theory_edge)][:: max(1, len(res.y) // 8)]
+shown = lambda v: "none in range" if not np.isfinite(v) else f"{v:.3g}"     # noqa: E731
+rows = [f"| {y if isinstance(y, str) else f'{y:g}'} | {shown(e)} | {shown(m)} | {t:.3g} |"
+        for y, e, m, t in zip(res.y, edges, res.mean_field_edge, res.theory_edge)][:: max(1, len(res.y) // 8)]
 left, right = st.columns([1.2, 1])
 left.markdown(
-    "**Reading it.** The bound of Pascanu et al. says the gradient must vanish when λ1·γ < 1 (left of the "
-    f"{'thin theory tick in each row' if cfg.y_axis == 'activation' else 'dashed line'}, s < 1/(λ1(W₀)·γ): "
-    f"λ1 of the matrix at s = 1 is {res.lambda1_at_1:.3g}, so s < {1 / res.lambda1_at_1:.3g} for tanh, ReLU and "
-    f"linear, s < {4 / res.lambda1_at_1:.3g} for the sigmoid). "
-    "It is a sufficient condition, not a sharp one: the measured edge lies to its right, near where the "
-    f"spectral radius reaches 1 (dotted, s = {res.radius_edge:.3g}) for a linear network, and further right "
-    "when inputs push tanh units into saturation.")
-right.markdown("| " + Y_LABELS[cfg.y_axis] + " | measured edge s | theory edge s |\n|---|---|---|\n" + "\n".join(rows))
+    "**Reading it.** Mean-field theory predicts the edge itself (the orange dotted "
+    f"{'diamonds' if cfg.y_axis == 'activation' else 'line'}): for a random W the gradient norm changes by "
+    "√χ = √(s²·E[f′(a)²]) per step, at the variance the pre-activations settle to, and χ = 1 is the edge of chaos. "
+    "Inputs widen the pre-activations and push tanh units into saturation, so the edge moves right as the input "
+    "scale grows; the prediction follows it. The bound of Pascanu et al. (black dashed) says only that the "
+    f"gradient must vanish when λ1·γ < 1, i.e. s < {1 / res.lambda1_at_1:.3g} for tanh, ReLU and linear "
+    f"(s < {4 / res.lambda1_at_1:.3g} for the sigmoid), whatever the inputs: true, but far from the edge. For a "
+    f"linear network the edge is where the spectral radius reaches 1 (grey dotted, s = {res.radius_edge:.3g}).")
+right.markdown("| " + Y_LABELS[cfg.y_axis] + " | measured edge s | mean-field edge s | Pascanu bound s |\n"
+               "|---|---|---|---|\n" + "\n".join(rows))

@@ -4,6 +4,7 @@ import threading
 
 import streamlit as st
 
+from core.cells import CELLS
 from core.tasks import TASKS
 from core.training import TRAIN_FIELDS, Race, TrainConfig
 from ui import training_figs
@@ -32,21 +33,31 @@ def apply_preset(name: str) -> None:
 
 
 def run_label(cfg: TrainConfig, prefix: str) -> str:
-    cell = {"rnn": f"RNN {cfg.activation}", "lstm": "LSTM", "gru": "GRU"}[cfg.cell]
-    return f"{prefix.upper()}: {cell}"
+    spec = CELLS[cfg.cell]
+    return f"{prefix.upper()}: {spec.short}" + (f" {cfg.activation}" if spec.uses_activation else "")
 
 
 def run_controls(container, prefix: str) -> None:
     k = lambda name: key(f"{prefix}_{name}")          # noqa: E731
-    container.selectbox("Cell", ["rnn", "lstm", "gru"], key=k("cell"), help=HELP["cell"],
-                        format_func={"rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU"}.get)
-    gated = STATE[f"{prefix}_cell"] != "rnn"
-    container.selectbox("Activation", ["tanh", "relu"], key=k("activation"), disabled=gated,
+    container.selectbox("Cell", list(CELLS), key=k("cell"), help=HELP["cell"],
+                        format_func=lambda name: CELLS[name].label)
+    uses = CELLS[STATE[f"{prefix}_cell"]].train_uses
+    container.selectbox("Activation", ["tanh", "relu"], key=k("activation"), disabled="activation" not in uses,
                         help=TRAIN_FIELDS["activation"].help)
     container.selectbox("Initialisation", list(TRAIN_FIELDS["init"].choices), key=k("init"),
-                        help=TRAIN_FIELDS["init"].help)
+                        disabled="init" not in uses, help=TRAIN_FIELDS["init"].help)
     container.select_slider("Weight scale s", WEIGHT_SCALES, key=k("weight_scale"), format_func=lambda v: f"{v:g}",
-                            disabled=STATE[f"{prefix}_init"] == "pytorch", help=HELP["weight_scale"])
+                            disabled="weight_scale" not in uses or STATE[f"{prefix}_init"] == "pytorch",
+                            help=HELP["weight_scale"])
+    if "bias" in uses:
+        container.slider("Gate bias", -5.0, 5.0, step=0.1, key=k("bias"), help=TRAIN_FIELDS["bias"].help)
+    if "r_min" in uses:
+        c1, c2 = container.columns(2)
+        c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=k("r_min"), help=TRAIN_FIELDS["r_min"].help)
+        c2.number_input("r max", 0.0, 1.0, step=0.001, format="%.3f", key=k("r_max"), help=TRAIN_FIELDS["r_max"].help)
+        container.slider("Max phase", 0.0, 6.28, step=0.01, key=k("max_phase"), help=TRAIN_FIELDS["max_phase"].help)
+        container.radio("Normalisation γ", ["on", "off"], key=k("lru_norm"), horizontal=True,
+                        help=TRAIN_FIELDS["lru_norm"].help)
     container.select_slider("Hidden size", TRAIN_HIDDEN_SIZES, key=k("hidden"), help=HELP["hidden"])
     container.radio("Optimiser", ["adam", "sgd"], key=k("optimizer"), horizontal=True,
                     format_func={"adam": "Adam", "sgd": "SGD"}.get, help=HELP["optimizer"])

@@ -11,7 +11,7 @@ from ui.text import headline, short_label
 from ui.nav import available_pages
 
 st.title("Why are recurrent networks hard to train?")
-st.caption("The argument in six steps. The gradient curves are measured live by the same engine as the rest of "
+st.caption("The argument in seven steps. The gradient curves are measured live by the same engine as the rest of "
            "the lab; every link opens the page and settings that demonstrate the claim.")
 
 
@@ -122,6 +122,23 @@ text.page_link("app_pages/gradient_flow.py", label="LSTM with open forget gates"
                icon=":material/trending_down:", query_params={"cell": "lstm", "bias": "3", "seq_len": "300"})
 live_curve(fig, curve(activation="relu", init="identity", input_scale=0.5, seq_len=500), "why_identity")
 
+text, fig = step(7, "Theory predicts the edge, and modern recurrent models sit on it by design")
+text.markdown(
+    "The bound of step 2 is true but loose. Mean-field theory predicts the per-step factor itself: for a random W "
+    "the pre-activations settle to a gaussian of variance q*, and each step multiplies the gradient's norm by "
+    "$\\sqrt{\\chi}$ with $\\chi = s^2\\,\\mathbb{E}[f'(a)^2]$; $\\chi = 1$ is the **edge of chaos** (Poole et al. "
+    "2016; Chen, Pennington & Schoenholz 2018). Recent recurrent models are built to stay there: the **LRU** "
+    "(Orvieto et al. 2023) makes the recurrence linear and diagonal, $x_t = \\Lambda x_{t-1} + \\gamma \\odot B u_t$, and "
+    "puts every eigenvalue on a ring just inside the unit circle, so each unit keeps $|\\lambda_j| \\approx 1$ of the "
+    "gradient per step; **minGRU** (Feng et al. 2024) lets the gate read only the input, so its Jacobian is "
+    "$\\operatorname{diag}(1 - z_t)$: it can never explode, and vanishes only as fast as the gates open.")
+text.page_link("app_pages/gradient_flow.py", label="Critical tanh RNN: s at the edge of chaos",
+               icon=":material/trending_down:", query_params={"weight_scale": "1.88", "seq_len": "500"})
+text.page_link("app_pages/gradient_flow.py", label="LRU, |λ| in [0.9, 0.999]", icon=":material/trending_down:",
+               query_params={"cell": "lru", "seq_len": "500"})
+text.page_link("app_pages/phase.py", label="The edge across input scales: Phase diagram", icon=":material/grid_on:")
+live_curve(fig, curve(cell="lru", seq_len=500), "why_lru")
+
 st.divider()
 st.subheader("References")
 st.markdown(
@@ -132,4 +149,12 @@ st.markdown(
     "- R. Pascanu, T. Mikolov & Y. Bengio (2013). On the difficulty of training recurrent neural networks. "
     "*ICML*, arXiv:1211.5063.\n"
     "- Q. V. Le, N. Jaitly & G. E. Hinton (2015). A simple way to initialize recurrent networks of rectified "
-    "linear units. arXiv:1504.00941.")
+    "linear units. arXiv:1504.00941.\n"
+    "- B. Poole, S. Lahiri, M. Raghu, J. Sohl-Dickstein & S. Ganguli (2016). Exponential expressivity in deep neural "
+    "networks through transient chaos. *NeurIPS*.\n"
+    "- M. Chen, J. Pennington & S. S. Schoenholz (2018). Dynamical isometry and a mean field theory of RNNs: gating "
+    "enables signal propagation in recurrent neural networks. *ICML*, arXiv:1806.05394.\n"
+    "- A. Orvieto, S. L. Smith, A. Gu, A. Fernando, C. Gulcehre, R. Pascanu & S. De (2023). Resurrecting recurrent "
+    "neural networks for long sequences. *ICML*, arXiv:2303.06349.\n"
+    "- L. Feng, F. Tung, M. O. Ahmed, Y. Bengio & H. Hajimirsadeghi (2024). Were RNNs all we needed? "
+    "arXiv:2410.01201.")

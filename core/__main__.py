@@ -12,6 +12,7 @@ import math
 import os
 import sys
 
+from .cells import CELLS
 from .config import UNROLL_FIELDS, ConfigError, UnrollConfig
 from .probe import unroll
 from .runtime import configure_threads
@@ -65,11 +66,19 @@ def emit_json(obj) -> None:
 
 def _summary(res) -> str:
     c = res.config
-    lines = [f"{c.cell} {c.activation if c.cell == 'rnn' else ''} init={c.init} s={c.weight_scale:g} "
-             f"T={c.seq_len} H={c.hidden} batch={c.batch}",
+    spec = CELLS[c.cell]
+    settings = [c.activation] if spec.uses_activation else []
+    settings += [f"init={c.init}", f"s={c.weight_scale:g}"] if "init" in spec.uses else []
+    settings += [f"|λ| in [{c.r_min:g}, {c.r_max:g}]", f"phases up to {c.max_phase:g}", f"normalisation {c.lru_norm}"] \
+        if "r_min" in spec.uses else []
+    lines = [" ".join([spec.label] + settings + [f"T={c.seq_len} H={c.hidden} batch={c.batch}"]),
              f"regime: {res.regime}   per-step factor: "
              + (f"{res.rate:.4g}" if res.rate is not None else "n/a")
              + f"   λ1={res.spectrum.lambda1:.4g}   spectral radius={res.spectrum.spectral_radius:.4g}",
+             f"theory: {res.theory_label or 'none'}"
+             + (f"   mean-field √χ={res.mean_field_rate:.4g}" if res.mean_field_rate is not None else "")
+             + ("   Lyapunov exponents (per step): " + ", ".join(f"{v:.3g}" for v in res.lyapunov)
+                if res.lyapunov.size else ""),
              f"after {c.seq_len - 1} steps back the gradient is {res.end_to_start_ratio:.3g} of its final-step value"
              + (f" (exactly 0 from distance {res.reached_zero_at} on: every entry is below the smallest {c.dtype})"
                 if res.reached_zero_at is not None else "")]

@@ -49,7 +49,6 @@ JOB_MEMORY = 64 * 2**20                # what any job allocates besides its tens
 JOB_SECONDS = 0.02                     # what any job spends besides its steps (weights, spectrum, norms)
 # Per cell (core/cells/<cell>.py): SPEC.cost for the probe, SPEC.train_gates and train_tensors_per_step.
 TRAIN_FLOP_RATE = 12e9                 # the fused kernels of torch.nn.RNN/LSTM/GRU run faster
-TRAIN_STEP_OVERHEAD = 20e-6            # per time step inside the fused kernel
 PROBE_STEP_OVERHEAD = 600e-6           # per time step of the ∂L/∂h probe (cells under autograd)
 
 
@@ -115,7 +114,7 @@ def train_step_cost(cell: str, seq_len: int, batch: int, hidden: int, input_size
     gates = spec.train_gates
     flops = 6 * seq_len * batch * gates * hidden * (hidden + input_size)
     probe_flops = 6 * seq_len * probe_sequences * gates * hidden * (hidden + input_size)
-    seconds = (seq_len * (TRAIN_STEP_OVERHEAD + PROBE_STEP_OVERHEAD)
+    seconds = (seq_len * (spec.train_step_overhead_s + PROBE_STEP_OVERHEAD)
                + (flops + probe_flops) / TRAIN_FLOP_RATE)
     memory = 4 * seq_len * (batch * (spec.train_tensors_per_step * hidden + input_size)
                             + probe_sequences * spec.cost.tensors_per_step * hidden)

@@ -14,7 +14,10 @@ CHUNK_ELEMENTS = 1 << 22        # float64 copies are made this many entries at a
 
 
 def step_norms(g: torch.Tensor) -> torch.Tensor:
-    """2-norms over the last dimension, in float64: (T, B, H) -> (T, B), without a full float64 copy."""
+    """2-norms over the last dimension, in float64: (T, B, H) -> (T, B), without a full float64 copy. A complex
+    vector counts as its real and imaginary parts."""
+    if g.is_complex():
+        g = torch.view_as_real(g).flatten(-2)
     out = torch.empty(g.shape[:-1], dtype=torch.float64)
     rows = max(1, CHUNK_ELEMENTS // max(1, g[0].numel())) if g.dim() > 1 and g.shape[0] else 1
     for start in range(0, g.shape[0], rows):

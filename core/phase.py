@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 import torch
 
+from . import meanfield
 from .budget import Budget, check, phase_cost
 from .cells import ACTIVATIONS, GAMMA
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
@@ -124,9 +125,10 @@ class PhaseResult:
     y: list                        # (ny,) numbers, or activation names
     rate: np.ndarray               # (ny, nx) fitted per-step factor (NaN where it cannot be fitted)
     overflow: np.ndarray           # (ny, nx) bool: the numbers stopped being finite
-    theory_edge: np.ndarray        # (ny,) weight scale where λ1·γ = 1
+    theory_edge: np.ndarray        # (ny,) weight scale where λ1·γ = 1 (Pascanu: sufficient for vanishing)
     radius_edge: float             # weight scale where the spectral radius of s·W0 is 1
     lambda1_at_1: float            # λ1 of W0 (s = 1)
+    mean_field_edge: np.ndarray = None   # (ny,) weight scale where mean-field χ = 1 (NaN: none, or no random W)
 
     def to_json_dict(self) -> dict:
         def clean(a):
@@ -134,6 +136,7 @@ class PhaseResult:
         return {"config": self.config.to_dict(), "weight_scale": self.weight_scale.tolist(), "y": self.y,
                 "y_axis": self.config.y_axis, "rate": clean(self.rate), "overflow": self.overflow.tolist(),
                 "theory_edge": [float(v) for v in self.theory_edge], "radius_edge": self.radius_edge,
+                "mean_field_edge": [float(v) if np.isfinite(v) else None for v in self.mean_field_edge],
                 "lambda1_at_1": self.lambda1_at_1}
 
 
@@ -247,7 +250,20 @@ def phase_diagram(cfg: PhaseConfig) -> PhaseResult:
     acts = ys if cfg.y_axis == "activation" else [cfg.activation] * len(ys)
     theory_edge = np.array([1.0 / (GAMMA[act] * spec.lambda1) for act in acts])
     return PhaseResult(cfg, cfg.weight_scales, ys, rate, overflow, theory_edge,
-                       1.0 / spec.spectral_radius, spec.lambda1)
+                       1.0 / spec.spectral_radius, spec.lambda1, mean_field_edges(cfg))
+
+
+def mean_field_edges(cfg: PhaseConfig) -> np.ndarray:
+    """Per row, the weight scale where mean-field χ = 1 (the edge of chaos), vectorised over the rows; NaN where
+    the recurrent matrix is not random or χ never reaches 1 in [0.01, 100]. Sequence length does not move it."""
+    rows = len(cfg.y_values)
+    if cfg.init not in meanfield.APPLIES_TO_INITS:
+        return np.full(rows, np.nan)
+    if cfg.y_axis == "input_scale":
+        return meanfield.edge(cfg.activation, np.asarray(cfg.y_values, dtype=float), 0.0)
+    if cfg.y_axis == "activation":
+        return np.array([meanfield.edge(act, cfg.input_scale, 0.0)[0] for act in cfg.y_values])
+    return np.repeat(meanfield.edge(cfg.activation, cfg.input_scale, 0.0), rows)
 
 
 def measured_edge(result: PhaseResult) -> np.ndarray:

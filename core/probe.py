@@ -40,6 +40,12 @@ class UnrollResult:
     clip_factor: float                    # what clipping would multiply the update by (1 = untouched,
                                           # NaN = the gradient is not finite: nothing to rescale)
     clipped_grad_norm: np.ndarray | None  # grad_norm × clip_factor when clipping is on
+    mean_field_rate: float | None = None  # vanilla RNN, random W: √χ, the mean-field per-step factor
+    theory_curve: np.ndarray | None = None   # the cell's theory of the curve, scaled to grad_norm[0] (or None)
+    theory_rate: float | None = None      # its per-step factor (the rate, or the fit of the exact curve)
+    theory_label: str = ""
+    theory_note: str = ""                 # what the theory is and when it applies
+    lyapunov: np.ndarray = field(default_factory=lambda: np.array([]))   # largest exponents, nats per step
     regime_rule: str = field(default=REGIME_RULE)
 
     @property
@@ -66,6 +72,10 @@ class UnrollResult:
             "gamma": self.gamma,
             "param_grad_norm": _finite(self.param_grad_norm),
             "clip_factor": _finite(self.clip_factor),
+            "mean_field_rate": _finite(self.mean_field_rate),
+            "theory": {"label": self.theory_label, "note": self.theory_note, "rate": _finite(self.theory_rate),
+                       "curve": None if self.theory_curve is None else _finite_list(self.theory_curve)},
+            "lyapunov": _finite_list(self.lyapunov),
             "config": self.config.to_dict(),
         }
         return out
@@ -161,8 +171,20 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     regime = classify_regime(rate, int(distance[-1]), overflow is not None, reached_zero_at is not None)
     total, factor = _clip(cfg, trace.param_grads)
     clipped = grad_norm * factor if cfg.clip is not None and np.isfinite(factor) else None
+    theory = spec.theory(cfg, net, trace) if spec.theory is not None else None
+    theory_curve = None
+    if theory is not None and np.isfinite(grad_norm[0]) and (theory.rate is not None or theory.curve is not None):
+        shape = theory.curve if theory.curve is not None else np.power(theory.rate, distance.astype(float))
+        theory_curve = grad_norm[0] * np.asarray(shape, dtype=float)
+    lyapunov = (spec.lyapunov(net, trace, x, h0) if spec.lyapunov is not None and bad_step is None
+                else np.array([]))
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
         bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,
         spectrum=spectral, gamma=gamma, saturation=trace.saturation.to(torch.float64).numpy(),
-        saturation_label=spec.carry_label, param_grad_norm=total, clip_factor=factor, clipped_grad_norm=clipped)
+        saturation_label=spec.carry_label, param_grad_norm=total, clip_factor=factor, clipped_grad_norm=clipped,
+        mean_field_rate=theory.rate if theory is not None and theory.mean_field else None,
+        theory_curve=theory_curve, theory_label=theory.label if theory else "",
+        theory_rate=(theory.rate if theory is not None and theory.rate is not None
+                     else fit_rate(distance, theory_curve) if theory_curve is not None else None),
+        theory_note=theory.note if theory else "", lyapunov=np.asarray(lyapunov, dtype=float))

@@ -1,4 +1,5 @@
-"""Long-range tasks for the training lab, each with the loss of the best answer that ignores memory.
+"""Long-range tasks for the training lab, each with the loss of the best answer that ignores memory. One registry:
+a new task is a batch maker, a loss and one entry in TASKS.
 
 - adding (Hochreiter & Schmidhuber 1997, as in Le, Jaitly & Hinton 2015): two channels, a value
   U[0, 1] and a marker; exactly two steps are marked, one in each half; the target is the sum of the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -24,47 +26,6 @@ COPY_LENGTH = 5
 ORDER_DISTRACTORS = 4            # a, b, c, d; then X, Y, start, end
 ORDER_X, ORDER_Y, ORDER_START, ORDER_END = 4, 5, 6, 7
 ORDER_CLASSES = 4                # XX, XY, YX, YY
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    input_size: int
-    output_size: int
-    baseline: float          # loss of the best memoryless answer
-    baseline_label: str
-    loss_name: str
-    min_seq_len: int
-    answer_steps: int = 1    # the readout is scored on this many final steps
-    label: str = ""          # for people: the task's name ...
-    description: str = ""    # ... what the network sees, what is scored, and what T counts
-
-
-TASKS = {
-    "adding": Task("adding", 2, 1, 1 / 6, "predict 1 always: MSE 1/6", "MSE", 2,
-                   label="adding problem",
-                   description="Each step shows a random number in [0, 1] and a marker; exactly two steps are "
-                               "marked, one in each half of the sequence. After the last step the network must "
-                               "answer the sum of the two marked numbers; scored by the mean squared error of that "
-                               "one answer. T is the whole sequence length. Always answering 1 scores 1/6."),
-    "copy": Task("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS, math.log(COPY_SYMBOLS),
-                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, COPY_LENGTH,
-                 label="copy / memory",
-                 description=f"The first {COPY_LENGTH} steps show symbols out of {COPY_SYMBOLS}, then blanks, then a "
-                             f"'go' marker; in the last {COPY_LENGTH} steps the network must repeat the {COPY_LENGTH} "
-                             f"symbols in order. Scored by the cross-entropy over those {COPY_LENGTH} recall steps "
-                             f"only. T is the total length (symbols, delay, marker and recall), so the delay is "
-                             f"T − {2 * COPY_LENGTH + 1} steps. Guessing scores ln {COPY_SYMBOLS} ≈ "
-                             f"{math.log(COPY_SYMBOLS):.2f}."),
-    "order": Task("order", ORDER_END + 1, ORDER_CLASSES, math.log(ORDER_CLASSES),
-                  f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10,
-                  label="temporal order",
-                  description="Random distractor symbols, with one X or Y hidden in the second tenth of the "
-                              "sequence and another in the sixth. At the last step the network must say which "
-                              "order it saw (XX, XY, YX or YY); scored by the cross-entropy of that one answer. T "
-                              "is the whole sequence length, so the first symbol is about 0.8·T steps back. "
-                              f"Guessing scores ln {ORDER_CLASSES} ≈ {math.log(ORDER_CLASSES):.2f}."),
-}
 
 
 def adding_batch(seq_len: int, batch: int, generator: torch.Generator):
@@ -111,18 +72,70 @@ def order_batch(seq_len: int, batch: int, generator: torch.Generator):
     return torch.nn.functional.one_hot(codes, ORDER_END + 1).float(), 2 * is_y[0] + is_y[1]
 
 
-BATCH_MAKERS = {"adding": adding_batch, "copy": copy_batch, "order": order_batch}
+def mse_of_last_step(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """outputs (answer_steps, B, 1): the mean squared error of the one answer."""
+    return torch.nn.functional.mse_loss(outputs[-1], target)
 
 
-def make_batch(task: str, seq_len: int, batch: int, generator: torch.Generator):
-    return BATCH_MAKERS[task](seq_len, batch, generator)
+def cross_entropy_of_last_step(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(outputs[-1], target)
 
 
-def task_loss(task: str, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """outputs: (T, B, output_size) read out at every step; only the answer steps count."""
-    if task == "adding":
-        return torch.nn.functional.mse_loss(outputs[-1], target)
-    if task == "order":
-        return torch.nn.functional.cross_entropy(outputs[-1], target)
-    recall = outputs[-COPY_LENGTH:]                                  # (n, B, K)
-    return torch.nn.functional.cross_entropy(recall.reshape(-1, COPY_SYMBOLS), target.reshape(-1))
+def cross_entropy_of_recall(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """outputs (COPY_LENGTH, B, K): the cross-entropy over the recall steps only."""
+    return torch.nn.functional.cross_entropy(outputs[-COPY_LENGTH:].reshape(-1, COPY_SYMBOLS), target.reshape(-1))
+
+
+def first_sequences(target: torch.Tensor, n: int) -> torch.Tensor:
+    """The targets of the first n sequences, when the batch is the first dimension."""
+    return target[:n]
+
+
+def first_sequences_of_recall(target: torch.Tensor, n: int) -> torch.Tensor:
+    return target[:, :n]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    input_size: int
+    output_size: int
+    baseline: float          # loss of the best memoryless answer
+    baseline_label: str
+    loss_name: str
+    min_seq_len: int
+    batch: Callable          # (seq_len, batch, generator) -> (inputs (T, B, input_size), targets)
+    loss: Callable           # (outputs at the answer steps, targets) -> scalar loss
+    take: Callable = first_sequences       # (targets, n) -> the targets of the first n sequences
+    answer_steps: int = 1    # the readout is scored on this many final steps
+    label: str = ""          # for people: the task's name ...
+    description: str = ""    # ... what the network sees, what is scored, and what T counts
+
+
+TASKS = {
+    "adding": Task("adding", 2, 1, 1 / 6, "predict 1 always: MSE 1/6", "MSE", 2, adding_batch, mse_of_last_step,
+                   label="adding problem",
+                   description="Each step shows a random number in [0, 1] and a marker; exactly two steps are "
+                               "marked, one in each half of the sequence. After the last step the network must "
+                               "answer the sum of the two marked numbers; scored by the mean squared error of that "
+                               "one answer. T is the whole sequence length. Always answering 1 scores 1/6."),
+    "copy": Task("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS, math.log(COPY_SYMBOLS),
+                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, copy_batch,
+                 cross_entropy_of_recall, first_sequences_of_recall, COPY_LENGTH,
+                 label="copy / memory",
+                 description=f"The first {COPY_LENGTH} steps show symbols out of {COPY_SYMBOLS}, then blanks, then a "
+                             f"'go' marker; in the last {COPY_LENGTH} steps the network must repeat the {COPY_LENGTH} "
+                             f"symbols in order. Scored by the cross-entropy over those {COPY_LENGTH} recall steps "
+                             f"only. T is the total length (symbols, delay, marker and recall), so the delay is "
+                             f"T − {2 * COPY_LENGTH + 1} steps. Guessing scores ln {COPY_SYMBOLS} ≈ "
+                             f"{math.log(COPY_SYMBOLS):.2f}."),
+    "order": Task("order", ORDER_END + 1, ORDER_CLASSES, math.log(ORDER_CLASSES),
+                  f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10, order_batch,
+                  cross_entropy_of_last_step,
+                  label="temporal order",
+                  description="Random distractor symbols, with one X or Y hidden in the second tenth of the "
+                              "sequence and another in the sixth. At the last step the network must say which "
+                              "order it saw (XX, XY, YX or YY); scored by the cross-entropy of that one answer. T "
+                              "is the whole sequence length, so the first symbol is about 0.8·T steps back. "
+                              f"Guessing scores ln {ORDER_CLASSES} ≈ {math.log(ORDER_CLASSES):.2f}."),
+}

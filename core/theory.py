@@ -29,7 +29,10 @@ class Spectrum:
 
 def spectrum(w: torch.Tensor) -> Spectrum:
     """Eigenvalues and singular values of a square matrix, in float64."""
-    w64 = w.detach().to(torch.float64)
+    if w is None:                              # a cell without a recurrent matrix (minGRU)
+        nan = float("nan")
+        return Spectrum(np.array([], complex), np.array([]), nan, nan)
+    w64 = w.detach().to(torch.complex128 if w.is_complex() else torch.float64)
     if not torch.isfinite(w64).all():
         nan = float("nan")
         return Spectrum(np.array([], complex), np.array([]), nan, nan)

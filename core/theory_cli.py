@@ -39,9 +39,10 @@ def cmd_phase(args) -> int:
         return 0
     edges = measured_edge(res)
     print(f"per-step gradient factor of the vanilla RNN, weight scale × {res.config.y_axis}")
-    print(f"{res.config.y_axis:>12}  measured edge (factor = 1)  theory λ1·γ = 1")
-    for y, e, t in zip(res.y, edges, res.theory_edge):
-        print(f"{y!s:>12}  {'none' if not np.isfinite(e) else f's = {e:.3g}':>26}  s = {t:.3g}")
+    print(f"{res.config.y_axis:>12}  measured edge (factor = 1)  mean-field χ = 1  Pascanu λ1·γ = 1 (sufficient)")
+    for y, e, m, t in zip(res.y, edges, res.mean_field_edge, res.theory_edge):
+        shown = lambda v: "none" if not np.isfinite(v) else f"s = {v:.3g}"      # noqa: E731
+        print(f"{y!s:>12}  {shown(e):>26}  {shown(m):>16}  s = {t:.3g}")
     return 0
 
 

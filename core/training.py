@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from .budget import Budget, check, train_step_cost
-from .cells import INITS, recurrent_matrix
+from .cells import CELLS, INITS
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
-from .norms import clip_gradients, total_norm
-from .tasks import TASKS, make_batch, task_loss
+from .norms import clip_gradients, step_norms, total_norm
+from .tasks import TASKS
 
 TRAIN_INITS = ("pytorch",) + INITS
 PROBE_SEQUENCES = 8
@@ -33,6 +33,12 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
     "cell": UNROLL_FIELDS["cell"],
     "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"),
                           help="Nonlinearity of the vanilla RNN (torch.nn.RNN offers tanh and ReLU)."),
+    "bias": replace(UNROLL_FIELDS["bias"], help="minGRU: the gate's initial bias (negative: gates start closed, so "
+                                                "the state keeps more)."),
+    "r_min": UNROLL_FIELDS["r_min"],
+    "r_max": UNROLL_FIELDS["r_max"],
+    "max_phase": UNROLL_FIELDS["max_phase"],
+    "lru_norm": UNROLL_FIELDS["lru_norm"],
     "init": FieldSpec("choice", "Recurrent matrix: PyTorch's default, or one of the Gradient flow page's "
                       "initialisations × s.", TRAIN_INITS),
     "weight_scale": UNROLL_FIELDS["weight_scale"],
@@ -57,6 +63,11 @@ class TrainConfig:
     activation: str = "tanh"          # vanilla RNN only
     init: str = "pytorch"
     weight_scale: float = 1.0         # used by every init but "pytorch"
+    bias: float = 0.0                 # minGRU's gate bias
+    r_min: float = 0.9                # LRU ring initialisation (core/cells/lru.py)
+    r_max: float = 0.999
+    max_phase: float = 6.28
+    lru_norm: str = "on"
     hidden: int = 64
     batch: int = 64
     optimizer: str = "adam"
@@ -73,6 +84,8 @@ class TrainConfig:
         need = TASKS[self.task].min_seq_len
         if self.seq_len < need:
             raise ConfigError("seq_len", f"at least {need} for the {self.task} task", self.seq_len)
+        if self.r_max < self.r_min:
+            raise ConfigError("r_max", f"at least r_min ({self.r_min:g})", self.r_max)
         check("training step", self.step_cost(), TRAIN_LOWER)
 
     def step_cost(self) -> Budget:
@@ -116,67 +129,31 @@ class StepRecord:
 
 
 class Model(torch.nn.Module):
-    """torch.nn.RNN/LSTM/GRU (one layer) and a linear readout."""
+    """The cell's training layer (core/cells/layers.py, one per registry entry) and a linear readout."""
 
     def __init__(self, cfg: TrainConfig):
         super().__init__()
         task = TASKS[cfg.task]
-        kinds = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
-        kw = {"nonlinearity": cfg.activation} if cfg.cell == "rnn" else {}
         self.cfg = cfg
-        self.core = kinds[cfg.cell](task.input_size, cfg.hidden, **kw)
-        self.readout = torch.nn.Linear(cfg.hidden, task.output_size)
-        self.answer_steps = task.answer_steps
-        # PyTorch's default initialisation, U(±1/sqrt(fan_in)), drawn from a private generator: the
-        # global RNG is shared by every session of the app and must not decide anyone's weights.
         gen = torch.Generator().manual_seed(cfg.seed)
-        with torch.no_grad():
-            for module, fan_in in ((self.core, cfg.hidden), (self.readout, cfg.hidden)):
-                for p in module.parameters():
-                    p.uniform_(-fan_in ** -0.5, fan_in ** -0.5, generator=gen)
-        if cfg.init != "pytorch":
-            gates = self.core.weight_hh_l0.shape[0] // cfg.hidden
-            with torch.no_grad():
-                self.core.weight_hh_l0.copy_(torch.cat([
-                    recurrent_matrix(cfg.init, cfg.weight_scale, cfg.hidden, gen, torch.float32)
-                    for _ in range(gates)]))
-                self.core.bias_hh_l0.zero_()
-                self.core.bias_ih_l0.zero_()
+        self.core = CELLS[cfg.cell].train_layer(task.input_size, cfg.hidden, cfg, gen)
+        self.readout = torch.nn.Linear(cfg.hidden, task.output_size)
+        with torch.no_grad():                   # PyTorch's default U(±1/√fan_in), from the run's own generator
+            for p in self.readout.parameters():
+                p.uniform_(-cfg.hidden ** -0.5, cfg.hidden ** -0.5, generator=gen)
+        self.answer_steps = task.answer_steps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Readout at the answer steps, (answer_steps, B, output_size)."""
-        states = self.core(x)[0]
-        return self.readout(states[-self.answer_steps:])
-
-    def cell(self) -> torch.nn.Module:
-        """A cell that shares the layer's parameters, for stepping by hand."""
-        cfg = self.cfg
-        kinds = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}
-        kw = {"nonlinearity": cfg.activation} if cfg.cell == "rnn" else {}
-        cell = kinds[cfg.cell](self.core.input_size, cfg.hidden, **kw)
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            setattr(cell, name, getattr(self.core, name + "_l0"))
-        return cell
+        return self.readout(self.core(x)[-self.answer_steps:])
 
 
-def probe_distances(model: Model, cell: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """Mean over the sequences of ‖∂L/∂h_{T−k}‖ for k = 0..T−1, through every path."""
-    cfg = model.cfg
-    batch = x.shape[1]
-    h = x.new_zeros(batch, cfg.hidden)
-    c = x.new_zeros(batch, cfg.hidden)
-    states = []
-    for t in range(x.shape[0]):
-        if cfg.cell == "lstm":
-            h, c = cell(x[t], (h, c))
-        else:
-            h = cell(x[t], h)
-        states.append(h)
-    outputs = model.readout(torch.stack(states[-model.answer_steps:]))
-    loss = task_loss(cfg.task, outputs, target)
+def probe_distances(model: Model, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """Mean over the sequences of ‖∂L/∂(state)_{T−k}‖ for k = 0..T−1, through every path."""
+    states, outputs = model.core.probe_steps(x)
+    loss = TASKS[model.cfg.task].loss(model.readout(outputs[-model.answer_steps:]), target)
     grads = torch.autograd.grad(loss, states, allow_unused=True)
-    norms = [torch.linalg.vector_norm(g, dim=-1, dtype=torch.float64).mean().item() if g is not None else 0.0
-             for g in grads]
+    norms = [step_norms(g.unsqueeze(0)).mean().item() if g is not None else 0.0 for g in grads]
     return np.array(norms[::-1])
 
 
@@ -186,7 +163,6 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.model = Model(cfg)
-        self.cell = self.model.cell()
         self.params = [p for p in self.model.parameters()]
         opt = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
         self.optimizer = opt(self.params, lr=cfg.lr)
@@ -197,7 +173,7 @@ class Trainer:
         cfg = self.cfg
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = task_loss(cfg.task, self.model(x), target)
+        loss = TASKS[cfg.task].loss(self.model(x), target)
         loss.backward()
         loss_value = float(loss.detach())
         if cfg.clip is None:
@@ -214,8 +190,7 @@ class Trainer:
         probe = None
         if finite and (self.steps_done == 1 or self.steps_done % cfg.probe_every == 0):
             n = min(PROBE_SEQUENCES, x.shape[1])
-            probe = probe_distances(self.model, self.cell, x[:, :n], target[..., :n] if cfg.task == "copy"
-                                    else target[:n])
+            probe = probe_distances(self.model, x[:, :n], TASKS[cfg.task].take(target, n))
         return StepRecord(self.steps_done, loss_value, before, after, clipped, finite,
                           time.perf_counter() - start, probe)
 
@@ -228,7 +203,7 @@ class Batches:
         self.generator = torch.Generator().manual_seed(seed + 1_000_003)
 
     def next(self):
-        return make_batch(self.task, self.seq_len, self.batch, self.generator)
+        return TASKS[self.task].batch(self.seq_len, self.batch, self.generator)
 
 
 def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:

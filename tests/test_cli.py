@@ -27,12 +27,25 @@ def test_every_flag_reaches_the_config():
     out = run_cli("unroll", "--cell", "gru", "--activation", "relu", "--init", "orthogonal", "--weight-scale", "0.7",
                   "--seq-len", "12", "--hidden", "8", "--batch", "2", "--input-scale", "0", "--seed", "4",
                   "--clip", "0.5", "--clip-mode", "value", "--dtype", "float64", "--loss-on", "all",
-                  "--bias", "0.5", "--h0-scale", "0.2", "--json")
+                  "--bias", "0.5", "--h0-scale", "0.2", "--r-min", "0.5", "--r-max", "0.8", "--max-phase", "1",
+                  "--lru-norm", "off", "--json")
     assert out.returncode == 0, out.stderr
     cfg = json.loads(out.stdout)["config"]
     assert cfg == {"cell": "gru", "activation": "relu", "init": "orthogonal", "weight_scale": 0.7, "seq_len": 12,
                    "hidden": 8, "batch": 2, "input_scale": 0.0, "seed": 4, "clip": 0.5, "clip_mode": "value",
-                   "dtype": "float64", "loss_on": "all", "bias": 0.5, "h0_scale": 0.2}
+                   "dtype": "float64", "loss_on": "all", "bias": 0.5, "h0_scale": 0.2, "r_min": 0.5, "r_max": 0.8,
+                   "max_phase": 1.0, "lru_norm": "off"}
+
+
+@pytest.mark.parametrize("cell", ["lru", "mingru"])
+def test_the_modern_cells_through_the_cli(cell):
+    out = run_cli("unroll", "--cell", cell, "--seq-len", "50", "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 0 and data["config"]["cell"] == cell and len(data["grad_norm"]) == 50
+    assert data["mean_field_rate"] is None and data["theory"]["curve"] is not None
+    assert data["lyapunov"] == sorted(data["lyapunov"], reverse=True) and len(data["lyapunov"]) == 5
+    out = run_cli("unroll", "--cell", "lru", "--r-min", "0.9", "--r-max", "0.5")
+    assert out.returncode == 2 and out.stderr.startswith("error: --r-max must be at least r_min (0.9)")
 
 
 def test_closed_form_through_the_cli():

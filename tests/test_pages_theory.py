@@ -4,6 +4,7 @@ import json
 import pytest
 
 from conftest import open_page, values
+from ui import theory_figs
 
 
 def metric(at, label):
@@ -58,7 +59,7 @@ def test_phase_page_draws_the_grid_and_the_lines():
     at = open_page("app_pages/phase.py", s_count="9", y_count="5", seq_len="40")
     fig = figures(at)[0]
     names = [t.get("name") for t in fig["data"]]
-    assert "measured factor = 1" in names and "theory λ1·γ = 1" in names
+    assert "measured factor = 1" in names and theory_figs.PASCANU_NAME in names and theory_figs.MEAN_FIELD_NAME in names
     assert len(values(fig["data"][0]["x"])) == 9 and len(values(fig["data"][0]["y"])) == 5
     assert any("| measured edge s |" in m.value for m in at.markdown)
 
@@ -133,13 +134,15 @@ def test_a_link_arriving_later_in_the_session_is_honoured():
 
 def test_why_page_has_a_figure_or_link_for_every_step():
     at = open_page("app_pages/why.py")
-    assert [h.value[:2] for h in at.subheader][:6] == ["1.", "2.", "3.", "4.", "5.", "6."]
-    assert len(at.get("plotly_chart")) == 6
+    assert [h.value[:2] for h in at.subheader][:7] == ["1.", "2.", "3.", "4.", "5.", "6.", "7."]
+    assert len(at.get("plotly_chart")) == 7
     links = [p.proto.page for p in at.get("page_link")]
     assert {"gradient-flow", "cliff", "phase", "training"} <= set(links)
     assert any("preset=gating" in p.proto.query_string for p in at.get("page_link"))
     curves = [c.value for c in at.caption if c.value.startswith("RNN ")]
     assert len(curves) == 4 and any("Exploding" in c for c in curves) and any("Vanishing" in c for c in curves)
+    assert any(c.value.startswith("LRU T=500") for c in at.caption)
     references = " ".join(m.value for m in at.markdown)
-    for author in ("Pascanu", "Bengio, P. Simard", "Hochreiter (1991)", "Schmidhuber (1997)", "Le, N. Jaitly"):
+    for author in ("Pascanu", "Bengio, P. Simard", "Hochreiter (1991)", "Schmidhuber (1997)", "Le, N. Jaitly", "Poole",
+                   "Pennington", "Orvieto", "Feng"):
         assert author in references

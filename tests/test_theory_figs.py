@@ -60,10 +60,10 @@ def test_phase_figure_colours_log_factor_centred_on_one(phase_result):
     assert heat.zmid == 0 and heat.zmin == -heat.zmax
     np.testing.assert_allclose(heat.z, np.clip(np.log10(phase_result.rate), heat.zmin, heat.zmax))
     names = [t.name for t in fig.data]
-    assert {"measured factor = 1", "theory λ1·γ = 1"} <= set(names)
+    assert {"measured factor = 1", theory_figs.PASCANU_NAME} <= set(names)
     contour = next(t for t in fig.data if t.type == "contour")
     assert contour.contours.start == 0 == contour.contours.end
-    theory = next(t for t in fig.data if t.name == "theory λ1·γ = 1")
+    theory = next(t for t in fig.data if t.name == theory_figs.PASCANU_NAME)
     np.testing.assert_allclose(theory.x, phase_result.theory_edge)
     cells = next(t for t in fig.data if t.name == "cells")
     assert len(cells.x) == phase_result.rate.size
@@ -76,7 +76,7 @@ def test_phase_figure_for_activations_has_named_rows_and_marks_overflow():
     fig = theory_figs.phase_figure(res)
     assert list(fig.layout.yaxis.ticktext) == ["tanh", "sigmoid", "relu", "linear"]
     assert not any(t.type == "contour" for t in fig.data)
-    theory = next(t for t in fig.data if t.name == "theory λ1·γ = 1")
+    theory = next(t for t in fig.data if t.name == theory_figs.PASCANU_NAME)
     assert theory.mode == "markers"                    # rows are separate networks: no line across them
     layer = fig.data[1]
     np.testing.assert_array_equal(np.isfinite(np.asarray(layer.z, dtype=float)), res.overflow)

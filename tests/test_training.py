@@ -9,7 +9,7 @@ import torch
 
 from core.config import ConfigError
 from core.tasks import (COPY_LENGTH, COPY_SYMBOLS, ORDER_END, ORDER_START, ORDER_X, ORDER_Y, TASKS, adding_batch,
-                        copy_batch, order_batch, order_positions, task_loss)
+                        copy_batch, order_batch, order_positions)
 from core.training import Batches, Model, Race, TrainConfig, Trainer, probe_distances, train
 from conftest import run_cli
 
@@ -38,7 +38,7 @@ def test_copy_batches_and_their_baseline():
     assert torch.equal(codes[:COPY_LENGTH], y)
     assert torch.all(codes[30 - COPY_LENGTH - 1] == COPY_SYMBOLS + 1)      # the go marker
     uniform = torch.zeros(COPY_LENGTH, 64, COPY_SYMBOLS)                     # equal logits = a uniform guess
-    assert float(task_loss("copy", uniform, y)) == pytest.approx(TASKS["copy"].baseline)
+    assert float(TASKS["copy"].loss(uniform, y)) == pytest.approx(TASKS["copy"].baseline)
 
 
 @pytest.mark.parametrize("seq_len", [10, 11, 37, 100, 1000])
@@ -61,7 +61,7 @@ def test_temporal_order_batches_hide_two_symbols_in_the_second_and_sixth_tenth(s
 
 def test_temporal_order_baseline_is_a_uniform_guess():
     _, y = order_batch(50, 64, torch.Generator().manual_seed(4))
-    assert float(task_loss("order", torch.zeros(1, 64, 4), y)) == pytest.approx(TASKS["order"].baseline)
+    assert float(TASKS["order"].loss(torch.zeros(1, 64, 4), y)) == pytest.approx(TASKS["order"].baseline)
     with pytest.raises(ConfigError, match="seq_len must be at least 10 for the order task"):
         TrainConfig(task="order", seq_len=9)
 
@@ -159,14 +159,14 @@ def test_probe_measures_the_total_derivative_at_every_distance():
     cfg = TrainConfig(cell="lstm", **TINY)
     model = Model(cfg)
     x, y = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()
-    profile = probe_distances(model, model.cell(), x, y)
+    profile = probe_distances(model, x, y)
     # reference: the fused layer run step by step on inputs that we perturb through a zero leaf
     bump = torch.zeros(cfg.seq_len, cfg.batch, cfg.hidden, requires_grad=True)
     h = torch.zeros(1, cfg.batch, cfg.hidden)
     c = torch.zeros(1, cfg.batch, cfg.hidden)
     states = []
     for t in range(cfg.seq_len):
-        out, (h, c) = model.core(x[t:t + 1], (h, c))
+        out, (h, c) = model.core.layer(x[t:t + 1], (h, c))
         h = h + bump[t]
         states.append(h[0])
     loss = torch.nn.functional.mse_loss(model.readout(states[-1]), y)

@@ -1,10 +1,13 @@
 """Sidebar controls of the Gradient flow page, each bound to a URL query parameter."""
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import streamlit as st
 
+from core import meanfield
+from core.cells import CELLS
 from core.config import UNROLL_FIELDS, FieldSpec, UnrollConfig
 from ui.page_state import PageState
 from ui.url import UrlField, nearest_option, round_to
@@ -20,7 +23,7 @@ UI_MAX_INPUT_SCALE = 5.0
 UI_MAX_SEED = 999_999           # plenty of seeds, and a range people can read
 
 LABELS = {
-    "cell": {"rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU"},
+    "cell": {name: spec.label for name, spec in CELLS.items()},
     "activation": {"tanh": "tanh", "sigmoid": "logistic sigmoid", "relu": "ReLU", "linear": "linear (none)"},
     "init": {"gaussian": "Gaussian N(0, s²/H)", "orthogonal": "orthogonal × s", "identity": "identity × s",
              "xavier": "Xavier/Glorot × s"},
@@ -49,6 +52,10 @@ FIELDS = [
     UrlField("loss_on", DEFAULTS.loss_on, UNROLL_FIELDS["loss_on"]),
     UrlField("bias", DEFAULTS.bias, UNROLL_FIELDS["bias"], round_to(0.1)),
     UrlField("h0_scale", DEFAULTS.h0_scale, replace(UNROLL_FIELDS["h0_scale"], hi=5.0), round_to(0.1)),
+    UrlField("r_min", DEFAULTS.r_min, UNROLL_FIELDS["r_min"], round_to(0.001)),
+    UrlField("r_max", DEFAULTS.r_max, UNROLL_FIELDS["r_max"], round_to(0.001)),
+    UrlField("max_phase", DEFAULTS.max_phase, UNROLL_FIELDS["max_phase"], round_to(0.01)),
+    UrlField("lru_norm", DEFAULTS.lru_norm, UNROLL_FIELDS["lru_norm"]),
 ]
 # The tabs under the main chart; the open one is in the URL too (?view=spectrum).
 TAB_LABELS = ["Clipping", "Spectrum", "Saturation"]
@@ -76,11 +83,26 @@ def flow_controls() -> list[str]:
     sb = st.sidebar
     sb.header("Network")
     _select(sb, "Cell", "cell")
-    gated = STATE["cell"] != "rnn"
-    _select(sb, "Activation f", "activation", disabled=gated)
-    _select(sb, "Recurrent initialisation", "init")
+    spec = CELLS[STATE["cell"]]
+    _select(sb, "Activation f", "activation", disabled=not spec.uses_activation)
+    _select(sb, "Recurrent initialisation", "init", disabled="init" not in spec.uses)
     sb.select_slider("Weight scale s", WEIGHT_SCALES, key=key("weight_scale"), format_func=lambda v: f"{v:g}",
+                     disabled="weight_scale" not in spec.uses,
                      help=_help("weight_scale") + " Log-spaced from 0.1 to 10.")
+    edge = critical_scale(STATE["cell"], STATE["init"], STATE["activation"], STATE["input_scale"], STATE["bias"])
+    sb.button("Critical initialisation", icon=":material/balance:", on_click=set_critical, args=(edge,),
+              disabled=edge is None, width="stretch",
+              help=(f"Set s to the edge of chaos, where mean-field χ = 1 for this activation, input scale and bias: "
+                    f"s = {edge:.3g} (the nearest slider value is used). There the gradient neither vanishes nor "
+                    "explodes, step after step." if edge is not None else
+                    "The edge of chaos (mean-field χ = 1) is defined for the vanilla RNN with a random W (gaussian, "
+                    "orthogonal, Xavier), and must lie between 0.1 and 10."))
+    if "r_min" in spec.uses:
+        c1, c2 = sb.columns(2)
+        c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=key("r_min"), help=_help("r_min"))
+        c2.number_input("r max", 0.0, 1.0, step=0.001, format="%.3f", key=key("r_max"), help=_help("r_max"))
+        sb.slider("Max phase", 0.0, 6.28, step=0.01, key=key("max_phase"), help=_help("max_phase"))
+        sb.radio("Normalisation γ", ["on", "off"], key=key("lru_norm"), horizontal=True, help=_help("lru_norm"))
     sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key=key("seq_len"), help=_help("seq_len"))
     sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=_help("hidden"))
     sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=_help("batch"))
@@ -99,6 +121,19 @@ def flow_controls() -> list[str]:
         st.slider("Bias b", -5.0, 5.0, step=0.1, key=key("bias"), help=_help("bias"))
         st.slider("Initial state scale", 0.0, 5.0, step=0.1, key=key("h0_scale"), help=_help("h0_scale"))
     return warnings
+
+
+@functools.lru_cache(maxsize=256)
+def critical_scale(cell: str, init: str, activation: str, input_scale: float, bias: float) -> float | None:
+    """The weight scale where mean-field χ = 1, if this network has one on the slider's range."""
+    if not CELLS[cell].uses_activation or init not in meanfield.APPLIES_TO_INITS:
+        return None
+    edge = float(meanfield.edge(activation, input_scale, bias)[0])
+    return edge if WEIGHT_SCALES[0] <= edge <= WEIGHT_SCALES[-1] else None
+
+
+def set_critical(edge: float) -> None:
+    STATE["weight_scale"] = nearest_option(WEIGHT_SCALES)(edge)
 
 
 def config_values() -> dict:

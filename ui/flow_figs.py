@@ -6,10 +6,12 @@ import warnings
 import numpy as np
 import plotly.graph_objects as go
 
+from core.cells import CELLS
 from core.probe import UnrollResult
 from ui.chart_style import edge_anchor, layout, log_hline, log_range, log_yaxis
 
-COLORS = {"grad": "#1f77b4", "bound": "#7f7f7f", "cell": "#2ca02c", "clipped": "#ff7f0e",
+COLORS = {"grad": "#1f77b4", "bound": "#7f7f7f", "cell": "#2ca02c", "clipped": "#ff7f0e", "theory": "#D55E00",
+          "lyapunov": "#CC79A7",
           "bad": "#d62728", "threshold": "#d62728"}
 MAX_HEATMAP_COLUMNS = 400
 
@@ -55,6 +57,17 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.bound), name=name,
                                  mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
                                  hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
+    if res.theory_curve is not None:
+        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.theory_curve), name=res.theory_label, mode="lines",
+                                 line=dict(color=COLORS["theory"], dash="dashdot", width=2.5),
+                                 hovertemplate="distance %{x}<br>theory = %{y:.3e}<extra></extra>"))
+    if res.lyapunov.size and np.isfinite(res.lyapunov[0]) and np.isfinite(res.grad_norm[0]):
+        lam = float(res.lyapunov[0])
+        with np.errstate(over="ignore"):
+            line = res.grad_norm[0] * np.exp(lam * k)
+        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(line), name=f"Lyapunov e^(λ_max·k), λ_max = {lam:.3g}",
+                                 mode="lines", line=dict(color=COLORS["lyapunov"], dash="dot", width=2.5),
+                                 hovertemplate="distance %{x}<br>e^(λ_max k) = %{y:.3e}<extra></extra>"))
     if res.cell_grad_norm is not None:
         fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.cell_grad_norm), name="‖∂L/∂c‖ cell state",
                                  mode="lines", line=dict(color=COLORS["cell"], width=2),
@@ -112,9 +125,21 @@ def clipping_figure(res: UnrollResult) -> go.Figure:
     return layout(fig, "Total parameter-gradient norm", height=360)
 
 
+def _no_matrix(res: UnrollResult, title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       text=f"{CELLS[res.config.cell].label} has no recurrent matrix:<br>its Jacobian is diagonal "
+                            "(see the Saturation tab)")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return layout(fig, title)
+
+
 def spectrum_figure(res: UnrollResult) -> go.Figure:
     """Eigenvalues of the recurrent matrix in the complex plane, with the unit and 1/γ circles."""
     eig = res.spectrum.eigenvalues
+    if eig.size == 0:
+        return _no_matrix(res, "Eigenvalues")
     fig = go.Figure()
     theta = np.linspace(0, 2 * np.pi, 361)
     fig.add_trace(go.Scatter(x=np.cos(theta), y=np.sin(theta), mode="lines", name="unit circle",
@@ -129,12 +154,14 @@ def spectrum_figure(res: UnrollResult) -> go.Figure:
                              hovertemplate="%{x:.3f} %{y:+.3f}i<extra></extra>"))
     fig.update_xaxes(title="real", zeroline=True)
     fig.update_yaxes(title="imaginary", scaleanchor="x", scaleratio=1, zeroline=True)
-    which = "W" if res.config.cell == "rnn" else "candidate block of W_hh"
+    which = CELLS[res.config.cell].spectrum_label
     return layout(fig, f"Eigenvalues of {which} (spectral radius {res.spectrum.spectral_radius:.3g})")
 
 
 def singular_values_figure(res: UnrollResult) -> go.Figure:
     sv = res.spectrum.singular_values
+    if sv.size == 0:
+        return _no_matrix(res, "Singular values")
     fig = go.Figure(go.Scatter(x=np.arange(1, sv.size + 1), y=sv, mode="lines+markers",
                                marker=dict(size=4, color=COLORS["grad"]), name="σ_i",
                                hovertemplate="σ_%{x} = %{y:.4g}<extra></extra>"))
@@ -159,12 +186,13 @@ def saturation_figure(res: UnrollResult) -> go.Figure:
             sat = np.nanmean(sat[:n].reshape(-1, width, sat.shape[1]), axis=1)
         steps = steps[:n].reshape(-1, width)[:, 0]
     z = np.where(np.isfinite(sat), sat, np.nan).T
-    zmax = 0.25 if res.config.cell == "rnn" and res.config.activation == "sigmoid" else 1.0
+    uses_activation = CELLS[res.config.cell].uses_activation
+    zmax = 0.25 if uses_activation and res.config.activation == "sigmoid" else 1.0
     fig = go.Figure(go.Heatmap(z=z, x=steps, colorscale="Viridis", zmin=0, zmax=zmax,
                                colorbar=dict(title=res.saturation_label),
                                hovertemplate="step %{x}, unit %{y}<br>value %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title="time step t")
     fig.update_yaxes(title="hidden unit")
-    title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if res.config.cell == "rnn"
+    title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if uses_activation
              else f"Carry: {res.saturation_label} per unit (bright = the cell state keeps its gradient)")
     return layout(fig, title)

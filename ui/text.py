@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from core.cells import CELLS
 from core.cliff import CliffResult
 from core.probe import UnrollResult
 
@@ -41,6 +44,24 @@ def headline(res: UnrollResult) -> str:
             f"**{sci(ratio)}** of its final-step value.")
 
 
+def theory_sentences(res: UnrollResult) -> str:
+    """What theory predicts for this curve and how the measurement compares, in a few sentences."""
+    parts = []
+    if res.mean_field_rate is not None:
+        parts.append(f"**Theory.** {res.theory_note} Measured: ×{sci(res.rate, 3)} per step"
+                     + (f" ({100 * (res.rate / res.mean_field_rate - 1):+.1f}%)." if res.rate else "."))
+    elif res.theory_note:
+        parts.append(f"**Theory.** {res.theory_note}")
+    if res.lyapunov.size and np.isfinite(res.lyapunov).all():
+        top = ", ".join(f"{v:.3f}" for v in res.lyapunov)
+        comparison = (f": here ln {sci(res.rate, 3)} = {math.log(res.rate):.3f} against λ_max = {res.lyapunov[0]:.3f}"
+                      if res.rate else "")
+        parts.append(f"**Lyapunov exponents** of the forward dynamics along this trajectory (nats per step, largest "
+                     f"first): {top}. A perturbation of the state grows like e^(λ_max·k); the gradient goes back "
+                     f"through the same Jacobians transposed, so ln(per-step factor) ≈ λ_max{comparison}.")
+    return "\n\n".join(p for p in parts if p)
+
+
 def overflow_explanation(res: UnrollResult) -> str | None:
     """What happened and what to try when numbers stopped being finite."""
     o = res.overflow
@@ -62,9 +83,11 @@ def overflow_explanation(res: UnrollResult) -> str | None:
 
 def short_label(cfg) -> str:
     """A compact name for a configuration, for legends: 'RNN tanh gaussian s=1 T=100'."""
-    cell = {"rnn": f"RNN {cfg.activation}", "lstm": "LSTM", "gru": "GRU"}[cfg.cell]
+    spec = CELLS[cfg.cell]
+    cell = f"{spec.short} {cfg.activation}" if spec.uses_activation else spec.short
     extra = "" if cfg.input_scale == 1.0 else f" x×{cfg.input_scale:g}"
-    return f"{cell} {cfg.init} s={cfg.weight_scale:g} T={cfg.seq_len}{extra}"
+    network = f" {cfg.init} s={cfg.weight_scale:g}" if "init" in spec.uses else ""
+    return f"{cell}{network} T={cfg.seq_len}{extra}"
 
 
 def clipping_sentence(res: UnrollResult) -> str:

@@ -9,6 +9,9 @@ from core.phase import PhaseResult, measured_edge
 from ui.chart_style import layout, log_hline, log_range, log_yaxis
 
 PLAIN, CLIPPED, THEORY, RADIUS, OVERFLOW = "#d62728", "#2ca02c", "#111111", "#7f7f7f", "#3b0a0a"
+MEAN_FIELD = "#E69F00"
+PASCANU_NAME = "Pascanu λ1·γ = 1 (left of it vanishing is guaranteed)"
+MEAN_FIELD_NAME = "mean-field χ = 1 (edge of chaos)"
 PICK_GRID = 40     # invisible click targets per axis on the cliff surface
 
 
@@ -149,14 +152,21 @@ def phase_figure(res: PhaseResult) -> go.Figure:
         fig.add_trace(go.Contour(x=x, y=y, z=log_rate, contours=dict(start=0, end=0, size=1, coloring="none"),
                                  line=dict(color="black", width=3), showscale=False, name="measured factor = 1",
                                  showlegend=True, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="lines", name="theory λ1·γ = 1",
+        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="lines", name=PASCANU_NAME,
                                  line=dict(color=THEORY, dash="dash", width=2), hoverinfo="skip"))
+        if np.isfinite(res.mean_field_edge).any():
+            fig.add_trace(go.Scatter(x=res.mean_field_edge, y=y, mode="lines", name=MEAN_FIELD_NAME,
+                                     line=dict(color=MEAN_FIELD, width=3, dash="dot"), hoverinfo="skip"))
     else:                                   # one short tick per row: rows are separate networks
         tick = dict(symbol="line-ns", size=40)
         fig.add_trace(go.Scatter(x=measured_edge(res), y=y, mode="markers", name="measured factor = 1",
                                  marker=dict(**tick, line=dict(color="black", width=4)), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="markers", name="theory λ1·γ = 1",
+        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="markers", name=PASCANU_NAME,
                                  marker=dict(**tick, line=dict(color=THEORY, width=2)), hoverinfo="skip"))
+        if np.isfinite(res.mean_field_edge).any():
+            fig.add_trace(go.Scatter(x=res.mean_field_edge, y=y, mode="markers", name=MEAN_FIELD_NAME,
+                                     marker=dict(symbol="diamond-wide", size=14, color=MEAN_FIELD,
+                                                 line=dict(color="black", width=1)), hoverinfo="skip"))
     fig.add_vline(x=res.radius_edge, line=dict(color=RADIUS, dash="dot"))
     # annotations on a log axis take log10 coordinates (add_vline's own annotation would misplace it)
     fig.add_annotation(x=np.log10(res.radius_edge), y=0, yref="paper", yanchor="top", xanchor="left",

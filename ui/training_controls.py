@@ -8,7 +8,7 @@ from core.tasks import TASKS
 from core.training import GATING_RACE, TRAIN_FIELDS, TrainConfig
 from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.page_state import PageState
-from ui.url import UrlField, nearest_option
+from ui.url import UrlField, nearest_option, round_to
 
 DEFAULT = TrainConfig()
 # Every size on the sliders fits the training-step budget with the others at their defaults (core/budget.py):
@@ -16,7 +16,8 @@ DEFAULT = TrainConfig()
 TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 BATCHES = [8, 16, 32, 64, 128, 256]
-RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "hidden", "optimizer", "lr", "clip", "clip_mode"]
+RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", "r_min", "r_max", "max_phase", "lru_norm", "hidden",
+              "optimizer", "lr", "clip", "clip_mode"]
 SHARED = ["task", "seq_len", "batch", "seed"]
 B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
 
@@ -34,7 +35,7 @@ PRESETS = {
 }
 HELP = {
     "race": "Train two networks side by side on exactly the same batches, to compare them fairly.",
-    "cell": "Vanilla RNN, LSTM or GRU (torch.nn.RNN / LSTM / GRU, one layer, with a linear readout).",
+    "cell": "Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU; one layer with a linear readout.",
     "weight_scale": "Scale s of the recurrent matrix for the initialisations other than PyTorch's default.",
     "hidden": "Hidden size H: units in the recurrent layer.",
     "optimizer": "Adam adapts the step size per parameter; SGD takes plain gradient steps (learning rate × gradient).",
@@ -61,6 +62,12 @@ def run_field(prefix: str, name: str) -> UrlField:
         spec = replace(spec, lo=TRAIN_HIDDEN_SIZES[0], hi=TRAIN_HIDDEN_SIZES[-1])
     if name == "lr":
         spec = replace(spec, lo=LEARNING_RATES[0], hi=LEARNING_RATES[-1], lo_open=False)
+    if name == "bias":
+        spec, snap = replace(spec, lo=-5.0, hi=5.0), round_to(0.1)
+    if name in ("r_min", "r_max"):
+        snap = round_to(0.001)
+    if name == "max_phase":
+        spec, snap = replace(spec, hi=6.28), round_to(0.01)
     return UrlField(f"{prefix}_{name}", default, spec, snap)
 
 

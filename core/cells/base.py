@@ -52,6 +52,36 @@ def recurrent_matrix(init: str, scale: float, hidden: int, generator: torch.Gene
     return (w * scale).to(dtype)
 
 
+def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """In place along dim 0, the elementwise linear recursion s_t = values_t + mult_t ⊙ s_{t−1} (reverse:
+    s_t = values_t + mult_t ⊙ s_{t+1}), with mult broadcastable to values (real or complex). Small states take
+    log2(T) vectorised doubling passes (Python's per-step cost would dominate a loop); larger ones a plain loop,
+    which does less arithmetic. Returns values, now holding s."""
+    steps = values.shape[0]
+    mult = mult.expand_as(values)
+    if values[0].numel() <= 1024:
+        carry = torch.zeros_like(values)
+        if reverse:                           # carry[t] multiplies what sits d steps later
+            carry[:-1] = mult[:-1]
+        else:
+            carry[1:] = mult[1:]
+        d = 1
+        while d < steps:
+            if reverse:
+                values[:-d] = values[:-d] + carry[:-d] * values[d:]
+                carry[:-d] = carry[:-d] * carry[d:]
+            else:
+                values[d:] = values[d:] + carry[d:] * values[:-d]
+                carry[d:] = carry[d:] * carry[:-d]
+            d *= 2
+        return values
+    s, m = values.unbind(0), mult.unbind(0)
+    order = range(steps - 2, -1, -1) if reverse else range(1, steps)
+    for t in order:
+        s[t].add_(m[t] * s[t + 1 if reverse else t - 1])
+    return values
+
+
 def gated_weights(gates: int, cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> dict:
     """torch's layout for a gated cell: every H×H block of weight_hh drawn by `init` × s, input weights
     N(0, 1/D), bias_ih constant (cfg.bias), bias_hh zero."""
@@ -71,17 +101,28 @@ class Network:
     cell: str
     activation: str
     params: dict[str, torch.Tensor]
-    recurrent_block: torch.Tensor          # the matrix whose spectrum the app shows
+    recurrent_block: torch.Tensor | None   # the matrix whose spectrum the app shows (None: the cell has none)
+    options: dict = field(default_factory=dict)   # cell-specific switches the probe reads
 
 
 @dataclass
 class Trace:
     """Raw tensors of one probe, in time order (index t = 0..T−1)."""
-    h: torch.Tensor               # (T, B, H) states (what the loss reads)
+    h: torch.Tensor               # (T, B, H) states (what the loss reads; complex for the LRU)
     g: torch.Tensor               # (T, B, H) total derivatives ∂L/∂h_t
     gc: torch.Tensor | None       # (T, B, H) ∂L/∂c_t (LSTM cell state)
     saturation: torch.Tensor      # (T, H) of sequence 0: |f'(a_t)|, or the carry of a gated cell
     param_grads: list             # ∂L/∂θ, one tensor per entry of Network.params
+
+
+@dataclass(frozen=True)
+class Theory:
+    """What a cell's theory predicts for the curve of one network."""
+    rate: float | None              # predicted per-step factor of ‖∂L/∂h‖ (None: no prediction here)
+    label: str                      # legend entry
+    note: str                       # one sentence: what it is, and when it applies
+    curve: object = None            # np.ndarray of ‖∂L/∂h_{T−k}‖ / ‖∂L/∂h_T‖ when not rate^k (e.g. exact)
+    mean_field: bool = False        # the mean-field prediction of the vanilla RNN (JSON: mean_field_rate)
 
 
 @dataclass(frozen=True)
@@ -99,6 +140,7 @@ class CellSpec:
     """Everything the app needs to know about one recurrent cell: a new cell is one module with one of these."""
     name: str
     label: str                                    # for people: "Vanilla RNN", "LSTM", ...
+    short: str                                    # in legends and run names: "RNN", "LSTM", ...
     help: str                                     # one line, shown by the cell picker
     build: Callable                               # (cfg, input_size, generator, dtype) -> Network
     probe: Callable                               # (net, x, h0, v, loss_on) -> Trace
@@ -107,6 +149,11 @@ class CellSpec:
     cost: UnrollCost
     uses_activation: bool = False                 # the activation f applies (vanilla RNN only)
     gamma: Callable[[str], float] | None = None   # sup|f'| for Pascanu's bound, where it applies
+    lyapunov: Callable | None = None              # (net, trace, x, h0) -> exponents, descending (core/lyapunov.py)
+    theory: Callable | None = None                # (cfg, net, trace) -> Theory
+    train_layer: Callable | None = None           # (input_size, hidden, cfg, generator) -> torch module (layers.py)
+    train_uses: tuple = ("init", "weight_scale")  # the settings its training layer reads
     train_gates: int = 1                          # H-wide blocks per step in training (the cost model)
     train_tensors_per_step: float = 8.0
-    extra_fields: tuple = field(default=())       # config fields only this cell reads
+    train_step_overhead_s: float = 20e-6          # per time step of a training step, forward and backward
+    uses: tuple = ("init", "weight_scale", "bias")   # the settings this cell reads (besides T, H, batch, inputs)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from ..lyapunov import qr_exponents
 from .base import CellSpec, Network, Trace, UnrollCost, gated_weights
+from .layers import FusedLayer
 
 GATES = 3
 
@@ -62,9 +64,34 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
     return Trace(h, g, None, z[:, 0, :].clone(), [grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh])
 
 
+def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
+    """∂h_t/∂h_{t−1} along the first sequence's trajectory."""
+    p = {k: v.to(torch.float64) for k, v in net.params.items()}          # float64; to NumPy for the loop
+    H = h0.shape[-1]
+    h = trace.h[:, 0].to(torch.float64)
+    h_prev = torch.cat([h0[0:1].to(torch.float64), h[:-1]])
+    gi = x[:, 0].to(torch.float64) @ p["weight_ih"].T + p["bias_ih"]
+    gh = h_prev @ p["weight_hh"].T + p["bias_hh"]
+    r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+    z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+    n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+    w = p["weight_hh"].numpy()
+    r, z, n, gh_n, h_prev = (a.numpy()[:, :, None] for a in (r, z, n, gh[:, 2 * H:], h_prev))
+
+    def step(t, q):
+        dz_all = w @ q                                                # (3H, m)
+        col = lambda a: a[t]                                          # noqa: E731
+        dr = col(r * (1 - r)) * dz_all[:H]
+        dz = col(z * (1 - z)) * dz_all[H:2 * H]
+        dn = col(1 - n * n) * (col(r) * dz_all[2 * H:] + dr * col(gh_n))
+        return col(1 - z) * dn + col(h_prev - n) * dz + col(z) * q
+    return qr_exponents(step, len(h), H)
+
+
 SPEC = CellSpec(
-    name="gru", label="GRU",
+    train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.GRU, torch.nn.GRUCell, i, h, cfg, g),
+    name="gru", label="GRU", short="GRU",
     help="Gated recurrent unit: the update gate z mixes the old state and a candidate (Cho et al. 2014).",
     build=build, probe=probe, carry_label="update gate z_t", spectrum_label="candidate block of W_hh",
     cost=UnrollCost(flops_per_bh2=36, overhead_s=30e-6, tensors_per_step=19),
-    train_gates=GATES, train_tensors_per_step=12)
+    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=12)

@@ -12,9 +12,12 @@ bounded whatever T is.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from .base import CellSpec, Network, Trace, UnrollCost, gated_weights
+from ..lyapunov import qr_exponents
+from .base import CellSpec, Network, Trace, UnrollCost, gated_weights, linear_scan
+from .layers import FusedLayer
 
 GATES = 4
 CHUNK_BYTES = 320 * 2**20           # activations of one chunk of the backward pass
@@ -39,24 +42,6 @@ def _kernel(params: dict, hidden: int, input_size: int, dtype: torch.dtype) -> t
 
 def _bumped(x: torch.Tensor, hidden: int) -> torch.Tensor:
     return torch.cat([x.new_zeros(*x.shape[:2], hidden), x], dim=-1)
-
-
-def carry_back(a: torch.Tensor, f: torch.Tensor) -> None:
-    """In place, a_t += f_{t+1} ⊙ a_{t+1} from the last step back: the elementwise linear recursion of the
-    cell state's gradient. Small states take log2(T) vectorised doubling passes (the Python loop's per-step
-    cost would dominate); larger ones the plain loop, which does less arithmetic."""
-    steps = a.shape[0]
-    if a[0].numel() <= 1024:
-        carry = torch.cat([f[1:], torch.zeros_like(f[:1])])       # carry[t]: what multiplies a[t + d]
-        d = 1
-        while d < steps:
-            a[:-d] = torch.addcmul(a[:-d], carry[:-d], a[d:])
-            carry[:-d] = carry[:-d] * carry[d:]
-            d *= 2
-        return
-    a_steps, f_steps = a.unbind(0), f.unbind(0)
-    for t in range(steps - 2, -1, -1):
-        a_steps[t].addcmul_(f_steps[t + 1], a_steps[t + 1])
 
 
 def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str) -> Trace:
@@ -108,7 +93,7 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
             gcs = gc[t0:t1]
             torch.mul(gs * o, 1 - tanh_c * tanh_c, out=gcs)       # the path through h_t = o_t tanh(c_t)
             gcs[-1] += dc_next
-            carry_back(gcs, f)                                     # the path through c_{t+1} = f c_t + i g
+            linear_scan(gcs, torch.cat([f[1:], f[:1]]), reverse=True)   # through c_{t+1} = f_{t+1} c_t + i g
             saturation[t0:t1] = f[:, 0, :]
             dh_next, dc_next = hs.grad[0], cs.grad[0]
     grads = [kernel.weight_ih_l0.grad[:, H:], kernel.weight_hh_l0.grad, kernel.bias_ih_l0.grad,
@@ -116,11 +101,41 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
     return Trace(h, g, gc, saturation, grads)
 
 
+def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
+    """The Jacobian of the state (h_t, c_t) with respect to (h_{t−1}, c_{t−1}) along the first sequence."""
+    p = {k: v.to(torch.float64) for k, v in net.params.items()}          # float64; to NumPy for the loop
+    H = h0.shape[-1]
+    h = trace.h[:, 0].to(torch.float64)
+    h_prev = torch.cat([h0[0:1].to(torch.float64), h[:-1]])
+    gates = x[:, 0].to(torch.float64) @ p["weight_ih"].T + h_prev @ p["weight_hh"].T + p["bias_ih"] + p["bias_hh"]
+    i, f, o = (torch.sigmoid(gates[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
+    g = torch.tanh(gates[:, 2 * H:3 * H])
+    c = torch.empty_like(h)
+    c_prev = torch.zeros(H, dtype=torch.float64)
+    for t in range(len(h)):                        # the cell state of one sequence: an elementwise recursion
+        c_prev = c[t] = f[t] * c_prev + i[t] * g[t]
+    c_before = torch.cat([torch.zeros(1, H, dtype=torch.float64), c[:-1]])
+    tanh_c = torch.tanh(c)
+    w = p["weight_hh"].numpy()
+    i, f, o, g, c_before, tanh_c = (a.numpy()[:, :, None] for a in (i, f, o, g, c_before, tanh_c))
+
+    def step(t, q):
+        dh, dc = q[:H], q[H:]
+        dz = w @ dh                                                   # (4H, m)
+        col = lambda a: a[t]                                          # noqa: E731
+        dc_new = (col(f * (1 - f)) * dz[H:2 * H] * col(c_before) + col(f) * dc
+                  + col(i * (1 - i)) * dz[:H] * col(g) + col(i) * col(1 - g * g) * dz[2 * H:3 * H])
+        dh_new = col(o * (1 - o)) * dz[3 * H:] * col(tanh_c) + col(o * (1 - tanh_c * tanh_c)) * dc_new
+        return np.concatenate([dh_new, dc_new])
+    return qr_exponents(step, len(h), 2 * H)
+
+
 SPEC = CellSpec(
-    name="lstm", label="LSTM",
+    train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.LSTM, torch.nn.LSTMCell, i, h, cfg, g),
+    name="lstm", label="LSTM", short="LSTM",
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "
          "Schmidhuber 1997).",
     build=build, probe=probe, carry_label="forget gate f_t", spectrum_label="candidate block of W_hh",
     cost=UnrollCost(flops_per_bh2=72, overhead_s=40e-6, tensors_per_step=7, chunk_tensors=CHUNK_TENSORS,
                     chunk_bytes=CHUNK_BYTES),
-    train_gates=GATES, train_tensors_per_step=16)
+    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=16)

@@ -1,0 +1,126 @@
+"""The cells as trainable torch modules for the Training lab, one per registry entry (CellSpec.train_layer).
+
+Every layer maps inputs (T, B, D) to outputs (T, B, H) that the task's linear readout reads, and can run again
+step by step under autograd (`probe_steps`) so that the lab can measure ∂L/∂(state_t) for every t through every
+path. Weights come from a private generator seeded by the run's seed: the global RNG is shared by every session
+of the app and must not decide anyone's weights.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import recurrent_matrix
+
+
+class FusedLayer(torch.nn.Module):
+    """torch.nn.RNN / LSTM / GRU (one layer: the fused kernels train it); a cell of the matching kind that shares
+    its parameters steps it by hand for the probe. PyTorch's default initialisation U(±1/√H), or the recurrent
+    blocks drawn by `init` × s with zero biases."""
+
+    def __init__(self, layer: type, cell: type, input_size: int, hidden: int, cfg, generator: torch.Generator,
+                 **kwargs):
+        super().__init__()
+        self.layer = layer(input_size, hidden, **kwargs)
+        self.cell = cell(input_size, hidden, **kwargs)
+        with torch.no_grad():
+            for p in self.layer.parameters():
+                p.uniform_(-hidden ** -0.5, hidden ** -0.5, generator=generator)
+            if cfg.init != "pytorch":
+                gates = self.layer.weight_hh_l0.shape[0] // hidden
+                self.layer.weight_hh_l0.copy_(torch.cat([
+                    recurrent_matrix(cfg.init, cfg.weight_scale, hidden, generator, torch.float32)
+                    for _ in range(gates)]))
+                self.layer.bias_hh_l0.zero_()
+                self.layer.bias_ih_l0.zero_()
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            delattr(self.cell, name)
+            setattr(self.cell, name, getattr(self.layer, name + "_l0"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)[0]
+
+    def probe_steps(self, x: torch.Tensor) -> tuple[list, torch.Tensor]:
+        """(the state h_t of every step, the outputs), under autograd."""
+        h = x.new_zeros(x.shape[1], self.layer.hidden_size)
+        lstm = isinstance(self.cell, torch.nn.LSTMCell)
+        c = torch.zeros_like(h)
+        states = []
+        for t in range(x.shape[0]):
+            if lstm:
+                h, c = self.cell(x[t], (h, c))
+            else:
+                h = self.cell(x[t], h)
+            states.append(h)
+        return states, torch.stack(states)
+
+
+def _scan(multiplier: torch.Tensor, drive: torch.Tensor) -> list:
+    """s_t = multiplier_t ⊙ s_{t−1} + drive_t from s_{−1} = 0, under autograd, one tensor per step. The steps are
+    taken with unbind: indexing a graph tensor step by step makes its backward allocate a full-size zero tensor per
+    step (a minGRU training step took 91 ms that way, 12 ms this way)."""
+    drives = drive.unbind(0)
+    multipliers = multiplier.unbind(0) if multiplier.dim() == drive.dim() else [multiplier] * len(drives)
+    state = torch.zeros_like(drives[0])
+    states = []
+    for m, d in zip(multipliers, drives):
+        state = m * state + d
+        states.append(state)
+    return states
+
+
+class LRULayer(torch.nn.Module):
+    """The LRU block of Orvieto et al. (2023): x_t = Λ x_{t−1} + γ ⊙ (B u_t), output Re(C x_t) + D u_t. A linear
+    recurrence cannot multiply one input by another (the adding problem needs value × marker), and the paper's
+    blocks interleave position-wise nonlinear layers with the recurrence: here a gated linear unit on the input,
+    u_t = (W_a x_t) ⊙ σ(W_g x_t)."""
+
+    def __init__(self, input_size: int, hidden: int, cfg, generator: torch.Generator):
+        super().__init__()
+        u1 = torch.rand(hidden, generator=generator)
+        u2 = torch.rand(hidden, generator=generator)
+        r2 = u1 * (cfg.r_max ** 2 - cfg.r_min ** 2) + cfg.r_min ** 2
+        self.nu_log = torch.nn.Parameter(torch.log(-0.5 * torch.log(r2.clamp(min=1e-30))))
+        self.theta_log = torch.nn.Parameter(torch.log(cfg.max_phase * u2))
+        self.normalize = cfg.lru_norm == "on"
+
+        def gaussian(*shape, var):
+            return torch.nn.Parameter(torch.randn(*shape, generator=generator) * var ** 0.5)
+        self.glu_a, self.glu_g = gaussian(hidden, input_size, var=1.0 / input_size), gaussian(hidden, input_size,
+                                                                                               var=1.0 / input_size)
+        self.b_re, self.b_im = gaussian(hidden, hidden, var=0.5 / hidden), gaussian(hidden, hidden, var=0.5 / hidden)
+        self.c_re, self.c_im = gaussian(hidden, hidden, var=0.5 / hidden), gaussian(hidden, hidden, var=0.5 / hidden)
+        self.d = gaussian(hidden, hidden, var=1.0 / hidden)
+
+    def probe_steps(self, x: torch.Tensor) -> tuple[list, torch.Tensor]:
+        lam = torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
+        gam = torch.sqrt(-torch.expm1(-2 * torch.exp(self.nu_log))) if self.normalize else torch.ones_like(self.nu_log)
+        u = (x @ self.glu_a.T) * torch.sigmoid(x @ self.glu_g.T)
+        b = torch.complex(self.b_re, self.b_im)
+        states = _scan(lam, gam * (u.to(b.dtype) @ b.T))
+        outputs = (torch.stack(states) @ torch.complex(self.c_re, self.c_im).T).real + u @ self.d.T
+        return states, outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.probe_steps(x)[1]
+
+
+class MinGRULayer(torch.nn.Module):
+    """minGRU (Feng et al. 2024): z_t = σ(W_z x_t + b_z), h̃_t = W_h x_t + b_h, h_t = (1 − z_t) h_{t−1} + z_t h̃_t."""
+
+    def __init__(self, input_size: int, hidden: int, cfg, generator: torch.Generator):
+        super().__init__()
+        self.gate = torch.nn.Linear(input_size, hidden)
+        self.candidate = torch.nn.Linear(input_size, hidden)
+        with torch.no_grad():
+            for linear in (self.gate, self.candidate):
+                linear.weight.copy_(torch.randn(hidden, input_size, generator=generator) / input_size ** 0.5)
+                linear.bias.zero_()
+            self.gate.bias.fill_(float(cfg.bias))
+
+    def probe_steps(self, x: torch.Tensor) -> tuple[list, torch.Tensor]:
+        z = torch.sigmoid(self.gate(x))
+        states = _scan(1 - z, z * self.candidate(x))
+        return states, torch.stack(states)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.probe_steps(x)[1]
