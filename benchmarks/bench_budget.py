@@ -62,6 +62,12 @@ JOBS = [
     ("train", {"cell": "lstm", "seq_len": 300, "hidden": 128, "batch": 128}),
     ("train", {"cell": "rnn", "seq_len": 1000, "hidden": 128, "batch": 128}),
     ("train", {"cell": "gru", "seq_len": 500, "hidden": 128, "batch": 64, "task": "copy"}),
+    ("unroll", {"cell": "lru", "seq_len": 10000, "hidden": 256, "batch": 8}),
+    ("unroll", {"cell": "mingru", "seq_len": 10000, "hidden": 256, "batch": 8}),
+    ("train", {"cell": "lru", "seq_len": 500, "hidden": 128, "batch": 64}),
+    ("train", {"cell": "mingru", "seq_len": 500, "hidden": 128, "batch": 64}),
+    ("train", {"cell": "lru", "seq_len": 100, "hidden": 64, "batch": 64}),
+    ("train", {"cell": "mingru", "seq_len": 100, "hidden": 64, "batch": 64}),
     ("phase", {}),
     ("phase", {"y_axis": "activation", "s_count": 41, "seq_len": 500, "hidden": 64, "batch": 8}),
     ("phase", {"y_axis": "seq_len", "y_min": 10, "y_max": 2000, "s_count": 41, "y_count": 21}),
@@ -74,8 +80,11 @@ QUICK = [0, 3, 6, 8, 13, 16]
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="six small jobs only")
+    parser.add_argument("--cell", help="only the jobs of this cell")
     args = parser.parse_args()
     jobs = [JOBS[i] for i in QUICK] if args.quick else JOBS
+    if args.cell:
+        jobs = [(kind, kw) for kind, kw in jobs if kw.get("cell") == args.cell]
     print(f"{'job':8s} {'settings':62s} {'time est/meas':>22s} {'memory est/meas':>24s}")
     for kind, kw in jobs:
         out = subprocess.run([sys.executable, "-c", CHILD, kind, json.dumps(kw), str(ROOT)],

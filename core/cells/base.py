@@ -153,7 +153,8 @@ class CellSpec:
     theory: Callable | None = None                # (cfg, net, trace) -> Theory
     train_layer: Callable | None = None           # (input_size, hidden, cfg, generator) -> torch module (layers.py)
     train_uses: tuple = ("init", "weight_scale")  # the settings its training layer reads
-    train_gates: int = 1                          # H-wide blocks per step in training (the cost model)
+    train_gates: int = 1                          # H-wide real matrix blocks per step in training (cost model;
+                                                  # a complex H×H product counts as several)
     train_tensors_per_step: float = 8.0
     train_step_overhead_s: float = 20e-6          # per time step of a training step, forward and backward
     uses: tuple = ("init", "weight_scale", "bias")   # the settings this cell reads (besides T, H, batch, inputs)

@@ -108,6 +108,6 @@ SPEC = CellSpec(
          "unit circle, so the gradient neither explodes nor vanishes quickly.",
     build=build, probe=probe, carry_label="|λ_j| (the same at every step)", spectrum_label="diag(Λ)",
     cost=UnrollCost(flops_per_bh2=16, overhead_s=5e-6, tensors_per_step=24),
-    lyapunov=lyapunov, theory=theory, train_gates=2, train_step_overhead_s=150e-6, train_tensors_per_step=12,
+    lyapunov=lyapunov, theory=theory, train_gates=5, train_step_overhead_s=150e-6, train_tensors_per_step=24,
     uses=("r_min", "r_max", "max_phase", "lru_norm"))
 
