@@ -76,15 +76,14 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
     n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
     w = p["weight_hh"].numpy()
-    r, z, n, gh_n, h_prev = (a.numpy()[:, :, None] for a in (r, z, n, gh[:, 2 * H:], h_prev))
+    # per-step coefficients, computed once for all steps (the step itself only indexes them)
+    a_r, a_z, a_n = r * (1 - r) * gh[:, 2 * H:], z * (1 - z), 1 - n * n
+    a_r, a_z, a_n, r, z, d = (a.numpy()[:, :, None] for a in (a_r, a_z, a_n, r, z, h_prev - n))
 
     def step(t, q):
         dz_all = w @ q                                                # (3H, m)
-        col = lambda a: a[t]                                          # noqa: E731
-        dr = col(r * (1 - r)) * dz_all[:H]
-        dz = col(z * (1 - z)) * dz_all[H:2 * H]
-        dn = col(1 - n * n) * (col(r) * dz_all[2 * H:] + dr * col(gh_n))
-        return col(1 - z) * dn + col(h_prev - n) * dz + col(z) * q
+        dn = a_n[t] * (r[t] * dz_all[2 * H:] + a_r[t] * dz_all[:H])
+        return (1 - z[t]) * dn + d[t] * (a_z[t] * dz_all[H:2 * H]) + z[t] * q
     return qr_exponents(step, len(h), H)
 
 

@@ -110,22 +110,20 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     gates = x[:, 0].to(torch.float64) @ p["weight_ih"].T + h_prev @ p["weight_hh"].T + p["bias_ih"] + p["bias_hh"]
     i, f, o = (torch.sigmoid(gates[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
     g = torch.tanh(gates[:, 2 * H:3 * H])
-    c = torch.empty_like(h)
-    c_prev = torch.zeros(H, dtype=torch.float64)
-    for t in range(len(h)):                        # the cell state of one sequence: an elementwise recursion
-        c_prev = c[t] = f[t] * c_prev + i[t] * g[t]
+    c = linear_scan(i * g, f)                      # the cell state of one sequence: c_t = f_t c_{t−1} + i_t g_t
     c_before = torch.cat([torch.zeros(1, H, dtype=torch.float64), c[:-1]])
     tanh_c = torch.tanh(c)
     w = p["weight_hh"].numpy()
-    i, f, o, g, c_before, tanh_c = (a.numpy()[:, :, None] for a in (i, f, o, g, c_before, tanh_c))
+    # per-step coefficients, computed once for all steps (the step itself only indexes them)
+    a_f, a_i, a_g = f * (1 - f) * c_before, i * (1 - i) * g, i * (1 - g * g)
+    a_o, b_c = o * (1 - o) * tanh_c, o * (1 - tanh_c * tanh_c)
+    a_f, a_i, a_g, a_o, b_c, f = (a.numpy()[:, :, None] for a in (a_f, a_i, a_g, a_o, b_c, f))
 
     def step(t, q):
         dh, dc = q[:H], q[H:]
         dz = w @ dh                                                   # (4H, m)
-        col = lambda a: a[t]                                          # noqa: E731
-        dc_new = (col(f * (1 - f)) * dz[H:2 * H] * col(c_before) + col(f) * dc
-                  + col(i * (1 - i)) * dz[:H] * col(g) + col(i) * col(1 - g * g) * dz[2 * H:3 * H])
-        dh_new = col(o * (1 - o)) * dz[3 * H:] * col(tanh_c) + col(o * (1 - tanh_c * tanh_c)) * dc_new
+        dc_new = a_f[t] * dz[H:2 * H] + f[t] * dc + a_i[t] * dz[:H] + a_g[t] * dz[2 * H:3 * H]
+        dh_new = a_o[t] * dz[3 * H:] + b_c[t] * dc_new
         return np.concatenate([dh_new, dc_new])
     return qr_exponents(step, len(h), 2 * H)
 
