@@ -1,4 +1,5 @@
 """The engine against independent truth: torch.autograd, float64 finite differences, closed forms."""
+import importlib
 import math
 
 import numpy as np
@@ -108,8 +109,12 @@ def autograd_gated(cfg):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("loss_on", ["last", "all"])
 @pytest.mark.parametrize("seed,seq_len,scale", [(0, 1, 1.0), (1, 9, 0.5), (2, 40, 1.3), (3, 60, 3.0)])
-def test_gated_probe_matches_autograd(cell, loss_on, seed, seq_len, scale):
-    """The fused-kernel LSTM probe and the written-out GRU probe against autograd, to 1e-9 in float64."""
+@pytest.mark.parametrize("forward", ["fused", "stepped"])
+def test_gated_probe_matches_autograd(cell, loss_on, seed, seq_len, scale, forward, monkeypatch):
+    """The written-out LSTM and GRU probes against autograd, to 1e-9 in float64, through both forward passes
+    (torch's kernel + recomputed gates for small batch × hidden, the stepped loop that keeps them for large)."""
+    module = importlib.import_module(f"core.cells.{cell}")
+    monkeypatch.setattr(module, "STEPPED_FORWARD", 1 if forward == "stepped" else 10**9)
     cfg = core.UnrollConfig(cell=cell, seq_len=seq_len, hidden=7, batch=3, dtype="float64", weight_scale=scale,
                             bias=0.3 * seed - 0.4, h0_scale=0.5, input_scale=1.5, seed=seed, loss_on=loss_on)
     net, x, h0, v = probe.build(cfg)
@@ -122,8 +127,10 @@ def test_gated_probe_matches_autograd(cell, loss_on, seed, seq_len, scale):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_long_lstm_runs_in_chunks_with_the_same_gradients(monkeypatch):
+@pytest.mark.parametrize("forward", ["fused", "stepped"])
+def test_long_lstm_runs_in_chunks_with_the_same_gradients(monkeypatch, forward):
     """Gradient checkpointing: chunks of 5 steps give what one pass gives."""
+    monkeypatch.setattr(lstm_cell, "STEPPED_FORWARD", 1 if forward == "stepped" else 10**9)
     cfg = core.UnrollConfig(cell="lstm", seq_len=37, hidden=6, batch=3, dtype="float64", weight_scale=1.3,
                             bias=0.2, h0_scale=0.5, seed=4, loss_on="all")
     monkeypatch.setattr(lstm_cell, "CHUNK_BYTES", 3 * 6 * 8 * lstm_cell.CHUNK_TENSORS * 5)

@@ -1,14 +1,18 @@
-"""The LSTM (torch.nn.LSTM's gate order i, f, g, o) and its one-pass probe through the fused kernel.
+"""The LSTM (torch.nn.LSTM's gate order i, f, g, o) and its one-pass probe, back-propagation written out.
 
-The probe feeds the fused kernel an input of width H + D, [0 ; x_t], with input weights [W_hh | W_ih]. The
-forward pass is unchanged (the zero block adds nothing), but the gradient the kernel's backward pass
-returns for that zero block is W_hhᵀ δgates_t, which is exactly ∂L/∂h_{t−1} through the gates of step t.
-Adding the loss's direct term gives the total derivative ∂L/∂h_t for every t from one forward and one
-backward pass of the fused kernel. The cell state's total derivative then follows from an elementwise
-recursion, ∂L/∂c_t = g_t ⊙ o_t ⊙ (1 − tanh² c_t) + f_{t+1} ⊙ ∂L/∂c_{t+1}, with tanh c_t = h_t / o_t.
-Long sequences run in chunks (gradient checkpointing): a first pass without autograd keeps the states
-where each chunk starts, then each chunk is run again with autograd, last chunk first, so memory stays
-bounded whatever T is.
+Forward, without autograd: for small batch × hidden the fused kernel (one call, every h_t); for larger ones a
+stepped loop of a few in-place ops per step (one batched input projection, then per step one product with
+W_hh) that keeps every gate and cell state, so the backward pass needs no second product. Where the fused
+kernel ran, the gates are recomputed from the h_t it returned in one batched product, and the cell states by
+an elementwise scan. Backward, for the states only: with a_t = o_t ⊙ (1 − tanh² c_t),
+
+    ∂L/∂c_t = a_t ⊙ ∂L/∂h_t + f_{t+1} ⊙ ∂L/∂c_{t+1},   δ_t = ∂L/∂(gate pre-activations of step t),
+    ∂L/∂h_{t−1} = direct term + δ_t W_hh,
+
+a loop of five small NumPy operations and one matrix-vector product per step (NumPy's per-call cost is a
+third of torch's at these sizes); the weight gradients afterwards from one batched product each. Long
+sequences run in chunks, last first (states checkpointed where each chunk starts), so memory stays bounded
+whatever T is.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ from .base import CellSpec, Network, Trace, UnrollCost, gated_weights, linear_sc
 from .layers import FusedLayer
 
 GATES = 4
-CHUNK_BYTES = 320 * 2**20           # activations of one chunk of the backward pass
-CHUNK_TENSORS = 16                  # batch × hidden tensors per step of a chunk (kernel, input, gates)
+CHUNK_BYTES = 128 * 2**20           # activations of one chunk of the backward pass
+CHUNK_TENSORS = 16                  # batch × hidden tensors per step of a chunk (gates, coefficients, δ, input)
+STEPPED_FORWARD = 2048              # batch × hidden from which the stepped forward beats fused + recompute
+SIGMOID_FIRST = [0, 1, 3, 2]        # gate blocks reordered i, f, o, g: one sigmoid and one tanh per step
 
 
 def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> Network:
@@ -30,75 +36,121 @@ def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) 
     return Network("lstm", "sigmoid/tanh gates", params, params["weight_hh"][2 * h:3 * h])   # the candidate g
 
 
-def _kernel(params: dict, hidden: int, input_size: int, dtype: torch.dtype) -> torch.nn.LSTM:
-    kernel = torch.nn.LSTM(hidden + input_size, hidden, dtype=dtype)
-    with torch.no_grad():
-        kernel.weight_ih_l0.copy_(torch.cat([params["weight_hh"], params["weight_ih"]], dim=1))
-        kernel.weight_hh_l0.copy_(params["weight_hh"])
-        kernel.bias_ih_l0.copy_(params["bias_ih"])
-        kernel.bias_hh_l0.copy_(params["bias_hh"])
-    return kernel
+def _blocks(t: torch.Tensor, hidden: int) -> torch.Tensor:
+    """Rows of a (4H, …) weight or (4H,) bias in the order i, f, o, g."""
+    return t.view(GATES, hidden, *t.shape[1:])[SIGMOID_FIRST].reshape(t.shape)
 
 
-def _bumped(x: torch.Tensor, hidden: int) -> torch.Tensor:
-    return torch.cat([x.new_zeros(*x.shape[:2], hidden), x], dim=-1)
+def _stepped_forward(x, hs, cs, w_ih, w_hh, bias, h_out):
+    """Gates (activated, order i f o g) and cell states of one chunk; writes h into h_out."""
+    n, B, D = x.shape
+    H = hs.shape[-1]
+    gates = torch.addmm(bias, x.reshape(-1, D), w_ih.T).view(n, B, GATES * H)
+    c = torch.empty(n, B, H, dtype=x.dtype)
+    tanh_c = torch.empty(n, B, H, dtype=x.dtype)
+    w_t = w_hh.T
+    h_prev, c_prev = hs, cs
+    for t in range(n):
+        gt = gates[t]
+        gt.addmm_(h_prev, w_t)
+        torch.sigmoid_(gt[:, :3 * H])
+        torch.tanh_(gt[:, 3 * H:])
+        torch.mul(gt[:, H:2 * H], c_prev, out=c[t])
+        c[t].addcmul_(gt[:, :H], gt[:, 3 * H:])
+        torch.tanh(c[t], out=tanh_c[t])
+        torch.mul(gt[:, 2 * H:3 * H], tanh_c[t], out=h_out[t])
+        h_prev, c_prev = h_out[t], c[t]
+    return gates.view(n, B, GATES, H), c, tanh_c
+
+
+def _recompute(x, h_prev, cs, w_ih, w_hh, bias):
+    """The same from the states the fused kernel returned: one batched product and a scan."""
+    n, B, D = x.shape
+    H = cs.shape[-1]
+    gates = torch.addmm(bias, torch.cat([x, h_prev], dim=-1).view(-1, D + H),
+                        torch.cat([w_ih, w_hh], dim=1).T).view(n, B, GATES, H)
+    torch.sigmoid_(gates[:, :, :3])
+    torch.tanh_(gates[:, :, 3])
+    c = gates[:, :, 0] * gates[:, :, 3]
+    c[0].addcmul_(gates[0, :, 1], cs)
+    linear_scan(c, gates[:, :, 1])                                   # c_t = f_t c_{t−1} + i_t g_t
+    return gates, c, torch.tanh(c)
 
 
 def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str) -> Trace:
     T, B, D = x.shape
     H = h0.shape[-1]
     p = net.params
-    kernel = _kernel(p, H, D, x.dtype)
+    w_ih, w_hh, bias = _blocks(p["weight_ih"], H), _blocks(p["weight_hh"], H), _blocks(p["bias_ih"] + p["bias_hh"], H)
     steps = max(1, min(T, CHUNK_BYTES // (B * H * x.element_size() * CHUNK_TENSORS)))
     bounds = [(t0, min(T, t0 + steps)) for t0 in range(0, T, steps)]
-    c0 = torch.zeros_like(h0)
-    starts = [(h0.unsqueeze(0), c0.unsqueeze(0))]
+    stepped = B * H >= STEPPED_FORWARD
     h = torch.empty(T, B, H, dtype=x.dtype)
-    if len(bounds) > 1:                      # checkpoints: the state where each chunk starts
-        with torch.no_grad():
-            state = starts[0]
-            for t0, t1 in bounds[:-1]:
-                h[t0:t1], state = kernel(_bumped(x[t0:t1], H), state)
-                starts.append(state)
+    starts, kept = [], None                        # (h, c) where each chunk starts; the last chunk's gates
+    with torch.no_grad():
+        hs, cs = h0, torch.zeros_like(h0)
+        weights = [p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]]
+        for t0, t1 in bounds:
+            starts.append((hs, cs))
+            if stepped and t1 == T:                # only the last chunk's gates are used before a recompute
+                kept = _stepped_forward(x[t0:t1], hs, cs, w_ih, w_hh, bias, h[t0:t1])
+                hs, cs = h[t1 - 1], kept[1][-1]
+            else:
+                out, hn, cn = torch._VF.lstm(x[t0:t1], (hs.unsqueeze(0), cs.unsqueeze(0)), weights,
+                                             True, 1, 0.0, False, False, False)
+                h[t0:t1] = out
+                hs, cs = hn[0], cn[0]
     g = torch.empty(T, B, H, dtype=x.dtype)
     gc = torch.empty(T, B, H, dtype=x.dtype)
     saturation = torch.empty(T, H, dtype=x.dtype)
-    dh_next = torch.zeros(B, H, dtype=x.dtype)     # ∂L/∂h at the chunk's last step, through later gates
-    dc_next = torch.zeros(B, H, dtype=x.dtype)     # ∂L/∂c at the chunk's last step, through later steps
-    # only the forget and output gates are needed afterwards: their rows of [W_ih | W_hh], transposed
-    rows = torch.cat([torch.arange(H, 2 * H), torch.arange(3 * H, 4 * H)])
-    w_fo = torch.cat([p["weight_ih"], p["weight_hh"]], dim=1)[rows].T
-    b_fo = (p["bias_ih"] + p["bias_hh"])[rows]
-    for (t0, t1), (hs, cs) in zip(reversed(bounds), reversed(starts)):
-        hs, cs = hs.detach().requires_grad_(), cs.detach().requires_grad_()
-        xb = _bumped(x[t0:t1], H).requires_grad_()
-        out, (_, cn) = kernel(xb, (hs, cs))
-        seed = torch.zeros_like(out)
-        if loss_on == "all":
-            seed += v
-        elif t1 == T:
-            seed[-1] += v
-        seed[-1] += dh_next
-        torch.autograd.backward([out, cn], [seed, dc_next.unsqueeze(0)])
-        with torch.no_grad():
-            h[t0:t1] = out
-            gs = g[t0:t1]
-            gs.copy_(seed)
-            gs[:-1] += xb.grad[1:, :, :H]                      # ∂L/∂h_t through the gates of step t + 1
-            h_prev = torch.cat([hs, out[:-1]])
-            fo = torch.addmm(b_fo, torch.cat([x[t0:t1], h_prev], dim=-1).reshape(-1, D + H), w_fo)
-            fo = torch.sigmoid_(fo).view(t1 - t0, B, 2 * H)
-            f, o = fo[..., :H], fo[..., H:]
-            tanh_c = torch.where(o > 0, out / o, torch.zeros_like(o))
-            gcs = gc[t0:t1]
-            torch.mul(gs * o, 1 - tanh_c * tanh_c, out=gcs)       # the path through h_t = o_t tanh(c_t)
-            gcs[-1] += dc_next
-            linear_scan(gcs, torch.cat([f[1:], f[:1]]), reverse=True)   # through c_{t+1} = f_{t+1} c_t + i g
-            saturation[t0:t1] = f[:, 0, :]
-            dh_next, dc_next = hs.grad[0], cs.grad[0]
-    grads = [kernel.weight_ih_l0.grad[:, H:], kernel.weight_hh_l0.grad, kernel.bias_ih_l0.grad,
-             kernel.bias_hh_l0.grad]
-    return Trace(h, g, gc, saturation, grads)
+    grad_w = torch.zeros(GATES * H, D + H, dtype=x.dtype)             # torch's gate order, [W_ih | W_hh]
+    grad_b = torch.zeros(GATES * H, dtype=x.dtype)
+    w_back = p["weight_hh"].numpy()
+    gn, gcn, vn = g.numpy(), gc.numpy(), v.numpy()
+    every_step = loss_on == "all"
+    e = np.zeros((B, H), dtype=gn.dtype)           # f_{t+1} ⊙ ∂L/∂c_{t+1}, handed to the chunk before
+    spare = np.empty((B, H), dtype=gn.dtype)       # ∂L/∂h_{−1}, not needed
+    gn[T - 1] = 0
+    with torch.no_grad(), np.errstate(all="ignore"):
+        for (t0, t1), (hs, cs) in zip(reversed(bounds), reversed(starts)):
+            n = t1 - t0
+            h_prev = torch.cat([hs.unsqueeze(0), h[t0:t1 - 1]])
+            if kept is not None and t1 == T:
+                gates, c, tanh_c = kept
+            else:
+                gates, c, tanh_c = _recompute(x[t0:t1], h_prev, cs, w_ih, w_hh, bias)
+            kept = None
+            i, f, o, gg = gates.unbind(2)
+            c_prev = torch.cat([cs.unsqueeze(0), c[:-1]])
+            a = o * (1 - tanh_c * tanh_c)                                # ∂h_t/∂c_t
+            coef = torch.empty(n, B, GATES, H, dtype=x.dtype)           # torch's order i, f, g, o
+            torch.mul(gg * i, 1 - i, out=coef[:, :, 0])                  # ∂c_t/∂(pre-activation of i)
+            torch.mul(c_prev * f, 1 - f, out=coef[:, :, 1])              # … of f
+            torch.mul(i, 1 - gg * gg, out=coef[:, :, 2])                 # … of g
+            torch.mul(tanh_c * o, 1 - o, out=coef[:, :, 3])              # ∂h_t/∂(pre-activation of o)
+            saturation[t0:t1] = f[:, 0]
+            del c, c_prev, gates, i, o, gg
+            f_n, a_n = f.contiguous().numpy(), a.numpy()
+            k_n, o_n = coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
+            delta = torch.empty(n, B, GATES, H, dtype=x.dtype)
+            d_n = delta.numpy()
+            d3, dflat = d_n[:, :, :3], d_n.reshape(n, B, GATES * H)
+            for s in range(n - 1, -1, -1):                              # s: step t0 + s
+                t = t0 + s
+                gt, gct = gn[t], gcn[t]                                  # gt holds the path through step t + 1
+                if every_step or t == T - 1:
+                    gt += vn
+                np.multiply(gt, a_n[s], out=gct)
+                gct += e
+                np.multiply(k_n[s], gct[:, None, :], out=d3[s])
+                np.multiply(o_n[s], gt, out=d_n[s, :, 3])
+                np.multiply(f_n[s], gct, out=e)
+                np.dot(dflat[s], w_back, out=gn[t - 1] if t else spare)
+            flat = delta.view(-1, GATES * H)
+            grad_w[:, :D].addmm_(flat.T, x[t0:t1].reshape(-1, D))
+            grad_w[:, D:].addmm_(flat.T, h_prev.reshape(-1, H))
+            grad_b += flat.sum(0)
+    return Trace(h, g, gc, saturation, [grad_w[:, :D], grad_w[:, D:], grad_b, grad_b.clone()])
 
 
 def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
@@ -134,6 +186,6 @@ SPEC = CellSpec(
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "
          "Schmidhuber 1997).",
     build=build, probe=probe, carry_label="forget gate f_t", spectrum_label="candidate block of W_hh",
-    cost=UnrollCost(flops_per_bh2=72, overhead_s=40e-6, tensors_per_step=7, chunk_tensors=CHUNK_TENSORS,
+    cost=UnrollCost(flops_per_bh2=48, overhead_s=40e-6, tensors_per_step=7, chunk_tensors=CHUNK_TENSORS,
                     chunk_bytes=CHUNK_BYTES),
     lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=16)
