@@ -40,19 +40,6 @@ def interleaved(fn_a, fn_b, repeats):
     return statistics.median(a), statistics.median(b)
 
 
-def plain_rnn(batch, hidden, seq_len):
-    """What a tutorial does: nn.RNN forward with autograd, loss on the last step, backward."""
-    torch.manual_seed(0)
-    rnn = torch.nn.RNN(hidden, hidden)
-    x = torch.randn(seq_len, batch, hidden)
-    v = torch.randn(hidden)
-
-    def run():
-        out, _ = rnn(x)
-        (out[-1] @ v).sum().backward()
-    return run
-
-
 def naive_per_distance(batch, hidden, seq_len):
     """One backward pass per distance (quadratic in T): the approach the engine avoids."""
     torch.manual_seed(0)

@@ -218,12 +218,15 @@ class StreamlitSession:
         await self.close()
 
     async def connect(self, base_url: str, page_url_path: str = "gradient-flow", query_string: str = "",
-                      timeout: float = 60.0) -> RunTiming:
-        """Open the stream, request `page_url_path` as a browser opening that URL does, wait for the run's end."""
+                      timeout: float = 60.0, headers: dict[str, str] | None = None) -> RunTiming:
+        """Open the stream, request `page_url_path` as a browser opening that URL does, wait for the run's end.
+
+        `headers` go with the WebSocket handshake, e.g. {"Cookie": "GFLSRV=..."}: the stickiness cookie a
+        load balancer set on the page's HTML, which a browser sends with its stream too."""
         url = stream_url(base_url)
         t0 = time.perf_counter()
         self._ws = await ws_connect(url, subprotocols=["streamlit"], proxy=None, max_size=MAX_MESSAGE_BYTES,
-                                    open_timeout=timeout, close_timeout=5)
+                                    open_timeout=timeout, close_timeout=5, additional_headers=headers)
         opened = time.perf_counter() - t0
         self.query_string = query_string
         page = f"{base_url.rstrip('/')}/{page_url_path}" + (f"?{query_string}" if query_string else "")
@@ -277,6 +280,17 @@ class StreamlitSession:
         if w.kind != "button":
             raise TypeError(f"{label_or_id!r} is a {w.kind}, not a button")
         return await self._request(w.fragment_id, timeout=timeout, extra=[WidgetState(id=w.id, trigger_value=True)])
+
+    async def switch_page(self, url_path: str, timeout: float = 60.0) -> RunTiming:
+        """Go to another page of the app on the same session, as a click in the sidebar menu does: stop the
+        auto-rerun timers, rerun with that page's script hash (and no query string), wait for the run's end."""
+        if url_path not in self.pages:
+            raise LookupError(f"the app has no page at url path {url_path!r}; pages: {sorted(self.pages)}")
+        for fragment_id in list(self._auto):
+            self._stop_auto_rerun(fragment_id)
+        self.page_script_hash = self.pages[url_path]
+        self.query_string = ""
+        return await self._request("", timeout=timeout)
 
     async def wait_idle(self, timeout: float = 60.0, quiet: float = 0.05) -> None:
         """Wait until no run is in progress and none starts for `quiet` s (run_every pages: use quiet=0)."""
