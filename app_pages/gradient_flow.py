@@ -9,7 +9,7 @@ import streamlit as st
 import core
 from ui import flow_figs
 from ui.live_chart import chart
-from ui.flow_controls import STATE, TAB_LABELS, config_values, flow_controls
+from ui.flow_controls import STATE, TAB_LABELS, WEIGHT_SCALES, config_values, flow_controls
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import build_or_stop, show_warnings
 
@@ -17,6 +17,12 @@ from ui.url import build_or_stop, show_warnings
 @st.cache_data(max_entries=64, show_spinner=False)
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
     return core.unroll(cfg)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
+    """Every weight scale of the slider; the same data whatever the slider says (only the start frame moves)."""
+    return core.sweep.weight_scale_sweep(replace(cfg, weight_scale=1.0), WEIGHT_SCALES)
 
 
 url_warnings = flow_controls()
@@ -105,6 +111,24 @@ with tabs[2]:
         chart(flow_figs.saturation_figure(res), key="saturation")
         st.caption("Each column is a time step of the first sequence. A unit whose derivative is near 0 passes "
                    "almost none of the gradient through that step, whatever W is.")
+with tabs[3]:
+    if tabs[3].open:
+        if not core.sweep.sweepable(cfg.cell):
+            st.info(f"The {core.cells.CELLS[cfg.cell].label} has no weight scale to sweep: its recurrence is set by "
+                    "its own parameters. Pick the Vanilla RNN, the LSTM or the GRU.", icon=":material/info:")
+        else:
+            try:
+                with st.spinner(f"Unrolling the {core.cells.CELLS[cfg.cell].label} at all {len(WEIGHT_SCALES)} "
+                                "weight scales…"):
+                    swept = replace(sweep(cfg), config=cfg)
+            except core.ConfigError as err:
+                st.error(f"Cannot sweep the weight scale: {err}.", icon=":material/block:")
+            else:
+                chart(flow_figs.sweep_figure(swept), key="sweep")
+                st.caption("Drag the slider under the chart: every weight scale of the sidebar's slider is already "
+                           "computed, so the curve turns in your browser without asking the server. It starts at "
+                           "the sidebar's s; the y axis stays put, so you see the slope change from vanishing to "
+                           "exploding. Everything else is the sidebar's settings.")
 
 curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
 if res.cell_grad_norm is not None:

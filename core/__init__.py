@@ -5,12 +5,14 @@ from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
 from .runtime import configure_threads
 from .phase import PhaseConfig, PhaseResult, measured_edge, phase_diagram
 from .probe import UnrollResult, unroll
+from .sweep import SweepResult, weight_scale_sweep
+from . import sweep
 from .tasks import TASKS
 from .theory import REGIME_RULE, Spectrum, spectrum
 from .training import GATING_RACE, TRAIN_FIELDS, History, Race, StepRecord, TrainConfig, Trainer, train
 
 __all__ = ["UNROLL_FIELDS", "ConfigError", "FieldSpec", "UnrollConfig", "BUDGETS", "Budget", "BudgetError",
            "configure_threads",
-           "UnrollResult", "unroll", "REGIME_RULE", "Spectrum", "spectrum",
+           "UnrollResult", "unroll", "SweepResult", "weight_scale_sweep", "sweep", "REGIME_RULE", "Spectrum", "spectrum",
            "TASKS", "TRAIN_FIELDS", "TrainConfig", "Trainer", "Race", "History", "StepRecord", "train", "GATING_RACE",
            "CliffConfig", "CliffResult", "cliff", "PhaseConfig", "PhaseResult", "phase_diagram", "measured_edge"]

@@ -40,6 +40,7 @@ BUDGETS = {
     "training step": Budget(1 * GIB, 1.5),
     "phase diagram": Budget(2 * GIB, 30.0),
     "loss cliff": Budget(1 * GIB, 10.0),
+    "weight-scale sweep": Budget(1 * GIB, 10.0),
 }
 
 # The cost model: seconds = steps × overhead per step + floating-point operations / rate.

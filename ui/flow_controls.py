@@ -58,7 +58,7 @@ FIELDS = [
     UrlField("lru_norm", DEFAULTS.lru_norm, UNROLL_FIELDS["lru_norm"]),
 ]
 # The tabs under the main chart; the open one is in the URL too (?view=spectrum).
-TAB_LABELS = ["Clipping", "Spectrum", "Saturation"]
+TAB_LABELS = ["Clipping", "Spectrum", "Saturation", "Sweep"]
 VIEW_FIELD = UrlField("view", TAB_LABELS[0],
                       FieldSpec("choice", "Which chart tab is open.", tuple(t.lower() for t in TAB_LABELS)),
                       snap=lambda slug: TAB_LABELS[[t.lower() for t in TAB_LABELS].index(slug)])

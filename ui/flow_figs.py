@@ -196,3 +196,60 @@ def saturation_figure(res: UnrollResult) -> go.Figure:
     title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if uses_activation
              else f"Carry: {res.saturation_label} per unit (bright = the cell state keeps its gradient)")
     return layout(fig, title)
+
+
+SWEEP_MAX_POINTS = 300       # points per curve and frame: a scrub redraws every frame's traces from memory
+
+
+def _frame_title(sw, i: int) -> str:
+    s, rate = float(sw.scales[i]), sw.rate[i]
+    text = f"Weight scale s = {s:g}: "
+    if sw.overflow[i]:
+        text += "overflow"
+    else:
+        text += f"fitted factor {rate:.3g} per step" if np.isfinite(rate) else "no fit (the curve is 0)"
+    if sw.theory_rate is not None:
+        text += f", mean-field √χ = {sw.theory_rate[i]:.3g}"
+    return text
+
+
+def sweep_figure(sw) -> go.Figure:
+    """Every weight scale of the grid as one frame of one figure, scrubbed by Plotly's own slider: moving it
+    redraws in the browser from the frames already shipped, with no server round-trip. The y axis is fixed
+    across frames, so the slope visibly turns as s moves; the starting frame is the page's own s."""
+    k = sw.distance
+    idx = np.unique(np.linspace(0, len(k) - 1, min(len(k), SWEEP_MAX_POINTS)).round().astype(int))
+    kx = k[idx].tolist()
+    curves = [("measured ‖∂L/∂h‖", sw.grad_norm, dict(color=COLORS["grad"], width=3))]
+    if sw.theory is not None:
+        curves.append((sw.theory_label, sw.theory, dict(color=COLORS["theory"], dash="dashdot", width=2.5)))
+    if sw.bound is not None:
+        curves.append(("Pascanu bound (λ1·γ)^k", sw.bound, dict(color=COLORS["bound"], dash="dash", width=2)))
+    span = log_range(sw.grad_norm, spare=0.5) or (-1.0, 1.0)
+    lo, hi = max(span[0], -60.0), min(span[1], 60.0)
+
+    def traces(i):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return [go.Scatter(x=kx, y=_positive_or_none(np.asarray(values[i], dtype=np.float32)[idx]))
+                    for _, values, _ in curves]
+
+    start = sw.start
+    fig = go.Figure()
+    for (name, _, line), trace in zip(curves, traces(start)):
+        fig.add_trace(trace.update(name=name, mode="lines", line=line,
+                                   hovertemplate="distance %{x}<br>%{y:.3e}<extra>" + name + "</extra>"))
+    fig.frames = [go.Frame(name=str(i), data=traces(i), traces=list(range(len(curves))),
+                           layout=dict(title=dict(text=_frame_title(sw, i))))
+                  for i in range(len(sw.scales))]
+    steps = [dict(method="animate", label=f"{s:g}",
+                  args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=False),
+                                       transition=dict(duration=0))])
+             for i, s in enumerate(sw.scales)]
+    layout(fig, _frame_title(sw, start), height=460)
+    fig.update_layout(sliders=[dict(active=start, steps=steps, x=0, len=1, y=0, yanchor="top", pad=dict(t=45),
+                                    currentvalue=dict(prefix="weight scale s = ", font=dict(size=14)),
+                                    ticklen=3, minorticklen=0)],
+                      margin=dict(b=fig.layout.margin.b + 70), height=fig.layout.height + 70)
+    fig.update_xaxes(title="distance k = T − t (steps back from the loss)", range=[0, max(1, int(k[-1]))])
+    log_yaxis(fig, lo, hi, "‖∂L/∂h_{T−k}‖")
+    return fig

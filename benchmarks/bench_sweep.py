@@ -1,0 +1,96 @@
+"""The Sweep view of Gradient flow: how long the sweep takes on the server, and how fast scrubbing redraws.
+
+Run: .venv/bin/python benchmarks/bench_sweep.py [--steps 40]
+1. Server side, in this process: core.weight_scale_sweep over the slider's 81 weight scales at the default
+   settings (vanilla RNN, T 100, H 64, batch 8) and for the LSTM and GRU, median of 5 (target <= 1 s at the
+   default view).
+2. Browser side: starts `streamlit run app.py`, opens /gradient-flow?view=sweep in Chromium, and clicks the
+   Plotly slider under the chart at a new weight scale each time (real mouse events). Each step is timed in the
+   page, from the mousedown to the first painted frame after Plotly's `plotly_animated` event; it also counts
+   the WebSocket frames the browser sent while scrubbing (0: no server rerun). Target: median <= 50 ms.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+import core  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_for_app_idle  # noqa: E402
+from ui.flow_controls import WEIGHT_SCALES  # noqa: E402
+
+ARM = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._transitionData
+             && g._transitionData._frames && g._transitionData._frames.length);
+  window.__scrub = {gd, times: []};
+  window.addEventListener('mousedown', () => { window.__scrub.start = performance.now(); }, true);
+  gd.on('plotly_animated', () => requestAnimationFrame(() => {
+    if (window.__scrub.start !== undefined) {
+      window.__scrub.times.push(performance.now() - window.__scrub.start);
+      window.__scrub.start = undefined;
+    }
+  }));
+  const rail = gd.querySelector('.slider-rail-rect').getBoundingClientRect();
+  return {left: rail.left, width: rail.width, y: rail.top + rail.height / 2,
+          frames: gd._transitionData._frames.length, title: gd.layout.title.text};
+}"""
+
+
+def server_side(repeats: int = 5) -> None:
+    core.configure_threads()
+    for cell in ("rnn", "lstm", "gru"):
+        cfg = core.UnrollConfig(cell=cell)
+        core.weight_scale_sweep(cfg, WEIGHT_SCALES)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            core.weight_scale_sweep(cfg, WEIGHT_SCALES)
+            times.append(time.perf_counter() - start)
+        target = " (target <= 1 s at the default view)" if cell == "rnn" else ""
+        print(f"sweep of {len(WEIGHT_SCALES)} weight scales, {cell:4s} T 100 H 64 batch 8: "
+              f"median {statistics.median(times) * 1e3:.0f} ms{target}", flush=True)
+
+
+def browser_side(steps: int) -> None:
+    from playwright.sync_api import sync_playwright
+    with streamlit_server() as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        sent = []
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+        page.goto(base + "/gradient-flow?view=sweep", timeout=60_000)
+        wait_for_app_idle(page)
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._transitionData"
+                               " && g._transitionData._frames && g._transitionData._frames.length)", timeout=60_000)
+        page.locator(".slider-rail-rect").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        rail = page.evaluate(ARM)
+        sent.clear()
+        n = rail["frames"]
+        titles = set()
+        for i in range(steps):
+            frame = (7 * i + 3) % n                  # jumps around the grid, never the same step twice in a row
+            x = rail["left"] + rail["width"] * frame / (n - 1)
+            page.mouse.click(x, rail["y"])
+            page.wait_for_function(f"() => window.__scrub.times.length >= {i + 1}", timeout=10_000)
+            titles.add(page.evaluate("() => window.__scrub.gd.layout.title.text"))
+        times = page.evaluate("() => window.__scrub.times")
+        browser.close()
+    print(f"scrub in Chromium, {len(times)} slider clicks over {n} frames: median {statistics.median(times):.1f} ms, "
+          f"p90 {statistics.quantiles(times, n=10)[8]:.1f} ms, max {max(times):.1f} ms (target median <= 50 ms); "
+          f"{len(titles)} different frame titles; WebSocket frames sent to the server while scrubbing: {len(sent)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args()
+    server_side()
+    browser_side(args.steps)
+
+
+if __name__ == "__main__":
+    main()
