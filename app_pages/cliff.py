@@ -6,14 +6,14 @@ from ui import theory_figs
 from ui.cliff_controls import CLIP_STEP, LEARNING_RATES, MAX_STEPS, RESOLUTIONS, SHOW, STATE
 from ui.live_chart import chart
 from ui.text import cliff_story, sci
+from ui.heavy import computed
 from ui.url import build_or_stop, show_warnings
 
 key = STATE.key
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def compute(cfg: CliffConfig):
-    return cliff(cfg)
+    return computed("cliff", cfg, lambda: cliff(cfg))
 
 
 def pick_start():

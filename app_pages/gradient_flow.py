@@ -8,21 +8,21 @@ import streamlit as st
 
 import core
 from ui import flow_figs
+from ui.heavy import computed
 from ui.live_chart import chart
 from ui.flow_controls import STATE, TAB_LABELS, WEIGHT_SCALES, config_values, flow_controls
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import build_or_stop, show_warnings
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
-    return core.unroll(cfg)
+    return computed("unroll", cfg, lambda: core.unroll(cfg))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
     """Every weight scale of the slider; the same data whatever the slider says (only the start frame moves)."""
-    return core.sweep.weight_scale_sweep(replace(cfg, weight_scale=1.0), WEIGHT_SCALES)
+    base = replace(cfg, weight_scale=1.0)
+    return computed("sweep", base, lambda: core.sweep.weight_scale_sweep(base, WEIGHT_SCALES))
 
 
 url_warnings = flow_controls()

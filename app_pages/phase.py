@@ -9,14 +9,14 @@ from ui.live_chart import chart
 from ui.phase_controls import (AXIS_MEMORY, INPUT_STEP, MAX_CELLS_PER_AXIS, PHASE_HIDDEN_SIZES, STATE, UI_MAX_BATCH,
                                UI_MAX_SEQ_LEN, UI_MAX_SEQ_LEN_ROWS, UI_Y_LIMITS, Y_DEFAULTS, Y_LABELS, Y_NAMES, aligned_counts,
                                nearest, nearest_cell, phase_link_params)
+from ui.heavy import computed
 from ui.url import build_or_stop, inert, round_to, show_warnings
 
 key = STATE.key
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def compute(cfg: PhaseConfig):
-    return phase_diagram(cfg)
+    return computed("phase", cfg, lambda: phase_diagram(cfg))
 
 
 def switch_y_axis():

@@ -7,6 +7,7 @@ import streamlit as st
 from core.cells import CELLS
 from core.tasks import TASKS
 from core.training import TRAIN_FIELDS, Race, TrainConfig
+from core.admission import ADMISSION, Ticket
 from ui import training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_plotly_chart
@@ -87,6 +88,9 @@ st.session_state.setdefault("lab_status", "idle")
 # One session trains one step at a time: a click (Start, Pause, Step) starts a new script run at once,
 # while the previous run may still be inside a training step; both hold this lock to touch the model.
 lock: threading.Lock = st.session_state.setdefault("_training_lock", threading.Lock())
+# Training chunks take turns with every other heavy job of the server (core/admission.py): this session's
+# place in line, kept across the live area's ticks.
+ticket: Ticket = st.session_state.setdefault("_training_ticket", ADMISSION.ticket())
 
 sb = st.sidebar
 sb.button("Preset: Why gating matters", icon=":material/school:", on_click=apply_preset, args=("gating",),
@@ -143,7 +147,8 @@ def step_once():
         return
     try:
         before = stopped_runs(lab)
-        lab.advance(max_steps=1)
+        with ADMISSION.slot():
+            lab.advance(max_steps=1)
         st.session_state["lab_status"] = "diverged" if stopped_runs(lab) > before else "paused"
     finally:
         lock.release()
@@ -166,7 +171,7 @@ if stale:
                "(the charts below still show the old run).", icon=":material/sync_problem:")
 
 
-def status_line(lab: Race, busy_elsewhere: bool) -> str:
+def status_line(lab: Race, busy_elsewhere: bool, waiting: int | None = None) -> str:
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     rate = lab.steps / lab.seconds if lab.seconds > 0 else 0.0
     last = [h.records[-1] for h in lab.histories if h.records]
@@ -175,6 +180,9 @@ def status_line(lab: Race, busy_elsewhere: bool) -> str:
         st.session_state["lab_status"]]
     if busy_elsewhere and st.session_state["lab_status"] != "running":
         state = "pausing: finishing the step in progress…"
+    elif waiting is not None:
+        state = (f"waiting for a free worker, {waiting} ahead (the server trains {ADMISSION.slots} runs at a "
+                 "time; they take turns)")
     return (f"**{state}** · step **{lab.steps}** · {rate:.0f} steps/s · {lab.seconds:.1f} s of training"
             + (f" · {losses}" if losses else ""))
 
@@ -184,9 +192,11 @@ def live():
     """The live area. While running, each tick trains for about CHUNK_SECONDS and draws once; the charts are
     redrawn in place (ui/live_chart: no blank frame, no scroll jump)."""
     lab = st.session_state["lab"]
-    busy_elsewhere = False
+    busy_elsewhere, waiting = False, None
     if st.session_state["lab_status"] == "running":
-        if lock.acquire(blocking=False):
+        if not ticket.try_start():
+            waiting = ticket.ahead()                      # not our turn: say so, try again next tick
+        elif lock.acquire(blocking=False):
             try:
                 before = stopped_runs(lab)
                 lab.advance(max_steps=10**9, budget_s=CHUNK_SECONDS,
@@ -194,12 +204,15 @@ def live():
                 diverged = stopped_runs(lab) > before or not lab.live
             finally:
                 lock.release()
+                ticket.done()
             if diverged:
                 st.session_state["lab_status"] = "diverged"
                 st.rerun(scope="app")                     # stops the timer and refreshes the buttons
         else:
+            ticket.done()
             busy_elsewhere = True                         # the previous run is finishing its step
     else:
+        ticket.leave()
         busy_elsewhere = lock.locked()
         if st.session_state.pop("_lab_waited", False) and not busy_elsewhere:
             st.rerun(scope="app")                         # that step is done: refresh the buttons, stop ticking
@@ -207,7 +220,7 @@ def live():
             st.session_state["_lab_waited"] = True
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     task = TASKS[lab.configs[0].task]
-    st.markdown(status_line(lab, busy_elsewhere))
+    st.markdown(status_line(lab, busy_elsewhere, waiting))
     alerts = st.container()             # always there, so the charts below keep their place when it fills
     going_on = [lbl for lbl, h in zip(run_labels, lab.histories) if h.diverged_at is None]
     for label, history, cfg in zip(run_labels, lab.histories, lab.configs):

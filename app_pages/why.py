@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import core
+from ui.heavy import computed
 from ui import flow_figs
 from ui.chart_style import layout
 from ui.live_chart import chart
@@ -15,9 +16,9 @@ st.caption("The argument in seven steps. The gradient curves are measured live b
            "the lab; every link opens the page and settings that demonstrate the claim.")
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def curve(**kw) -> core.UnrollResult:
-    return core.unroll(core.UnrollConfig(**kw))
+    cfg = core.UnrollConfig(**kw)
+    return computed("unroll", cfg, lambda: core.unroll(cfg))
 
 
 def small(fig: go.Figure, plot_height: int = 220) -> go.Figure:

@@ -104,7 +104,7 @@ def test_backward_overflow_with_clipping():
 
 
 def test_too_big_for_memory_is_refused_with_a_message():
-    at = open_flow(cell="lstm", seq_len="2000", hidden="512", batch="64")
+    at = open_flow(cell="gru", seq_len="2000", hidden="512", batch="64")
     assert any("Cannot run this configuration" in e.value and "GB" in e.value for e in at.error)
     at.slider(key="flow__batch").set_value(1).run()       # and the app keeps working
     assert not at.exception and not at.error and len(charts(at)) == 2
