@@ -2,7 +2,7 @@
 with a floor: the smallest Streamlit app doing the same thing (benchmarks/floor_app.py: one select_slider,
 one Plotly line chart of 100 points on a log y axis).
 
-Run: .venv/bin/python benchmarks/bench_latency.py [--steps 31] [--block 3] [--warmup 2]
+Run: .venv/bin/python benchmarks/bench_latency.py [--steps 31] [--block 3] [--warmup 2] [--max-load 0.8]
 Starts two servers (`streamlit run app.py` with GFL_TORCH_THREADS=1, and `streamlit run benchmarks/floor_app.py`),
 each on a free port, and opens both in one headless Chromium: /gradient-flow at the default settings, and the
 floor app. Then, in interleaved rounds (`--block` presses on one, `--block` on the other, the order swapped every
@@ -88,7 +88,7 @@ def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
-        return "n/a"
+        return "0 n/a n/a"
 
 
 def measure(app_base: str, floor_base: str, steps: int, block: int, warmup: int) -> tuple[Subject, Subject]:
@@ -119,9 +119,18 @@ def main():
     parser.add_argument("--steps", type=int, default=31, help="recorded presses per app (default 31)")
     parser.add_argument("--block", type=int, default=3, help="presses per app per turn (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="unrecorded presses per app first (default 2)")
+    parser.add_argument("--max-load", type=float, default=None,
+                        help="first wait (up to --max-wait s) until the 1-minute load average is below this")
+    parser.add_argument("--max-wait", type=float, default=600)
     args = parser.parse_args()
     if args.steps < 1 or args.block < 1 or args.warmup < 0:
         parser.error("--steps and --block must be >= 1, --warmup >= 0")
+    if args.max_load is not None:
+        deadline = time.monotonic() + args.max_wait
+        while float(loadavg().split()[0]) > args.max_load and time.monotonic() < deadline:
+            time.sleep(15)
+        if float(loadavg().split()[0]) > args.max_load:
+            print(f"warning: load average {loadavg()} still above {args.max_load}: the numbers will be noisy")
     load_before = loadavg()
     app_env = {**os.environ, "GFL_TORCH_THREADS": "1"}       # the app's thread policy (core/runtime.py)
     with ExitStack() as servers:                              # each server stopped by its own PID on exit
