@@ -48,7 +48,7 @@ text.markdown(
     "A factor just below 1 is fatal over long distances; a factor just above 1 is explosive.")
 k = np.arange(0, 101)
 f = go.Figure()
-for factor, color in ((0.9, "#1f77b4"), (1.0, "#7f7f7f"), (1.1, "#d62728")):
+for factor, color in ((0.9, "#0072B2"), (1.0, "#6E6E6E"), (1.1, "#D55E00")):
     f.add_trace(go.Scatter(x=k, y=factor ** k, name=f"×{factor} per step", line=dict(color=color)))
 f.update_yaxes(type="log", exponentformat="power", title="signal left")
 f.update_xaxes(title="steps back")
@@ -78,8 +78,8 @@ text.page_link("app_pages/gradient_flow.py", label="See saturation: sigmoid, hea
                icon=":material/trending_down:", query_params={"activation": "sigmoid", "view": "saturation"})
 a = np.linspace(-6, 6, 241)
 sig = 1 / (1 + np.exp(-a))
-f = go.Figure([go.Scatter(x=a, y=sig * (1 - sig), name="σ'(a)  (max ¼)", line=dict(color="#ff7f0e")),
-               go.Scatter(x=a, y=1 - np.tanh(a) ** 2, name="tanh'(a)  (max 1)", line=dict(color="#1f77b4"))])
+f = go.Figure([go.Scatter(x=a, y=sig * (1 - sig), name="σ'(a)  (max ¼)", line=dict(color="#E69F00")),
+               go.Scatter(x=a, y=1 - np.tanh(a) ** 2, name="tanh'(a)  (max 1)", line=dict(color="#0072B2"))])
 f.update_xaxes(title="pre-activation a")
 f.update_yaxes(title="derivative")
 chart(small(layout(f, "Derivatives of the squashing functions")), key="why_deriv", container=fig)

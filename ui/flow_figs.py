@@ -10,7 +10,9 @@ from core.cells import CELLS
 from core.probe import UnrollResult
 from ui.chart_style import edge_anchor, layout, log_hline, log_range, log_yaxis
 
-COLORS = {"grad": "#1f77b4", "bound": "#7f7f7f", "cell": "#2ca02c", "clipped": "#ff7f0e", "theory": "#D55E00",
+# Okabe & Ito's colour-blind-safe palette; tests/test_colour_vision.py checks every multi-line chart, pins
+# included, under simulated deuteranopia and protanopia.
+COLORS = {"grad": "#0072B2", "bound": "#6E6E6E", "cell": "#009E73", "clipped": "#E69F00", "theory": "#D55E00",
           "lyapunov": "#CC79A7",
           "bad": "#d62728", "threshold": "#d62728"}
 MAX_HEATMAP_COLUMNS = 400
@@ -22,7 +24,7 @@ def _positive_or_none(a: np.ndarray) -> list:
     return [float(v) if np.isfinite(v) and v > 0 else None for v in a]
 
 
-PINNED_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+PINNED_COLORS = ["#56B4E9", "#000000", "#882255", "#999933", "#332288"]   # apart from the solid lines above
 
 
 def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None = None,

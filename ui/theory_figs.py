@@ -8,7 +8,7 @@ from core.cliff import CliffResult, Trajectory
 from core.phase import PhaseResult, measured_edge
 from ui.chart_style import layout, log_hline, log_range, log_yaxis
 
-PLAIN, CLIPPED, THEORY, RADIUS, OVERFLOW = "#d62728", "#2ca02c", "#111111", "#7f7f7f", "#3b0a0a"
+PLAIN, CLIPPED, THEORY, RADIUS, OVERFLOW = "#D55E00", "#0072B2", "#111111", "#6E6E6E", "#3b0a0a"
 MEAN_FIELD = "#E69F00"
 PASCANU_NAME = "Pascanu λ1·γ = 1 (left of it vanishing is guaranteed)"
 MEAN_FIELD_NAME = "mean-field χ = 1 (edge of chaos)"

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from core.training import History
 from ui.chart_style import layout, log_hline, log_range, log_yaxis
 
-RUN_COLORS = ["#1f77b4", "#d62728"]
+RUN_COLORS = ["#0072B2", "#D55E00"]        # blue and vermillion: apart under every colour vision
 GREY = "#555555"
 MAX_POINTS = 1500          # longer histories are drawn in buckets of steps (the CSV keeps every step)
 MAX_HEAT_COLUMNS = 200     # the heatmap is redrawn ~3 times a second: keep it to at most 200 × 200 cells
