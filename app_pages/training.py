@@ -95,6 +95,8 @@ ticket: Ticket = st.session_state.setdefault("_training_ticket", ADMISSION.ticke
 sb = st.sidebar
 sb.button("Preset: Why gating matters", icon=":material/school:", on_click=apply_preset, args=("gating",),
           width="stretch", help=PRESETS["gating"]["text"])
+sb.button("Preset: Exploding gradients and clipping", icon=":material/bolt:", on_click=apply_preset,
+          args=("exploding",), width="stretch", help=PRESETS["exploding"]["text"])
 sb.header("Task")
 sb.selectbox("Task", list(TASKS), key=key("task"), help=TRAIN_FIELDS["task"].help,
              format_func={"adding": "adding problem", "copy": "copy / memory", "order": "temporal order"}.get)

@@ -110,6 +110,11 @@ GATING_RACE = (
     TrainConfig(task="adding", seq_len=100, batch=64, seed=3, cell="lstm", lr=1e-2, clip=1.0),
     TrainConfig(task="adding", seq_len=100, batch=64, seed=3, cell="rnn", activation="tanh", lr=1e-3, clip=1.0),
 )
+# The same tanh RNN (orthogonal W × 1.5, plain SGD at 0.1) with and without clipping by norm at 1: the
+# unclipped run's gradient grows step after step and its loss turns NaN within ~20-40 steps (seconds).
+CLIPPING_RACE = tuple(TrainConfig(task="adding", seq_len=30, batch=64, seed=0, cell="rnn", activation="tanh",
+                                  init="orthogonal", weight_scale=1.5, optimizer="sgd", lr=0.1, clip=clip)
+                      for clip in (1.0, None))
 
 
 @dataclass

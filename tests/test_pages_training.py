@@ -1,7 +1,7 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
 import pytest
 from conftest import live_figures, open_page, values
-from core.training import GATING_RACE
+from core.training import CLIPPING_RACE, GATING_RACE
 
 PAGE = "app_pages/training.py"
 
@@ -22,6 +22,13 @@ def test_preset_link_sets_up_the_race():
     assert at.slider(key="training__seq_len").value == 100 and at.selectbox(key="training__task").value == "adding"
     assert status(at).startswith("**ready** · step **0**")
     assert at.session_state["lab"].configs == list(GATING_RACE)        # exactly the preset of the engine
+
+
+def test_the_clipping_preset_races_the_same_network_with_and_without_clipping():
+    at = open_training(preset="exploding")
+    assert any("Exploding gradients and clipping" in i.value for i in at.info)
+    assert at.session_state["lab"].configs == list(CLIPPING_RACE)
+    assert at.select_slider(key="training__a_clip").value == 1.0 and at.select_slider(key="training__b_clip").value is None
 
 
 def test_step_trains_one_batch_and_reset_starts_over():

@@ -278,3 +278,17 @@ def test_train_cli_bad_input(args, fragment):
     out = run_cli("train", *args)
     assert out.returncode == 2 and out.stderr.strip().startswith(fragment) and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_clipping_preset_explodes_without_clipping_and_survives_with_it(seed):
+    """What the preset's text promises, on several seeds: B (no clipping) turns NaN within 60 steps, A (clipped
+    at 1) is still training after 200."""
+    from core.training import CLIPPING_RACE, Race
+    race = Race([replace(cfg, seed=seed) for cfg in CLIPPING_RACE])
+    while race.steps < 200:
+        race.advance(max_steps=20)
+    clipped, unclipped = race.histories
+    assert unclipped.diverged_at is not None and unclipped.diverged_at <= 60
+    assert clipped.diverged_at is None and np.isfinite(clipped.column("loss")).all()
+    assert clipped.column("clipped")[:20].mean() > 0.5          # clipping is doing the work

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from core.config import FieldSpec
 from core.tasks import TASKS
-from core.training import GATING_RACE, TRAIN_FIELDS, TrainConfig
+from core.training import CLIPPING_RACE, GATING_RACE, TRAIN_FIELDS, TrainConfig
 from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.page_state import PageState
 from ui.url import UrlField, nearest_option, round_to
@@ -31,6 +31,17 @@ PRESETS = {
                 "within a minute. The heatmaps show why: the RNN's gradient never reaches far back.",
         "values": {"race": True, **{n: getattr(GATING_RACE[0], n) for n in SHARED},
                    **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", GATING_RACE) for n in RUN_FIELDS}},
+    },
+    "exploding": {
+        "title": "Exploding gradients and clipping",
+        "text": "The same tanh RNN twice (orthogonal W × 1.5, plain SGD with learning rate 0.1, the adding problem "
+                "at T = 30), on the same batches: run A clips the gradient's norm at 1, run B does not. Press "
+                "**Start**: within a few seconds (20–40 steps) B's gradient norm climbs by orders of magnitude, its "
+                "loss jumps and turns NaN, and it stops; A's gradient is clipped on almost every step and it "
+                "trains on. Clipping does not make A learn fast: its loss stays near the chance line for the "
+                "first thousand steps or more, because this network also forgets. It only keeps it alive.",
+        "values": {"race": True, **{n: getattr(CLIPPING_RACE[0], n) for n in SHARED},
+                   **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", CLIPPING_RACE) for n in RUN_FIELDS}},
     },
 }
 HELP = {
