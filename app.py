@@ -8,6 +8,7 @@ import sys
 import streamlit as st
 
 import core
+from ui import present
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
@@ -21,5 +22,11 @@ st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="
 
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+present.begin()                 # presentation mode: the sidebar toggle above the page's own controls
+navigation.run()
+if present.presenting() and st.query_params.get(present.PARAM) != "1":
+    st.query_params[present.PARAM] = "1"         # pages without controls keep it in their URL too
+elif not present.presenting() and present.PARAM in st.query_params:
+    del st.query_params[present.PARAM]
 st.sidebar.caption("Gradient Flow Lab · every control is in the URL: copy the address to share a view.")

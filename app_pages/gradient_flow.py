@@ -10,6 +10,7 @@ import core
 from ui import flow_figs
 from ui.heavy import computed
 from ui.live_chart import chart
+from ui.present import fit_height, presenting
 from ui.flow_controls import STATE, TAB_LABELS, WEIGHT_SCALES, config_values, flow_controls
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import build_or_stop, show_warnings
@@ -25,11 +26,29 @@ def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
     return computed("sweep", base, lambda: core.sweep.weight_scale_sweep(base, WEIGHT_SCALES))
 
 
+def draw_metrics(cols) -> None:
+    """The five numbers: above the chart, or under it in presentation mode (the headline says the regime)."""
+    cols[0].metric("Regime", res.regime, help=res.regime_rule)
+    cols[1].metric("Per-step factor (fitted)", sci(res.rate, 3),
+                   help="exp of the slope of a least-squares line through log‖∂L/∂h‖ against distance.")
+    cols[2].metric("Mean-field √χ" if res.mean_field_rate is not None else "Theory factor",
+                   sci(res.theory_rate, 3) if res.theory_rate is not None else "n/a",
+                   help=res.theory_note or "No theory line for this cell.")
+    cols[3].metric("Lyapunov e^λmax", sci(math.exp(lyapunov_max), 3) if lyapunov_max is not None else "n/a",
+                   help="e to the largest Lyapunov exponent of the forward dynamics: how much a small perturbation of "
+                        "the state grows per step along this trajectory. The gradient crosses the same Jacobians "
+                        "transposed, so for a random network it matches the per-step factor.")
+    cols[4].metric("Pascanu bound λ1·γ", sci(bound, 3) if bound is not None else "n/a",
+                   help="Largest singular value of W times sup|f'|: the per-step factor can never exceed it (Pascanu, "
+                        "Mikolov & Bengio 2013). Sufficient for vanishing when below 1, but loose.")
+
+
 url_warnings = flow_controls()
 st.title("Gradient flow")
-st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
-           "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
-           "shrink or grow geometrically with k.")
+if not presenting():                       # on a projector the chart comes first; the teacher says this
+    st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
+               "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
+               "shrink or grow geometrically with k.")
 show_warnings(url_warnings)
 cfg = build_or_stop(lambda: core.UnrollConfig(**config_values()), "run this configuration", before_stop=STATE.end)
 
@@ -41,20 +60,8 @@ else:
 
 bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
 lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
-cols = st.columns(5)
-cols[0].metric("Regime", res.regime, help=res.regime_rule)
-cols[1].metric("Per-step factor (fitted)", sci(res.rate, 3),
-               help="exp of the slope of a least-squares line through log‖∂L/∂h‖ against distance.")
-cols[2].metric("Mean-field √χ" if res.mean_field_rate is not None else "Theory factor",
-               sci(res.theory_rate, 3) if res.theory_rate is not None else "n/a",
-               help=res.theory_note or "No theory line for this cell.")
-cols[3].metric("Lyapunov e^λmax", sci(math.exp(lyapunov_max), 3) if lyapunov_max is not None else "n/a",
-               help="e to the largest Lyapunov exponent of the forward dynamics: how much a small perturbation of "
-                    "the state grows per step along this trajectory. The gradient crosses the same Jacobians "
-                    "transposed, so for a random network it matches the per-step factor.")
-cols[4].metric("Pascanu bound λ1·γ", sci(bound, 3) if bound is not None else "n/a",
-               help="Largest singular value of W times sup|f'|: the per-step factor can never exceed it (Pascanu, "
-                    "Mikolov & Bengio 2013). Sufficient for vanishing when below 1, but loose.")
+if not presenting():
+    draw_metrics(st.columns(5))
 st.markdown(headline(res))
 if (text := overflow_explanation(res)) is not None:
     st.error(text, icon=":material/error:")
@@ -62,10 +69,16 @@ if (text := overflow_explanation(res)) is not None:
 prefix = None
 if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
     prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
-chart_col, text_col = st.columns([2.3, 1], gap="medium")
+if presenting():        # the chart across the page, at a height that leaves it whole on a 1280×720 projector
+    chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
+else:
+    chart_col, text_col = st.columns([2.3, 1], gap="medium")
 with chart_col:
     pinned = st.session_state.setdefault("pinned_curves", [])
-    chart(flow_figs.gradient_curve_figure(res, prefix, pinned), key="curve")
+    curve_fig = flow_figs.gradient_curve_figure(res, prefix, pinned)
+    if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
+        curve_fig = fit_height(curve_fig, 540)
+    chart(curve_fig, key="curve")
     with st.container(horizontal=True):
         if st.button("Pin this curve", icon=":material/push_pin:",
                      help="Keep this curve on the chart to compare it with the next settings you try."):
@@ -79,6 +92,8 @@ with chart_col:
     if prefix is not None:
         st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
                    "longest run whose states stay finite, so you can see the explosion that led to the overflow.")
+if presenting():
+    draw_metrics(st.columns(5))
 with text_col:
     st.markdown(theory_sentences(res))
     st.markdown("**How to read it.** Each point is the norm of $\\partial L/\\partial h_{T-k}$: how much of the "

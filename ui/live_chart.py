@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.chart_style import PLOTLY_CONFIG
+from ui.present import for_projector, presenting
 
 # Streamlit's own code-split Plotly bundle (the file behind st.plotly_chart); importing it defines
 # window.Plotly. Its name carries a content hash, so it is looked up in the installed package.
@@ -48,12 +49,17 @@ _mount = st.components.v2.component("gfl_live_plotly", js=JS, isolate_styles=Fal
 
 def live_plotly_chart(fig: go.Figure, key: str) -> None:
     """Draw `fig` under `key`; the next call with the same key redraws the same chart in place."""
+    if presenting():
+        fig = for_projector(fig)
     height = int(fig.layout.height or 400)
     _mount(key=key, data={"figure": fig.to_json(), "chunk": PLOTLY_CHUNK, "config": PLOTLY_CONFIG}, height=height)
 
 
 def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
     """st.plotly_chart (in `container`, default the page) drawn exactly as the figure says: the app's template,
-    not Streamlit's theme, so static and live charts look alike; the camera button saves 1920×1080 PNGs."""
+    not Streamlit's theme, so static and live charts look alike; the camera button saves 1920×1080 PNGs.
+    In presentation mode, the projector's sizes (ui/present.py)."""
+    if presenting():
+        fig = for_projector(fig)
     return (container or st).plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOTLY_CONFIG,
                                           **kwargs)

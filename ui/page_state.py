@@ -25,10 +25,12 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.config import ConfigError
+from ui import present
 from ui.url import UrlField, inert, parse_url_value
 
 # Query parameters Streamlit itself reads; never reported as unknown.
 STREAMLIT_PARAMS = {"embed", "embed_options"}
+APP_PARAMS = {present.PARAM}                 # read by the app on every page (ui/present.py)
 MAX_WARNINGS = 6
 
 
@@ -108,7 +110,8 @@ class PageState:
 
     def _foreign_param_warnings(self) -> list[str]:
         unknown = [k for k in st.query_params
-                   if k not in self.by_name and k not in self.extra_params and k not in STREAMLIT_PARAMS]
+                   if k not in self.by_name and k not in self.extra_params and k not in STREAMLIT_PARAMS
+                   and k not in APP_PARAMS]
         return [f"URL parameter {inert(k)} is not a setting of this page: ignored." for k in unknown]
 
     def end(self) -> dict:
@@ -116,6 +119,7 @@ class PageState:
         page remembers its values. Returns the values by field name."""
         values = self.values()
         wanted = {f.name: f.to_url(values[f.name]) for f in self.fields if values[f.name] != f.default}
+        wanted.update(present.url_params())
         current = {k: st.query_params.get_all(k) for k in st.query_params}
         if current != {k: [v] for k, v in wanted.items()}:
             st.query_params.from_dict(wanted)

@@ -1,0 +1,119 @@
+"""Presentation mode (`present=1` in the URL, a toggle in the sidebar on every page): readable from the back
+of a lecture hall on a 1280×720 projector.
+
+Charts: every text ≥ 20 px (ticks, legend, annotations, hover), titles 24 px, lines ≥ 3 px, markers larger,
+the legend's room recomputed for the bigger font. Page: larger body text, metrics that wrap instead of
+truncating, less padding. The mode lives in the session (`present`) and in every page's URL.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import plotly.graph_objects as go
+import streamlit as st
+
+PARAM = "present"
+KEY = "present"
+CHART_TEXT_PX = 20
+TITLE_PX = 24
+LINE_PX = 3.0
+LEGEND_ROW_PX = 32
+LEGEND_CHARS_PER_ROW = 70           # characters of 20 px legend text in one row at a projector's chart width
+
+CSS = """
+<style>
+.stApp, .stApp p, .stApp li, .stApp label, .stMarkdown, [data-testid="stCaptionContainer"] { font-size: 20px; }
+[data-testid="stMetricValue"] > div { font-size: 30px; white-space: normal; overflow: visible; text-overflow: clip; }
+[data-testid="stMetricLabel"] p { font-size: 18px; white-space: normal; overflow: visible; text-overflow: clip; }
+[data-testid="stMetricLabel"] > div { overflow: visible; }
+.block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; }   /* just under the app header */
+h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
+</style>
+"""
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(KEY, False))
+
+
+def begin() -> None:
+    """Before the page: a link's present=1/0 wins; draw the toggle; style the page when on."""
+    raw = st.query_params.get(PARAM)
+    if raw in ("1", "0") and st.session_state.get("_present_link") != raw:
+        st.session_state[KEY] = raw == "1"
+    st.session_state["_present_link"] = raw
+    st.sidebar.toggle("Presentation mode", key=KEY,
+                      help="Big chart text (≥ 20 px), thick lines and a compact page for a projector; in the URL "
+                           "as present=1, so a link opens the lecture view.")
+    if presenting():
+        st.html(CSS)
+
+
+def url_params() -> dict[str, str]:
+    """What every page adds to its URL."""
+    return {PARAM: "1"} if presenting() else {}
+
+
+def fit_height(fig: go.Figure, total_px: int) -> go.Figure:
+    """Presentation size, then the plot area shrunk so the whole figure (title, axes, legend) is total_px tall."""
+    fig = for_projector(fig)
+    fig.update_layout(height=total_px)
+    return fig
+
+
+def _scaled(font, size: float) -> dict:
+    out = font.to_plotly_json() if hasattr(font, "to_plotly_json") else dict(font or {})
+    out["size"] = max(size, out.get("size") or 0)
+    return out
+
+
+def for_projector(fig: go.Figure) -> go.Figure:
+    """A copy of `fig` with presentation sizes (see the module docstring); a figure already sized is kept."""
+    if fig.layout.meta == "projector":
+        return fig
+    fig = copy.deepcopy(fig)
+    fig.layout.meta = "projector"
+    lay = fig.layout
+    fig.update_layout(font=_scaled(lay.font, CHART_TEXT_PX), hoverlabel=dict(font=dict(size=CHART_TEXT_PX - 2)),
+                      legend=dict(font=_scaled(lay.legend.font, CHART_TEXT_PX)),
+                      title=dict(font=_scaled(lay.title.font, TITLE_PX)))
+    fig.update_xaxes(tickfont=dict(size=CHART_TEXT_PX), title_font=dict(size=CHART_TEXT_PX))
+    fig.update_yaxes(tickfont=dict(size=CHART_TEXT_PX), title_font=dict(size=CHART_TEXT_PX))
+    for ann in lay.annotations or ():
+        ann.font = _scaled(ann.font, CHART_TEXT_PX)
+    for shape in lay.shapes or ():
+        if shape.line is not None and shape.type == "line":
+            shape.line.width = max(LINE_PX, shape.line.width or 0)
+    for trace in fig.data:
+        if trace.type == "scatter":
+            if trace.mode is None or "lines" in trace.mode:
+                trace.line.width = max(LINE_PX, 1.5 * (trace.line.width or 2))
+            if trace.marker is not None and trace.marker.size is not None and not isinstance(trace.marker.size,
+                                                                                                 (list, tuple)):
+                trace.marker.size = max(trace.marker.size * 1.5, 9)
+        if trace.type in ("heatmap", "contour") and trace.colorbar is not None:
+            trace.colorbar.tickfont = dict(size=CHART_TEXT_PX)
+            trace.colorbar.title.font = dict(size=CHART_TEXT_PX)
+    for slider in lay.sliders or ():
+        slider.font = dict(size=CHART_TEXT_PX)
+        slider.currentvalue.font = dict(size=CHART_TEXT_PX)
+    for frame in fig.frames or ():
+        for trace in frame.data:
+            if trace.type == "scatter":
+                trace.line = dict(width=None)          # frames keep the figure's own (now thicker) lines
+    # the legend under the plot: more rows at the bigger font, and each row taller
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    if names and lay.legend.orientation == "h":
+        rows, used = 1, 0
+        for name in names:
+            width = max(len(name) + 5, 10)
+            if used and used + width > LEGEND_CHARS_PER_ROW:
+                rows, used = rows + 1, 0
+            used += width
+        old_rows = max(1, math.ceil(sum(max(len(n) + 6, 12) for n in names) / 110))
+        extra = rows * LEGEND_ROW_PX - old_rows * 22
+        margin_t = max(lay.margin.t or 50, 64)
+        fig.update_layout(height=(lay.height or 400) + max(0, extra) + (margin_t - (lay.margin.t or 50)),
+                          margin=dict(b=(lay.margin.b or 55) + max(0, extra) + 10, t=margin_t))
+    return fig
