@@ -20,6 +20,11 @@ st.markdown(
     "NaN). This lab lets you watch both happen, measure them, and try the cures: clipping, careful "
     "initialisation and gated cells (LSTM, GRU).")
 
+with st.container(border=True):
+    st.page_link("app_pages/lesson.py", label="**Teaching a class? Start the lesson**", icon=":material/co_present:")
+    st.caption("Eight steps from vanishing gradients to the phase diagram, each with a talking point, a question to "
+               "ask and a live chart. Turn on *Presentation mode* in the sidebar for the projector.")
+
 st.subheader("Where to go")
 for path, title, icon, url, pitch in available_pages()[1:]:
     with st.container(border=True):

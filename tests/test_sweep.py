@@ -54,7 +54,7 @@ def test_the_figure_has_one_frame_per_scale_and_starts_at_the_page_s():
     assert len(fig.frames) == len(WEIGHT_SCALES)
     slider = fig.layout.sliders[0]
     assert slider.active == 55 and slider.steps[55].label == f"{WEIGHT_SCALES[55]:g}"
-    assert fig.layout.title.text.startswith(f"Weight scale s = {WEIGHT_SCALES[55]:g}:")
+    assert fig.layout.title.text.startswith(f"s = {WEIGHT_SCALES[55]:g}:")
     assert list(fig.data[0].y) == list(fig.frames[55].data[0].y)          # the first picture is the start frame
     assert all(s.args[1]["frame"]["redraw"] is False for s in slider.steps)  # no full redraw per step
     lo, hi = fig.layout.yaxis.range
@@ -73,7 +73,7 @@ def test_scrubbing_the_sweep_redraws_in_the_browser_without_the_server(app_url, 
     find = "[...document.querySelectorAll('.js-plotly-plot')].find(g => g._transitionData && g._transitionData._frames" \
            " && g._transitionData._frames.length)"
     page.wait_for_function(f"() => !!({find})", timeout=60_000)
-    assert page.evaluate(f"() => ({find}).layout.title.text").startswith(f"Weight scale s = {s:g}:")
+    assert page.evaluate(f"() => ({find}).layout.title.text").startswith(f"s = {s:g}:")
     sent = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     rail = page.locator(".slider-rail-rect").first

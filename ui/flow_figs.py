@@ -205,11 +205,11 @@ SWEEP_MAX_POINTS = 300       # points per curve and frame: a scrub redraws every
 
 def _frame_title(sw, i: int) -> str:
     s, rate = float(sw.scales[i]), sw.rate[i]
-    text = f"Weight scale s = {s:g}: "
+    text = f"s = {s:g}: "
     if sw.overflow[i]:
         text += "overflow"
     else:
-        text += f"fitted factor {rate:.3g} per step" if np.isfinite(rate) else "no fit (the curve is 0)"
+        text += f"measured ×{rate:.3g} per step" if np.isfinite(rate) else "no fit (the curve is 0)"
     if sw.theory_rate is not None:
         text += f", mean-field √χ = {sw.theory_rate[i]:.3g}"
     return text
@@ -249,9 +249,9 @@ def sweep_figure(sw) -> go.Figure:
              for i, s in enumerate(sw.scales)]
     layout(fig, _frame_title(sw, start), height=460)
     fig.update_layout(sliders=[dict(active=start, steps=steps, x=0, len=1, y=0, yanchor="top", pad=dict(t=45),
-                                    currentvalue=dict(prefix="weight scale s = ", font=dict(size=14)),
+                                    currentvalue=dict(visible=False),       # the frame title says s
                                     ticklen=3, minorticklen=0)],
                       margin=dict(b=fig.layout.margin.b + 70), height=fig.layout.height + 70)
-    fig.update_xaxes(title="distance k = T − t (steps back from the loss)", range=[0, max(1, int(k[-1]))])
+    fig.update_xaxes(title="distance k (steps back)", range=[0, max(1, int(k[-1]))])
     log_yaxis(fig, lo, hi, "‖∂L/∂h_{T−k}‖")
     return fig

@@ -13,6 +13,9 @@ ICON = ROOT / "ui" / "assets" / "icon.png"
 # (file, title, icon, url path, one-line pitch for the home page)
 PAGES = [
     ("app_pages/home.py", "Home", ":material/home:", "home", ""),
+    ("app_pages/lesson.py", "Lesson", ":material/co_present:", "lesson",
+     "For a class: the whole argument in eight steps, each with a talking point, a question and a live chart "
+     "at projector size. Previous / Next, and every step has its own link."),
     ("app_pages/gradient_flow.py", "Gradient flow", ":material/trending_down:", "gradient-flow",
      "The heart of it: pick a cell, an activation and a weight scale, and watch the gradient norm collapse "
      "or blow up with time-step distance, next to the bound that predicts it."),

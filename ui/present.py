@@ -95,9 +95,12 @@ def for_projector(fig: go.Figure) -> go.Figure:
         if trace.type in ("heatmap", "contour") and trace.colorbar is not None:
             trace.colorbar.tickfont = dict(size=CHART_TEXT_PX)
             trace.colorbar.title.font = dict(size=CHART_TEXT_PX)
-    for slider in lay.sliders or ():
+    for slider in lay.sliders or ():            # under the (taller) axis title
         slider.font = dict(size=CHART_TEXT_PX)
         slider.currentvalue.font = dict(size=CHART_TEXT_PX)
+        slider.pad.t = (slider.pad.t or 0) + 40
+    if lay.sliders:
+        fig.update_layout(height=(lay.height or 400) + 40, margin=dict(b=(lay.margin.b or 55) + 40))
     for frame in fig.frames or ():
         for trace in frame.data:
             if trace.type == "scatter":
