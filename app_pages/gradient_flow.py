@@ -11,9 +11,10 @@ from ui import flow_figs
 from ui.heavy import computed
 from ui.live_chart import chart
 from ui.present import fit_height, presenting
-from ui.flow_controls import STATE, TAB_LABELS, WEIGHT_SCALES, config_values, flow_controls
+from ui.flow_controls import (MAX_PINS, PIN_PARAM, PINS_KEY, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
+                              flow_controls, pin_code, pin_config, reset_page)
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
-from ui.url import build_or_stop, show_warnings
+from ui.url import build_or_stop, share_bar, show_warnings
 
 
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
@@ -44,13 +45,14 @@ def draw_metrics(cols) -> None:
 
 
 url_warnings = flow_controls()
+pins: list[str] = st.session_state.setdefault(PINS_KEY, [])
 st.title("Gradient flow")
 if not presenting():                       # on a projector the chart comes first; the teacher says this
     st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
                "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
                "shrink or grow geometrically with k.")
 show_warnings(url_warnings)
-cfg = build_or_stop(lambda: core.UnrollConfig(**config_values()), "run this configuration", before_stop=STATE.end)
+cfg = build_or_stop(lambda: core.UnrollConfig(**config_values()), "run this configuration", before_stop=lambda: STATE.end({PIN_PARAM: pins}))
 
 if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
     res = measure(cfg)          # milliseconds: a spinner would only add flicker
@@ -74,20 +76,25 @@ if presenting():        # the chart across the page, at a height that leaves it 
 else:
     chart_col, text_col = st.columns([2.3, 1], gap="medium")
 with chart_col:
-    pinned = st.session_state.setdefault("pinned_curves", [])
+    pinned = []
+    for code in pins:                      # each pin is recomputed from its settings (a shared result)
+        pin_cfg = pin_config(code)
+        pin_res = measure(pin_cfg)
+        pinned.append((short_label(pin_cfg), pin_res.distance, pin_res.grad_norm))
     curve_fig = flow_figs.gradient_curve_figure(res, prefix, pinned)
     if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
         curve_fig = fit_height(curve_fig, 540)
     chart(curve_fig, key="curve")
     with st.container(horizontal=True):
-        if st.button("Pin this curve", icon=":material/push_pin:",
-                     help="Keep this curve on the chart to compare it with the next settings you try."):
-            pinned.append((short_label(cfg), res.distance, res.grad_norm))
-            del pinned[:-5]                       # the five most recent
+        if st.button("Pin this curve", icon=":material/push_pin:", disabled=pin_code(cfg) in pins,
+                     help="Keep this curve on the chart to compare it with the next settings you try. Pins are "
+                          "named by their settings and kept in the link (at most five)."):
+            pins.append(pin_code(cfg))
+            del pins[:-MAX_PINS]                  # the five most recent
             st.rerun()
-        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pinned,
+        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pins,
                      help="Remove every pinned curve from the chart."):
-            pinned.clear()
+            pins.clear()
             st.rerun()
     if prefix is not None:
         st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
@@ -150,5 +157,5 @@ if res.cell_grad_norm is not None:
     curve["cell_grad_norm"] = res.cell_grad_norm
 st.download_button("Download the curve (CSV)", curve.to_csv(index=False), file_name="gradient_flow.csv",
                    mime="text/csv", help="Distance, measured gradient norm and the Pascanu bound.")
-STATE.end()
-st.caption("The address bar holds every setting, and the open tab: copy it to share exactly this view.")
+STATE.end({PIN_PARAM: pins})
+share_bar(reset_page)

@@ -150,5 +150,22 @@ def test_pinned_curves_stay_for_comparison():
     pinned = next(t for t in charts(at)[0]["data"] if t["name"].startswith("pinned"))
     measured = next(t for t in charts(at)[0]["data"] if t["name"] == "‖∂L/∂h‖ measured")
     assert pinned["y"] != measured["y"]
+    assert at.query_params["pin"] in ("seq_len:40", ["seq_len:40"])     # the pin is its settings, in the link
     at.button[1].click().run()                          # "Clear pinned"
     assert not any(n.startswith("pinned") for n in trace_names(charts(at)[0]))
+    assert "pin" not in at.query_params
+
+
+def test_a_link_with_two_pins_opens_with_both_and_a_bad_pin_gets_one_line():
+    at = open_flow(pin=["activation:sigmoid,seq_len:40", "cell:lstm,seq_len:40", "hidden:9999"])
+    names = trace_names(charts(at)[0])
+    assert "pinned: RNN sigmoid gaussian s=1 T=40" in names and "pinned: LSTM gaussian s=1 T=40" in names
+    assert any("pin=hidden:9999" in w.value and "hidden must be" in w.value for w in at.warning)
+
+
+def test_reset_page_brings_back_the_defaults_and_drops_the_pins():
+    at = open_flow(activation="relu", weight_scale="2", pin="seq_len:40", view="spectrum")
+    next(b for b in at.button if b.label == "Reset page").click().run()
+    assert at.selectbox(key="flow__activation").value == "tanh" and at.select_slider(key="flow__weight_scale").value == 1
+    assert not any(n.startswith("pinned") for n in trace_names(charts(at)[0]))
+    assert dict(at.query_params) == {}

@@ -63,7 +63,8 @@ VIEW_FIELD = UrlField("view", TAB_LABELS[0],
                       FieldSpec("choice", "Which chart tab is open.", tuple(t.lower() for t in TAB_LABELS)),
                       snap=lambda slug: TAB_LABELS[[t.lower() for t in TAB_LABELS].index(slug)])
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
-STATE = PageState("flow", FIELDS + [VIEW_FIELD])
+STATE = PageState("flow", FIELDS + [VIEW_FIELD], extra_params=("pin",))
+PINS_KEY = "flow_pins"               # the pinned curves, as pin codes (see pin_code below)
 
 
 def _help(name: str) -> str:
@@ -78,7 +79,10 @@ def _select(container, label, name, **kw):
 
 def flow_controls() -> list[str]:
     """Draw the sidebar (values in STATE); return the warnings about the URL."""
+    entering = STATE.key(FIELDS[0].name) not in st.session_state
     warnings = STATE.begin()
+    if entering and len(st.query_params):           # a link: its pins (or none) are the comparison it shows
+        warnings += _pins_from_link()
     key = STATE.key
     sb = st.sidebar
     sb.header("Network")
@@ -139,3 +143,51 @@ def set_critical(edge: float) -> None:
 def config_values() -> dict:
     """The network settings (every field but the open tab)."""
     return {f.name: STATE[f.name] for f in FIELDS}
+
+
+# ---- pinned curves: each one is its settings, so a link reproduces the comparison ----------------------
+PIN_PARAM = "pin"
+MAX_PINS = 5
+
+
+def pin_code(cfg: UnrollConfig) -> str:
+    """The settings that differ from the defaults, 'activation:relu,weight_scale:2' ('default' if none)."""
+    parts = [f"{f.name}:{f.to_url(getattr(cfg, f.name))}" for f in FIELDS if getattr(cfg, f.name) != f.default]
+    return ",".join(parts) or "default"
+
+
+def pin_config(code: str) -> UnrollConfig:
+    """The network a pin code names; ConfigError (naming the field and its range) for anything else."""
+    from core.errors import ConfigError
+    from ui.url import parse_url_value
+    values = {}
+    if code.strip() != "default":
+        for part in code.split(","):
+            name, sep, raw = part.partition(":")
+            if not sep or name not in FIELD_BY_NAME:
+                raise ConfigError("pin", "settings written as name:value separated by commas", code)
+            values[name] = parse_url_value(FIELD_BY_NAME[name], raw)
+    return UnrollConfig(**values)
+
+
+def _pins_from_link() -> list[str]:
+    from core.errors import ConfigError
+    from ui.url import inert
+    pins, warnings = [], []
+    for code in st.query_params.get_all(PIN_PARAM)[-MAX_PINS:]:
+        try:
+            pin_config(code)
+        except ConfigError as err:
+            warnings.append(f"URL parameter {inert('pin=' + code)} ignored: {err.field} must be {err.allowed}.")
+        else:
+            if code not in pins:
+                pins.append(code)
+    st.session_state[PINS_KEY] = pins
+    return warnings[:3]
+
+
+def reset_page() -> None:
+    """Every setting of the page back to its default, the pins gone, the first tab open."""
+    for f in FIELDS + [VIEW_FIELD]:
+        STATE[f.name] = f.default
+    st.session_state[PINS_KEY] = []

@@ -114,16 +114,18 @@ class PageState:
                    and k not in APP_PARAMS]
         return [f"URL parameter {inert(k)} is not a setting of this page: ignored." for k in unknown]
 
-    def end(self) -> dict:
+    def end(self, extra: dict[str, list[str]] | None = None) -> dict:
         """After the widgets: non-default values go to the URL (anything else is dropped from it) and the
-        page remembers its values. Returns the values by field name."""
+        page remembers its values. `extra`: more parameters the page keeps in its URL (repeatable, e.g. pins).
+        Returns the values by field name."""
         values = self.values()
-        wanted = {f.name: f.to_url(values[f.name]) for f in self.fields if values[f.name] != f.default}
-        wanted.update(present.url_params())
+        wanted = {f.name: [f.to_url(values[f.name])] for f in self.fields if values[f.name] != f.default}
+        wanted.update({k: [v] for k, v in present.url_params().items()})
+        wanted.update({k: list(v) for k, v in (extra or {}).items() if v})
         current = {k: st.query_params.get_all(k) for k in st.query_params}
-        if current != {k: [v] for k, v in wanted.items()}:
+        if current != wanted:
             st.query_params.from_dict(wanted)
-        st.session_state[self._memo_key] = {"url": wanted, "values": values}
+        st.session_state[self._memo_key] = {"url": {k: v[-1] for k, v in wanted.items()}, "values": values}
         return values
 
     def forget(self) -> None:

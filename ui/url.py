@@ -90,3 +90,19 @@ def build_or_stop(factory: Callable[[], Any], what: str, before_stop: Callable[[
         if before_stop is not None:
             before_stop()
         st.stop()
+
+
+def share_bar(on_reset) -> None:
+    """Under a page: the link to exactly this view (with a copy button) and a reset. Call after the page's
+    STATE.end(), so the link holds this run's settings."""
+    from urllib.parse import urlencode
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    base = (st.context.url or "").split("?")[0]
+    with st.container(horizontal=True, vertical_alignment="center"):
+        with st.popover("Copy link", icon=":material/link:",
+                        help="The address of exactly this view: every setting, the open tab, the pinned curves."):
+            st.code(base + ("?" + query if query else ""), language=None, wrap_lines=True)
+            st.caption("Use the copy icon at the right of the box, then paste it to your students.")
+        st.button("Reset page", icon=":material/restart_alt:", on_click=on_reset,
+                  help="Every setting of this page back to its default, and no pinned curves.")
+        st.caption("The address bar holds every setting: copy it to share exactly this view.")
