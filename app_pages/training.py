@@ -18,11 +18,14 @@ from ui.url import build_or_stop, inert, show_warnings
 
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
 CHUNK_SECONDS = 0.3                           # ...trains for about this long, then redraws once, in place
+FF_TICK_SECONDS, FF_CHUNK_SECONDS = 1.0, 0.85  # fast-forward: longer chunks, only a progress bar between them
+FF_STEPS = [100, 500, 2000]
 key = STATE.key
 
 
 def reset_lab() -> None:
     st.session_state.pop("lab", None)
+    st.session_state["ff"] = None
     st.session_state["lab_status"] = "idle"
 
 
@@ -133,10 +136,19 @@ stale = lab.configs != configs
 
 def start():
     st.session_state["lab_status"] = "running"
+    st.session_state["ff"] = None
 
 
 def pause():
     st.session_state["lab_status"] = "paused"
+    st.session_state["ff"] = None
+
+
+def fast_forward():
+    """Train the next N steps without drawing the charts in between (a progress bar instead), then pause."""
+    n = st.session_state["ff_steps"]
+    st.session_state["ff"] = (lab.steps, lab.steps + n)
+    st.session_state["lab_status"] = "running"
 
 
 def stopped_runs(lab: Race) -> int:
@@ -168,6 +180,13 @@ with st.container(horizontal=True, vertical_alignment="center"):
               help="Train on exactly one batch.")
     st.button("Reset", icon=":material/restart_alt:", on_click=reset_lab, key="btn_reset",
               help="Throw the trained weights and the history away and start over with the current settings.")
+    st.button("Fast-forward", icon=":material/fast_forward:", on_click=fast_forward, key="btn_ff",
+              disabled=running or not lab.live or stale,
+              help="Train the number of steps on the right without redrawing the charts in between (faster, "
+                   "and no dead air for a class), with a progress bar; Pause stops it. The charts come back at "
+                   "the end.")
+    st.selectbox("Steps to fast-forward", FF_STEPS, index=1, key="ff_steps", label_visibility="collapsed",
+                 format_func=lambda n: f"{n} steps", disabled=running, width=130)
 if stale:
     st.warning("The settings changed since this run started: press **Reset** to train with the new ones "
                "(the charts below still show the old run).", icon=":material/sync_problem:")
@@ -189,7 +208,10 @@ def status_line(lab: Race, busy_elsewhere: bool, waiting: int | None = None) -> 
             + (f" · {losses}" if losses else ""))
 
 
-@st.fragment(run_every=TICK_SECONDS if running or lock.locked() else None)
+fast = running and st.session_state.get("ff") is not None
+
+
+@st.fragment(run_every=(FF_TICK_SECONDS if fast else TICK_SECONDS) if running or lock.locked() else None)
 def live():
     """The live area. While running, each tick trains for about CHUNK_SECONDS and draws once; the charts are
     redrawn in place (ui/live_chart: no blank frame, no scroll jump)."""
@@ -199,9 +221,11 @@ def live():
         if not ticket.try_start():
             waiting = ticket.ahead()                      # not our turn: say so, try again next tick
         elif lock.acquire(blocking=False):
+            ff = st.session_state.get("ff")
             try:
                 before = stopped_runs(lab)
-                lab.advance(max_steps=10**9, budget_s=CHUNK_SECONDS,
+                lab.advance(max_steps=10**9 if ff is None else max(0, ff[1] - lab.steps),
+                            budget_s=CHUNK_SECONDS if ff is None else FF_CHUNK_SECONDS,
                             should_stop=lambda: st.session_state.get("lab_status") != "running")
                 diverged = stopped_runs(lab) > before or not lab.live
             finally:
@@ -209,7 +233,11 @@ def live():
                 ticket.done()
             if diverged:
                 st.session_state["lab_status"] = "diverged"
+                st.session_state["ff"] = None
                 st.rerun(scope="app")                     # stops the timer and refreshes the buttons
+            if ff is not None and lab.steps >= ff[1]:
+                st.session_state["lab_status"], st.session_state["ff"] = "paused", None
+                st.rerun(scope="app")                     # done: the charts come back, the timer stops
         else:
             ticket.done()
             busy_elsewhere = True                         # the previous run is finishing its step
@@ -223,6 +251,12 @@ def live():
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     task = TASKS[lab.configs[0].task]
     st.markdown(status_line(lab, busy_elsewhere, waiting))
+    ff = st.session_state.get("ff")
+    if ff is not None and st.session_state["lab_status"] == "running":
+        done, total = lab.steps - ff[0], ff[1] - ff[0]
+        st.progress(min(1.0, done / total), text=f"Fast-forward: {done} of {total} steps (the charts come back "
+                                                  "at the end; Pause stops here)")
+        return
     alerts = st.container()             # always there, so the charts below keep their place when it fills
     going_on = [lbl for lbl, h in zip(run_labels, lab.histories) if h.diverged_at is None]
     for label, history, cfg in zip(run_labels, lab.histories, lab.configs):

@@ -118,3 +118,17 @@ def test_start_pause_clicks_never_train_two_steps_at_once(app_url, page):
     assert steps >= 1 and trained <= wall + 0.5, (trained, wall)
     page.wait_for_timeout(3000)
     assert steps_and_seconds(page) == (steps, trained)                   # paused means nothing more is done
+
+
+def test_fast_forward_trains_exactly_n_steps_behind_a_progress_bar_then_pauses(app_url, page):
+    page.goto(app_url + "/training?seq_len=40&a_hidden=16&batch=16")
+    wait_for_app_idle(page)
+    page.wait_for_selector(".js-plotly-plot")
+    page.get_by_role("button", name="Fast-forward").click()               # 500 steps, the default
+    page.locator('[data-testid="stProgress"]').filter(visible=True).first.wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").filter(visible=True).count() == 0    # no chart redraws meanwhile
+    page.wait_for_function(f"() => ({STATUS})().startsWith('paused')", timeout=120_000)
+    wait_for_app_idle(page)
+    assert "step 500 ·" in page.evaluate(STATUS)                          # exactly N, then it stops
+    page.locator(".js-plotly-plot").filter(visible=True).first.wait_for(timeout=30_000)   # the charts are back
+    assert page.locator('[data-testid="stProgress"]').filter(visible=True).count() == 0
