@@ -20,6 +20,7 @@ TITLE_PX = 24
 LINE_PX = 3.0
 LEGEND_ROW_PX = 32
 LEGEND_CHARS_PER_ROW = 70           # characters of 20 px legend text in one row at a projector's chart width
+MAX_CHART_PX = 490                  # a chart's whole height on a projector: it fits under a title and a row
 
 CSS = """
 <style>
@@ -29,6 +30,28 @@ CSS = """
 [data-testid="stMetricLabel"] > div { overflow: visible; }
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; }   /* just under the app header */
 h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
+/* on a projector the teacher says what the captions say: the main chart moves up into view */
+[data-testid="stMain"] [data-testid="stCaptionContainer"] { display: none; }
+</style>
+"""
+
+
+# Every page, on a phone (≤ 640 px wide): metrics three to a row in small type and no intro captions, so the
+# main chart shows on the first screen without opening the sidebar; Plotly's toolbar sits beside the chart's
+# top right corner, under the title, never over it.
+PHONE_CSS = """
+<style>
+@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) { flex-wrap: wrap; gap: 0.3rem 0.8rem; }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"] {
+    width: calc(33% - 0.6rem) !important; flex: 1 1 calc(33% - 0.6rem) !important; min-width: 0 !important; }
+  [data-testid="stMetricValue"] > div { font-size: 1.15rem; }
+  [data-testid="stMetricLabel"] p { font-size: 0.75rem; }
+  [data-testid="stMain"] h1 + div [data-testid="stCaptionContainer"],
+  [data-testid="stMain"] [data-testid="stHeadingWithActionElements"] ~ [data-testid="stCaptionContainer"] { display: none; }
+  h1 { font-size: 1.8rem !important; }
+}
+.js-plotly-plot .modebar-container { top: 34px !important; }
 </style>
 """
 
@@ -46,8 +69,7 @@ def begin() -> None:
     st.sidebar.toggle("Presentation mode", key=KEY,
                       help="Big chart text (≥ 20 px), thick lines and a compact page for a projector; in the URL "
                            "as present=1, so a link opens the lecture view.")
-    if presenting():
-        st.html(CSS)
+    st.html(PHONE_CSS + (CSS if presenting() else ""))
 
 
 def url_params() -> dict[str, str]:
@@ -80,6 +102,12 @@ def for_projector(fig: go.Figure) -> go.Figure:
                       title=dict(font=_scaled(lay.title.font, TITLE_PX)))
     fig.update_xaxes(tickfont=dict(size=CHART_TEXT_PX), title_font=dict(size=CHART_TEXT_PX))
     fig.update_yaxes(tickfont=dict(size=CHART_TEXT_PX), title_font=dict(size=CHART_TEXT_PX))
+
+    def powers_only(axis):                  # Plotly draws a log axis's 2…9 labels at 3/4 size: leave them out
+        if axis.type == "log" and axis.dtick is None:
+            axis.dtick = 1
+    fig.for_each_xaxis(powers_only)
+    fig.for_each_yaxis(powers_only)
     for ann in lay.annotations or ():
         ann.font = _scaled(ann.font, CHART_TEXT_PX)
     for shape in lay.shapes or ():
@@ -119,4 +147,6 @@ def for_projector(fig: go.Figure) -> go.Figure:
         margin_t = max(lay.margin.t or 50, 64)
         fig.update_layout(height=(lay.height or 400) + max(0, extra) + (margin_t - (lay.margin.t or 50)),
                           margin=dict(b=(lay.margin.b or 55) + max(0, extra) + 10, t=margin_t))
+    room = (fig.layout.margin.t or 50) + (fig.layout.margin.b or 55) + 220      # the plot itself keeps 220 px
+    fig.update_layout(height=min(fig.layout.height or 400, max(MAX_CHART_PX, room)))
     return fig
