@@ -10,7 +10,8 @@ from core.training import TRAIN_FIELDS, Race, TrainConfig
 from core.admission import ADMISSION, Ticket
 from ui import training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
-from ui.live_chart import live_plotly_chart
+from ui.live_chart import live_figure, live_plotly_chart
+from ui.present import presenting
 from ui.text import sci
 from ui.training_controls import (BATCHES, HELP, LEARNING_RATES, PRESETS, RUN_FIELDS, SEQ_LENS, SHARED, STATE,
                                   TRAIN_HIDDEN_SIZES)
@@ -270,13 +271,22 @@ def live():
                      + "; ".join(tips) + ". Then press Reset"
                      + (f" (or Start to go on with {going_on[0]} alone)." if going_on else "."),
                      icon=":material/error:")
-    live_plotly_chart(training_figs.loss_figure(lab.histories, run_labels, task.baseline, task.baseline_label,
-                                                task.loss_name), key="train_loss")
-    live_plotly_chart(training_figs.grad_norm_figure(lab.histories, run_labels, [c.clip for c in lab.configs]),
-                      key="train_grad")
-    for i, (col, history, label) in enumerate(zip(st.columns(len(lab.histories)), lab.histories, run_labels)):
+    # The four charts change only when the runs do: while this session waits for a worker (or is paused) its
+    # ticks send the figures it already built instead of building them again (~110 ms of server time a tick).
+    stamp = (lab.steps, tuple(lab.diverged), tuple(run_labels), presenting(), id(lab))
+    cached = st.session_state.get("_live_figures")
+    if cached is None or cached[0] != stamp:
+        figures = [training_figs.loss_figure(lab.histories, run_labels, task.baseline, task.baseline_label,
+                                             task.loss_name),
+                   training_figs.grad_norm_figure(lab.histories, run_labels, [c.clip for c in lab.configs])]
+        figures += [training_figs.distance_heatmap(h, label) for h, label in zip(lab.histories, run_labels)]
+        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures])
+    loss_fig, grad_fig, *heat_figs = cached[1]
+    live_plotly_chart(loss_fig, key="train_loss")
+    live_plotly_chart(grad_fig, key="train_grad")
+    for i, (col, heat) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
         with col:
-            live_plotly_chart(training_figs.distance_heatmap(history, label), key=f"train_heat_{i}")
+            live_plotly_chart(heat, key=f"train_heat_{i}")
     if st.session_state["lab_status"] != "running" and lab.steps:
         with st.container(horizontal=True):
             st.download_button("Download history (CSV)", lambda: training_figs.history_csv(lab.histories, run_labels),

@@ -47,12 +47,20 @@ export default async function (component) {
 _mount = st.components.v2.component("gfl_live_plotly", js=JS, isolate_styles=False)
 
 
-def live_plotly_chart(fig: go.Figure, key: str) -> None:
-    """Draw `fig` under `key`; the next call with the same key redraws the same chart in place."""
+def live_figure(fig: go.Figure) -> tuple[str, int]:
+    """What live_plotly_chart sends: the figure's JSON (projector-sized in presentation mode) and its height.
+    Building and serialising a figure costs tens of milliseconds: a page that redraws several times a second
+    keeps this and sends it again while nothing changed."""
     if presenting():
         fig = for_projector(fig)
-    height = int(fig.layout.height or 400)
-    _mount(key=key, data={"figure": fig.to_json(), "chunk": PLOTLY_CHUNK, "config": PLOTLY_CONFIG}, height=height)
+    return fig.to_json(), int(fig.layout.height or 400)
+
+
+def live_plotly_chart(fig: go.Figure | tuple[str, int], key: str) -> None:
+    """Draw `fig` (a figure, or what live_figure made of one) under `key`; the next call with the same key
+    redraws the same chart in place."""
+    figure, height = live_figure(fig) if isinstance(fig, go.Figure) else fig
+    _mount(key=key, data={"figure": figure, "chunk": PLOTLY_CHUNK, "config": PLOTLY_CONFIG}, height=height)
 
 
 def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
