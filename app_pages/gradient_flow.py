@@ -18,7 +18,8 @@ from ui.url import build_or_stop, share_bar, show_warnings
 
 
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
-    return computed("unroll", cfg, lambda: core.unroll(cfg))
+    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds
+    return computed("unroll", cfg, lambda: core.unroll(cfg), seconds=cost)
 
 
 def sweep(cfg: core.UnrollConfig) -> core.SweepResult:

@@ -143,3 +143,17 @@ def test_when_the_computing_session_goes_away_a_waiting_one_takes_over():
     started.wait(5)
     assert shared.get("k", lambda: "computed again") == "computed again"
     first.join(5)
+
+
+def test_a_light_job_runs_at_once_even_when_every_slot_is_busy():
+    adm = Admission(slots=1)
+    shared = SharedResults(admission=adm)
+    hold = threading.Event()
+    t = threading.Thread(target=lambda: shared.get("training chunk", lambda: hold.wait(5)))
+    t.start()
+    time.sleep(0.05)
+    start = time.perf_counter()
+    assert shared.get("default unroll", lambda: "curve", light=True) == "curve"
+    assert time.perf_counter() - start < 0.05 and shared.computed == 1
+    hold.set()
+    t.join(5)

@@ -16,14 +16,19 @@ def wait_message(ahead: int, running: int) -> str:
             "workers busy). The page fills in as soon as it is your turn.")
 
 
-def computed(name: str, cfg: Any, compute: Callable[[], Any]) -> Any:
+LIGHT_SECONDS = 0.1          # estimated cost under which a job skips the queue (it would wait longer than it runs)
+
+
+def computed(name: str, cfg: Any, compute: Callable[[], Any], seconds: float | None = None) -> Any:
     """compute() for this (name, cfg), shared with every session (each config is computed once and never twice
-    at once); while it waits for a worker the page says so."""
+    at once); while it waits for a worker the page says so. `seconds`: the job's estimated cost (core/budget.py);
+    below LIGHT_SECONDS it runs at once."""
     status = st.empty()
 
     def on_wait(ahead: int, running: int) -> None:
         status.info(wait_message(ahead, running), icon=":material/hourglass_top:")
     try:
-        return SHARED.get((name, repr(cfg)), compute, on_wait)
+        return SHARED.get((name, repr(cfg)), compute, on_wait,
+                          light=seconds is not None and seconds < LIGHT_SECONDS)
     finally:
         status.empty()
