@@ -23,8 +23,9 @@ st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]
 navigation = st.navigation(pages)
-present.begin()                 # presentation mode: the sidebar toggle above the page's own controls
+present.begin()                 # presentation mode (the toggle goes under the page's own controls)
 navigation.run()
+present.toggle()
 if present.presenting() and st.query_params.get(present.PARAM) != "1":
     st.query_params[present.PARAM] = "1"         # pages without controls keep it in their URL too
 elif not present.presenting() and present.PARAM in st.query_params:

@@ -29,6 +29,8 @@ def test_presentation_mode_fits_the_gradient_flow_chart_on_a_projector_in_big_ty
     assert len(m["lines"]) >= 3 and min(m["lines"]) >= 3, m["lines"]
     assert m["h1Top"] >= m["headerBottom"] - 1                                # the title is not under the app bar
     assert m["plotBottom"] <= m["innerHeight"]                                # the whole chart without scrolling
+    weight = page.locator('input[type=range][aria-label="Weight scale s"]').bounding_box()
+    assert weight["y"] + weight["height"] <= m["innerHeight"]                 # and the slider a teacher moves most
     # a slider move keeps the mode, and the URL carries it
     slider = page.locator('input[type=range][aria-label="Weight scale s"]')
     slider.focus()

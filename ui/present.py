@@ -30,6 +30,13 @@ CSS = """
 [data-testid="stMetricLabel"] > div { overflow: visible; }
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; }   /* just under the app header */
 h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
+/* the sidebar: the menu compact, so the controls a teacher moves most are on screen too */
+[data-testid="stSidebarHeader"] { display: none; }
+[data-testid="stSidebarNavItems"] a, [data-testid="stSidebarNavLink"] { min-height: 1.6rem !important; padding-top: 0 !important; padding-bottom: 0 !important; }
+[data-testid="stSidebarNavItems"] li { margin: 0 !important; }
+[data-testid="stSidebarNavItems"] a span { font-size: 16px; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+[data-testid="stSidebarUserContent"] h2 { padding-top: 0.2rem; padding-bottom: 0.1rem; }
 /* on a projector the teacher says what the captions say: the main chart moves up into view */
 [data-testid="stMain"] [data-testid="stCaptionContainer"] { display: none; }
 </style>
@@ -66,10 +73,16 @@ def begin() -> None:
     if raw in ("1", "0") and st.session_state.get("_present_link") != raw:
         st.session_state[KEY] = raw == "1"
     st.session_state["_present_link"] = raw
+    st.session_state[KEY] = presenting()          # keep the value while the toggle is drawn after the page
+    st.html(PHONE_CSS + (CSS if presenting() else ""))
+
+
+def toggle() -> None:
+    """The sidebar switch, under the page's own controls (they are what a teacher reaches for first)."""
+    st.sidebar.divider()
     st.sidebar.toggle("Presentation mode", key=KEY,
                       help="Big chart text (≥ 20 px), thick lines and a compact page for a projector; in the URL "
                            "as present=1, so a link opens the lecture view.")
-    st.html(PHONE_CSS + (CSS if presenting() else ""))
 
 
 def url_params() -> dict[str, str]:
