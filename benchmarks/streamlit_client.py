@@ -198,6 +198,7 @@ class StreamlitSession:
         self.chart_deltas = 0
         self.auto_reruns_sent = 0
         self.lost_runs = 0                     # full runs whose end a fragment run cut off (see module notes)
+        self.last_message_at = 0.0             # time.perf_counter() of the last ForwardMsg received
         self._ws: Any = None
         self._reader: asyncio.Task | None = None
         self._cond = asyncio.Condition()
@@ -360,7 +361,7 @@ class StreamlitSession:
         """Receive ForwardMsgs until the stream closes, updating the page model and waking waiters."""
         try:
             async for data in self._ws:
-                t = time.perf_counter()
+                t = self.last_message_at = time.perf_counter()
                 msg = ForwardMsg()
                 msg.ParseFromString(data)
                 self._handle(msg, t)

@@ -1,0 +1,672 @@
+"""Load test: N simulated students on one `streamlit run` process, and on two behind the project's HAProxy.
+
+Run: .venv/bin/python benchmarks/bench_load.py [--users 1,10,30] [--setups one,two] [--train-seconds 30]
+     quick: .venv/bin/python benchmarks/bench_load.py --users 1,3 --setups one,two --train-seconds 10 --moves 4
+
+Each student is a protocol-level client (benchmarks/streamlit_client.py: Streamlit's own WebSocket protocol
+and protobufs, no browser), on loopback only, and follows a classroom path: arrive (arrivals `--stagger` s
+apart), load the page's HTML (GET /, which through the balancer sets the GFLSRV stickiness cookie that the
+stream then carries), open Gradient flow, move the "Weight scale s" select_slider `--moves` times with a
+think time between moves, open the Training lab from the menu (same session), press Start and keep training
+until every student has been training together for `--train-seconds`, press Pause, leave.
+
+Set-ups, each started fresh for every N, with GFL_TORCH_THREADS=1 as deploy/ runs it:
+  one: one `streamlit run app.py` process, students connect to it directly;
+  two: two processes behind HAProxy started from deploy/haproxy.cfg (deploy/local_haproxy.py).
+
+Measured per (set-up, N):
+  slider p50/p95   seconds from the rerun request to the first plotly_chart delta of the run it started
+                   (what a student waits for to see the new curve); also the p50 of moves made while at least
+                   one other student was training ("busy") and while nobody was ("calm");
+  steps/s          training steps per student per wall second over the common window in which every student
+                   was training (read from the live area's status line "step **n**", else from the loss chart),
+                   mean and minimum over students, and their sum (the server's training throughput);
+  health p50/max   GET /_stcore/health every ~0.5 s through the URL the students use;
+  errors           failed GET / or WebSocket connections, timeouts, closed streams, exception elements, lost or
+                   interrupted runs (benchmarks/streamlit_client.py, module notes), failed health checks, streams
+                   the balancer did not route by their cookie, and tracebacks in the servers' logs (a student
+                   that trained 0 steps in the window is reported as starved, not as an error);
+  CPU              cores used by the server processes (and HAProxy) and by this load generator over the run;
+                   they share the same machine, so the generator's share is load the servers do not get.
+
+Targets (issue): 0 errors at N = 30; at N = 10 the slider p50 <= 2x the one at N = 1; two processes >= 1.5x the
+one-process training throughput. Every server is stopped by its own PID; every phase has a deadline.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from benchmarks.streamlit_client import StreamlitSession  # noqa: E402
+from deploy.local_haproxy import start_local_balancer, stop as stop_balancer  # noqa: E402
+
+LOOPBACK = "127.0.0.1"
+MAX_USERS = 60                     # bounded: one process drives them all on a 2-core machine
+SLIDER = "Weight scale s"
+STICKY_COOKIE = "GFLSRV"           # deploy/haproxy.cfg: cookie GFLSRV insert indirect ...
+STEP_RE = re.compile(r"\bstep\W{0,4}(\d+)", re.IGNORECASE)    # "**training…** · step **123** · 20 steps/s ..."
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback: never through a proxy
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ----------------------------------------------------------------------------------------------- servers ----
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float) -> tuple[bytes, list[str]]:
+    """Body and Set-Cookie headers of a GET on loopback."""
+    with HTTP.open(url, timeout=timeout) as resp:
+        return resp.read(), resp.headers.get_all("Set-Cookie") or []
+
+
+def wait_healthy(base: str, deadline_s: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        with suppress(OSError):
+            if http_get(base + "/_stcore/health", timeout=2)[0] == b"ok":
+                return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{base}: streamlit exited with status {proc.returncode}")
+        time.sleep(0.25)
+    raise TimeoutError(f"{base} was not healthy within {deadline_s:.0f} s")
+
+
+APP_DIR = ROOT                     # where the servers run app.py: the working tree, or a snapshot of HEAD
+
+
+def snapshot_head(into: Path) -> str:
+    """Extract the committed tree at HEAD into `into` (git archive; the working tree is left alone); its commit."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=True, timeout=10).stdout.strip()
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True,
+                             timeout=60).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
+    return commit
+
+
+def start_server(port: int, log_path: Path, heavy_slots: int | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` as the deployment runs it (one torch thread), output to log_path."""
+    env = {**os.environ, "GFL_TORCH_THREADS": "1"}
+    if heavy_slots is not None:
+        env["GFL_HEAVY_SLOTS"] = str(heavy_slots)
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.port", str(port)],
+            cwd=APP_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop one process we started, by its own PID."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used (all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:3]) + sum(fields[5:8])) / CLK_TCK        # user nice system, irq softirq steal
+
+
+def self_cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+async def warm_up(base: str, timeout: float) -> None:
+    """One throwaway visit (Gradient flow, one slider move, Training lab, one Step) so that lazy imports and
+    first-use costs are not charged to the first student."""
+    async with StreamlitSession() as s:
+        await s.connect(base, "gradient-flow", timeout=timeout)
+        w = s.find_widget(SLIDER)
+        await s.set_widget(SLIDER, w.options[min(w.options.index(w.value) + 1, len(w.options) - 1)], timeout=timeout)
+        await s.switch_page("training", timeout=timeout)
+        with suppress(LookupError, TypeError):          # an admission queue may rename or hide it: not needed
+            await s.click("Step", timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------- monitors ----
+
+class HealthPoller(threading.Thread):
+    """GET /_stcore/health every `interval` s in a thread of its own (not the students' event loop)."""
+
+    def __init__(self, base: str, interval: float = 0.5, timeout: float = 10.0):
+        super().__init__(daemon=True)
+        self.url, self.interval, self.timeout = base + "/_stcore/health", interval, timeout
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            t0 = time.perf_counter()
+            try:
+                body = http_get(self.url, self.timeout)[0]
+                if body == b"ok":
+                    self.latencies.append(time.perf_counter() - t0)
+                else:
+                    self.failures.append(f"body {body[:40]!r}")
+            except Exception as exc:                      # noqa: BLE001 -- every failure is a data point
+                self.failures.append(f"{type(exc).__name__}: {exc}"[:120])
+            self._halt.wait(max(0.0, self.interval - (time.perf_counter() - t0)))
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=self.timeout + 5)
+
+
+# ---------------------------------------------------------------------------------------------- students ----
+
+@dataclass
+class Student:
+    index: int
+    phase: str = "waiting"
+    sliders: list[tuple[float, float, bool]] = field(default_factory=list)   # (to chart, to end, others training)
+    connect_s: float | None = None
+    train_start: float | None = None
+    samples: list[tuple[float, int]] = field(default_factory=list)           # (time, step count)
+    waiting: list[tuple[float, bool]] = field(default_factory=list)          # (time, page says "waiting")
+    steps_per_s: float | None = None
+    waiting_share: float | None = None
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lost_runs: int = 0                 # the session's count (benchmarks/streamlit_client.py, module notes)
+    interrupted: int = 0               # requests of ours whose run's end a fragment run cut off
+    exceptions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Shared:
+    """What the students of one run share: who is training, and the common training window."""
+    n: int
+    training: int = 0
+    settled: int = 0                   # students that started training or gave up
+    all_training: asyncio.Event = field(default_factory=asyncio.Event)
+    window_start: float | None = None
+
+    def settle(self) -> None:
+        self.settled += 1
+        if self.settled >= self.n and not self.all_training.is_set():
+            self.window_start = time.perf_counter()
+            self.all_training.set()
+
+
+def check(st: Student, what: str, t: Any) -> bool:
+    """Whether a request's run finished; records the error if it did not."""
+    if t.status == "FINISHED_SUCCESSFULLY":
+        return True
+    if t.status == "INTERRUPTED":
+        st.interrupted += 1
+        st.errors.append(f"lost run: {what} (its end was cut off by a fragment run)")
+    else:
+        st.errors.append(f"{what} run {t.status}")
+    return False
+
+
+def step_count(s: StreamlitSession) -> int | None:
+    """The Training lab's step count as the page shows it: its status line, else the loss chart's last x."""
+    bodies = [e.markdown.body for e in s.elements("markdown")]
+    for body in [b for b in bodies if "steps/s" in b] + [b for b in bodies if "steps/s" not in b and "**" in b]:
+        if (m := STEP_RE.search(body)):
+            return int(m.group(1))
+    for e in s.elements("bidi_component"):
+        with suppress(Exception):
+            data = json.loads(e.bidi_component.json)
+            figure = json.loads(data["figure"])
+            if "loss" not in json.dumps(figure.get("layout", {}).get("title", "")).lower():
+                continue
+            xs = figure["data"][0]["x"]
+            if isinstance(xs, dict):                      # Plotly's typed array
+                import base64
+
+                import numpy as np
+                xs = np.frombuffer(base64.b64decode(xs["bdata"]), dtype=xs["dtype"]).tolist()
+            return int(max(xs)) if xs else 0
+    return None
+
+
+def is_waiting(s: StreamlitSession) -> bool:
+    """Whether the Training lab's status line says the run waits for its turn (admission control)."""
+    return any("steps/s" in e.markdown.body and "waiting" in e.markdown.body.lower() for e in s.elements("markdown"))
+
+
+def steps_at(samples: list[tuple[float, int]], t: float) -> int | None:
+    """The last step count seen at or before time t."""
+    seen = [step for ts, step in samples if ts <= t]
+    return seen[-1] if seen else None
+
+
+async def page_cookie(base: str, timeout: float) -> dict[str, str] | None:
+    """GET / as a browser loads the app's HTML; the balancer's GFLSRV cookie, as a Cookie header (or None)."""
+    body, set_cookies = await asyncio.to_thread(http_get, base + "/", timeout)
+    if b"<html" not in body.lower()[:2000] and b"<!doctype" not in body.lower()[:200]:
+        raise RuntimeError("GET / did not return the app's HTML")
+    jar = SimpleCookie()
+    for header in set_cookies:
+        jar.load(header)
+    return {"Cookie": f"{STICKY_COOKIE}={jar[STICKY_COOKIE].value}"} if STICKY_COOKIE in jar else None
+
+
+async def run_student(st: Student, base: str, shared: Shared, args: argparse.Namespace, expect_cookie: bool,
+                      rng: random.Random) -> None:
+    settled = False
+    timeout = args.request_timeout
+    session: StreamlitSession | None = None
+    try:
+        await asyncio.sleep(st.index * args.stagger)
+        st.phase = "GET /"
+        headers = await page_cookie(base, timeout)
+        if expect_cookie and headers is None:
+            st.errors.append("no GFLSRV cookie from the balancer")
+        st.phase = "connect"
+        async with StreamlitSession() as s:
+            session = s
+            try:
+                t = await s.connect(base, "gradient-flow", timeout=args.connect_timeout, headers=headers)
+                st.connect_s = t.finished
+                check(st, "connect", t)
+                st.phase = "sliders"
+                options = s.find_widget(SLIDER).options
+                home = options.index(s.find_widget(SLIDER).value)
+                pos = home
+                for _ in range(args.moves):
+                    await asyncio.sleep(rng.uniform(*args.think))
+                    pos = min(max(pos + rng.choice([-2, -1, 1, 2]), home - 12, 0), home + 12, len(options) - 1)
+                    busy = shared.training > 0
+                    t = await s.set_widget(SLIDER, options[pos], timeout=timeout)
+                    if check(st, "slider", t):
+                        st.sliders.append((t.chart if t.chart is not None else t.finished, t.finished, busy))
+                await asyncio.sleep(rng.uniform(*args.think))
+                st.phase = "open Training lab"
+                t = await s.switch_page("training", timeout=timeout)
+                check(st, "open training", t)
+                st.phase = "Start"
+                t = await s.click("Start", timeout=timeout)
+                check(st, "Start", t)
+                st.train_start = time.perf_counter()
+                if (step := step_count(s)) is not None:      # the count as the Start run drew it
+                    st.samples.append((st.train_start, step))
+                shared.training += 1
+                settled = True
+                shared.settle()
+                st.phase = "training"
+                # Keep training until every student has trained together for train_seconds (bounded).
+                hard_end = time.perf_counter() + args.start_deadline + args.train_seconds
+                while time.perf_counter() < hard_end:
+                    if (step := step_count(s)) is not None:
+                        st.samples.append((time.perf_counter(), step))
+                    st.waiting.append((time.perf_counter(), is_waiting(s)))
+                    if shared.window_start is not None and \
+                            time.perf_counter() >= shared.window_start + args.train_seconds:
+                        break
+                    await asyncio.sleep(args.sample_every)
+                if (step := step_count(s)) is not None:
+                    st.samples.append((time.perf_counter(), step))
+                st.phase = "Pause"
+                t = await s.click("Pause", timeout=timeout)
+                check(st, "Pause", t)
+                shared.training -= 1
+                if not st.samples:
+                    st.errors.append("no step count on the Training lab")
+                st.phase = "done"
+            finally:
+                st.lost_runs = s.lost_runs
+                st.exceptions = list(s.exceptions)
+    except TimeoutError:
+        st.errors.append(f"timeout in {st.phase}")
+        if session is not None:                   # what the stream looked like: for the notes, not the table
+            st.notes.append(f"timeout in {st.phase}: last message {time.perf_counter() - session.last_message_at:.1f}"
+                            f" s before, server says script running: {session.script_is_running}")
+    except (ConnectionError, OSError) as exc:
+        st.errors.append(f"{type(exc).__name__} in {st.phase}: {exc}"[:160])
+    except Exception as exc:                                  # noqa: BLE001 -- reported, never hides the others
+        st.errors.append(f"{type(exc).__name__} in {st.phase}: {exc}"[:160])
+    finally:
+        if st.phase == "Pause" or (st.phase == "training" and st.train_start is not None):
+            shared.training -= 1
+        if not settled:
+            shared.settle()
+
+
+# ------------------------------------------------------------------------------------------------- a run ----
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def traceback_count(paths: list[Path]) -> int:
+    return sum(p.read_text(errors="replace").count("Traceback (most recent call last)") for p in paths if p.exists())
+
+
+def backend_split(log_path: Path) -> tuple[dict[str, int], int]:
+    """WebSocket streams per backend, from HAProxy's log (one line per stream, logged when it closes), and how
+    many of them did not follow a valid GFLSRV cookie (termination state "--V?": the cookie named a live server)."""
+    counts: dict[str, int] = {}
+    unsticky = 0
+    if log_path.exists():
+        for line in log_path.read_text(errors="replace").splitlines():
+            m = re.search(r"streamlit/(\S+) \S+ \d+ \d+ \S+ \S+ (\S{4}) .*\"GET \S*/_stcore/stream", line)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+                unsticky += m.group(2)[2] != "V"
+    return counts, unsticky
+
+
+async def drive(base: str, n: int, args: argparse.Namespace, expect_cookie: bool) -> list[Student]:
+    shared = Shared(n)
+    students = [Student(i) for i in range(n)]
+    tasks = [asyncio.create_task(run_student(st, base, shared, args, expect_cookie,
+                                             random.Random(args.seed * 1000 + i))) for i, st in enumerate(students)]
+    _, pending = await asyncio.wait(tasks, timeout=args.run_timeout)
+    for task in pending:                                  # the run's own deadline
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for st, task in zip(students, tasks):
+        if task in pending:
+            st.errors.append(f"run deadline ({args.run_timeout:.0f} s) in {st.phase}")
+    # Per-student training rate over the window in which all were training.
+    if shared.window_start is not None:
+        w0, w1 = shared.window_start, shared.window_start + args.train_seconds
+        for st in students:
+            inside = [w for t, w in st.waiting if w0 <= t <= w1]
+            st.waiting_share = sum(inside) / len(inside) if inside else None
+            a, b = steps_at(st.samples, w0), steps_at(st.samples, w1)
+            last = st.samples[-1][0] if st.samples else 0
+            if a is not None and b is not None and last >= w1 - 2 * args.sample_every:
+                st.steps_per_s = (b - a) / (w1 - w0)
+    return students
+
+
+def run_setup(setup: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Start the set-up fresh, drive n students through it, stop everything by PID; the row of the table."""
+    backends = 1 if setup == "one" else 2
+    procs: list[subprocess.Popen] = []
+    logs: list[Path] = []
+    lb = None
+    poller = None
+    row: dict[str, Any] = {"setup": setup, "n": n}
+    try:
+        ports = [free_port() for _ in range(backends)]
+        for i, port in enumerate(ports):
+            logs.append(workdir / f"{setup}-{n}-server{i + 1}.log")
+            procs.append(start_server(port, logs[-1], args.heavy_slots))
+        for proc, port in zip(procs, ports):
+            wait_healthy(f"http://{LOOPBACK}:{port}", args.start_timeout, proc)
+        for port in ports:
+            asyncio.run(asyncio.wait_for(warm_up(f"http://{LOOPBACK}:{port}", args.request_timeout),
+                                         args.start_timeout))
+        if setup == "two":
+            listen = free_port()
+            lb = start_local_balancer(ports, listen, workdir=workdir / f"haproxy-{n}")
+            base = f"http://{LOOPBACK}:{listen}"
+            wait_healthy(base, args.start_timeout)
+        else:
+            base = f"http://{LOOPBACK}:{ports[0]}"
+        watched = [p.pid for p in procs] + ([lb.pid] if lb is not None else [])
+        cpu0, self0, busy0 = sum(map(cpu_seconds, watched)), self_cpu_seconds(), machine_busy_seconds()
+        t0 = time.perf_counter()
+        poller = HealthPoller(base)
+        poller.start()
+        students = asyncio.run(drive(base, n, args, expect_cookie=setup == "two"))
+        poller.stop()
+        wall = time.perf_counter() - t0
+        row["server_cpu"] = (sum(map(cpu_seconds, watched)) - cpu0) / wall
+        row["client_cpu"] = (self_cpu_seconds() - self0) / wall
+        row["other_cpu"] = max(0.0, (machine_busy_seconds() - busy0) / wall - row["server_cpu"] - row["client_cpu"])
+        row["wall"] = wall
+    finally:                        # each clean-up step on its own, so one failing cannot leave a process behind
+        with ExitStack() as cleanup:
+            for proc in procs:
+                cleanup.callback(stop_process, proc)
+            if lb is not None:
+                cleanup.callback(stop_balancer, lb, keep_files=True)
+            if poller is not None:
+                cleanup.callback(poller.stop)
+    # --- the row ---
+    chart = [c for st in students for c, _, _ in st.sliders]
+    busy = [c for st in students for c, _, b in st.sliders if b]
+    calm = [c for st in students for c, _, b in st.sliders if not b]
+    rates = [st.steps_per_s for st in students if st.steps_per_s is not None]
+    errors: dict[str, int] = {}
+    for st in students:
+        for e in st.errors:
+            key = re.sub(r"\d+(\.\d+)?", "#", e)[:70]
+            errors[key] = errors.get(key, 0) + 1
+        if (unseen := st.lost_runs - st.interrupted) > 0:
+            errors["lost run (no request of ours waiting)"] = errors.get("lost run (no request of ours waiting)",
+                                                                        0) + unseen
+        for e in st.exceptions:
+            errors[f"exception element: {e[:50]}"] = errors.get(f"exception element: {e[:50]}", 0) + 1
+    if poller.failures:
+        errors["health check failed"] = len(poller.failures)
+    if (tb := traceback_count(logs)):
+        errors["traceback in a server log"] = tb
+    split, unsticky = backend_split(lb.log_path) if lb is not None else ({}, 0)
+    if unsticky:
+        errors["stream not routed by its GFLSRV cookie"] = unsticky
+    row.update(
+        slider_p50=pct(chart, 0.5), slider_p95=pct(chart, 0.95), slider_n=len(chart),
+        slider_busy_p50=pct(busy, 0.5), slider_busy_n=len(busy), slider_calm_p50=pct(calm, 0.5),
+        slider_calm_n=len(calm), run_p50=pct([f for st in students for _, f, _ in st.sliders], 0.5),
+        connect_p50=pct([st.connect_s for st in students if st.connect_s is not None], 0.5),
+        steps_mean=statistics.fmean(rates) if rates else math.nan, steps_min=min(rates, default=math.nan),
+        steps_total=sum(rates) if rates else math.nan, rated=len(rates), starved=sum(r == 0 for r in rates),
+        waiting=statistics.fmean(shares) if (shares := [st.waiting_share for st in students
+                                                        if st.waiting_share is not None]) else math.nan,
+        health_p50=pct(poller.latencies, 0.5), health_max=max(poller.latencies, default=math.nan),
+        health_n=len(poller.latencies) + len(poller.failures),
+        errors=sum(errors.values()), error_kinds=errors,
+        split=split,
+    )
+    if args.verbose:
+        for st in students:
+            print(f"    student {st.index}: connect {st.connect_s}, sliders {[round(c, 3) for c, _, _ in st.sliders]}, "
+                  f"steps/s {st.steps_per_s}, errors {st.errors} {st.notes}", flush=True)
+    return row
+
+
+# ----------------------------------------------------------------------------------------------- report ----
+
+def fmt(x: float, digits: int = 3) -> str:
+    return "   -" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = (f"{'setup':5} {'N':>3} | {'slider p50':>10} {'p95':>6} {'calm p50':>8} {'busy p50':>8} | "
+            f"{'steps/s/student':>15} {'min':>5} {'total':>6} | {'health p50':>10} {'max':>6} | {'errors':>6} | "
+            f"{'srv CPU':>7} {'gen CPU':>7} {'other':>5} | {'wait%':>5}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['setup']:5} {r['n']:>3} | {fmt(r['slider_p50']):>10} {fmt(r['slider_p95']):>6} "
+              f"{fmt(r['slider_calm_p50']):>8} {fmt(r['slider_busy_p50']):>8} | {fmt(r['steps_mean'], 1):>15} "
+              f"{fmt(r['steps_min'], 1):>5} {fmt(r['steps_total'], 1):>6} | {fmt(r['health_p50']):>10} "
+              f"{fmt(r['health_max']):>6} | {r['errors']:>6} | {fmt(r['server_cpu'], 2):>7} "
+              f"{fmt(r['client_cpu'], 2):>7} {fmt(r['other_cpu'], 2):>5} | {fmt(100 * r['waiting'], 0):>5}")
+    print("slider: s from request to the first chart delta (calm: nobody else training; busy: someone was); "
+          "steps/s: over the window in which all students trained;\nhealth in s; CPU in cores (2 on this machine): "
+          "servers (+HAProxy), this load generator, other processes on the machine;\nwait%: share of the "
+          "training window in which a student's page said it was waiting for a free worker (admission control).")
+    for r in rows:
+        extra = []
+        if r["error_kinds"]:
+            extra.append("errors: " + "; ".join(f"{k} x{v}" for k, v in r["error_kinds"].items()))
+        if r["split"]:
+            extra.append("streams per backend: " + ", ".join(f"{k} {v}" for k, v in sorted(r["split"].items())))
+        if r["starved"]:
+            extra.append(f"{r['starved']} student(s) trained 0 steps in the window")
+        extra.append(f"connect p50 {fmt(r['connect_p50'], 2)} s, slider run end p50 {fmt(r['run_p50'])} s")
+        extra.append(f"{r['slider_n']} slider moves ({r['slider_busy_n']} busy), {r['rated']}/{r['n']} students "
+                     f"rated, {r['health_n']} health polls, {r['wall']:.0f} s")
+        print(f"  {r['setup']} N={r['n']}: " + " | ".join(extra))
+
+
+APP_TREES = ["app.py", "app_pages", "ui", "core"]
+
+
+def code_version() -> str:
+    """HEAD, how many app files differ from it, and the newest modification time of the app's code."""
+    def git(*cmd: str) -> str:
+        out = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
+        return out.stdout.strip() if out.returncode == 0 else "?"
+    dirty = git("status", "--porcelain", "--", *APP_TREES)
+    return f"{git('rev-parse', '--short', 'HEAD')} ({len(dirty.splitlines()) if dirty else 0} app files modified)"
+
+
+def code_mtime() -> float:
+    paths = [ROOT / "app.py", *[p for d in APP_TREES[1:] for p in (ROOT / d).rglob("*.py")]]
+    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
+
+
+def print_targets(rows: list[dict[str, Any]]) -> None:
+    by = {(r["setup"], r["n"]): r for r in rows}
+    ns = sorted({r["n"] for r in rows})
+    print("\nTargets:")
+    top = max(ns)
+    for setup in ("one", "two"):
+        if (setup, top) in by:
+            e = by[(setup, top)]["errors"]
+            print(f"  0 errors at N = {top} ({setup}): {e} -> {'MET' if e == 0 else 'NOT MET'}"
+                  + ("" if top == 30 else "  (target is stated for N = 30)"))
+    for setup in ("one", "two"):
+        if (setup, 1) in by and (setup, 10) in by:
+            a, b = by[(setup, 1)]["slider_p50"], by[(setup, 10)]["slider_p50"]
+            print(f"  slider p50 N=10 <= 2 x N=1 ({setup}): {b:.3f} / {a:.3f} = {b / a:.2f}x -> "
+                  f"{'MET' if b <= 2 * a else 'NOT MET'}")
+    for n in ns:
+        if ("one", n) in by and ("two", n) in by:
+            a, b = by[("one", n)]["steps_total"], by[("two", n)]["steps_total"]
+            ratio = b / a if a and not math.isnan(a) and not math.isnan(b) else math.nan
+            verdict = "MET" if ratio >= 1.5 else "NOT MET"
+            print(f"  training throughput two/one at N={n}: {fmt(b, 1)} / {fmt(a, 1)} steps/s = {fmt(ratio, 2)}x -> "
+                  f"{verdict}" + ("  (one student uses one process: not expected to scale)" if n == 1 else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--users", default="1,10,30", help=f"comma-separated N (each <= {MAX_USERS})")
+    p.add_argument("--setups", default="one,two", help="one, two or both")
+    p.add_argument("--train-seconds", type=float, default=30.0, help="common training window (all students)")
+    p.add_argument("--moves", type=int, default=8, help="slider moves per student")
+    p.add_argument("--think", default="0.5,1.5", help="think time between actions, uniform in [a, b] s")
+    p.add_argument("--stagger", type=float, default=0.2, help="seconds between two students' arrivals")
+    p.add_argument("--sample-every", type=float, default=0.2, help="s between reads of the step count")
+    p.add_argument("--request-timeout", type=float, default=60.0, help="deadline of each page run / click (s)")
+    p.add_argument("--connect-timeout", type=float, default=90.0, help="deadline of opening a session (s)")
+    p.add_argument("--start-deadline", type=float, default=150.0,
+                   help="max s a student trains waiting for the others to start")
+    p.add_argument("--start-timeout", type=float, default=120.0, help="deadline of a server becoming healthy (s)")
+    p.add_argument("--run-timeout", type=float, default=None, help="deadline of one (set-up, N) run (s)")
+    p.add_argument("--total-timeout", type=float, default=1200.0,
+                   help="deadline of the whole benchmark (s): runs that would not fit are skipped")
+    p.add_argument("--heavy-slots", type=int, default=None,
+                   help="GFL_HEAVY_SLOTS for every server (default: the environment's, else the app's own default)")
+    p.add_argument("--snapshot", action="store_true",
+                   help="run the servers on a copy of the committed HEAD (git archive), not the working tree: "
+                        "numbers that hold still while someone edits the app")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--verbose", action="store_true", help="print every student")
+    args = p.parse_args(argv)
+    users = [int(u) for u in args.users.split(",") if u.strip()]
+    setups = [s.strip() for s in args.setups.split(",") if s.strip()]
+    if not users or any(not 1 <= u <= MAX_USERS for u in users):
+        p.error(f"--users takes integers from 1 to {MAX_USERS}")
+    if not setups or any(s not in ("one", "two") for s in setups):
+        p.error("--setups takes one, two or one,two")
+    args.think = tuple(float(x) for x in args.think.split(","))
+    if args.run_timeout is None:   # arrivals + a slow slider phase + waiting for the last starter + training
+        args.run_timeout = 120 + args.stagger * max(users) + args.moves * 10 + args.train_seconds + args.start_deadline
+    print(f"bench_load: users {users}, setups {setups}, {args.moves} moves, train {args.train_seconds:.0f} s, "
+          f"stagger {args.stagger} s; load before: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
+    slots = args.heavy_slots if args.heavy_slots is not None else os.environ.get("GFL_HEAVY_SLOTS", "app default")
+    workdir = Path(tempfile.mkdtemp(prefix="gfl-bench-load-"))
+    global APP_DIR
+    if args.snapshot:
+        APP_DIR = workdir / "app"
+        version = f"snapshot of HEAD {snapshot_head(APP_DIR)} in {APP_DIR}"
+    else:
+        version = f"working tree at {code_version()}"
+    print(f"code: {version}; GFL_TORCH_THREADS=1, GFL_HEAVY_SLOTS={slots}", flush=True)
+    mtime0 = code_mtime()
+    rows = []
+    t0 = time.perf_counter()
+    try:
+        for setup in setups:
+            for n in users:
+                remaining = args.total_timeout - (time.perf_counter() - t0)
+                if remaining < 120:
+                    print(f"  skipping {setup} N={n}: {remaining:.0f} s left of --total-timeout", flush=True)
+                    continue
+                print(f"  running {setup} N={n} ...", flush=True)
+                try:
+                    run_args = argparse.Namespace(**{**vars(args), "run_timeout": min(args.run_timeout,
+                                                                                      remaining - 60)})
+                    row = run_setup(setup, n, run_args, workdir)
+                except Exception as exc:                    # noqa: BLE001 -- the other runs still go ahead
+                    print(f"    {setup} N={n} failed: {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                rows.append(row)
+                print(f"    slider p50 {fmt(row['slider_p50'])} s, steps/s/student {fmt(row['steps_mean'], 1)}, "
+                      f"errors {row['errors']} ({row['wall']:.0f} s)", flush=True)
+    finally:
+        if rows:
+            print()
+            print_table(rows)
+            print_targets(rows)
+            print(f"\ntotal {time.perf_counter() - t0:.0f} s; server and HAProxy logs in {workdir}")
+            if not args.snapshot and code_mtime() != mtime0:
+                print(f"WARNING: the app's code changed during the run (now {code_version()}): rows may differ "
+                      "in what they measured")
+        if args.json and rows:
+            args.json.write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
