@@ -2,6 +2,8 @@
 
 Run: .venv/bin/python benchmarks/bench_load.py [--users 1,10,30] [--setups one,two] [--train-seconds 30]
      quick: .venv/bin/python benchmarks/bench_load.py --users 1,3 --setups one,two --train-seconds 10 --moves 4
+     --snapshot runs the servers on a copy of the committed HEAD (while someone edits the working tree);
+     --verbose prints every student (and, for a timeout, how long its stream had been silent).
 
 Each student is a protocol-level client (benchmarks/streamlit_client.py: Streamlit's own WebSocket protocol
 and protobufs, no browser), on loopback only, and follows a classroom path: arrive (arrivals `--stagger` s
