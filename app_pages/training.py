@@ -187,7 +187,8 @@ with st.container(horizontal=True, vertical_alignment="center"):
                    "and no dead air for a class), with a progress bar; Pause stops it. The charts come back at "
                    "the end.")
     st.selectbox("Steps to fast-forward", FF_STEPS, index=1, key="ff_steps", label_visibility="collapsed",
-                 format_func=lambda n: f"{n} steps", disabled=running, width=130)
+                 format_func=lambda n: f"{n} steps", disabled=running, width=130,
+                 help="How many steps Fast-forward trains before it pauses and draws the charts again.")
 if stale:
     st.warning("The settings changed since this run started: press **Reset** to train with the new ones "
                "(the charts below still show the old run).", icon=":material/sync_problem:")
