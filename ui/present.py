@@ -79,7 +79,6 @@ def begin() -> None:
 
 def toggle() -> None:
     """The sidebar switch, under the page's own controls (they are what a teacher reaches for first)."""
-    st.sidebar.divider()
     st.sidebar.toggle("Presentation mode", key=KEY,
                       help="Big chart text (≥ 20 px), thick lines and a compact page for a projector; in the URL "
                            "as present=1, so a link opens the lecture view.")
