@@ -8,10 +8,12 @@ truncating, less padding. The mode lives in the session (`present`) and in every
 from __future__ import annotations
 
 import copy
-import math
 
 import plotly.graph_objects as go
 import streamlit as st
+
+from ui import chart_style
+from ui.chart_style import legend_rows
 
 PARAM = "present"
 KEY = "present"
@@ -146,16 +148,9 @@ def for_projector(fig: go.Figure) -> go.Figure:
             if trace.type == "scatter":
                 trace.line = dict(width=None)          # frames keep the figure's own (now thicker) lines
     # the legend under the plot: more rows at the bigger font, and each row taller
-    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
-    if names and lay.legend.orientation == "h":
-        rows, used = 1, 0
-        for name in names:
-            width = max(len(name) + 5, 10)
-            if used and used + width > LEGEND_CHARS_PER_ROW:
-                rows, used = rows + 1, 0
-            used += width
-        old_rows = max(1, math.ceil(sum(max(len(n) + 6, 12) for n in names) / 110))
-        extra = rows * LEGEND_ROW_PX - old_rows * 22
+    if legend_rows(fig) and lay.legend.orientation == "h":
+        # the rows layout() made room for, against the rows the 20 px legend needs (the same estimate, narrower rows)
+        extra = legend_rows(fig, LEGEND_CHARS_PER_ROW) * LEGEND_ROW_PX - legend_rows(fig) * chart_style.LEGEND_ROW_PX
         margin_t = max(lay.margin.t or 50, 64)
         fig.update_layout(height=(lay.height or 400) + max(0, extra) + (margin_t - (lay.margin.t or 50)),
                           margin=dict(b=(lay.margin.b or 55) + max(0, extra) + 10, t=margin_t))
