@@ -36,7 +36,7 @@ def test_no_more_jobs_than_slots_run_at_once_and_the_rest_go_first_come_first_se
         def on_wait(ahead, running):
             seen.setdefault(i, []).append(ahead)
         with adm.slot(on_wait=on_wait, poll_s=0.02):
-            gauge.job(i)
+            gauge.job(i, 0.3)                             # long enough that all six are in line at once
     threads = []
     for i in range(6):
         threads.append(threading.Thread(target=user, args=(i,)))
