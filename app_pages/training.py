@@ -1,13 +1,12 @@
 """Training lab: train one network, or race two on the same batches, live on a long-range task."""
 import math
-import threading
 
 import streamlit as st
 
 from core.cells import CELLS
 from core.tasks import TASKS
-from core.training import TRAIN_FIELDS, Race, TrainConfig
-from core.admission import ADMISSION, Ticket
+from core.admission import ADMISSION
+from core.training import TRAIN_FIELDS, History, Race, Runner, TrainConfig
 from ui import training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
@@ -25,9 +24,9 @@ key = STATE.key
 
 
 def reset_lab() -> None:
-    st.session_state.pop("lab", None)
-    st.session_state["ff"] = None
-    st.session_state["lab_status"] = "idle"
+    runner = st.session_state.pop("runner", None)
+    if runner is not None:
+        runner.pause()                            # its thread ends after the step it is in
 
 
 def apply_preset(name: str) -> None:
@@ -88,13 +87,6 @@ if preset in PRESETS:
 elif preset is not None:
     warnings.append(f"URL parameter {inert('preset=' + preset)} ignored: preset must be one of "
                     f"{', '.join(PRESETS)}.")
-st.session_state.setdefault("lab_status", "idle")
-# One session trains one step at a time: a click (Start, Pause, Step) starts a new script run at once,
-# while the previous run may still be inside a training step; both hold this lock to touch the model.
-lock: threading.Lock = st.session_state.setdefault("_training_lock", threading.Lock())
-# Training chunks take turns with every other heavy job of the server (core/admission.py): this session's
-# place in line, kept across the live area's ticks.
-ticket: Ticket = st.session_state.setdefault("_training_ticket", ADMISSION.ticket())
 
 sb = st.sidebar
 sb.button("Preset: Why gating matters", icon=":material/school:", on_click=apply_preset, args=("gating",),
@@ -128,55 +120,31 @@ configs = build_or_stop(current_configs, "train this configuration")
 task = TASKS[configs[0].task]
 st.caption(f"**Task: {task.label}.** {task.description}")
 
-lab: Race | None = st.session_state.get("lab")
-if lab is None or (lab.steps == 0 and lab.configs != configs):
-    lab = st.session_state["lab"] = build_or_stop(lambda: Race(configs), "train these runs")
-    st.session_state["lab_status"] = "idle"
+# The run trains in a background thread (core.training.Runner) while this page only draws it: the thread
+# takes turns with every other heavy job of the server (core/admission.py) and stops when the page is left.
+runner: Runner | None = st.session_state.get("runner")
+if runner is None or (runner.race.steps == 0 and runner.race.configs != configs):
+    reset_lab()
+    runner = st.session_state["runner"] = Runner(build_or_stop(lambda: Race(configs), "train these runs"),
+                                                 ADMISSION, chunk_s=CHUNK_SECONDS)
+lab = runner.race
 stale = lab.configs != configs
-
-
-def start():
-    st.session_state["lab_status"] = "running"
-    st.session_state["ff"] = None
-
-
-def pause():
-    st.session_state["lab_status"] = "paused"
-    st.session_state["ff"] = None
 
 
 def fast_forward():
     """Train the next N steps without drawing the charts in between (a progress bar instead), then pause."""
-    n = st.session_state["ff_steps"]
-    st.session_state["ff"] = (lab.steps, lab.steps + n)
-    st.session_state["lab_status"] = "running"
+    runner.start(steps=st.session_state["ff_steps"])
 
 
-def stopped_runs(lab: Race) -> int:
-    return sum(d is not None for d in lab.diverged)
-
-
-def step_once():
-    if not lock.acquire(blocking=False):
-        st.toast("A training step is still being computed: try again in a moment.")
-        return
-    try:
-        before = stopped_runs(lab)
-        with ADMISSION.slot():
-            lab.advance(max_steps=1)
-        st.session_state["lab_status"] = "diverged" if stopped_runs(lab) > before else "paused"
-    finally:
-        lock.release()
-
-
-status = st.session_state["lab_status"]
+status = runner.status
 running = status == "running"
+finishing = runner.busy and not running        # paused, the thread finishing the step it was in
 with st.container(horizontal=True, vertical_alignment="center"):
-    st.button("Start", icon=":material/play_arrow:", type="primary", on_click=start,
+    st.button("Start", icon=":material/play_arrow:", type="primary", on_click=runner.start,
               disabled=running or not lab.live or stale, key="btn_start", help="Train until you press Pause.")
-    st.button("Pause", icon=":material/pause:", on_click=pause, disabled=not running, key="btn_pause",
+    st.button("Pause", icon=":material/pause:", on_click=runner.pause, disabled=not running, key="btn_pause",
               help="Stop after the step being computed; nothing more is trained until Start or Step.")
-    st.button("Step", icon=":material/skip_next:", on_click=step_once,
+    st.button("Step", icon=":material/skip_next:", on_click=runner.step,
               disabled=running or not lab.live or stale, key="btn_step",
               help="Train on exactly one batch.")
     st.button("Reset", icon=":material/restart_alt:", on_click=reset_lab, key="btn_reset",
@@ -194,74 +162,47 @@ if stale:
                "(the charts below still show the old run).", icon=":material/sync_problem:")
 
 
-def status_line(lab: Race, busy_elsewhere: bool, waiting: int | None = None) -> str:
-    run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
-    rate = lab.steps / lab.seconds if lab.seconds > 0 else 0.0
-    last = [h.records[-1] for h in lab.histories if h.records]
-    losses = " · ".join(f"{label} loss {sci(r.loss, 3)}" for label, r in zip(run_labels, last))
+def status_line(histories: list[History], steps: int, seconds: float, labels: list[str]) -> str:
+    rate = steps / seconds if seconds > 0 else 0.0
+    last = [h.records[-1] for h in histories if h.records]
+    losses = " · ".join(f"{label} loss {sci(r.loss, 3)}" for label, r in zip(labels, last))
     state = {"idle": "ready", "running": "training…", "paused": "paused", "diverged": "stopped: NaN/inf"}[
-        st.session_state["lab_status"]]
-    if busy_elsewhere and st.session_state["lab_status"] != "running":
+        runner.status]
+    if runner.busy and runner.status != "running":
         state = "pausing: finishing the step in progress…"
-    elif waiting is not None:
-        state = (f"waiting for a free worker, {waiting} ahead (the server trains {ADMISSION.slots} runs at a "
-                 "time; they take turns)")
-    return (f"**{state}** · step **{lab.steps}** · {rate:.0f} steps/s · {lab.seconds:.1f} s of training"
+    elif runner.waiting is not None and runner.status == "running":
+        state = (f"waiting for a free worker, {runner.waiting} ahead (the server trains {ADMISSION.slots} runs "
+                 "at a time; they take turns)")
+    return (f"**{state}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
             + (f" · {losses}" if losses else ""))
 
 
-fast = running and st.session_state.get("ff") is not None
+fast = running and runner.target is not None
 
 
-@st.fragment(run_every=(FF_TICK_SECONDS if fast else TICK_SECONDS) if running or lock.locked() else None)
+@st.fragment(run_every=(FF_TICK_SECONDS if fast else TICK_SECONDS) if running or finishing else None)
 def live():
-    """The live area. While running, each tick trains for about CHUNK_SECONDS and draws once; the charts are
-    redrawn in place (ui/live_chart: no blank frame, no scroll jump)."""
-    lab = st.session_state["lab"]
-    busy_elsewhere, waiting = False, None
-    if st.session_state["lab_status"] == "running":
-        if not ticket.try_start():
-            waiting = ticket.ahead()                      # not our turn: say so, try again next tick
-        elif lock.acquire(blocking=False):
-            ff = st.session_state.get("ff")
-            try:
-                before = stopped_runs(lab)
-                lab.advance(max_steps=10**9 if ff is None else max(0, ff[1] - lab.steps),
-                            budget_s=CHUNK_SECONDS if ff is None else FF_CHUNK_SECONDS,
-                            should_stop=lambda: st.session_state.get("lab_status") != "running")
-                diverged = stopped_runs(lab) > before or not lab.live
-            finally:
-                lock.release()
-                ticket.done()
-            if diverged:
-                st.session_state["lab_status"] = "diverged"
-                st.session_state["ff"] = None
-                st.rerun(scope="app")                     # stops the timer and refreshes the buttons
-            if ff is not None and lab.steps >= ff[1]:
-                st.session_state["lab_status"], st.session_state["ff"] = "paused", None
-                st.rerun(scope="app")                     # done: the charts come back, the timer stops
-        else:
-            ticket.done()
-            busy_elsewhere = True                         # the previous run is finishing its step
-    else:
-        ticket.leave()
-        busy_elsewhere = lock.locked()
-        if st.session_state.pop("_lab_waited", False) and not busy_elsewhere:
-            st.rerun(scope="app")                         # that step is done: refresh the buttons, stop ticking
-        if busy_elsewhere:
-            st.session_state["_lab_waited"] = True
+    """The live area: while the run trains (in its thread) it is redrawn every tick, in place (ui/live_chart:
+    no blank frame, no scroll jump); the figures are rebuilt only when there are new steps."""
+    runner.watch()
+    if runner.status != status or (finishing and not runner.busy):
+        st.rerun(scope="app")             # paused, stopped or finished by the thread: refresh buttons and timer
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     task = TASKS[lab.configs[0].task]
-    st.markdown(status_line(lab, busy_elsewhere, waiting))
-    ff = st.session_state.get("ff")
-    if ff is not None and st.session_state["lab_status"] == "running":
-        done, total = lab.steps - ff[0], ff[1] - ff[0]
+    histories, steps, seconds = runner.snapshot()
+    st.markdown(status_line(histories, steps, seconds, run_labels))
+    if runner.error is not None:
+        st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
+                 icon=":material/error:")
+    ff = runner.target
+    if ff is not None and runner.status == "running":
+        done, total = steps - ff[0], ff[1] - ff[0]
         st.progress(min(1.0, done / total), text=f"Fast-forward: {done} of {total} steps (the charts come back "
                                                   "at the end; Pause stops here)")
         return
     alerts = st.container()             # always there, so the charts below keep their place when it fills
-    going_on = [lbl for lbl, h in zip(run_labels, lab.histories) if h.diverged_at is None]
-    for label, history, cfg in zip(run_labels, lab.histories, lab.configs):
+    going_on = [lbl for lbl, h in zip(run_labels, histories) if h.diverged_at is None]
+    for label, history, cfg in zip(run_labels, histories, lab.configs):
         if history.diverged_at is not None:
             bad = history.records[-1]
             what = "loss" if not math.isfinite(bad.loss) else "gradient norm"
@@ -274,13 +215,13 @@ def live():
                      icon=":material/error:")
     # The four charts change only when the runs do: while this session waits for a worker (or is paused) its
     # ticks send the figures it already built instead of building them again (~110 ms of server time a tick).
-    stamp = (lab.steps, tuple(lab.diverged), tuple(run_labels), presenting(), id(lab))
+    stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), id(runner))
     cached = st.session_state.get("_live_figures")
     if cached is None or cached[0] != stamp:
-        figures = [training_figs.loss_figure(lab.histories, run_labels, task.baseline, task.baseline_label,
+        figures = [training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label,
                                              task.loss_name),
-                   training_figs.grad_norm_figure(lab.histories, run_labels, [c.clip for c in lab.configs])]
-        figures += [training_figs.distance_heatmap(h, label) for h, label in zip(lab.histories, run_labels)]
+                   training_figs.grad_norm_figure(histories, run_labels, [c.clip for c in lab.configs])]
+        figures += [training_figs.distance_heatmap(h, label) for h, label in zip(histories, run_labels)]
         cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures])
     loss_fig, grad_fig, *heat_figs = cached[1]
     live_plotly_chart(loss_fig, key="train_loss")
@@ -288,13 +229,13 @@ def live():
     for i, (col, heat) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
         with col:
             live_plotly_chart(heat, key=f"train_heat_{i}")
-    if st.session_state["lab_status"] != "running" and lab.steps:
+    if runner.status != "running" and steps:
         with st.container(horizontal=True):
-            st.download_button("Download history (CSV)", lambda: training_figs.history_csv(lab.histories, run_labels),
+            st.download_button("Download history (CSV)", lambda: training_figs.history_csv(histories, run_labels),
                                file_name="training_history.csv", mime="text/csv", icon=":material/download:",
                                on_click="ignore", help="Every step of every run: loss, gradient norms, clipping.")
             st.download_button("Download configuration (JSON)",
-                               lambda: training_figs.configs_json(lab.histories, run_labels),
+                               lambda: training_figs.configs_json(histories, run_labels),
                                file_name="training_config.json", mime="application/json",
                                icon=":material/download:", on_click="ignore",
                                help="The settings of every run, as `python -m core train` flags take them.")

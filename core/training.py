@@ -9,6 +9,7 @@ sequences of the current batch, by stepping cells that share the model's weights
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Iterator
@@ -232,13 +233,17 @@ class History:
     config: TrainConfig
     records: list = field(default_factory=list)
 
+    def __post_init__(self):
+        self.diverged_at: int | None = next((r.step for r in self.records if not r.finite), None)
+
     def append(self, record: StepRecord) -> None:
         self.records.append(record)
+        if not record.finite and self.diverged_at is None:
+            self.diverged_at = record.step
 
-    @property
-    def diverged_at(self) -> int | None:
-        bad = [r.step for r in self.records if not r.finite]
-        return bad[0] if bad else None
+    def copy(self) -> "History":
+        """The records so far (a run going on in another thread appends to the original, not to this)."""
+        return History(self.config, list(self.records))
 
     def column(self, name: str) -> np.ndarray:
         return np.array([getattr(r, name) for r in self.records], dtype=float)
@@ -305,3 +310,107 @@ class Race:
                 break
         self.seconds += time.perf_counter() - start
         return done
+
+
+class Runner:
+    """Trains a Race in a background thread while a page watches it, so drawing the charts and training
+    never wait for each other (and a page's reruns cost no training time).
+
+    Status: "idle" (nothing trained yet), "running", "paused", "diverged" (the step that went non-finite
+    paused it). The thread trains in chunks of about `chunk_s` seconds, each one admitted by `admission`'s
+    ticket (core/admission.py: runs of every session take turns on the server's cores), and only while the
+    page keeps calling `watch()`: if nobody has looked for `unwatched_s` seconds (the page was closed or
+    left) the thread ends and the run waits; the next `watch()` starts it again. `lock` is held for every
+    step, so one session never trains two steps at once (a Step press, the thread), and `snapshot()` reads
+    between steps."""
+
+    def __init__(self, race: Race, admission, chunk_s: float = 0.3, unwatched_s: float = 4.0):
+        self.race = race
+        self.status = "idle"
+        self.target: tuple[int, int] | None = None     # fast-forward: (from step, to step), then pause
+        self.waiting: int | None = None                # runs ahead of this one for a worker, while it waits
+        self.error: str | None = None                  # what stopped the thread, if it failed
+        self.lock = threading.Lock()
+        self.chunk_s, self.unwatched_s = chunk_s, unwatched_s
+        self._admission = admission
+        self._ticket = admission.ticket()
+        self._seen = time.monotonic()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    # -- what the page does ------------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """The thread is alive (it may be finishing the step it was in when paused)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def watch(self) -> None:
+        """The page is open: keep the run going (restart the thread if it stopped while nobody looked)."""
+        self._seen = time.monotonic()
+        with self._starting:                         # two reruns of one session may watch at once
+            if self.status == "running" and not self.busy:
+                self._thread = threading.Thread(target=self._run, name="gfl-training", daemon=True)
+                self._thread.start()
+
+    def start(self, steps: int | None = None) -> None:
+        """Train until paused, or (fast-forward) exactly `steps` more steps, then pause."""
+        if not self.race.live:
+            return
+        self.target = None if steps is None else (self.race.steps, self.race.steps + steps)
+        self.error = None
+        self.status = "running"
+        self.watch()
+
+    def pause(self) -> None:
+        """Stop before the next step (the step in progress, if any, finishes)."""
+        if self.status == "running":
+            self.status = "paused"
+        self.target = None
+
+    def step(self) -> None:
+        """Train exactly one step now, in the caller's thread (waits for a worker like any heavy job)."""
+        with self._admission.slot(), self.lock:
+            if self.status != "running" and self.race.live:
+                self.status = "paused"
+                self._advance_one()
+
+    def snapshot(self) -> tuple[list[History], int, float]:
+        """(copies of the histories, steps, seconds trained), consistent with each other."""
+        with self.lock:
+            return [h.copy() for h in self.race.histories], self.race.steps, self.race.seconds
+
+    def _advance_one(self) -> None:
+        """One step (lock held); a run that goes non-finite pauses the lab as "diverged"."""
+        race = self.race
+        stopped = sum(d is not None for d in race.diverged)
+        race.advance(max_steps=1)
+        if sum(d is not None for d in race.diverged) > stopped or not race.live:
+            self.status, self.target = "diverged", None
+        elif self.target is not None and race.steps >= self.target[1]:
+            self.status, self.target = "paused", None
+
+    # -- the thread -----------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        ticket = self._ticket
+        try:
+            while self.status == "running" and time.monotonic() - self._seen < self.unwatched_s:
+                if not ticket.try_start():
+                    self.waiting = ticket.ahead()
+                    time.sleep(0.05)
+                    continue
+                self.waiting = None
+                try:
+                    began = time.perf_counter()
+                    while self.status == "running" and time.perf_counter() - began < self.chunk_s:
+                        with self.lock:
+                            if self.status != "running":
+                                break
+                            self._advance_one()
+                finally:
+                    ticket.done()
+        except Exception as exc:                  # shown on the page; the run keeps what it trained
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.status = "paused"
+        finally:
+            self.waiting = None
+            ticket.leave()

@@ -1,4 +1,6 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
+import time
+
 import pytest
 from conftest import live_figures, open_page, values
 from core.training import CLIPPING_RACE, GATING_RACE
@@ -21,13 +23,13 @@ def test_preset_link_sets_up_the_race():
     assert at.selectbox(key="training__a_cell").value == "lstm" and at.selectbox(key="training__b_cell").value == "rnn"
     assert at.slider(key="training__seq_len").value == 100 and at.selectbox(key="training__task").value == "adding"
     assert status(at).startswith("**ready** · step **0**")
-    assert at.session_state["lab"].configs == list(GATING_RACE)        # exactly the preset of the engine
+    assert at.session_state["runner"].race.configs == list(GATING_RACE)        # exactly the preset of the engine
 
 
 def test_the_clipping_preset_races_the_same_network_with_and_without_clipping():
     at = open_training(preset="exploding")
     assert any("Exploding gradients and clipping" in i.value for i in at.info)
-    assert at.session_state["lab"].configs == list(CLIPPING_RACE)
+    assert at.session_state["runner"].race.configs == list(CLIPPING_RACE)
     assert at.select_slider(key="training__a_clip").value == 1.0 and at.select_slider(key="training__b_clip").value is None
 
 
@@ -46,21 +48,58 @@ def test_step_trains_one_batch_and_reset_starts_over():
 def test_start_runs_live_and_pause_stops():
     at = open_training(seq_len="20", a_hidden="8", batch="8")
     at.button(key="btn_start").click().run()
-    assert at.session_state["lab_status"] == "running"
+    assert at.session_state["runner"].status == "running"
     assert at.button(key="btn_start").disabled and not at.button(key="btn_pause").disabled
-    steps_after_start = int(status(at).split("step **")[1].split("**")[0])
-    assert steps_after_start > 0                       # the live fragment trained during the rerun
+    deadline = time.monotonic() + 30
+    while steps_shown(at) == 0 and time.monotonic() < deadline:   # the run trains in its own thread
+        time.sleep(0.2)
+        at.run()
+    assert steps_shown(at) > 0
     at.button(key="btn_pause").click().run()
-    assert at.session_state["lab_status"] == "paused" and "**paused**" in status(at)
+    runner = at.session_state["runner"]
+    deadline = time.monotonic() + 30
+    while runner.busy and time.monotonic() < deadline:             # the step in progress finishes
+        time.sleep(0.1)
+    at.run()
+    assert runner.status == "paused" and "**paused**" in status(at)
+    paused_at = steps_shown(at)
+    time.sleep(1.0)
+    at.run()
+    assert steps_shown(at) == paused_at == runner.race.steps             # paused means nothing more is trained
+
+
+def test_the_run_waits_while_nobody_watches_and_goes_on_when_the_page_is_back():
+    at = open_training(seq_len="20", a_hidden="8", batch="8")
+    runner = at.session_state["runner"]
+    runner.unwatched_s = 0.5
+    at.button(key="btn_start").click().run()
+    at.switch_page("app_pages/home.py").run()                     # the lab's page is left
+    deadline = time.monotonic() + 30
+    while runner.busy and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not runner.busy and runner.status == "running"          # its thread ended: the run waits
+    left_at = runner.race.steps
+    time.sleep(1.0)
+    assert runner.race.steps == left_at
+    at.switch_page("app_pages/training.py").run()                 # back: it goes on
+    deadline = time.monotonic() + 30
+    while runner.race.steps == left_at and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runner.race.steps > left_at
+    at.button(key="btn_pause").click().run()
+
+
+def steps_shown(at) -> int:
+    return int(status(at).split("step **")[1].split("**")[0])
 
 
 def step_until_diverged(at, most: int) -> None:
     """Press Step until the lab reports NaN/inf (at most `most` times)."""
     for _ in range(most):
-        if at.session_state["lab_status"] == "diverged":
+        if at.session_state["runner"].status == "diverged":
             break
         at.button(key="btn_step").click().run()
-    assert at.session_state["lab_status"] == "diverged"
+    assert at.session_state["runner"].status == "diverged"
 
 
 def test_divergence_pauses_with_advice_and_keeps_history():
@@ -103,7 +142,7 @@ def test_race_goes_on_with_the_healthy_run_after_the_other_diverges():
     stopped = int(status(at).split("step **")[1].split("**")[0])
     assert not at.button(key="btn_step").disabled and not at.button(key="btn_start").disabled
     at.button(key="btn_step").click().run()
-    assert f"step **{stopped + 1}**" in status(at) and at.session_state["lab_status"] == "paused"
+    assert f"step **{stopped + 1}**" in status(at) and at.session_state["runner"].status == "paused"
     assert any("B: RNN relu stopped" in e.value for e in at.error)          # the stopped run stays reported
 
 
@@ -138,5 +177,5 @@ def test_a_preset_link_followed_on_a_later_visit_still_opens_the_preset():
     at.query_params["preset"] = "gating"                   # what the Why page's link does
     at.run()
     assert any("Why gating matters" in i.value for i in at.info)
-    assert at.session_state["lab"].configs == list(GATING_RACE) and "step **0**" in status(at)
+    assert at.session_state["runner"].race.configs == list(GATING_RACE) and "step **0**" in status(at)
     assert "preset" not in at.query_params                  # applied once, not again on every rerun

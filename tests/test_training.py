@@ -292,3 +292,91 @@ def test_the_clipping_preset_explodes_without_clipping_and_survives_with_it(seed
     assert unclipped.diverged_at is not None and unclipped.diverged_at <= 60
     assert clipped.diverged_at is None and np.isfinite(clipped.column("loss")).all()
     assert clipped.column("clipped")[:20].mean() > 0.5          # clipping is doing the work
+
+
+# ---- Runner: the lab's background training thread ----------------------------------------------------------
+SMALL = TrainConfig(task="adding", seq_len=20, batch=8, hidden=8, cell="rnn", seed=0)
+
+
+def wait_until(condition, seconds: float = 30.0) -> None:
+    import time
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+def test_a_runner_trains_in_its_thread_until_paused_and_pause_means_nothing_more():
+    import time
+    from core.admission import Admission
+    from core.training import Runner
+    runner = Runner(Race([SMALL]), Admission(slots=1))
+    runner.start()
+    wait_until(lambda: runner.race.steps >= 5)
+    runner.pause()
+    wait_until(lambda: not runner.busy)
+    steps = runner.race.steps
+    runner.watch()                                    # watching a paused run does not start it
+    time.sleep(0.3)
+    assert runner.race.steps == steps and runner.status == "paused" and not runner.busy
+    histories, snap_steps, _ = runner.snapshot()
+    assert snap_steps == steps and [r.step for r in histories[0].records] == list(range(1, steps + 1))
+    # the same batches as a plain run: the thread changes when steps happen, not what they compute
+    plain = Race([SMALL])
+    plain.advance(max_steps=steps)
+    assert [r.loss for r in plain.histories[0].records] == [r.loss for r in histories[0].records]
+
+
+def test_fast_forward_trains_exactly_n_steps_then_pauses():
+    from core.admission import Admission
+    from core.training import Runner
+    runner = Runner(Race([SMALL]), Admission(slots=1))
+    runner.step()
+    assert runner.status == "paused" and runner.race.steps == 1
+    runner.start(steps=40)
+    wait_until(lambda: runner.status != "running")
+    wait_until(lambda: not runner.busy)
+    assert runner.status == "paused" and runner.race.steps == 41 and runner.target is None
+
+
+def test_a_run_that_goes_non_finite_stops_as_diverged():
+    from core.admission import Admission
+    from core.training import Runner
+    bad = replace(SMALL, activation="relu", init="identity", weight_scale=3.16, optimizer="sgd", lr=1.0,
+                  seq_len=60)
+    runner = Runner(Race([bad]), Admission(slots=1))
+    runner.start()
+    wait_until(lambda: runner.status != "running")
+    assert runner.status == "diverged" and runner.race.diverged[0] is not None
+    runner.start()                                    # nothing left to train: Start does nothing
+    assert runner.status == "diverged" and not runner.busy
+
+
+def test_runners_take_turns_on_the_servers_slots_and_an_unwatched_run_waits():
+    import time
+    from core.admission import Admission
+    from core.training import Runner
+    admission = Admission(slots=1)
+    runners = [Runner(Race([replace(SMALL, seed=s)]), admission, chunk_s=0.05) for s in range(3)]
+    most = []
+    for r in runners:
+        r.start()
+    began = time.monotonic()
+    while time.monotonic() - began < 1.5:
+        for r in runners:
+            r.watch()
+        most.append(admission.running)
+        time.sleep(0.01)
+    assert max(most) <= 1                             # one slot: never two runs training at once
+    assert all(r.race.steps > 0 for r in runners)     # and every run had turns
+    for r in runners:
+        r.unwatched_s = 0.2                           # nobody looks any more (the page was closed)
+    wait_until(lambda: not any(r.busy for r in runners))
+    steps = [r.race.steps for r in runners]
+    time.sleep(0.3)
+    assert [r.race.steps for r in runners] == steps and all(r.status == "running" for r in runners)
+    assert admission.waiting == 0 and admission.running == 0     # their places in line were given up
+    runners[0].watch()                                # the page is back: that run goes on
+    wait_until(lambda: runners[0].race.steps > steps[0])
+    runners[0].pause()
+    wait_until(lambda: not runners[0].busy)
