@@ -11,10 +11,10 @@ from ui import flow_figs
 from ui.heavy import computed
 from ui.live_chart import chart
 from ui.present import fit_height, presenting
-from ui.flow_controls import (MAX_PINS, PIN_PARAM, PINS_KEY, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
+from ui.flow_controls import (MAX_PINS, PIN_PARAM, PINS_KEY, RESULTS, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
                               flow_controls, pin_code, pin_config, reset_page)
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
-from ui.url import build_or_stop, share_bar, show_warnings
+from ui.url import share_bar, show_warnings
 
 
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
@@ -28,8 +28,10 @@ def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
     return computed("sweep", base, lambda: core.sweep.weight_scale_sweep(base, WEIGHT_SCALES))
 
 
-def draw_metrics(cols) -> None:
+def draw_metrics(cols, res: core.UnrollResult) -> None:
     """The five numbers: above the chart, or under it in presentation mode (the headline says the regime)."""
+    bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
+    lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
     cols[0].metric("Regime", res.regime, help=res.regime_rule)
     cols[1].metric("Per-step factor (fitted)", sci(res.rate, 3),
                    help="exp of the slope of a least-squares line through log‖∂L/∂h‖ against distance.")
@@ -53,30 +55,51 @@ if not presenting():                       # on a projector the chart comes firs
                "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
                "shrink or grow geometrically with k.")
 show_warnings(url_warnings)
-cfg = build_or_stop(lambda: core.UnrollConfig(**config_values()), "run this configuration", before_stop=lambda: STATE.end({PIN_PARAM: pins}))
 
-if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
-    res = measure(cfg)          # milliseconds: a spinner would only add flicker
-else:
-    with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
-        res = measure(cfg)
 
-bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
-lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
-if not presenting():
-    draw_metrics(st.columns(5))
-st.markdown(headline(res))
-if (text := overflow_explanation(res)) is not None:
-    st.error(text, icon=":material/error:")
+def current() -> tuple[core.UnrollConfig | None, core.UnrollResult | None]:
+    """This run's settings and their result (a shared result: every part of the page asks, one computes)."""
+    try:
+        cfg = core.UnrollConfig(**config_values())
+    except core.ConfigError:
+        return None, None
+    return cfg, measure(cfg)
 
-prefix = None
-if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
-    prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
-if presenting():        # the chart across the page, at a height that leaves it whole on a 1280×720 projector
-    chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
-else:
-    chart_col, text_col = st.columns([2.3, 1], gap="medium")
-with chart_col:
+
+# Everything that depends on the settings is drawn by one fragment, called at several places of the page (they
+# rerun together). Moving a slider that changes nothing else in the sidebar reruns only these parts
+# (ui/flow_controls: on_change → st.rerun(RESULTS)); the title, the explanations and the tabs stay as they are.
+@st.fragment(key=RESULTS)
+def results(part: str) -> None:
+    if part == "top":
+        try:
+            cfg = core.UnrollConfig(**config_values())
+        except core.ConfigError as err:
+            st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
+            return
+        if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
+            res = measure(cfg)          # milliseconds: a spinner would only add flicker
+        else:
+            with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
+                res = measure(cfg)
+        top(cfg, res)
+        return
+    cfg, res = current()
+    if part == "bottom":
+        bottom(res)
+    elif res is not None:               # (otherwise the top part said why)
+        {"theory": theory, "tabs": tab_views}[part](cfg, res)
+
+
+def top(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
+    if not presenting():
+        draw_metrics(st.columns(5), res)
+    st.markdown(headline(res))
+    if (text := overflow_explanation(res)) is not None:
+        st.error(text, icon=":material/error:")
+    prefix = None
+    if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
+        prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
     pinned = []
     for code in pins:                      # each pin is recomputed from its settings (a shared result)
         pin_cfg = pin_config(code)
@@ -100,10 +123,81 @@ with chart_col:
     if prefix is not None:
         st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
                    "longest run whose states stay finite, so you can see the explosion that led to the overflow.")
-if presenting():
-    draw_metrics(st.columns(5))
-with text_col:
+    if presenting():
+        draw_metrics(st.columns(5), res)
+
+
+def theory(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     st.markdown(theory_sentences(res))
+
+
+def tab_views(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
+    """The open tab's charts (only the open tab is computed and drawn)."""
+    view = STATE["view"]
+    if view == "Clipping":
+        left, right = st.columns([1.3, 1])
+        chart(flow_figs.clipping_figure(res), key="clipping", container=left)
+        right.markdown(clipping_sentence(res))
+        right.caption("Clipping cures exploding gradients (Pascanu et al. 2013): when the norm passes the threshold "
+                      "the update is rescaled. It cannot bring back a gradient that has vanished.")
+    elif view == "Spectrum":
+        left, right = st.columns(2)
+        chart(flow_figs.spectrum_figure(res), key="spectrum", container=left)
+        chart(flow_figs.singular_values_figure(res), key="singular", container=right)
+    elif view == "Saturation":
+        chart(flow_figs.saturation_figure(res), key="saturation")
+        st.caption("Each column is a time step of the first sequence. A unit whose derivative is near 0 passes "
+                   "almost none of the gradient through that step, whatever W is.")
+    elif not core.sweep.sweepable(cfg.cell):
+        st.info(f"The {core.cells.CELLS[cfg.cell].label} has no weight scale to sweep: its recurrence is set by "
+                "its own parameters. Pick the Vanilla RNN, the LSTM or the GRU.", icon=":material/info:")
+    else:
+        try:
+            with st.spinner(f"Unrolling the {core.cells.CELLS[cfg.cell].label} at all {len(WEIGHT_SCALES)} "
+                            "weight scales…"):
+                swept = replace(sweep(cfg), config=cfg)
+        except core.ConfigError as err:
+            st.error(f"Cannot sweep the weight scale: {err}.", icon=":material/block:")
+        else:
+            chart(flow_figs.sweep_figure(swept), key="sweep")
+            st.caption("Drag the slider under the chart: every weight scale of the sidebar's slider is already "
+                       "computed, so the curve turns in your browser without asking the server. It starts at "
+                       "the sidebar's s; the y axis stays put, so you see the slope change from vanishing to "
+                       "exploding. Everything else is the sidebar's settings.")
+
+
+def curve_csv(res: core.UnrollResult) -> str:
+    curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
+    if res.cell_grad_norm is not None:
+        curve["cell_grad_norm"] = res.cell_grad_norm
+    return curve.to_csv(index=False)
+
+
+def bottom(res: core.UnrollResult | None) -> None:
+    """The download, and the URL and the share bar (always: they hold the settings even when they are invalid)."""
+    if res is not None:
+        st.download_button("Download the curve (CSV)", lambda: curve_csv(res), file_name="gradient_flow.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/download:",
+                           help="Distance, measured gradient norm and the Pascanu bound.")
+    STATE.end({PIN_PARAM: pins})
+    share_bar(reset_whole_page)
+
+
+def reset_whole_page() -> None:
+    """Reset page (a button inside the results fragment): the sidebar's widgets change too, so the whole page
+    reruns, not just the fragment."""
+    reset_page()
+    st.rerun()
+
+
+if presenting():        # the chart across the page, at a height that leaves it whole on a 1280×720 projector
+    chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
+else:
+    chart_col, text_col = st.columns([2.3, 1], gap="medium")
+with chart_col:
+    results("top")
+with text_col:
+    results("theory")
     st.markdown("**How to read it.** Each point is the norm of $\\partial L/\\partial h_{T-k}$: how much of the "
                 "error signal from the loss (at the last step) reaches the state $k$ steps back, through every "
                 "path, averaged over the batch. Back-propagation multiplies one Jacobian per step:")
@@ -113,50 +207,12 @@ with text_col:
     st.latex(r"\Big\|\frac{\partial h_T}{\partial h_t}\Big\| \le (\lambda_1 \gamma)^{T-t}")
     st.markdown("$\\lambda_1 < 1/\\gamma$ is enough for the gradient to vanish; $\\lambda_1 > 1/\\gamma$ is needed "
                 "for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units ($f' \\approx 0$) cut the "
-                f"signal even when $W$ is large. *Regime rule:* {res.regime_rule}.")
+                f"signal even when $W$ is large. *Regime rule:* {core.REGIME_RULE}.")
 
 # Only the open tab is computed and drawn (on_change="rerun"), so a slider move redraws two charts, not five.
 tabs = st.tabs(TAB_LABELS, key=STATE.key("view"), on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        left, right = st.columns([1.3, 1])
-        chart(flow_figs.clipping_figure(res), key="clipping", container=left)
-        right.markdown(clipping_sentence(res))
-        right.caption("Clipping cures exploding gradients (Pascanu et al. 2013): when the norm passes the threshold "
-                      "the update is rescaled. It cannot bring back a gradient that has vanished.")
-with tabs[1]:
-    if tabs[1].open:
-        left, right = st.columns(2)
-        chart(flow_figs.spectrum_figure(res), key="spectrum", container=left)
-        chart(flow_figs.singular_values_figure(res), key="singular", container=right)
-with tabs[2]:
-    if tabs[2].open:
-        chart(flow_figs.saturation_figure(res), key="saturation")
-        st.caption("Each column is a time step of the first sequence. A unit whose derivative is near 0 passes "
-                   "almost none of the gradient through that step, whatever W is.")
-with tabs[3]:
-    if tabs[3].open:
-        if not core.sweep.sweepable(cfg.cell):
-            st.info(f"The {core.cells.CELLS[cfg.cell].label} has no weight scale to sweep: its recurrence is set by "
-                    "its own parameters. Pick the Vanilla RNN, the LSTM or the GRU.", icon=":material/info:")
-        else:
-            try:
-                with st.spinner(f"Unrolling the {core.cells.CELLS[cfg.cell].label} at all {len(WEIGHT_SCALES)} "
-                                "weight scales…"):
-                    swept = replace(sweep(cfg), config=cfg)
-            except core.ConfigError as err:
-                st.error(f"Cannot sweep the weight scale: {err}.", icon=":material/block:")
-            else:
-                chart(flow_figs.sweep_figure(swept), key="sweep")
-                st.caption("Drag the slider under the chart: every weight scale of the sidebar's slider is already "
-                           "computed, so the curve turns in your browser without asking the server. It starts at "
-                           "the sidebar's s; the y axis stays put, so you see the slope change from vanishing to "
-                           "exploding. Everything else is the sidebar's settings.")
-
-curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
-if res.cell_grad_norm is not None:
-    curve["cell_grad_norm"] = res.cell_grad_norm
-st.download_button("Download the curve (CSV)", curve.to_csv(index=False), file_name="gradient_flow.csv",
-                   mime="text/csv", help="Distance, measured gradient norm and the Pascanu bound.")
-STATE.end({PIN_PARAM: pins})
-share_bar(reset_page)
+for tab in tabs:
+    if tab.open:
+        with tab:
+            results("tabs")
+results("bottom")

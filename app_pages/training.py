@@ -19,6 +19,7 @@ from ui.url import build_or_stop, inert, show_warnings
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
 CHUNK_SECONDS = 0.3                           # ...trains for about this long, then redraws once, in place
 FF_TICK_SECONDS, FF_CHUNK_SECONDS = 1.0, 0.85  # fast-forward: longer chunks, only a progress bar between them
+BUSY_TICK_SECONDS = 1.0                       # ...or this often while runs wait for a worker (see `tick`)
 FF_STEPS = [100, 500, 2000]
 key = STATE.key
 
@@ -178,9 +179,13 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
 
 
 fast = running and runner.target is not None
+st.session_state["_live_resend"] = True            # this full run sends the charts whole (see live())
+# While other runs wait for a worker, this page redraws less often: each redraw costs the server time that the
+# training of the runs in turn needs (the status line still says where this run is in line).
+tick = FF_TICK_SECONDS if fast else (TICK_SECONDS if ADMISSION.waiting == 0 else BUSY_TICK_SECONDS)
 
 
-@st.fragment(run_every=(FF_TICK_SECONDS if fast else TICK_SECONDS) if running or finishing else None)
+@st.fragment(run_every=tick if running or finishing else None)
 def live():
     """The live area: while the run trains (in its thread) it is redrawn every tick, in place (ui/live_chart:
     no blank frame, no scroll jump); the figures are rebuilt only when there are new steps."""
@@ -223,12 +228,15 @@ def live():
                    training_figs.grad_norm_figure(histories, run_labels, [c.clip for c in lab.configs])]
         figures += [training_figs.distance_heatmap(h, label) for h, label in zip(histories, run_labels)]
         cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures])
+    # A tick with nothing new sends each chart's version only (the browser keeps the figures it has); a full
+    # run of the page sends them whole.
+    version, resend = repr(stamp), st.session_state.pop("_live_resend", True)
     loss_fig, grad_fig, *heat_figs = cached[1]
-    live_plotly_chart(loss_fig, key="train_loss")
-    live_plotly_chart(grad_fig, key="train_grad")
+    live_plotly_chart(loss_fig, key="train_loss", version=version, resend=resend)
+    live_plotly_chart(grad_fig, key="train_grad", version=version, resend=resend)
     for i, (col, heat) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
         with col:
-            live_plotly_chart(heat, key=f"train_heat_{i}")
+            live_plotly_chart(heat, key=f"train_heat_{i}", version=version, resend=resend)
     if runner.status != "running" and steps:
         with st.container(horizontal=True):
             st.download_button("Download history (CSV)", lambda: training_figs.history_csv(histories, run_labels),

@@ -16,6 +16,8 @@ Streamlit 1.67 frontend does, so a load benchmark can run many of them against o
 - Fragments: `auto_rerun` (fragment_id, interval) starts a timer that sends a rerun with that
   fragment_id and is_auto_rerun=True every interval, like the frontend's setInterval; `stop_auto_rerun`
   and the start of every full run clear the timers.
+- Keyed fragment reruns: a widget outside any fragment whose callback calls st.rerun(<fragment key>) is
+  answered by a run of that fragment, not a full run (the Gradient flow page's sliders).
 - A race in Streamlit 1.67 itself: when a fragment auto-rerun arrives just as a full run's script thread
   finishes (before the server's event loop has handled that runner's queued events), AppSession starts a
   new ScriptRunner and drops the old one's remaining events as "non-current": the client never gets that
@@ -91,6 +93,7 @@ class _Run:
 class _Probe:
     """A rerun request in flight: the run that answers it and when its first chart and its end arrived."""
     fragment_id: str
+    timers: tuple[str, ...] = ()       # fragments with run_every timers when the request was sent
     t0: float = 0.0
     run_id: str | None = None
     chart: float | None = None
@@ -98,8 +101,12 @@ class _Probe:
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def matches(self, fragment_ids: tuple[str, ...]) -> bool:
-        """Whether a run of these fragments (none: a full run) is the kind this request starts."""
-        return self.fragment_id in fragment_ids if self.fragment_id else not fragment_ids
+        """Whether a run of these fragments (none: a full run) is the kind this request starts. A widget
+        outside any fragment starts a full run, or, when its callback calls st.rerun(<fragment key>), a run of
+        that fragment only: any run of fragments that are not run_every timers'."""
+        if self.fragment_id:
+            return self.fragment_id in fragment_ids
+        return not fragment_ids or not set(fragment_ids) & set(self.timers)
 
 
 def stream_url(base_url: str) -> str:
@@ -330,7 +337,7 @@ class StreamlitSession:
         """Send a rerun and wait for the run it starts (following st.rerun chains) to finish."""
         if self._error is not None:
             raise ConnectionError("the Streamlit stream closed") from self._error
-        probe = _Probe(fragment_id)
+        probe = _Probe(fragment_id, timers=tuple(self._auto))
         self._probes.append(probe)
         try:
             probe.t0 = time.perf_counter()

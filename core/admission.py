@@ -59,9 +59,11 @@ class Admission:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for tid in [t for t, seen in self._queue.items() if now - seen > self.stale_s]:
+        stale = [t for t, seen in self._queue.items() if now - seen > self.stale_s]
+        for tid in stale:
             del self._queue[tid]
-        self._cond.notify_all()
+        if stale:                                 # the line moved: waiters may be first now
+            self._cond.notify_all()
 
     def _ahead(self, tid: int) -> int:
         for n, other in enumerate(self._queue):
@@ -139,6 +141,14 @@ class Ticket:
                 self.holding = True
                 self._tid = None
         return self.holding
+
+    def wait(self, timeout: float) -> bool:
+        """try_start(), waiting up to `timeout` s for a slot to be given back if it is not this ticket's turn."""
+        if self.try_start():
+            return True
+        with self._adm._cond:
+            self._adm._cond.wait(timeout)
+        return self.try_start()
 
     def ahead(self) -> int:
         with self._adm._cond:

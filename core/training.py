@@ -394,9 +394,8 @@ class Runner:
         ticket = self._ticket
         try:
             while self.status == "running" and time.monotonic() - self._seen < self.unwatched_s:
-                if not ticket.try_start():
+                if not ticket.wait(0.25):
                     self.waiting = ticket.ahead()
-                    time.sleep(0.05)
                     continue
                 self.waiting = None
                 try:

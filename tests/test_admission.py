@@ -157,3 +157,16 @@ def test_a_light_job_runs_at_once_even_when_every_slot_is_busy():
     assert time.perf_counter() - start < 0.05 and shared.computed == 1
     hold.set()
     t.join(5)
+
+
+def test_the_thread_policy_is_set_in_one_place():
+    """One torch thread per job (the server runs jobs side by side) and a short interpreter switch interval, so
+    a training thread is not starved by a page drawing its charts (core/runtime.py)."""
+    import sys
+
+    import torch
+
+    from core.runtime import SWITCH_INTERVAL_S, configure_threads, threads_from_env
+    assert configure_threads() == 1 == torch.get_num_threads()
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S) and SWITCH_INTERVAL_S <= 1e-3
+    assert threads_from_env({"GFL_TORCH_THREADS": "2"}) == 2 and threads_from_env({"GFL_TORCH_THREADS": "x"}) == 1

@@ -5,6 +5,7 @@ import functools
 from dataclasses import replace
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core import meanfield
 from core.cells import CELLS
@@ -65,6 +66,20 @@ VIEW_FIELD = UrlField("view", TAB_LABELS[0],
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 STATE = PageState("flow", FIELDS + [VIEW_FIELD], extra_params=("pin",))
 PINS_KEY = "flow_pins"               # the pinned curves, as pin codes (see pin_code below)
+# The page's results fragment (app_pages/gradient_flow.py): a control that changes nothing else in the sidebar
+# reruns only it, not the whole page (the cell, activation, initialisation, input scale, bias and clipping change
+# which controls are shown or enabled, or the critical-initialisation button, so they rerun the page).
+RESULTS = "flow_results"
+
+
+def _results_only() -> None:
+    try:
+        st.rerun(RESULTS)
+    except StreamlitAPIException:        # not drawn yet: the full rerun Streamlit does anyway
+        pass
+
+
+LIGHT = {"on_change": _results_only}
 
 
 def _help(name: str) -> str:
@@ -91,7 +106,7 @@ def flow_controls() -> list[str]:
     _select(sb, "Activation f", "activation", disabled=not spec.uses_activation)
     _select(sb, "Recurrent initialisation", "init", disabled="init" not in spec.uses)
     sb.select_slider("Weight scale s", WEIGHT_SCALES, key=key("weight_scale"), format_func=lambda v: f"{v:g}",
-                     disabled="weight_scale" not in spec.uses,
+                     disabled="weight_scale" not in spec.uses, **LIGHT,
                      help=_help("weight_scale") + " Log-spaced from 0.1 to 10.")
     edge = critical_scale(STATE["cell"], STATE["init"], STATE["activation"], STATE["input_scale"], STATE["bias"])
     sb.button("Critical initialisation", icon=":material/balance:", on_click=set_critical, args=(edge,),
@@ -103,15 +118,18 @@ def flow_controls() -> list[str]:
                     "orthogonal, Xavier), and must lie between 0.1 and 10."))
     if "r_min" in spec.uses:
         c1, c2 = sb.columns(2)
-        c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=key("r_min"), help=_help("r_min"))
-        c2.number_input("r max", 0.0, 1.0, step=0.001, format="%.3f", key=key("r_max"), help=_help("r_max"))
-        sb.slider("Max phase", 0.0, 6.28, step=0.01, key=key("max_phase"), help=_help("max_phase"))
-        sb.radio("Normalisation γ", ["on", "off"], key=key("lru_norm"), horizontal=True, help=_help("lru_norm"))
-    sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key=key("seq_len"), help=_help("seq_len"))
-    sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=_help("hidden"))
-    sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=_help("batch"))
+        c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=key("r_min"), help=_help("r_min"),
+                        **LIGHT)
+        c2.number_input("r max", 0.0, 1.0, step=0.001, format="%.3f", key=key("r_max"), help=_help("r_max"),
+                        **LIGHT)
+        sb.slider("Max phase", 0.0, 6.28, step=0.01, key=key("max_phase"), help=_help("max_phase"), **LIGHT)
+        sb.radio("Normalisation γ", ["on", "off"], key=key("lru_norm"), horizontal=True, help=_help("lru_norm"),
+                 **LIGHT)
+    sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key=key("seq_len"), help=_help("seq_len"), **LIGHT)
+    sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=_help("hidden"), **LIGHT)
+    sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=_help("batch"), **LIGHT)
     sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=0.05, key=key("input_scale"), help=_help("input_scale"))
-    sb.number_input("Seed", 0, UI_MAX_SEED, step=1, key=key("seed"), help=_help("seed"))
+    sb.number_input("Seed", 0, UI_MAX_SEED, step=1, key=key("seed"), help=_help("seed"), **LIGHT)
     sb.header("Clipping")
     sb.select_slider("Threshold", [None] + CLIP_VALUES, key=key("clip"),
                      format_func=lambda v: "off" if v is None else f"{v:g}",
@@ -120,10 +138,10 @@ def flow_controls() -> list[str]:
              format_func=LABELS["clip_mode"].get, help=_help("clip_mode"), disabled=STATE["clip"] is None)
     with sb.expander("Advanced"):
         st.radio("Loss on", list(LABELS["loss_on"]), key=key("loss_on"), format_func=LABELS["loss_on"].get,
-                 help=_help("loss_on"), horizontal=True)
-        st.radio("Precision", ["float32", "float64"], key=key("dtype"), help=_help("dtype"), horizontal=True)
+                 help=_help("loss_on"), horizontal=True, **LIGHT)
+        st.radio("Precision", ["float32", "float64"], key=key("dtype"), help=_help("dtype"), horizontal=True, **LIGHT)
         st.slider("Bias b", -5.0, 5.0, step=0.1, key=key("bias"), help=_help("bias"))
-        st.slider("Initial state scale", 0.0, 5.0, step=0.1, key=key("h0_scale"), help=_help("h0_scale"))
+        st.slider("Initial state scale", 0.0, 5.0, step=0.1, key=key("h0_scale"), help=_help("h0_scale"), **LIGHT)
     return warnings
 
 

@@ -26,6 +26,17 @@ PLOTLY_CHUNK = next((Path(st.__file__).parent / "static" / "static" / "js").glob
 JS = """
 export default async function (component) {
   const { data, parentElement } = component;
+  // Figures already sent, by chart key: a redraw with nothing new sends only the figure's version.
+  const sent = (window.__gflLiveFigures = window.__gflLiveFigures || {});
+  let figure;
+  if (data.figure) {
+    figure = JSON.parse(data.figure);
+    sent[data.key] = { version: data.version, figure };
+  } else if (sent[data.key] && sent[data.key].version === data.version) {
+    figure = sent[data.key].figure;
+  } else {
+    return;                    // not here (cannot happen in order; the next full figure draws it)
+  }
   if (!window.Plotly) {
     await import(new URL("static/js/" + data.chunk, document.baseURI).href);
   }
@@ -36,7 +47,10 @@ export default async function (component) {
     graph.style.width = "100%";
     parentElement.appendChild(graph);
   }
-  const figure = JSON.parse(data.figure);
+  if (!data.figure && graph.getAttribute("data-version") === String(data.version)) {
+    return;                    // this graph already shows it
+  }
+  graph.setAttribute("data-version", String(data.version));
   graph.style.height = figure.layout.height + "px";
   graph.setAttribute("data-figure-title", (figure.layout.title && figure.layout.title.text) || "");
   await window.Plotly.react(graph, figure.data, figure.layout,
@@ -56,11 +70,19 @@ def live_figure(fig: go.Figure) -> tuple[str, int]:
     return fig.to_json(), int(fig.layout.height or 400)
 
 
-def live_plotly_chart(fig: go.Figure | tuple[str, int], key: str) -> None:
+def live_plotly_chart(fig: go.Figure | tuple[str, int], key: str, version: str | None = None,
+                      resend: bool = True) -> None:
     """Draw `fig` (a figure, or what live_figure made of one) under `key`; the next call with the same key
-    redraws the same chart in place."""
+    redraws the same chart in place. With a `version` (anything that changes whenever the figure does) and
+    resend=False, a figure this browser already has is not sent again: only its version is (a few bytes instead
+    of tens of kilobytes, for a page that redraws several times a second while nothing changes)."""
     figure, height = live_figure(fig) if isinstance(fig, go.Figure) else fig
-    _mount(key=key, data={"figure": figure, "chunk": PLOTLY_CHUNK, "config": PLOTLY_CONFIG}, height=height)
+    sent = st.session_state.setdefault("_live_versions", {})
+    if version is not None and not resend and sent.get(key) == version:
+        figure = None
+    sent[key] = version
+    _mount(key=key, data={"figure": figure, "version": version, "key": key, "chunk": PLOTLY_CHUNK,
+                          "config": PLOTLY_CONFIG}, height=height)
 
 
 def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
