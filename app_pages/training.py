@@ -1,5 +1,6 @@
 """Training lab: train one network, or race two on the same batches, live on a long-range task."""
 import math
+import time
 
 import streamlit as st
 
@@ -19,7 +20,8 @@ from ui.url import build_or_stop, inert, show_warnings
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
 CHUNK_SECONDS = 0.3                           # ...trains for about this long, then redraws once, in place
 FF_TICK_SECONDS, FF_CHUNK_SECONDS = 1.0, 0.85  # fast-forward: longer chunks, only a progress bar between them
-BUSY_TICK_SECONDS = 1.0                       # ...or this often while runs wait for a worker (see `tick`)
+BUSY_TICK_SECONDS = 1.0                       # ...or this often while runs wait for a worker (see `tick`),
+BUSY_REDRAW_SECONDS = 3.0                     # and then the charts are rebuilt at most this often
 FF_STEPS = [100, 500, 2000]
 key = STATE.key
 
@@ -220,17 +222,21 @@ def live():
                      icon=":material/error:")
     # The four charts change only when the runs do: while this session waits for a worker (or is paused) its
     # ticks send the figures it already built instead of building them again (~110 ms of server time a tick).
+    # While other runs wait for a worker, rebuilding them at most every BUSY_REDRAW_SECONDS leaves the server's
+    # time to the training of the runs in turn (building the four figures costs ~0.1 s of the interpreter).
     stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), id(runner))
     cached = st.session_state.get("_live_figures")
-    if cached is None or cached[0] != stamp:
+    if cached is None or (cached[0] != stamp and (
+            runner.status != "running" or ADMISSION.waiting == 0
+            or time.monotonic() - cached[2] >= BUSY_REDRAW_SECONDS)):
         figures = [training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label,
                                              task.loss_name),
                    training_figs.grad_norm_figure(histories, run_labels, [c.clip for c in lab.configs])]
         figures += [training_figs.distance_heatmap(h, label) for h, label in zip(histories, run_labels)]
-        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures])
+        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic())
     # A tick with nothing new sends each chart's version only (the browser keeps the figures it has); a full
     # run of the page sends them whole.
-    version, resend = repr(stamp), st.session_state.pop("_live_resend", True)
+    version, resend = repr(cached[0]), st.session_state.pop("_live_resend", True)
     loss_fig, grad_fig, *heat_figs = cached[1]
     live_plotly_chart(loss_fig, key="train_loss", version=version, resend=resend)
     live_plotly_chart(grad_fig, key="train_grad", version=version, resend=resend)

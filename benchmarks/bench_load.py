@@ -237,7 +237,7 @@ class Shared:
 
 def check(st: Student, what: str, t: Any) -> bool:
     """Whether a request's run finished; records the error if it did not."""
-    if t.status == "FINISHED_SUCCESSFULLY":
+    if t.status in ("FINISHED_SUCCESSFULLY", "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"):   # a slider may rerun a fragment
         return True
     if t.status == "INTERRUPTED":
         st.interrupted += 1

@@ -25,6 +25,13 @@ APP = textwrap.dedent("""
         st.write(f"ticks: {st.session_state.ticks}")
 
     ticker()
+
+    @st.fragment(key="doubled")
+    def doubled():
+        st.write(f"doubled: {2 * st.session_state.get('n', 1)}")
+
+    doubled()
+    st.number_input("n", 1, 100, key="n", on_change=lambda: st.rerun("doubled"))
 """)
 TIMEOUT = 60   # seconds; generous for 2 cores
 
@@ -64,7 +71,7 @@ def test_a_full_run_cut_off_by_a_fragment_run_is_reported_not_waited_for():
 
     async def scenario():
         s = StreamlitSession()
-        probe = _Probe("")
+        probe = _Probe("", timers=("f1",))             # sent while f1's run_every timer was running
         s._probes.append(probe)
         s._handle(started("full"), 1.0)
         s._handle(started("frag", "f1"), 2.0)   # no script_finished for "full" in between
@@ -120,4 +127,17 @@ def test_run_every_fragment_keeps_rerunning(app_url):
             assert s.fragment_runs >= 3 and rates["fragment_runs_per_s"] >= 1.5
             assert rates["fragment_deltas_per_s"] > 0
             assert _ticks(s) >= start + 3
+    run_async(scenario())
+
+
+def test_a_widget_whose_callback_reruns_a_keyed_fragment_is_answered_by_that_fragment_run(app_url):
+    """Gradient flow's sliders rerun only the page's results fragment (st.rerun(<key>) in on_change): the
+    request is answered by that fragment's run, not by a full run that never comes."""
+    async def scenario():
+        async with StreamlitSession() as s:
+            await s.connect(app_url, page_url_path="", timeout=TIMEOUT)
+            assert "doubled: 2" in _texts(s)
+            timing = await s.set_widget("n", 21, timeout=TIMEOUT)
+            assert timing.status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"
+            assert "doubled: 42" in _texts(s) and "clicks: 0" in _texts(s)    # the rest of the page is kept
     run_async(scenario())
