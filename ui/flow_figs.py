@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from core.cells import CELLS
 from core.probe import UnrollResult
-from ui.chart_style import edge_anchor, layout, log_hline, log_range, log_yaxis
+from ui.chart_style import edge_anchor, figure, hline_parts, layout, log_axis, log_range, log_yaxis, vline
 
 # Okabe & Ito's colour-blind-safe palette; tests/test_colour_vision.py checks every multi-line chart, pins
 # included, under simulated deuteranopia and protanopia.
@@ -32,7 +32,7 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     """‖∂L/∂h_{T−k}‖ against distance k on a log axis, with the theory and the events on it.
     `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite.
     `pinned`: earlier curves (label, distance, grad_norm) kept for comparison."""
-    fig = go.Figure()
+    traces, shapes, notes = [], [], []
     k = res.distance
     last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
     framed = log_range(np.concatenate([np.asarray(c, dtype=float) for c in
@@ -40,64 +40,63 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                                         None if finite_prefix is None else finite_prefix.grad_norm]
                                        + [n for _, _, n in pinned] if c is not None]), spare=0.5)
     for i, (label, dist, norms) in enumerate(pinned):
-        fig.add_trace(go.Scatter(x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
-                                 line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
-                                 opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
+        traces.append(dict(type="scatter", x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
+                           line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
+                           opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
     if finite_prefix is not None:
-        fig.add_trace(go.Scatter(x=finite_prefix.distance, y=_positive_or_none(finite_prefix.grad_norm),
-                                 name=f"same network, T = {finite_prefix.config.seq_len} (last finite run)",
-                                 mode="lines", line=dict(color=COLORS["grad"], width=2, dash="dot"),
-                                 hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
-                             mode="lines", line=dict(color=COLORS["grad"], width=3),
-                             hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+        traces.append(dict(type="scatter", x=finite_prefix.distance, y=_positive_or_none(finite_prefix.grad_norm),
+                           name=f"same network, T = {finite_prefix.config.seq_len} (last finite run)",
+                           mode="lines", line=dict(color=COLORS["grad"], width=2, dash="dot"),
+                           hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+    traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
+                       mode="lines", line=dict(color=COLORS["grad"], width=3),
+                       hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
     if np.isfinite(res.bound).any():
         name = "Pascanu bound (λ1·γ)^k"
         above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
         if above.any():             # said in the legend: a label on the chart would crowd the top of small charts
             name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}: above the chart from k = {int(np.argmax(above))}"
-        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.bound), name=name,
-                                 mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
-                                 hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
+        traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.bound), name=name,
+                           mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
+                           hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
     if res.theory_curve is not None:
-        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.theory_curve), name=res.theory_label, mode="lines",
-                                 line=dict(color=COLORS["theory"], dash="dashdot", width=2.5),
-                                 hovertemplate="distance %{x}<br>theory = %{y:.3e}<extra></extra>"))
+        traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.theory_curve), name=res.theory_label,
+                           mode="lines",
+                           line=dict(color=COLORS["theory"], dash="dashdot", width=2.5),
+                           hovertemplate="distance %{x}<br>theory = %{y:.3e}<extra></extra>"))
     if res.lyapunov.size and np.isfinite(res.lyapunov[0]) and np.isfinite(res.grad_norm[0]):
         lam = float(res.lyapunov[0])
         with np.errstate(over="ignore"):
             line = res.grad_norm[0] * np.exp(lam * k)
-        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(line), name=f"Lyapunov e^(λ_max·k), λ_max = {lam:.3g}",
-                                 mode="lines", line=dict(color=COLORS["lyapunov"], dash="dot", width=2.5),
-                                 hovertemplate="distance %{x}<br>e^(λ_max k) = %{y:.3e}<extra></extra>"))
+        traces.append(dict(type="scatter", x=k, y=_positive_or_none(line), mode="lines",
+                           name=f"Lyapunov e^(λ_max·k), λ_max = {lam:.3g}", line=dict(color=COLORS["lyapunov"], dash="dot", width=2.5),
+                           hovertemplate="distance %{x}<br>e^(λ_max k) = %{y:.3e}<extra></extra>"))
     if res.cell_grad_norm is not None:
-        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.cell_grad_norm), name="‖∂L/∂c‖ cell state",
-                                 mode="lines", line=dict(color=COLORS["cell"], width=2),
-                                 hovertemplate="distance %{x}<br>‖∂L/∂c‖ = %{y:.3e}<extra></extra>"))
+        traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.cell_grad_norm), name="‖∂L/∂c‖ cell state",
+                           mode="lines", line=dict(color=COLORS["cell"], width=2),
+                           hovertemplate="distance %{x}<br>‖∂L/∂c‖ = %{y:.3e}<extra></extra>"))
     if res.clipped_grad_norm is not None and res.clip_factor < 1:
-        fig.add_trace(go.Scatter(x=k, y=_positive_or_none(res.clipped_grad_norm), name="after clipping",
-                                 mode="lines", line=dict(color=COLORS["clipped"], width=2, dash="dot"),
-                                 hovertemplate="distance %{x}<br>clipped = %{y:.3e}<extra></extra>"))
+        traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.clipped_grad_norm), name="after clipping",
+                           mode="lines", line=dict(color=COLORS["clipped"], width=2, dash="dot"),
+                           hovertemplate="distance %{x}<br>clipped = %{y:.3e}<extra></extra>"))
     if res.overflow is not None:
         d = res.overflow["distance"]
         what = "forward pass" if res.overflow["where"] == "forward" else "gradient"
-        fig.add_vline(x=d, line=dict(color=COLORS["bad"], width=2, dash="dash"))
-        fig.add_annotation(x=d, y=1, yref="paper", text=f"{what}<br>overflow ({res.overflow['kind']})<br>at k = {d}",
-                           showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="top",
-                           font=dict(color=COLORS["bad"]), bgcolor="rgba(255,255,255,0.8)")
+        shapes.append(vline(d, dict(color=COLORS["bad"], width=2, dash="dash")))
+        notes.append(dict(x=d, y=1, yref="paper", text=f"{what}<br>overflow ({res.overflow['kind']})<br>at k = {d}",
+                          showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="top",
+                          font=dict(color=COLORS["bad"]), bgcolor="rgba(255,255,255,0.8)"))
     if res.reached_zero_at is not None:
         d = res.reached_zero_at
-        fig.add_vline(x=d, line=dict(color=COLORS["bound"], width=1, dash="dot"))
-        fig.add_annotation(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d}<br>(underflow)",
-                           showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="bottom",
-                           bgcolor="rgba(255,255,255,0.8)")
-    if framed is not None:
-        log_yaxis(fig, *framed, "gradient norm (log scale)")
-    else:
-        fig.update_yaxes(type="log", title="gradient norm (log scale)", exponentformat="power")
-    fig.update_xaxes(title="time-step distance k = T − t  (0 = the step the loss is on)",
-                     range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
-    return layout(fig, "Gradient norm against time-step distance", height=460)
+        shapes.append(vline(d, dict(color=COLORS["bound"], width=1, dash="dot")))
+        notes.append(dict(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d}<br>(underflow)",
+                          showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="bottom",
+                          bgcolor="rgba(255,255,255,0.8)"))
+    yaxis = (log_axis(*framed, "gradient norm (log scale)") if framed is not None else
+             dict(type="log", title=dict(text="gradient norm (log scale)"), exponentformat="power"))
+    xaxis = dict(title=dict(text="time-step distance k = T − t  (0 = the step the loss is on)"),
+                 range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
+    return figure(traces, "Gradient norm against time-step distance", 460, shapes, notes, xaxis=xaxis, yaxis=yaxis)
 
 
 def clipping_figure(res: UnrollResult) -> go.Figure:
@@ -105,26 +104,23 @@ def clipping_figure(res: UnrollResult) -> go.Figure:
     handful of labels, whatever the magnitude). A gradient that is not finite gets no bars, only a note."""
     cfg = res.config
     before = res.param_grad_norm
-    fig = go.Figure()
-    if np.isfinite(before):
-        bars_x, bars_y = ["before clipping"], [before]
-        if cfg.clip is not None:
-            bars_x.append(f"after clipping by {cfg.clip_mode}")
-            bars_y.append(before * res.clip_factor)
-        fig.add_trace(go.Bar(x=bars_x, y=bars_y, marker_color=[COLORS["grad"], COLORS["clipped"]][:len(bars_x)],
-                             text=[f"{v:.3g}" for v in bars_y], textposition="outside",
-                             hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
-        framed = log_range(bars_y + ([cfg.clip] if cfg.clip is not None else []), spare=0.6)
-        log_yaxis(fig, framed[0], framed[1], "‖∂L/∂θ‖ (all parameters)")
-        if cfg.clip is not None:
-            log_hline(fig, cfg.clip, f"threshold {cfg.clip:g}", COLORS["threshold"])
-    else:
-        fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           text="the parameter gradient<br>is not finite (inf/NaN):<br>there is nothing to rescale",
-                           font=dict(color=COLORS["bad"], size=14))
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
-    return layout(fig, "Total parameter-gradient norm", height=360)
+    title = "Total parameter-gradient norm"
+    if not np.isfinite(before):
+        note = dict(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                    text="the parameter gradient<br>is not finite (inf/NaN):<br>there is nothing to rescale",
+                    font=dict(color=COLORS["bad"], size=14))
+        return figure([], title, 360, annotations=[note], xaxis=dict(visible=False), yaxis=dict(visible=False))
+    bars_x, bars_y = ["before clipping"], [before]
+    if cfg.clip is not None:
+        bars_x.append(f"after clipping by {cfg.clip_mode}")
+        bars_y.append(before * res.clip_factor)
+    bars = dict(type="bar", x=bars_x, y=bars_y, marker=dict(color=[COLORS["grad"], COLORS["clipped"]][:len(bars_x)]),
+                text=[f"{v:.3g}" for v in bars_y], textposition="outside",
+                hovertemplate="%{x}: %{y:.4g}<extra></extra>")
+    framed = log_range(bars_y + ([cfg.clip] if cfg.clip is not None else []), spare=0.6)
+    lines = [hline_parts(cfg.clip, f"threshold {cfg.clip:g}", COLORS["threshold"])] if cfg.clip is not None else []
+    return figure([bars], title, 360, [sh for sh, _ in lines], [n for _, n in lines],
+                  yaxis=log_axis(framed[0], framed[1], "‖∂L/∂θ‖ (all parameters)"))
 
 
 def _no_matrix(res: UnrollResult, title: str) -> go.Figure:

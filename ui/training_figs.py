@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.training import History
-from ui.chart_style import layout, log_hline, log_range, log_yaxis
+from ui.chart_style import figure, hline_parts, log_axis, log_range
 
 RUN_COLORS = ["#0072B2", "#D55E00"]        # blue and vermillion: apart under every colour vision
 GREY = "#555555"
@@ -64,35 +64,36 @@ def loss_figure(histories: list[History], labels: list[str], baseline: float, ba
     """Training loss of every run (log scale): each step's loss faint, its running mean over
     SMOOTH_STEPS steps bold, and the memoryless baseline. Long runs are drawn as the mean of each
     bucket of steps."""
-    fig = go.Figure()
+    traces, shapes, notes = [], [], []
     for i, (hist, label) in enumerate(zip(histories, labels)):
         color = RUN_COLORS[i % 2]
         all_steps, all_loss = hist.column("step"), hist.column("loss")
         steps, loss = _bucketed(all_steps, all_loss, np.mean)
         _, smooth = _bucketed(all_steps, running_mean(all_loss), np.mean)
-        fig.add_trace(go.Scatter(x=steps, y=_log_values(loss), mode="lines", name=f"{label}: each step",
-                                 line=dict(color=color, width=1), opacity=0.35, legendgroup=label,
-                                 showlegend=False,
-                                 hovertemplate="step %{x}<br>loss %{y:.4g}<extra>" + label + "</extra>"))
-        fig.add_trace(go.Scatter(x=steps, y=_log_values(smooth), mode="lines",
-                                 name=f"{label} (mean of {SMOOTH_STEPS} steps)", legendgroup=label,
-                                 line=dict(color=color, width=2.5),
-                                 hovertemplate="step %{x}<br>mean loss %{y:.4g}<extra>" + label + "</extra>"))
+        traces.append(dict(type="scatter", x=steps, y=_log_values(loss), mode="lines", name=f"{label}: each step",
+                           line=dict(color=color, width=1), opacity=0.35, legendgroup=label, showlegend=False,
+                           hovertemplate="step %{x}<br>loss %{y:.4g}<extra>" + label + "</extra>"))
+        traces.append(dict(type="scatter", x=steps, y=_log_values(smooth), mode="lines",
+                           name=f"{label} (mean of {SMOOTH_STEPS} steps)", legendgroup=label,
+                           line=dict(color=color, width=2.5),
+                           hovertemplate="step %{x}<br>mean loss %{y:.4g}<extra>" + label + "</extra>"))
         if hist.diverged_at is not None:
-            fig.add_vline(x=hist.diverged_at, line=dict(color=RUN_COLORS[i % 2], dash="dash"),
-                          annotation_text=f"{label}: NaN/inf at step {hist.diverged_at}")
-    log_hline(fig, baseline, f"chance level ({baseline_label})", GREY, 2, above=False)
+            shapes.append(dict(type="line", xref="x", x0=hist.diverged_at, x1=hist.diverged_at, yref="y domain",
+                               y0=0, y1=1, line=dict(color=color, dash="dash")))
+            notes.append(dict(x=hist.diverged_at, xref="x", y=1, yref="y domain", xanchor="left", yanchor="top",
+                              showarrow=False, text=f"{label}: NaN/inf at step {hist.diverged_at}"))
+    shape, note = hline_parts(baseline, f"chance level ({baseline_label})", GREY, 2, above=False)
     lo, hi = log_range([baseline] + [v for h in histories for v in h.column("loss")])
-    log_yaxis(fig, lo, hi, f"{loss_name} (log scale)")
-    fig.update_xaxes(title="training step", rangemode="tozero")
-    return layout(fig, "Loss, with the level of an answer that remembers nothing", height=380)
+    return figure(traces, "Loss, with the level of an answer that remembers nothing", 380, shapes + [shape],
+                   notes + [note], yaxis=log_axis(lo, hi, f"{loss_name} (log scale)"),
+                   xaxis=dict(title=dict(text="training step"), rangemode="tozero"))
 
 
 def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -> go.Figure:
     """Total gradient norm before and after clipping, the threshold, and every clipping event.
     Long runs are drawn as the largest norm of each bucket of steps (spikes stay visible), with a
     marker on every bucket that holds a clipping event."""
-    fig = go.Figure()
+    traces = []
     thresholds = {}                  # threshold -> colour (grey when several runs share it)
     for i, clip in enumerate(clips):
         if clip is not None:
@@ -101,31 +102,29 @@ def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -
         color = RUN_COLORS[i % 2]
         all_steps = hist.column("step")
         steps, before = _bucketed(all_steps, hist.column("grad_norm"), np.max)
-        fig.add_trace(go.Scatter(x=steps, y=_log_values(before), mode="lines",
-                                 name=f"{label}: before clipping", line=dict(color=color, width=1.5),
-                                 hovertemplate="step %{x}<br>‖g‖ %{y:.3g}<extra>before</extra>"))
+        traces.append(dict(type="scatter", x=steps, y=_log_values(before), mode="lines",
+                           name=f"{label}: before clipping", line=dict(color=color, width=1.5),
+                           hovertemplate="step %{x}<br>‖g‖ %{y:.3g}<extra>before</extra>"))
         if clip is not None:
             _, after = _bucketed(all_steps, hist.column("grad_norm_clipped"), np.max)
-            fig.add_trace(go.Scatter(x=steps, y=_log_values(after), mode="lines",
-                                     name=f"{label}: after", line=dict(color=color, width=1.5, dash="dot"),
-                                     hovertemplate="step %{x}<br>‖g‖ %{y:.3g}<extra>after</extra>"))
+            traces.append(dict(type="scatter", x=steps, y=_log_values(after), mode="lines",
+                               name=f"{label}: after", line=dict(color=color, width=1.5, dash="dot"),
+                               hovertemplate="step %{x}<br>‖g‖ %{y:.3g}<extra>after</extra>"))
             clipped = hist.column("clipped")
             _, any_clipped = _bucketed(all_steps, clipped, np.max)
             marked = any_clipped > 0
-            fig.add_trace(go.Scatter(x=steps[marked], y=_log_values(before[marked]), mode="markers",
-                                     name=f"{label}: clipped ({int(clipped.sum())} steps)",
-                                     marker=dict(symbol="x", size=6, color=color),
-                                     hovertemplate="step %{x}: clipped<extra></extra>"))
-    for clip, color in thresholds.items():
-        log_hline(fig, clip, f"clipping threshold {clip:g}", color, 1.5, above=True)
+            traces.append(dict(type="scatter", x=steps[marked], y=_log_values(before[marked]), mode="markers",
+                               name=f"{label}: clipped ({int(clipped.sum())} steps)",
+                               marker=dict(symbol="x", size=6, color=color),
+                               hovertemplate="step %{x}: clipped<extra></extra>"))
+    lines = [hline_parts(clip, f"clipping threshold {clip:g}", color, 1.5, above=True)
+             for clip, color in thresholds.items()]
     framed = log_range(list(thresholds) + [v for h in histories for name in ("grad_norm", "grad_norm_clipped")
                                            for v in h.column(name)])
-    if framed is not None:
-        log_yaxis(fig, *framed, "‖∂L/∂θ‖")
-    else:
-        fig.update_yaxes(type="log", title="‖∂L/∂θ‖", exponentformat="power")
-    fig.update_xaxes(title="training step", rangemode="tozero")
-    return layout(fig, "Gradient norm each step, before and after clipping", height=400)
+    yaxis = (log_axis(*framed, "‖∂L/∂θ‖") if framed is not None else
+             dict(type="log", title=dict(text="‖∂L/∂θ‖"), exponentformat="power"))
+    return figure(traces, "Gradient norm each step, before and after clipping", 400, [sh for sh, _ in lines],
+                   [n for _, n in lines], yaxis=yaxis, xaxis=dict(title=dict(text="training step"), rangemode="tozero"))
 
 
 def heatmap_grid(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,21 +149,21 @@ def heatmap_grid(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def distance_heatmap(history: History, label: str) -> go.Figure:
     """log10 ‖∂L/∂h_{T−k}‖ by distance k (y) over training steps (x): does the long-range signal live?"""
     steps, distances, z = heatmap_grid(history)
-    fig = go.Figure()
+    xaxis, yaxis = dict(title=dict(text="training step")), dict(title=dict(text="distance k from the loss"))
+    traces, notes = [], []
     if z.size:
-        fig.add_trace(go.Heatmap(x=steps, y=distances, z=z, colorscale="Viridis", zmin=HEAT_FLOOR, zmax=0,
-                                 colorbar=dict(title="log10 ‖∂L/∂h‖", tickvals=[-12, -9, -6, -3, 0],
-                                               ticktext=["≤ −12", "−9", "−6", "−3", "0"]),
-                                 hovertemplate="step %{x}, distance %{y}<br>log10 ‖∂L/∂h‖ %{z:.2f}<extra></extra>"))
+        traces.append(dict(type="heatmap", x=steps, y=distances, z=z, colorscale="Viridis", zmin=HEAT_FLOOR, zmax=0,
+                           colorbar=dict(title=dict(text="log10 ‖∂L/∂h‖"), tickvals=[-12, -9, -6, -3, 0],
+                                         ticktext=["≤ −12", "−9", "−6", "−3", "0"]),
+                           hovertemplate="step %{x}, distance %{y}<br>log10 ‖∂L/∂h‖ %{z:.2f}<extra></extra>"))
     else:
-        fig.add_annotation(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                           text=f"no profile yet:<br>it is measured at step 1<br>and every "
-                                f"{history.config.probe_every} steps")
-        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="distance k from the loss")
-    return layout(fig, f"{label}: gradient reaching each distance", height=330)
+        notes.append(dict(x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                          text=f"no profile yet:<br>it is measured at step 1<br>and every "
+                               f"{history.config.probe_every} steps"))
+        for axis in (xaxis, yaxis):
+            axis.update(showticklabels=False, showgrid=False, zeroline=False)
+    return figure(traces, f"{label}: gradient reaching each distance", 330, annotations=notes, xaxis=xaxis,
+                   yaxis=yaxis)
 
 
 def history_csv(histories: list[History], labels: list[str]) -> str:
