@@ -191,9 +191,14 @@ tick = FF_TICK_SECONDS if fast else (TICK_SECONDS if ADMISSION.waiting == 0 else
 def live():
     """The live area: while the run trains (in its thread) it is redrawn every tick, in place (ui/live_chart:
     no blank frame, no scroll jump); the figures are rebuilt only when there are new steps."""
+    full_run = st.session_state.pop("_live_resend", True)    # False: a tick of the timer, only this fragment
     runner.watch()
     if runner.status != status or (finishing and not runner.busy):
         st.rerun(scope="app")             # paused, stopped or finished by the thread: refresh buttons and timer
+    if not full_run and not (running or finishing):
+        # A tick from a timer this page no longer has: the browser missed the end of the last full run (Streamlit
+        # drops a run's last messages when a timer's rerun arrives just as it ends). Redraw the page whole.
+        st.rerun(scope="app")
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     task = TASKS[lab.configs[0].task]
     histories, steps, seconds = runner.snapshot()
@@ -236,7 +241,7 @@ def live():
         cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic())
     # A tick with nothing new sends each chart's version only (the browser keeps the figures it has); a full
     # run of the page sends them whole.
-    version, resend = repr(cached[0]), st.session_state.pop("_live_resend", True)
+    version, resend = repr(cached[0]), full_run
     loss_fig, grad_fig, *heat_figs = cached[1]
     live_plotly_chart(loss_fig, key="train_loss", version=version, resend=resend)
     live_plotly_chart(grad_fig, key="train_grad", version=version, resend=resend)
