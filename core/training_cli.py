@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 
 from .tasks import TASKS
 from .training import TRAIN_FIELDS, TrainConfig, train
@@ -16,13 +19,40 @@ def _add(parser):
     parser.epilog = "tasks: " + " ".join(f"{name}: {t.description}" for name, t in TASKS.items())
 
 
+@contextmanager
+def _interruptible():
+    """Ctrl-C stops a long run within one step. The KeyboardInterrupt raised by Python's handler can be lost when
+    it lands inside a call that swallows it (seen once in a full test-suite run on a loaded machine: the run went
+    on for a minute with nothing on stderr); the flag set here is checked after every step as well."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum, frame):
+        interrupted.set()
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def cmd_train(args) -> int:
+    with _interruptible() as interrupted:
+        return _train(args, interrupted)
+
+
+def _train(args, interrupted: threading.Event) -> int:
     from .__main__ import emit_json, given
     cfg = TrainConfig(**given(args, TRAIN_FIELDS))
     task = TASKS[cfg.task]
     records = []
     printed_at = -math.inf
     for record in train(cfg):
+        if interrupted.is_set():
+            raise KeyboardInterrupt
         records.append(record)
         # progress at the first step, then every twentieth of the run or every PROGRESS_SECONDS, whichever
         # comes first, so a long run shows signs of life at once
