@@ -71,7 +71,7 @@ def current() -> tuple[core.UnrollConfig | None, core.UnrollResult | None]:
 # (ui/flow_controls: on_change → st.rerun(RESULTS)); the title, the explanations and the tabs stay as they are.
 @st.fragment(key=RESULTS)
 def results(part: str) -> None:
-    if part == "top":
+    if part == "head":                  # across the page: computes (once, shared), the numbers and the headline
         try:
             cfg = core.UnrollConfig(**config_values())
         except core.ConfigError as err:
@@ -82,21 +82,24 @@ def results(part: str) -> None:
         else:
             with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
                 res = measure(cfg)
-        top(cfg, res)
+        head(res)
         return
     cfg, res = current()
     if part == "bottom":
         bottom(res)
-    elif res is not None:               # (otherwise the top part said why)
-        {"theory": theory, "tabs": tab_views}[part](cfg, res)
+    elif res is not None:               # (otherwise the head part said why)
+        {"chart": curve_chart, "theory": theory, "tabs": tab_views}[part](cfg, res)
 
 
-def top(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
+def head(res: core.UnrollResult) -> None:
     if not presenting():
         draw_metrics(st.columns(5), res)
     st.markdown(headline(res))
     if (text := overflow_explanation(res)) is not None:
         st.error(text, icon=":material/error:")
+
+
+def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     prefix = None
     if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
         prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
@@ -190,12 +193,13 @@ def reset_whole_page() -> None:
     st.rerun()
 
 
+results("head")
 if presenting():        # the chart across the page, at a height that leaves it whole on a 1280×720 projector
     chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
 else:
     chart_col, text_col = st.columns([2.3, 1], gap="medium")
 with chart_col:
-    results("top")
+    results("chart")
 with text_col:
     results("theory")
     st.markdown("**How to read it.** Each point is the norm of $\\partial L/\\partial h_{T-k}$: how much of the "
