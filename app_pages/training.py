@@ -187,7 +187,6 @@ st.session_state["_live_resend"] = True            # this full run sends the cha
 tick = FF_TICK_SECONDS if fast else (TICK_SECONDS if ADMISSION.waiting == 0 else BUSY_TICK_SECONDS)
 
 
-@st.fragment(run_every=tick if running or finishing else None)
 def live():
     """The live area: while the run trains (in its thread) it is redrawn every tick, in place (ui/live_chart:
     no blank frame, no scroll jump); the figures are rebuilt only when there are new steps."""
@@ -260,7 +259,15 @@ def live():
                                help="The settings of every run, as `python -m core train` flags take them.")
 
 
-live()
+# The live area is a fragment whose identity names the run's state (Streamlit derives a fragment's id from the
+# function's name and its place on the page). A timer tick sent for the state before a full run (a tick already
+# on its way when Pause was pressed) then names a fragment the new run did not register, and the server drops it
+# on arrival. With one id for every state, such a tick arriving just as that full run ends makes Streamlit 1.67
+# start a new run and drop the end of the full one (its last deltas, and the timer it set), so the page kept
+# stale buttons and stopped ticking (benchmarks/streamlit_client.py, module notes).
+phase = "running" if running else "finishing" if finishing else "idle"
+live.__qualname__ = live.__name__ = f"live_{phase}"
+st.fragment(live, run_every=None if phase == "idle" else tick)()
 st.caption(f"Each step trains on one batch; every {configs[0].probe_every} steps the gradient reaching each "
            "distance is measured on 8 sequences of the batch (heatmaps). Training state lives in your browser "
            "session only: other users never see or touch your models. Training runs only while this page is "
