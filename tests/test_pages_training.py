@@ -1,9 +1,12 @@
 """The Training lab page through AppTest: preset link, Step, Start, Reset, bad URL values."""
+import asyncio
 import time
 
 import pytest
-from conftest import live_figures, open_page, values
+from conftest import ROOT, live_figures, open_page, run_async, streamlit_server, values
 from core.training import CLIPPING_RACE, GATING_RACE
+
+from benchmarks.streamlit_client import StreamlitSession
 
 PAGE = "app_pages/training.py"
 
@@ -179,3 +182,32 @@ def test_a_preset_link_followed_on_a_later_visit_still_opens_the_preset():
     assert any("Why gating matters" in i.value for i in at.info)
     assert at.session_state["runner"].race.configs == list(GATING_RACE) and "step **0**" in status(at)
     assert "preset" not in at.query_params                  # applied once, not again on every rerun
+
+
+def test_a_timer_tick_sent_before_pause_is_dropped_and_the_paused_page_stays_whole():
+    """Streamlit 1.67 drops the end of a full run (its last deltas and the timer it sets) when a fragment's timer
+    tick arrives just as that run ends. The live area's fragment is named after the run's state, so a tick of the
+    running page's timer that reaches the server after Pause names a fragment the page no longer has: the server
+    drops it, and no run can cut off the Pause run. Real server, protocol-level client (a tick sent on purpose)."""
+    timeout = 90
+
+    async def scenario(base):
+        async with StreamlitSession() as s:
+            await s.connect(base, page_url_path="training", query_string="seq_len=20&a_hidden=8&batch=8",
+                            timeout=timeout)
+            assert (await s.click("Start", timeout=timeout)).status == "FINISHED_SUCCESSFULLY"
+            running_timers = set(s._auto)
+            assert running_timers                               # the live area ticks while the run trains
+            await s.click("Pause", timeout=timeout)
+            await s.wait_idle(timeout=timeout, quiet=1.5)       # the step in progress ends; the page redraws
+            assert not s._auto                                  # a paused page has no timer
+            runs = s.runs_started
+            for fragment_id in running_timers:                  # a tick that was on its way when Pause went out
+                await s._send_rerun(fragment_id, auto=True)
+            await asyncio.sleep(1.5)
+            assert s.runs_started == runs and s.lost_runs == 0
+            assert not s.find_widget("Start").proto.disabled and s.find_widget("Pause").proto.disabled
+            assert any(e.markdown.body.startswith("**paused** · step **") for e in s.elements("markdown"))
+
+    with streamlit_server(ROOT / "app.py") as base:
+        run_async(scenario(base))
