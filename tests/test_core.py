@@ -1,4 +1,5 @@
 """The engine against independent truth: torch.autograd, float64 finite differences, closed forms."""
+import contextlib
 import importlib
 import math
 
@@ -10,6 +11,7 @@ import core
 from core import probe
 from core.cells import ACTIVATION_FN, CELLS
 from core.cells import lstm as lstm_cell
+from core.cells.base import SCAN_LOOP_FROM
 from core.cells import rnn as rnn_cell
 
 ACTS = ["tanh", "sigmoid", "relu", "linear"]
@@ -326,3 +328,40 @@ def test_long_sequence_runs_under_two_gigabytes():
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert res.grad_norm.shape == (10_000,)
     assert (after - before) * 1024 < 2 * 1024**3
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_weight_gradients_treat_subnormal_terms_as_zero_and_lose_nothing_visible(cell, monkeypatch):
+    """float32, T 1000: the far steps' gradients are subnormal. The weight-gradient sums treat them as zero
+    (a product reading subnormal operands runs several times slower on x86); the result equals the exact sums to
+    float32 rounding, the curve itself keeps the subnormal values as torch computes them, and nothing after the
+    probe flushes subnormals."""
+    module = importlib.import_module(f"core.cells.{cell}")
+    cfg = core.UnrollConfig(cell=cell, seq_len=1000, hidden=64, batch=1)
+    net, x, h0, v = probe.build(cfg)
+    with torch.no_grad():
+        fast = CELLS[cell].probe(net, x, h0, v, "last")
+        monkeypatch.setattr(module, "denormals_as_zero", contextlib.nullcontext)
+        exact = CELLS[cell].probe(net, x, h0, v, "last")
+    tiny = torch.finfo(torch.float32).tiny
+    assert ((fast.g != 0) & (fast.g.abs() < tiny)).any()                 # subnormal terms were there to drop
+    assert torch.equal(fast.g, exact.g)
+    assert fast.gc is None or torch.equal(fast.gc, exact.gc)
+    for got, want in zip(fast.param_grads, exact.param_grads):
+        assert float((got.double() - want.double()).norm()) <= 1e-6 * float(want.double().norm())
+    assert float(torch.tensor(tiny / 4) * 1.0) == tiny / 4               # the thread's flag is back to normal
+
+
+def test_lstm_probe_with_cell_states_from_the_numpy_scan_matches_autograd():
+    """Batch × hidden large enough that the recomputed cell states take linear_scan's NumPy loop, not the
+    doubling passes of the small cases above: still autograd's numbers, to 1e-9 in float64."""
+    cfg = core.UnrollConfig(cell="lstm", seq_len=50, hidden=64, batch=8, dtype="float64", weight_scale=1.2,
+                            bias=0.5, h0_scale=0.5, seed=5, loss_on="all")
+    assert cfg.batch * cfg.hidden * math.log2(cfg.seq_len) >= SCAN_LOOP_FROM
+    net, x, h0, v = probe.build(cfg)
+    trace = lstm_cell.probe(net, x, h0, v, "all")
+    g, gc, grads = autograd_gated(cfg)
+    np.testing.assert_allclose(trace.g.numpy(), g.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(trace.gc.numpy(), gc.numpy(), rtol=1e-9, atol=1e-12)
+    for got, want in zip(trace.param_grads, grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12)

@@ -4,9 +4,12 @@ the CLI and the budgets everything they need about a cell.
 """
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
@@ -52,14 +55,19 @@ def recurrent_matrix(init: str, scale: float, hidden: int, generator: torch.Gene
     return (w * scale).to(dtype)
 
 
+SCAN_LOOP_FROM = 1500      # values per step × log2(T) from which linear_scan loops instead of doubling
+
+
 def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """In place along dim 0, the elementwise linear recursion s_t = values_t + mult_t ⊙ s_{t−1} (reverse:
     s_t = values_t + mult_t ⊙ s_{t+1}), with mult broadcastable to values (real or complex). Small states take
-    log2(T) vectorised doubling passes (Python's per-step cost would dominate a loop); larger ones a plain loop,
-    which does less arithmetic. Returns values, now holding s."""
+    log2(T) vectorised doubling passes (Python's per-step cost would dominate a loop); larger ones a loop of two
+    NumPy calls per step (a third of torch's per-call cost), which does log2(T) times less arithmetic. The
+    crossover, measured: (T 1000, 64 values a step) doubling 0.49 ms, loop 0.92 ms; (T 100, 512 values) 0.31
+    against 0.13 ms; (T 1000, 4096 values) 6.6 against 3.4 ms. Returns values, now holding s."""
     steps = values.shape[0]
-    mult = mult.expand_as(values)
-    if values[0].numel() <= 1024:
+    mult = mult.resolve_conj().expand_as(values)    # (a conjugate view resolved before it is broadcast: small)
+    if values[0].numel() * math.log2(max(steps, 2)) < SCAN_LOOP_FROM:
         carry = torch.zeros_like(values)
         if reverse:                           # carry[t] multiplies what sits d steps later
             carry[:-1] = mult[:-1]
@@ -75,11 +83,29 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
                 carry[d:] = carry[d:] * carry[:-d]
             d *= 2
         return values
-    s, m = values.unbind(0), mult.unbind(0)
-    order = range(steps - 2, -1, -1) if reverse else range(1, steps)
-    for t in order:
-        s[t].add_(m[t] * s[t + 1 if reverse else t - 1])
+    s, m = values.detach().numpy(), mult.detach().numpy()          # views of the same memory
+    term = np.empty_like(s[0])
+    before = 1 if reverse else -1
+    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
+        np.multiply(m[t], s[t + before], out=term)
+        s[t] += term
     return values
+
+
+@contextmanager
+def denormals_as_zero():
+    """Within: float arithmetic of this thread treats subnormal numbers (below 1.2e-38 in float32) as zero.
+    For sums whose terms vanish (a weight gradient summed over every step of a long sequence, the far steps'
+    gradients subnormal): a product reading subnormal operands runs ~10× slower on x86 (measured: the LSTM's
+    two weight-gradient products at B1 H64 T1000, 2.3 ms each against 0.22 ms; the vanilla RNN's whole probe at
+    B32 H128 T1000, 229 against 130 ms), while what they would add is
+    below 1e-35, far under the float32 rounding of the sum. Not for the per-step curve itself, which the page
+    shows down to the subnormal range as torch computes it."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def gated_weights(gates: int, cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> dict:

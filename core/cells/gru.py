@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..lyapunov import qr_exponents
-from .base import CellSpec, Network, Trace, UnrollCost, gated_weights
+from .base import CellSpec, Network, Trace, UnrollCost, denormals_as_zero, gated_weights
 from .layers import FusedLayer
 
 GATES = 3
@@ -96,10 +96,12 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
                 if every_step:
                     gn[t - 1] += vn
         flat = delta.view(-1, GATES * H)
-        grad_w_hh = flat.T @ h_prev.reshape(-1, H)
+        with denormals_as_zero():          # the far steps' δ (subnormal in float32) add nothing visible
+            grad_w_hh = flat.T @ h_prev.reshape(-1, H)
         grad_b_hh = flat.sum(0)
         delta[:, :, 2] = g * dn                           # the input side of n is not gated by r
-        grad_w_ih = flat.T @ x.reshape(-1, D)
+        with denormals_as_zero():
+            grad_w_ih = flat.T @ x.reshape(-1, D)
         grad_b_ih = flat.sum(0)
     return Trace(h, g, None, z[:, 0, :].clone(), [grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh])
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..lyapunov import qr_exponents
-from .base import CellSpec, Network, Trace, UnrollCost, gated_weights, linear_scan
+from .base import CellSpec, Network, Trace, UnrollCost, denormals_as_zero, gated_weights, linear_scan
 from .layers import FusedLayer
 
 GATES = 4
@@ -147,8 +147,9 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
                 np.multiply(f_n[s], gct, out=e)
                 np.dot(dflat[s], w_back, out=gn[t - 1] if t else spare)
             flat = delta.view(-1, GATES * H)
-            grad_w[:, :D].addmm_(flat.T, x[t0:t1].reshape(-1, D))
-            grad_w[:, D:].addmm_(flat.T, h_prev.reshape(-1, H))
+            with denormals_as_zero():          # the far steps' δ (subnormal in float32) add nothing visible
+                grad_w[:, :D].addmm_(flat.T, x[t0:t1].reshape(-1, D))
+                grad_w[:, D:].addmm_(flat.T, h_prev.reshape(-1, H))
             grad_b += flat.sum(0)
     return Trace(h, g, gc, saturation, [grad_w[:, :D], grad_w[:, D:], grad_b, grad_b.clone()])
 

@@ -18,6 +18,7 @@ from .base import (
     Theory,
     Trace,
     UnrollCost,
+    denormals_as_zero,
     derivative_from_output,
     recurrent_matrix,
 )
@@ -70,9 +71,10 @@ def backward(net: Network, h: torch.Tensor, x: torch.Tensor, h0: torch.Tensor, v
         saturation[~torch.isfinite(h[:, 0, :])] = float("nan")     # no derivative at a blown-up state
         torch.mul(g[0], deriv[0], out=delta[0])
         hid = h.shape[-1]
-        grad_w_hh = torch.addmm(delta[0].T @ h0, delta[1:].reshape(-1, hid).T, h[:-1].reshape(-1, hid))
         flat_delta = delta.reshape(-1, hid)
-        grad_w_ih = flat_delta.T @ x.reshape(-1, x.shape[-1])
+        with denormals_as_zero():          # the far steps' δ (subnormal in float32) add nothing visible
+            grad_w_hh = torch.addmm(delta[0].T @ h0, delta[1:].reshape(-1, hid).T, h[:-1].reshape(-1, hid))
+            grad_w_ih = flat_delta.T @ x.reshape(-1, x.shape[-1])
         grad_b = flat_delta.sum(0)
     return Trace(h, g, None, saturation, [grad_w_hh, grad_w_ih, grad_b])
 
