@@ -108,6 +108,16 @@ def autograd_gated(cfg):
     return (torch.stack([s.grad for s in hs]), torch.stack([s.grad for s in cs]) if cs else None, grads)
 
 
+def assert_matches_autograd(trace, cfg):
+    """A gated cell's probe against autograd_gated: ∂L/∂h_t, ∂L/∂c_t (LSTM) and ∂L/∂θ to 1e-9 (float64)."""
+    g, gc, grads = autograd_gated(cfg)
+    np.testing.assert_allclose(trace.g.numpy(), g.numpy(), rtol=1e-9, atol=1e-12)
+    if gc is not None:
+        np.testing.assert_allclose(trace.gc.numpy(), gc.numpy(), rtol=1e-9, atol=1e-12)
+    for got, want in zip(trace.param_grads, grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("loss_on", ["last", "all"])
 @pytest.mark.parametrize("seed,seq_len,scale", [(0, 1, 1.0), (1, 9, 0.5), (2, 40, 1.3), (3, 60, 3.0)])
@@ -121,12 +131,7 @@ def test_gated_probe_matches_autograd(cell, loss_on, seed, seq_len, scale, forwa
                             bias=0.3 * seed - 0.4, h0_scale=0.5, input_scale=1.5, seed=seed, loss_on=loss_on)
     net, x, h0, v = probe.build(cfg)
     trace = CELLS[cell].probe(net, x, h0, v, loss_on)
-    g, gc, grads = autograd_gated(cfg)
-    np.testing.assert_allclose(trace.g.numpy(), g.numpy(), rtol=1e-9, atol=1e-12)
-    if cell == "lstm":
-        np.testing.assert_allclose(trace.gc.numpy(), gc.numpy(), rtol=1e-9, atol=1e-12)
-    for got, want in zip(trace.param_grads, grads):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12)
+    assert_matches_autograd(trace, cfg)
 
 
 @pytest.mark.parametrize("forward", ["fused", "stepped"])
@@ -138,11 +143,7 @@ def test_long_lstm_runs_in_chunks_with_the_same_gradients(monkeypatch, forward):
     monkeypatch.setattr(lstm_cell, "CHUNK_BYTES", 3 * 6 * 8 * lstm_cell.CHUNK_TENSORS * 5)
     net, x, h0, v = probe.build(cfg)
     trace = lstm_cell.probe(net, x, h0, v, "all")
-    g, gc, grads = autograd_gated(cfg)
-    np.testing.assert_allclose(trace.g.numpy(), g.numpy(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(trace.gc.numpy(), gc.numpy(), rtol=1e-9, atol=1e-12)
-    for got, want in zip(trace.param_grads, grads):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12)
+    assert_matches_autograd(trace, cfg)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -360,8 +361,4 @@ def test_lstm_probe_with_cell_states_from_the_numpy_scan_matches_autograd():
     assert cfg.batch * cfg.hidden * math.log2(cfg.seq_len) >= SCAN_LOOP_FROM
     net, x, h0, v = probe.build(cfg)
     trace = lstm_cell.probe(net, x, h0, v, "all")
-    g, gc, grads = autograd_gated(cfg)
-    np.testing.assert_allclose(trace.g.numpy(), g.numpy(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(trace.gc.numpy(), gc.numpy(), rtol=1e-9, atol=1e-12)
-    for got, want in zip(trace.param_grads, grads):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-12)
+    assert_matches_autograd(trace, cfg)
