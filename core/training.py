@@ -19,6 +19,7 @@ import torch
 
 from .budget import Budget, check, train_step_cost
 from .cells import CELLS, INITS
+from .cells.base import denormals_as_zero
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
 from .norms import clip_gradients, step_norms, total_norm
 from .tasks import TASKS
@@ -181,21 +182,26 @@ class Trainer:
     def step(self, x: torch.Tensor, target: torch.Tensor) -> StepRecord:
         cfg = self.cfg
         start = time.perf_counter()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = TASKS[cfg.task].loss(self.model(x), target)
-        loss.backward()
-        loss_value = float(loss.detach())
-        if cfg.clip is None:
-            before = after = total_norm(p.grad for p in self.params)
-            clipped = False
-        else:
-            before, after, clipped = clip_gradients(self.params, cfg.clip, cfg.clip_mode)
-        finite = math.isfinite(loss_value) and math.isfinite(before)
-        self.steps_done += 1
-        if finite:
-            self.optimizer.step()
-        elif self.diverged_at is None:
-            self.diverged_at = self.steps_done
+        # The update treats subnormal numbers (below 1.2e-38) as zero: on a long sequence the far steps' gradients
+        # are subnormal and torch's kernels read them ~10x slower (an LSTM step at T 300, H 128, batch 128: 2.9 s
+        # against 0.29 s), while what they add to an update is nothing Adam or SGD could feel. The ∂L/∂h probe
+        # below runs outside, so the heatmap keeps the values torch computes.
+        with denormals_as_zero():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = TASKS[cfg.task].loss(self.model(x), target)
+            loss.backward()
+            loss_value = float(loss.detach())
+            if cfg.clip is None:
+                before = after = total_norm(p.grad for p in self.params)
+                clipped = False
+            else:
+                before, after, clipped = clip_gradients(self.params, cfg.clip, cfg.clip_mode)
+            finite = math.isfinite(loss_value) and math.isfinite(before)
+            self.steps_done += 1
+            if finite:
+                self.optimizer.step()
+            elif self.diverged_at is None:
+                self.diverged_at = self.steps_done
         probe = None
         if finite and (self.steps_done == 1 or self.steps_done % cfg.probe_every == 0):
             n = min(PROBE_SEQUENCES, x.shape[1])

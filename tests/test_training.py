@@ -1,4 +1,5 @@
 """Training lab engine: tasks, clipping invariants, divergence, the loop against a plain loop."""
+import contextlib
 import json
 import threading
 from dataclasses import replace
@@ -380,3 +381,27 @@ def test_runners_take_turns_on_the_servers_slots_and_an_unwatched_run_waits():
     wait_until(lambda: runners[0].race.steps > steps[0])
     runners[0].pause()
     wait_until(lambda: not runners[0].busy)
+
+
+def test_a_training_step_treats_subnormal_gradients_as_zero_and_changes_nothing_visible(monkeypatch):
+    """An LSTM on a long sequence: the far steps' gradients are subnormal (the probe of the first step, which runs
+    outside, still shows them), and the step treats them as zero (torch's kernels read them ~10x slower). Three
+    steps with and without: the same losses, gradient norms and weights to float32 rounding, and the thread's
+    flag back to normal afterwards."""
+    from core import training
+    cfg = TrainConfig(cell="lstm", seq_len=400, hidden=16, batch=8, probe_every=1000)
+    x, y = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()
+    fast = Trainer(cfg)
+    fast_records = [fast.step(x, y) for _ in range(3)]
+    monkeypatch.setattr(training, "denormals_as_zero", contextlib.nullcontext)
+    exact = Trainer(cfg)
+    exact_records = [exact.step(x, y) for _ in range(3)]
+    tiny = torch.finfo(torch.float32).tiny
+    probe = fast_records[0].probe
+    assert ((probe > 0) & (probe < tiny)).any()                        # subnormal far back: something to drop
+    np.testing.assert_array_equal(fast_records[0].probe, exact_records[0].probe)
+    for a, b in zip(fast_records, exact_records):
+        assert a.loss == pytest.approx(b.loss, rel=1e-6) and a.grad_norm == pytest.approx(b.grad_norm, rel=1e-5)
+    for p, q in zip(fast.params, exact.params):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+    assert float(torch.tensor(tiny / 4) * 1.0) == tiny / 4
