@@ -98,11 +98,10 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
         flat = delta.view(-1, GATES * H)
         with denormals_as_zero():          # the far steps' δ (subnormal in float32) add nothing visible
             grad_w_hh = flat.T @ h_prev.reshape(-1, H)
-        grad_b_hh = flat.sum(0)
-        delta[:, :, 2] = g * dn                           # the input side of n is not gated by r
-        with denormals_as_zero():
+            grad_b_hh = flat.sum(0)
+            delta[:, :, 2] = g * dn                       # the input side of n is not gated by r
             grad_w_ih = flat.T @ x.reshape(-1, D)
-        grad_b_ih = flat.sum(0)
+            grad_b_ih = flat.sum(0)
     return Trace(h, g, None, z[:, 0, :].clone(), [grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh])
 
 
