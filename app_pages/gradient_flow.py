@@ -30,7 +30,7 @@ def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
 
 def draw_metrics(cols, res: core.UnrollResult) -> None:
     """The five numbers: above the chart, or under it in presentation mode (the headline says the regime)."""
-    bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
+    bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None and res.config.loss_on == "last" else None
     lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
     cols[0].metric("Regime", res.regime, help=res.regime_rule)
     cols[1].metric("Per-step factor (fitted)", sci(res.rate, 3),

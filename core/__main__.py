@@ -80,8 +80,12 @@ def _summary(res) -> str:
              + ("   Lyapunov exponents (per step): " + ", ".join(f"{v:.3g}" for v in res.lyapunov)
                 if res.lyapunov.size else ""),
              f"after {c.seq_len - 1} steps back the gradient is {res.end_to_start_ratio:.3g} of its final-step value"
-             + (f" (exactly 0 from distance {res.reached_zero_at} on: every entry is below the smallest {c.dtype})"
-                if res.reached_zero_at is not None else "")]
+             + (f" (exactly 0 from distance {res.reached_zero_at} on: "
+                + ("the derivative itself is 0 there, not an underflow)" if res.zero_cause == "zero_derivative"
+                   else f"every entry is below the smallest {c.dtype})")
+                if res.reached_zero_at is not None else ""),
+             "critical initialisation: " + (f"s = {res.critical_weight_scale:.4g}" if res.critical_weight_scale
+                                            is not None else res.critical_note)]
     if res.overflow:
         o = res.overflow
         lines.append(f"numbers stopped being finite ({o['kind']}) in the {o['where']} pass at distance {o['distance']}")

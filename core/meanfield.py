@@ -196,3 +196,102 @@ def edge(activation: str, input_scale, bias, lo: float = 0.01, hi: float = 100.0
         q = np.where(at_zero, 0.0, np.where(found, 0.5 * (left + right), 1e16))
         s = 1.0 / np.sqrt(_gaussian_expectations(activation, b, q)[1])
     return np.where((s >= lo) & (s <= hi), s, np.nan)
+
+
+# ---- the edge of chaos of the network as it is started: critical initialisation --------------------------------
+CRITICAL_RANGE = (0.1, 10.0)        # the weight scales the app offers
+CRITICAL_GRID = 121                 # log-spaced scales searched for χ = 1
+CRITICAL_STEPS = 300                # steps of the variance map from the network's own start
+JUMP = 0.02                         # |ln χ| beyond this at a crossing narrowed to 0.1%: χ jumped across 1
+JUMP_STEPS = 2000                   # steps the ends of a narrowed crossing are followed
+
+
+def reached_variance(activation: str, scale, input_scale: float, bias: float, h0_scale: float,
+                     steps: int = CRITICAL_STEPS) -> np.ndarray:
+    """q_t after `steps` steps of the variance map from the network's own start (q_1 = s²·h0² + σ²), for an array
+    of weight scales: the fixed point this network reaches, not any other (the sigmoid can have three); inf where
+    the variance grows without bound."""
+    s2 = np.asarray(scale, dtype=float) ** 2
+    sigma2 = float(input_scale) ** 2
+    q = s2 * float(h0_scale) ** 2 + sigma2
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps - 1):
+            finite = np.isfinite(q) & (q < 1e30)
+            f2, _ = _gaussian_expectations(activation, bias, np.where(finite, q, 1.0))
+            q = np.where(finite, s2 * f2 + sigma2, np.inf)
+    return q
+
+
+def degenerate(activation: str, input_scale: float, bias: float, h0_scale: float) -> str | None:
+    """Why no signal can pass at all, for any weight scale (or None): ReLU units that are all off from the start
+    and stay off (no input, a zero state, a bias ≤ 0) have derivative 0 at every step."""
+    if activation == "relu" and input_scale == 0 and h0_scale == 0 and bias <= 0:
+        return ("Every ReLU stays off (no input, a zero initial state and a bias ≤ 0): f′ = 0 at every step, so the "
+                "gradient is exactly 0 one step back whatever the weight scale.")
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def critical(activation: str, input_scale: float, bias: float, h0_scale: float) -> tuple[float | None, str]:
+    """The weight scale s in [0.1, 10] where χ = 1 at the variance this network settles to from its own start, and
+    '' — or None and one sentence saying why there is none."""
+    reason = degenerate(activation, input_scale, bias, h0_scale)
+    if reason:
+        return None, reason
+    if activation == "linear":
+        return 1.0, ""                                   # χ = s² whatever the variance
+    candidate = float(edge(activation, input_scale, bias, *CRITICAL_RANGE)[0])
+    if math.isfinite(candidate) and abs(_reached_log_chi(activation, np.array([candidate]), input_scale, bias,
+                                                          h0_scale)[0]) < 1e-3:
+        return candidate, ""              # the edge on the fixed point this network reaches (the usual case)
+    scales = np.geomspace(*CRITICAL_RANGE, CRITICAL_GRID)
+    log_chi = _reached_log_chi(activation, scales, input_scale, bias, h0_scale)
+    upward = np.flatnonzero((log_chi[:-1] < 0) & (log_chi[1:] >= 0))
+    for i in upward:
+        found = _bisect_edge(activation, scales[i], scales[i + 1], input_scale, bias, h0_scale)
+        if found is not None:
+            return found, ""
+    lo_s, hi_s = CRITICAL_RANGE
+    if upward.size:
+        return None, (f"χ jumps across 1 (the variance settles on another fixed point) instead of passing through "
+                      f"it, so no weight scale from {lo_s:g} to {hi_s:g} puts this network at the edge of chaos.")
+    side = "below" if np.nanmax(log_chi) < 0 else "above" if np.nanmin(log_chi) >= 0 else "away from"
+    where = {"below": "vanishes", "above": "explodes"}.get(side, "does not settle at the edge")
+    return None, (f"With this activation, bias and input scale χ stays {side} 1 for every weight scale from {lo_s:g} "
+                  f"to {hi_s:g}: the gradient {where} whatever s, so there is no edge of chaos to set.")
+
+
+def _bisect_edge(activation: str, lo: float, hi: float, input_scale: float, bias: float,
+                 h0_scale: float) -> float | None:
+    """The s in [lo, hi] where ln χ (at the reached variance) passes 0, or None where it jumps across 0 there: a
+    fixed point vanishes, and the network flips between two regimes with no s at the edge. The bracket is narrowed
+    to 0.1% only, then both ends are followed for many more steps, so a slow passage near a vanishing fixed point
+    is not taken for a crossing."""
+    while hi / lo > 1 + 1e-3:
+        mid = math.sqrt(lo * hi)
+        if _reached_log_chi(activation, np.array([mid]), input_scale, bias, h0_scale)[0] < 0:
+            lo = mid
+        else:
+            hi = mid
+    ends = _reached_log_chi(activation, np.array([lo, hi]), input_scale, bias, h0_scale, steps=JUMP_STEPS)
+    return math.sqrt(lo * hi) if np.abs(ends).max() < JUMP else None
+
+
+def _reached_log_chi(activation: str, scales: np.ndarray, input_scale: float, bias: float,
+                     h0_scale: float, steps: int = CRITICAL_STEPS) -> np.ndarray:
+    q = reached_variance(activation, scales, input_scale, bias, h0_scale, steps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_chi = np.log(chi(activation, scales, bias, np.where(np.isfinite(q), q, 1e16)))
+    return log_chi
+
+
+NOT_APPLICABLE = ("The edge of chaos is mean-field theory's: it is computed for a vanilla RNN with a random W "
+                  "(gaussian, orthogonal or Xavier × s).")
+
+
+def critical_weight_scale(cfg) -> tuple[float | None, str]:
+    """Critical initialisation for an UnrollConfig: the s where this network (its activation, bias, input scale and
+    initial state) sits at the edge of chaos, or None and the sentence why it has none."""
+    if cfg.cell != "rnn" or cfg.init not in APPLIES_TO_INITS:
+        return None, NOT_APPLICABLE
+    return critical(cfg.activation, float(cfg.input_scale), float(cfg.bias), float(cfg.h0_scale))

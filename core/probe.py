@@ -7,17 +7,22 @@ it into the curve, locates overflow and underflow, reads the spectrum and the cl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from .cells import CELLS
 from .config import UnrollConfig
+from .meanfield import critical_weight_scale
 from .norms import clip_gradients, step_norms, total_norm
 from .theory import REGIME_RULE, Spectrum, classify_regime, fit_rate, pascanu_bound, spectrum
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+ALL_STEPS_NOTE = ("With the loss on every step, the gradient at distance k sums the signals of k + 1 losses, each "
+                  "sent back along its own path, so neither this line nor Pascanu's bound describes the curve: "
+                  "both are drawn only for the loss on the last step.")
 
 
 @dataclass
@@ -47,11 +52,14 @@ class UnrollResult:
     theory_note: str = ""                 # what the theory is and when it applies
     lyapunov: np.ndarray = field(default_factory=lambda: np.array([]))   # largest exponents, nats per step
     regime_rule: str = field(default=REGIME_RULE)
+    zero_cause: str | None = None         # with reached_zero_at: "underflow" | "zero_derivative"
+    critical_weight_scale: float | None = None   # s at the edge of chaos for this network (None: it has none)
+    critical_note: str = ""               # why there is none
 
     @property
     def end_to_start_ratio(self) -> float:
-        """grad_norm at the largest distance over grad_norm at distance 0."""
-        return float(self.grad_norm[-1] / self.grad_norm[0]) if self.grad_norm[0] != 0 else float("nan")
+        """grad_norm at the largest distance over grad_norm at distance 0 (what the regime reads)."""
+        return _end_to_start(self.grad_norm)
 
     def to_json_dict(self) -> dict:
         """The CLI's --json object (arrays as lists; non-finite numbers become None)."""
@@ -76,9 +84,16 @@ class UnrollResult:
             "theory": {"label": self.theory_label, "note": self.theory_note, "rate": _finite(self.theory_rate),
                        "curve": None if self.theory_curve is None else _finite_list(self.theory_curve)},
             "lyapunov": _finite_list(self.lyapunov),
+            "zero_cause": self.zero_cause,
+            "critical_weight_scale": _finite(self.critical_weight_scale),
+            "critical_note": self.critical_note,
             "config": self.config.to_dict(),
         }
         return out
+
+
+def _end_to_start(grad_norm: np.ndarray) -> float:
+    return float(grad_norm[-1] / grad_norm[0]) if grad_norm[0] != 0 else float("nan")
 
 
 def _finite(x):
@@ -91,12 +106,25 @@ def _finite_list(a: np.ndarray) -> list:
 
 def make_inputs(cfg: UnrollConfig, generator: torch.Generator, dtype: torch.dtype):
     """Inputs x (T, B, D), initial state h0 (B, H) and readout v (H,) for a config."""
-    # x is drawn last, step by step, so a shorter sequence with the same seed is an exact prefix
     v = torch.randn(cfg.hidden, generator=generator, dtype=torch.float64)
     h0 = torch.randn(cfg.batch, cfg.hidden, generator=generator, dtype=dtype) * cfg.h0_scale
-    x = torch.empty(cfg.seq_len, cfg.batch, cfg.hidden, dtype=dtype).normal_(0.0, cfg.input_scale,
-                                                                             generator=generator)
-    return x, h0, (v / v.norm()).to(dtype)
+    return draw_sequence(cfg.seq_len, (cfg.batch, cfg.hidden), cfg.input_scale, generator, dtype), h0, \
+        (v / v.norm()).to(dtype)
+
+
+# torch's CPU normal_ fills 16 values at a time from 16 uniforms and draws a call's last, shorter group another
+# way, so a draw of n values is a prefix of a draw of more only when n is a multiple of 16.
+NORMAL_GROUP = 16
+
+
+def draw_sequence(seq_len: int, step_shape: tuple, std: float, generator: torch.Generator,
+                  dtype: torch.dtype) -> torch.Tensor:
+    """(seq_len, *step_shape) gaussian inputs, drawn last from `generator`, such that a shorter sequence with the
+    same generator state is an exact prefix: whole groups of 16 steps are drawn (16 × the step size values, a
+    multiple of 16) and the surplus steps dropped."""
+    padded = -(-seq_len // NORMAL_GROUP) * NORMAL_GROUP
+    x = torch.empty((padded, *step_shape), dtype=dtype).normal_(0.0, std, generator=generator)
+    return x[:seq_len]
 
 
 def build(cfg: UnrollConfig):
@@ -120,19 +148,39 @@ def _batch_mean_norm(g: torch.Tensor) -> np.ndarray:
     return norms.flip(0).numpy()
 
 
+def _zero_cause(spec, net, x, h0, v, loss_on: str, grad_norm: np.ndarray, zero_at: int | None) -> str | None:
+    """Why the curve is exactly 0 from `zero_at` on. The backward pass is linear in the readout v, so it is run
+    again with v scaled up by as much as the largest value of the curve leaves room for (2^100 in float32): an
+    underflow then moves further out, while a derivative that is exactly 0 (every ReLU off, a saturated unit)
+    still cuts the signal at the same step."""
+    if zero_at is None:
+        return None
+    finfo = torch.finfo(v.dtype)
+    peak = float(np.nanmax(np.where(np.isfinite(grad_norm), grad_norm, 0.0)))
+    room = math.log2(finfo.max) - math.log2(max(peak, 1.0)) - 10
+    scale = 2.0 ** min(math.floor(room), 100 if v.dtype == torch.float32 else 900)
+    if scale <= 1.0:
+        return "underflow"
+    scaled = spec.probe(net, x, h0, v * scale, loss_on)
+    value = float(_batch_mean_norm(scaled.g)[zero_at])
+    return "zero_derivative" if value == 0 else "underflow"
+
+
 def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
     """Total gradient norm before clipping (float64), and the factor clipping would scale the update
     by: 1 when clipping is off or idle, NaN when the gradient is not finite (nothing to rescale)."""
+    total = total_norm(param_grads)
+    if not np.isfinite(total):
+        return total, float("nan")
+    if cfg.clip is None or total == 0:
+        return total, 1.0
+    if cfg.clip_mode == "norm":                   # exactly what clip_gradients multiplies by
+        return total, min(1.0, cfg.clip / total)
     params = []
     for grad in param_grads:
         p = torch.nn.Parameter(torch.empty_like(grad))
         p.grad = grad.detach().clone()
         params.append(p)
-    total = total_norm(p.grad for p in params)
-    if not np.isfinite(total):
-        return total, float("nan")
-    if cfg.clip is None or total == 0:
-        return total, 1.0
     before, after, _ = clip_gradients(params, cfg.clip, cfg.clip_mode)
     return before, after / before
 
@@ -165,19 +213,27 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
 
     spectral = spectrum(net.recurrent_block)
     gamma = spec.gamma(cfg.activation) if spec.gamma is not None else None
+    # The bound and the theory lines follow one loss's signal back along one path of Jacobians; with a loss on
+    # every step the gradient at distance k sums k + 1 such signals, so they bound or predict nothing there.
+    one_path = cfg.loss_on == "last"
     bound = (pascanu_bound(float(grad_norm[0]), spectral.lambda1, gamma, distance)
-             if gamma is not None else np.full(distance.shape, np.nan))
+             if gamma is not None and one_path else np.full(distance.shape, np.nan))
     rate = fit_rate(distance, grad_norm)
-    regime = classify_regime(rate, int(distance[-1]), overflow is not None, reached_zero_at is not None)
+    regime = classify_regime(_end_to_start(grad_norm), overflow is not None, reached_zero_at is not None)
     total, factor = _clip(cfg, trace.param_grads)
     clipped = grad_norm * factor if cfg.clip is not None and np.isfinite(factor) else None
     theory = spec.theory(cfg, net, trace) if spec.theory is not None else None
+    if theory is not None and not one_path:
+        theory = replace(theory, curve=None, note=theory.note + " " + ALL_STEPS_NOTE)
     theory_curve = None
-    if theory is not None and np.isfinite(grad_norm[0]) and (theory.rate is not None or theory.curve is not None):
+    if (theory is not None and one_path and np.isfinite(grad_norm[0])
+            and (theory.rate is not None or theory.curve is not None)):
         shape = theory.curve if theory.curve is not None else np.power(theory.rate, distance.astype(float))
         theory_curve = grad_norm[0] * np.asarray(shape, dtype=float)
     lyapunov = (spec.lyapunov(net, trace, x, h0) if spec.lyapunov is not None and bad_step is None
                 else np.array([]))
+    zero_cause = _zero_cause(spec, net, x, h0, v, cfg.loss_on, grad_norm, reached_zero_at)
+    critical, critical_note = critical_weight_scale(cfg)
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
         bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,
@@ -187,4 +243,5 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
         theory_curve=theory_curve, theory_label=theory.label if theory else "",
         theory_rate=(theory.rate if theory is not None and theory.rate is not None
                      else fit_rate(distance, theory_curve) if theory_curve is not None else None),
-        theory_note=theory.note if theory else "", lyapunov=np.asarray(lyapunov, dtype=float))
+        theory_note=theory.note if theory else "", lyapunov=np.asarray(lyapunov, dtype=float),
+        zero_cause=zero_cause, critical_weight_scale=critical, critical_note=critical_note)

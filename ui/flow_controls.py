@@ -1,8 +1,8 @@
 """Sidebar controls of the Gradient flow page, each bound to a URL query parameter."""
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
+from types import SimpleNamespace
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -108,14 +108,14 @@ def flow_controls() -> list[str]:
     sb.select_slider("Weight scale s", WEIGHT_SCALES, key=key("weight_scale"), format_func=lambda v: f"{v:g}",
                      disabled="weight_scale" not in spec.uses, **LIGHT,
                      help=_help("weight_scale") + " Log-spaced from 0.1 to 10.")
-    edge = critical_scale(STATE["cell"], STATE["init"], STATE["activation"], STATE["input_scale"], STATE["bias"])
+    edge, why_not = critical_scale(STATE["cell"], STATE["init"], STATE["activation"], STATE["input_scale"],
+                                   STATE["bias"], STATE["h0_scale"])
     sb.button("Critical initialisation", icon=":material/balance:", on_click=set_critical, args=(edge,),
               disabled=edge is None, width="stretch",
-              help=(f"Set s to the edge of chaos, where mean-field χ = 1 for this activation, input scale and bias: "
-                    f"s = {edge:.3g} (the nearest slider value is used). There the gradient neither vanishes nor "
-                    "explodes, step after step." if edge is not None else
-                    "The edge of chaos (mean-field χ = 1) is defined for the vanilla RNN with a random W (gaussian, "
-                    "orthogonal, Xavier), and must lie between 0.1 and 10."))
+              help=(f"Set s to the edge of chaos of this network: where mean-field χ = 1 at the variance it settles "
+                    f"to from its own start (activation, bias, input scale, initial state): s = {edge:.3g} (the "
+                    "nearest slider value is used). There the gradient neither vanishes nor explodes, step after "
+                    "step." if edge is not None else why_not))
     if "r_min" in spec.uses:
         c1, c2 = sb.columns(2)
         c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=key("r_min"), help=_help("r_min"),
@@ -145,13 +145,12 @@ def flow_controls() -> list[str]:
     return warnings
 
 
-@functools.lru_cache(maxsize=256)
-def critical_scale(cell: str, init: str, activation: str, input_scale: float, bias: float) -> float | None:
-    """The weight scale where mean-field χ = 1, if this network has one on the slider's range."""
-    if not CELLS[cell].uses_activation or init not in meanfield.APPLIES_TO_INITS:
-        return None
-    edge = float(meanfield.edge(activation, input_scale, bias)[0])
-    return edge if WEIGHT_SCALES[0] <= edge <= WEIGHT_SCALES[-1] else None
+def critical_scale(cell: str, init: str, activation: str, input_scale: float, bias: float,
+                   h0_scale: float) -> tuple[float | None, str]:
+    """The weight scale at this network's edge of chaos, or None and why it has none (core.meanfield)."""
+    cfg = SimpleNamespace(cell=cell, init=init, activation=activation, input_scale=input_scale, bias=bias,
+                          h0_scale=h0_scale)
+    return meanfield.critical_weight_scale(cfg)
 
 
 def set_critical(edge: float) -> None:

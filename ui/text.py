@@ -22,34 +22,44 @@ def sci(x: float | None, digits: int = 2) -> str:
 
 
 def headline(res: UnrollResult) -> str:
-    """One sentence that reads the curve for a person."""
+    """One sentence that reads the curve for a person; its word is the regime, and the regime is read off the
+    end-to-start ratio the sentence states (core.theory.REGIME_RULE)."""
     T = res.config.seq_len
     if T == 1:
         return "With T = 1 there is no recurrence to travel through: only the final step gets a gradient."
-    ratio = res.end_to_start_ratio
     span = f"after {T - 1} step{'s' if T > 2 else ''} back"
+    per_step = f" by about ×{sci(res.rate, 3)} per step" if res.rate is not None else ""
     if res.overflow is not None:
         o = res.overflow
         if o["where"] == "forward":
             return (f"**Exploding.** The forward pass itself blew up at step {o['forward_step']} "
                     f"(distance {o['distance']}): the hidden state became {o['kind']}, so no gradient "
                     f"behind it is defined.")
-        return (f"**Exploding.** The gradient grows by about ×{sci(res.rate, 3)} per step and left the "
-                f"{res.config.dtype} range at distance {o['distance']}.")
+        return (f"**Exploding.** The gradient grows{per_step} and left the {res.config.dtype} range at distance "
+                f"{o['distance']}.")
     if res.reached_zero_at is not None:
-        return (f"**Vanishing.** The gradient shrinks by about ×{sci(res.rate, 3)} per step and is exactly 0 "
-                f"(below the smallest {res.config.dtype}) from distance {res.reached_zero_at} on.")
+        return f"**Vanishing.** The gradient shrinks{per_step} and {zero_sentence(res)}"
     word = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[res.regime]
-    return (f"**{word}.** Per-step factor ×{sci(res.rate, 3)}: {span} the gradient is "
-            f"**{sci(ratio)}** of its final-step value.")
+    fitted = f" (fitted per-step factor ×{sci(res.rate, 3)})" if res.rate is not None else ""
+    return f"**{word}.** {span.capitalize()} the gradient is **{sci(res.end_to_start_ratio)}** of its final-step value{fitted}."
+
+
+def zero_sentence(res: UnrollResult) -> str:
+    """Why the curve is exactly 0 from some distance on (res.zero_cause), ending the headline."""
+    d, dtype = res.reached_zero_at, res.config.dtype
+    if res.zero_cause == "zero_derivative":
+        return (f"is exactly 0 from distance {d} on: there the derivative itself is 0 (e.g. every ReLU is off, "
+                f"f′ = 0), so the signal is cut, not lost to rounding; more precision would not bring it back.")
+    return (f"is exactly 0 from distance {d} on: its true value is below the smallest {dtype} (underflow)"
+            + ("; in float64 it would last longer." if dtype == "float32" else "."))
 
 
 def theory_sentences(res: UnrollResult) -> str:
     """What theory predicts for this curve and how the measurement compares, in a few sentences."""
     parts = []
-    if res.mean_field_rate is not None:
-        parts.append(f"**Theory.** {res.theory_note} Measured: ×{sci(res.rate, 3)} per step"
-                     + (f" ({100 * (res.rate / res.mean_field_rate - 1):+.1f}%)." if res.rate else "."))
+    if res.mean_field_rate is not None and res.config.loss_on == "last" and res.rate is not None:
+        parts.append(f"**Theory.** {res.theory_note} Measured: ×{sci(res.rate, 3)} per step "
+                     f"({100 * (res.rate / res.mean_field_rate - 1):+.1f}%).")
     elif res.theory_note:
         parts.append(f"**Theory.** {res.theory_note}")
     if res.lyapunov.size and np.isfinite(res.lyapunov).all():
@@ -121,19 +131,36 @@ def clipping_sentence(res: UnrollResult) -> str:
 
 
 def cliff_story(res: CliffResult) -> str:
-    """What the two descents did, and whether the plain one met the wall (its biggest jump is at least five
-    times what the clipped run may move in one step)."""
+    """What the two descents did, read off their trajectories: whether the plain one met the wall (its biggest
+    jump is at least five times what the clipped run may move in one step), how many clipped steps were
+    rescaled, and where each ended."""
     cfg, plain, clipped = res.config, res.plain, res.clipped
     jump = int(plain.step_length.argmax())
     cap = cfg.lr * cfg.clip
-    rescaled = f"{int(clipped.clipped.sum())} of {len(clipped.clipped)} clipped steps were rescaled"
+    n_rescaled = int(clipped.clipped.sum())
+    rescaled = f"{n_rescaled} of {len(clipped.clipped)} clipped steps were rescaled"
+    ends = (f"Final loss: E = {sci(float(plain.loss[-1]), 3)} without clipping, {sci(float(clipped.loss[-1]), 3)} "
+            f"with it.")
     if plain.step_length[jump] >= 5 * cap:
         return (f"**What happened.** Without clipping, step {jump} met ‖∇E‖ = {sci(float(plain.grad_norm[jump]), 3)} "
                 f"and moved the parameters by {sci(float(plain.step_length[jump]), 3)} in one update: it hit the "
                 f"wall. With clipping at {cfg.clip:g}, the gradient only sets the direction once its norm passes "
-                f"the threshold ({rescaled}), so no step is longer than {cap:.3g}. The wall is where exploding "
+                f"the threshold ({rescaled}), so no step is longer than {cap:.3g}. {ends} The wall is where exploding "
                 "gradients live: rare, huge, and harmless once their length is capped.")
-    return (f"**What happened.** This descent did not hit the wall: its largest gradient was "
-            f"‖∇E‖ = {sci(float(plain.grad_norm.max()), 3)} and its longest step {sci(float(plain.step_length[jump]), 3)}, "
-            f"so plain and clipped descent move alike ({rescaled}). Click the surface next to the bright ridge to "
+    start = (f"**What happened.** This descent did not hit the wall: its largest gradient was "
+             f"‖∇E‖ = {sci(float(plain.grad_norm.max()), 3)} and its longest step {sci(float(plain.step_length[jump]), 3)}")
+    if _same_path(plain, clipped):
+        return (f"{start}, so plain and clipped descent move alike ({rescaled}; they end within 1% of each other). "
+                f"{ends} Click the surface next to the bright ridge to start where the gradient explodes.")
+    lower = "the clipped" if clipped.loss[-1] < plain.loss[-1] else "the plain"
+    return (f"{start}. Clipping still changed this descent: {rescaled}, each shortened to {cap:.3g}, so the two "
+            f"paths part. {ends} Here {lower} descent ended lower. Click the surface next to the bright ridge to "
             "start where the gradient explodes.")
+
+
+def _same_path(a, b) -> bool:
+    """Two descents that end within 1% of each other, in the parameters and in the loss."""
+    far = math.hypot(float(a.w[-1] - b.w[-1]), float(a.b[-1] - b.b[-1]))
+    size = max(math.hypot(float(a.w[-1]), float(a.b[-1])), 1e-12)
+    loss_gap = abs(float(a.loss[-1] - b.loss[-1])) / max(abs(float(a.loss[-1])), abs(float(b.loss[-1])), 1e-12)
+    return far <= 0.01 * size and loss_gap <= 0.01

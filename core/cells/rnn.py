@@ -95,6 +95,9 @@ def theory(cfg, net: Network, trace: Trace) -> Theory:
     if cfg.init not in meanfield.APPLIES_TO_INITS:
         return Theory(None, "mean-field", f"Mean-field theory needs a random W (gaussian, orthogonal or Xavier); "
                       f"{cfg.init} × s is not random, so no line is drawn for it.", mean_field=True)
+    dead = meanfield.degenerate(cfg.activation, cfg.input_scale, cfg.bias, cfg.h0_scale)
+    if dead:
+        return Theory(None, "mean-field", f"No mean-field line: {dead}", mean_field=True)
     rate = meanfield.rate(cfg.activation, cfg.weight_scale, cfg.input_scale, cfg.bias, cfg.h0_scale)
     caveat = (" At this H it is a rough guide (it is exact as H → ∞: within ~4% at H = 256, 0.5% at H = 1024)."
               if cfg.hidden < 256 else "")
