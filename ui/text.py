@@ -40,8 +40,10 @@ def headline(res: UnrollResult) -> str:
     if res.reached_zero_at is not None:
         return f"**Vanishing.** The gradient shrinks{per_step} and {zero_sentence(res)}"
     word = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[res.regime]
-    fitted = f" (fitted per-step factor ×{sci(res.rate, 3)})" if res.rate is not None else ""
-    return f"**{word}.** {span.capitalize()} the gradient is **{sci(res.end_to_start_ratio)}** of its final-step value{fitted}."
+    reading = f"the gradient is **{sci(res.end_to_start_ratio)}** of its final-step value."
+    if res.rate is None:
+        return f"**{word}.** {span.capitalize()} {reading}"
+    return f"**{word}.** Per-step factor ×{sci(res.rate, 3)}: {span} {reading}"
 
 
 def zero_sentence(res: UnrollResult) -> str:
