@@ -1,12 +1,15 @@
 """Mean-field theory against measurement, and what the theory costs.
 
-Run: .venv/bin/python benchmarks/bench_meanfield.py [--seeds 3]
-1. The fitted per-step factor of a tanh RNN (gaussian W, T = 200, batch 8, float64; median over seeds) against the
-   mean-field √χ, at H = 256 and 1024, s ∈ {0.5, 1, 1.5, 2, 3}, input scale ∈ {0.5, 1}; and the Lyapunov e^λmax.
+Run: .venv/bin/python benchmarks/bench_meanfield.py [--seeds 2] [--write]
+1. The fitted per-step factor of a vanilla RNN (gaussian W, T = 200, batch 8, float64; median over seeds) against
+   the mean-field √χ, for every activation, biases −3, 0, 1, 3, input scales 0.5 and 1, at H = 256 and 1024,
+   s ∈ {0.5, 1, 1.5, 2, 3}; with --write the table goes to core/data/meanfield_accuracy.json, which the app's
+   theory note reads (how far to trust the line for the setting on screen) and the README quotes.
 2. Cost: mean-field factor per configuration (target < 5 ms), the mean-field edge of a 41 × 31 phase grid (target
    < 50 ms), and the Lyapunov exponents as a share of an unroll at the default view (target ≤ 30 %).
 """
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -31,24 +34,50 @@ def timed(fn, repeats=20):
     return statistics.median(times)
 
 
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+BIASES = (-3.0, 0.0, 1.0, 3.0)
+INPUT_SCALES = (0.5, 1.0)
+SCALES = (0.5, 1.0, 1.5, 2.0, 3.0)
+HIDDEN = (256, 1024)
+
+
+def accuracy_rows(seeds: int) -> list[dict]:
+    """One row per (activation, bias, input scale, H): the measured/mean-field error at each s (percent)."""
+    rows = []
+    print(f"{'f':>8} {'bias':>5} {'input':>5} {'H':>5}  errors at s = {', '.join(f'{s:g}' for s in SCALES)} (%)")
+    for activation in ACTIVATIONS:
+        for bias in BIASES:
+            for sigma in INPUT_SCALES:
+                for hidden in HIDDEN:
+                    errors = []
+                    for s in SCALES:
+                        rates = [core.unroll(core.UnrollConfig(activation=activation, bias=bias, weight_scale=s,
+                                                               input_scale=sigma, hidden=hidden, seq_len=200, batch=8,
+                                                               dtype="float64", seed=seed)).rate
+                                 for seed in range(seeds)]
+                        rates = [r for r in rates if r is not None]
+                        predicted = meanfield.rate(activation, s, sigma, bias)
+                        errors.append(round(100 * (statistics.median(rates) / predicted - 1), 2)
+                                      if rates and predicted > 0 else None)
+                    rows.append({"activation": activation, "bias": bias, "input_scale": sigma, "hidden": hidden,
+                                 "weight_scales": list(SCALES), "error_percent": errors})
+                    shown = ", ".join("—" if e is None else f"{e:+.2f}" for e in errors)
+                    print(f"{activation:>8} {bias:5.1f} {sigma:5.1f} {hidden:5d}  {shown}", flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--write", action="store_true", help="write core/data/meanfield_accuracy.json")
     args = parser.parse_args()
     core.configure_threads()
-    print(f"{'H':>5} {'input':>5} {'s':>4} {'measured':>9} {'mean-field':>10} {'error':>7} {'e^λmax':>8}")
-    for hidden in (256, 1024):
-        for sigma in (0.5, 1.0):
-            for s in (0.5, 1.0, 1.5, 2.0, 3.0):
-                rates, lyap = [], []
-                for seed in range(args.seeds):
-                    res = core.unroll(core.UnrollConfig(weight_scale=s, input_scale=sigma, hidden=hidden, seq_len=200,
-                                                        batch=8, dtype="float64", seed=seed))
-                    rates.append(res.rate)
-                    lyap.append(np.exp(res.lyapunov[0]))
-                measured, predicted = statistics.median(rates), meanfield.rate("tanh", s, sigma, 0.0)
-                print(f"{hidden:5d} {sigma:5.1f} {s:4.1f} {measured:9.4f} {predicted:10.4f} "
-                      f"{100 * (measured / predicted - 1):+6.2f}% {statistics.median(lyap):8.4f}", flush=True)
+    rows = accuracy_rows(args.seeds)
+    if args.write:
+        meanfield.ACCURACY_FILE.parent.mkdir(exist_ok=True)
+        meanfield.ACCURACY_FILE.write_text(json.dumps({"measured_with": "benchmarks/bench_meanfield.py --write",
+                                                       "seq_len": 200, "batch": 8, "seeds": args.seeds,
+                                                       "rows": rows}, indent=1) + "\n")
     per_config = timed(lambda: meanfield.rate("tanh", 1.0, 1.0, 0.0))
     grid = PhaseConfig(s_count=41, y_count=31)
     edge = timed(lambda: mean_field_edges(grid), repeats=5)

@@ -16,7 +16,9 @@ over any number of configurations at once.
 from __future__ import annotations
 
 import functools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -295,3 +297,33 @@ def critical_weight_scale(cfg) -> tuple[float | None, str]:
     if cfg.cell != "rnn" or cfg.init not in APPLIES_TO_INITS:
         return None, NOT_APPLICABLE
     return critical(cfg.activation, float(cfg.input_scale), float(cfg.bias), float(cfg.h0_scale))
+
+
+# ---- how far to trust the line: the table benchmarks/bench_meanfield.py measured ----------------------------------
+ACCURACY_FILE = Path(__file__).parent / "data" / "meanfield_accuracy.json"
+
+
+@functools.cache
+def _accuracy_rows() -> tuple:
+    try:
+        return tuple(json.loads(ACCURACY_FILE.read_text())["rows"])
+    except (OSError, ValueError, KeyError):
+        return ()
+
+
+def measured_accuracy(activation: str, bias: float, input_scale: float, hidden: int) -> str:
+    """One sentence: how far the measured factor was from √χ at the nearest setting of the measured table (the same
+    activation, the nearest bias and input scale, the nearer of H = 256 and 1024), or '' without a table."""
+    rows = [r for r in _accuracy_rows() if r["activation"] == activation]
+    if not rows:
+        return ""
+    near = min(rows, key=lambda r: (abs(r["bias"] - bias), abs(r["input_scale"] - input_scale),
+                                    abs(math.log(r["hidden"] / max(hidden, 1)))))
+    errors = [abs(e) for e in near["error_percent"] if e is not None]
+    if not errors:
+        return ""
+    scales = near["weight_scales"]
+    return (f"Measured against networks like this one (H = {near['hidden']}, bias {near['bias']:g}, input scale "
+            f"{near['input_scale']:g}, T = 200, s from {scales[0]:g} to {scales[-1]:g}): within {max(errors):.1f}% of "
+            f"the measured factor" + (f"; smaller networks scatter more (H = {hidden} here)." if hidden < near["hidden"]
+                                      else "."))

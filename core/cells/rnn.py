@@ -99,8 +99,8 @@ def theory(cfg, net: Network, trace: Trace) -> Theory:
     if dead:
         return Theory(None, "mean-field", f"No mean-field line: {dead}", mean_field=True)
     rate = meanfield.rate(cfg.activation, cfg.weight_scale, cfg.input_scale, cfg.bias, cfg.h0_scale)
-    caveat = (" At this H it is a rough guide (it is exact as H → ∞: within ~4% at H = 256, 0.5% at H = 1024)."
-              if cfg.hidden < 256 else "")
+    trust = meanfield.measured_accuracy(cfg.activation, cfg.bias, cfg.input_scale, cfg.hidden)
+    caveat = " It is exact as H → ∞." + (f" {trust}" if trust else "")
     return Theory(rate, f"mean-field (√χ)^k, √χ = {rate:.3g}",
                   f"Mean-field theory (Poole et al. 2016; Chen, Pennington & Schoenholz 2018): for a random W each "
                   f"step multiplies the gradient norm by √χ = √(s²·E[f′(a)²]) = {rate:.3g}, at the pre-activation "
