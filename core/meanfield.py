@@ -220,7 +220,11 @@ def reached_variance(activation: str, scale, input_scale: float, bias: float, h0
         for _ in range(steps - 1):
             finite = np.isfinite(q) & (q < 1e30)
             f2, _ = _gaussian_expectations(activation, bias, np.where(finite, q, 1.0))
-            q = np.where(finite, s2 * f2 + sigma2, np.inf)
+            q_next = np.where(finite, s2 * f2 + sigma2, np.inf)
+            settled = np.all((np.abs(q_next - q) <= 1e-13 * q) | ~np.isfinite(q_next))
+            q = q_next
+            if settled:
+                break
     return q
 
 

@@ -7,7 +7,6 @@ it into the curve, locates overflow and underflow, reads the spectrum and the cl
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -148,22 +147,27 @@ def _batch_mean_norm(g: torch.Tensor) -> np.ndarray:
     return norms.flip(0).numpy()
 
 
-def _zero_cause(spec, net, x, h0, v, loss_on: str, grad_norm: np.ndarray, zero_at: int | None) -> str | None:
-    """Why the curve is exactly 0 from `zero_at` on. The backward pass is linear in the readout v, so it is run
-    again with v scaled up by as much as the largest value of the curve leaves room for (2^100 in float32): an
-    underflow then moves further out, while a derivative that is exactly 0 (every ReLU off, a saturated unit)
-    still cuts the signal at the same step."""
+def _zero_cause(cfg: UnrollConfig, trace, zero_at: int | None) -> str | None:
+    """Why the curve is exactly 0 from `zero_at` on. Only a ReLU has a derivative that is exactly 0 (a unit that is
+    off); tanh, the sigmoid, the gates and the diagonal cells' factors are never 0, so their exact zeros are a
+    precision running out (a derivative that rounds to 0 is one too: float64 carries it further). A ReLU network's
+    zero is the derivative's when, for every sequence, the signal one step before its first zero met only units
+    that are off: g ⊙ f′ is exactly 0 there (multiplying by f′ = 1 loses nothing, so it is no underflow)."""
     if zero_at is None:
         return None
-    finfo = torch.finfo(v.dtype)
-    peak = float(np.nanmax(np.where(np.isfinite(grad_norm), grad_norm, 0.0)))
-    room = math.log2(finfo.max) - math.log2(max(peak, 1.0)) - 10
-    scale = 2.0 ** min(math.floor(room), 100 if v.dtype == torch.float32 else 900)
-    if scale <= 1.0:
+    if cfg.cell != "rnn" or cfg.activation != "relu":
         return "underflow"
-    scaled = spec.probe(net, x, h0, v * scale, loss_on)
-    value = float(_batch_mean_norm(scaled.g)[zero_at])
-    return "zero_derivative" if value == 0 else "underflow"
+    with torch.no_grad():
+        per_sequence = step_norms(trace.g)                       # (T, B), state index t = T − 1 − distance
+        for b in range(per_sequence.shape[1]):
+            zeros = torch.nonzero(per_sequence[:, b] == 0).flatten()
+            t = int(zeros.max())                                 # the latest state (the nearest distance) at 0
+            if t + 1 >= per_sequence.shape[0]:
+                return "underflow"
+            passed = trace.g[t + 1, b] * (trace.h[t + 1, b] > 0)
+            if bool(passed.abs().amax() > 0):
+                return "underflow"
+    return "zero_derivative"
 
 
 def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
@@ -232,7 +236,7 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
         theory_curve = grad_norm[0] * np.asarray(shape, dtype=float)
     lyapunov = (spec.lyapunov(net, trace, x, h0) if spec.lyapunov is not None and bad_step is None
                 else np.array([]))
-    zero_cause = _zero_cause(spec, net, x, h0, v, cfg.loss_on, grad_norm, reached_zero_at)
+    zero_cause = _zero_cause(cfg, trace, reached_zero_at)
     critical, critical_note = critical_weight_scale(cfg)
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,

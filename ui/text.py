@@ -50,8 +50,9 @@ def zero_sentence(res: UnrollResult) -> str:
     """Why the curve is exactly 0 from some distance on (res.zero_cause), ending the headline."""
     d, dtype = res.reached_zero_at, res.config.dtype
     if res.zero_cause == "zero_derivative":
-        return (f"is exactly 0 from distance {d} on: there the derivative itself is 0 (e.g. every ReLU is off, "
-                f"f′ = 0), so the signal is cut, not lost to rounding; more precision would not bring it back.")
+        return (f"is exactly 0 from distance {d} on: there the derivative itself is 0 (every ReLU the signal "
+                f"reaches is off, f′ = 0), so the signal is cut, not lost to rounding; more precision would not "
+                f"bring it back.")
     return (f"is exactly 0 from distance {d} on: its true value is below the smallest {dtype} (underflow)"
             + ("; in float64 it would last longer." if dtype == "float32" else "."))
 
