@@ -243,3 +243,25 @@ def test_the_json_gains_critical_and_zero_cause():
     assert data["critical_note"]
     data = json.loads(run_cli("unroll", "--input-scale", "1", "--json").stdout)
     assert data["critical_weight_scale"] == pytest.approx(1.8556, rel=1e-3) and data["zero_cause"] is None
+
+
+# ---- 6. mean-field accuracy as measured -------------------------------------------------------------------------
+def test_the_theory_note_quotes_the_measured_table_for_the_setting_on_screen():
+    rows = json.loads(meanfield.ACCURACY_FILE.read_text())["rows"]
+    assert {r["activation"] for r in rows} == {"tanh", "sigmoid", "relu", "linear"}
+    assert {r["hidden"] for r in rows} == {256, 1024} and len({r["bias"] for r in rows}) >= 3
+    res = core.unroll(UnrollConfig(activation="tanh", bias=3.0, input_scale=1.0, hidden=1024, seq_len=50))
+    row = next(r for r in rows if (r["activation"], r["bias"], r["input_scale"], r["hidden"]) == ("tanh", 3.0, 1.0, 1024))
+    worst = max(abs(e) for e in row["error_percent"] if e is not None)
+    assert f"within {worst:.1f}% of the measured factor" in res.theory_note
+    small = core.unroll(UnrollConfig(activation="sigmoid", hidden=64, seq_len=50))
+    assert "H = 256" in small.theory_note and "smaller networks scatter more" in small.theory_note
+
+
+def test_the_readme_table_is_the_measured_table():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for row in json.loads(meanfield.ACCURACY_FILE.read_text())["rows"]:
+        cells = " | ".join("—" if e is None else f"{e:+.1f}" for e in row["error_percent"])
+        assert (f"| {row['activation']} | {row['bias']:g} | {row['input_scale']:g} | {row['hidden']} | {cells} |"
+                in readme), row
