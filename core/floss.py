@@ -4,7 +4,7 @@ adding their sum of squares to the loss, so that perturbations, and the gradient
 Jacobians, neither shrink nor grow along the trajectory.
 
 The exponents are those of core/lyapunov.py, computed the same way but under autograd, along the training batch's
-own trajectory (the first FLOSS_SEQUENCES sequences, each on its own): K orthonormal tangent vectors are pushed
+own trajectory (its first FLOSS_SEQUENCES sequences, each on its own): K orthonormal tangent vectors are pushed
 through the step Jacobians J_t = ∂state_t/∂state_{t−1} of the trained layer, re-orthonormalised at every step by
 torch.linalg.qr (whose gradient torch knows), and λ_i = mean over the steps after the burn-in of log|R_ii|. The
 flossing term is FLOSS_WEIGHT-scaled Σ_i λ_i², averaged over the sequences (TrainConfig.floss_weight, default 1:
@@ -25,7 +25,8 @@ from .budget import Budget
 from .cells.layers import _scan
 from .lyapunov import burn_in
 
-FLOSS_SEQUENCES = 4              # sequences of the batch whose trajectories are flossed (each on its own)
+FLOSS_SEQUENCES = 1              # the batch's sequences whose trajectories are flossed: the first, as core/lyapunov.py
+                                 # (each more costs as much again: the fixed cost of the QRs dominates)
 REPORT_K = 5                     # exponents recorded on probe steps when flossing is off (as core/lyapunov.TOP)
 
 
@@ -53,13 +54,18 @@ def _top(values: torch.Tensor, k: int) -> torch.Tensor:
     return torch.sort(values, dim=-1, descending=True).values[..., :k]
 
 
+def _steps(*coefficients: torch.Tensor) -> list:
+    """Per-step coefficient tensors (T, B, n) -> one tuple of (B, n, 1) tensors per step. Taken with unbind once:
+    indexing a graph tensor step by step makes its backward allocate a full-size zero tensor per step."""
+    return list(zip(*(c.unsqueeze(-1).unbind(0) for c in coefficients)))
+
+
 def _rnn(layer, x: torch.Tensor, k: int) -> torch.Tensor:
     """J_t = diag(f′(a_t)) W_hh."""
     h = layer.layer(x)[0]
-    deriv = (1 - h * h) if layer.layer.nonlinearity == "tanh" else (h > 0).to(h.dtype)
+    steps = _steps((1 - h * h) if layer.layer.nonlinearity == "tanh" else (h > 0).to(h.dtype))
     w = layer.layer.weight_hh_l0
-    return qr_exponents(lambda t, q: deriv[t].unsqueeze(-1) * (w @ q), x.shape[0], x.shape[1], w.shape[1], k,
-                        x.dtype)
+    return qr_exponents(lambda t, q: steps[t][0] * (w @ q), x.shape[0], x.shape[1], w.shape[1], k, x.dtype)
 
 
 def _gates(layer, x: torch.Tensor, h: torch.Tensor):
@@ -82,14 +88,16 @@ def _lstm(layer, x: torch.Tensor, k: int) -> torch.Tensor:
     tanh_c = torch.tanh(c)
     a_f, a_i, a_g = f * (1 - f) * c_before, i * (1 - i) * g, i * (1 - g * g)
     a_o, b_c = o * (1 - o) * tanh_c, o * (1 - tanh_c * tanh_c)
+    # the coefficients of dz = W_hh dh in dc_t, gate by gate (i, f, g, o): one product per step, not four
+    a_z = torch.cat([a_i, a_f, a_g, torch.zeros_like(a_o)], dim=-1)
+    steps = _steps(a_z, f, a_o, b_c)
     w = layer.layer.weight_hh_l0
 
     def step(t, q):
-        dh, dc = q[:, :hid], q[:, hid:]
-        dz = w @ dh                                                     # (batch, 4H, k)
-        dc_new = (a_f[t].unsqueeze(-1) * dz[:, hid:2 * hid] + f[t].unsqueeze(-1) * dc
-                  + a_i[t].unsqueeze(-1) * dz[:, :hid] + a_g[t].unsqueeze(-1) * dz[:, 2 * hid:3 * hid])
-        dh_new = a_o[t].unsqueeze(-1) * dz[:, 3 * hid:] + b_c[t].unsqueeze(-1) * dc_new
+        c_z, c_f, c_o, c_b = steps[t]
+        dz = w @ q[:, :hid]                                             # (batch, 4H, k)
+        dc_new = c_f * q[:, hid:] + (c_z * dz).view(dz.shape[0], 4, hid, -1).sum(1)
+        dh_new = c_o * dz[:, 3 * hid:] + c_b * dc_new
         return torch.cat([dh_new, dc_new], dim=1)
     return qr_exponents(step, x.shape[0], x.shape[1], 2 * hid, k, x.dtype)
 
@@ -103,13 +111,16 @@ def _gru(layer, x: torch.Tensor, k: int) -> torch.Tensor:
     z = torch.sigmoid(gi[..., hid:2 * hid] + gh[..., hid:2 * hid])
     n = torch.tanh(gi[..., 2 * hid:] + r * gh[..., 2 * hid:])
     a_r, a_z, a_n, d = r * (1 - r) * gh[..., 2 * hid:], z * (1 - z), 1 - n * n, h_prev - n
+    # dh_t = Σ over the gate blocks of c ⊙ (W_hh dh) + z ⊙ dh, with the blocks' coefficients (r, z, n):
+    keep = 1 - z
+    c_all = torch.cat([keep * a_n * a_r, d * a_z, keep * a_n * r], dim=-1)
+    steps = _steps(c_all, z)
     w = layer.layer.weight_hh_l0
 
     def step(t, q):
-        dz_all = w @ q                                                  # (batch, 3H, k)
-        dn = a_n[t].unsqueeze(-1) * (r[t].unsqueeze(-1) * dz_all[:, 2 * hid:] + a_r[t].unsqueeze(-1) * dz_all[:, :hid])
-        return ((1 - z[t]).unsqueeze(-1) * dn + (d[t] * a_z[t]).unsqueeze(-1) * dz_all[:, hid:2 * hid]
-                + z[t].unsqueeze(-1) * q)
+        c, z_t = steps[t]
+        dz_all = c * (w @ q)                                            # (batch, 3H, k)
+        return dz_all.view(dz_all.shape[0], 3, hid, -1).sum(1) + z_t * q
     return qr_exponents(step, x.shape[0], x.shape[1], hid, k, x.dtype)
 
 
@@ -144,17 +155,24 @@ def penalty(lyap: torch.Tensor) -> torch.Tensor:
     return (lyap * lyap).sum(-1).mean()
 
 
-# Cost model of one flossing term (forward and backward), fitted on the reference machine by
-# benchmarks/bench_learning.py --floss-cost (a QR of a dim × k matrix and its gradient at every step dominate).
-FLOSS_STEP_OVERHEAD = 250e-6     # seconds per time step (the QR and its backward are a dozen small calls)
-FLOSS_FLOP_RATE = 3e9            # batched small products and QRs run far below the fused kernels' rate
+# Cost model of one flossing term (forward and backward), checked against measurements by
+# benchmarks/bench_learning.py (the cost section): at every step a product with W_hh, a QR of a dim × k matrix and
+# their gradients, a dozen small calls whose fixed cost dominates at the lab's sizes.
+STEP_OVERHEAD = {"rnn": 100e-6, "gru": 150e-6, "lstm": 200e-6}   # seconds per time step and sequence, forward only
+BACKWARD_FACTOR = 2.5            # forward and backward against forward only (measured 2.3-2.7)
+FLOSS_FLOP_RATE = 6e9            # small batched products and QRs run below the fused kernels' rate
+W_ROWS = {"rnn": 1, "lstm": 4, "gru": 3}   # H-row blocks of W_hh in the tangent's product
 
 
-def cost(cell: str, seq_len: int, hidden: int, k: int, sequences: int) -> Budget:
-    """Memory and time of one flossing term for `sequences` trajectories."""
+def cost(cell: str, seq_len: int, hidden: int, k: int, sequences: int, backward: bool = True) -> Budget:
+    """Memory and time of one flossing term for `sequences` trajectories (backward=False: the exponents alone,
+    without autograd, as recorded on probe steps: a third of the work)."""
+    passes = 3 if backward else 1
+    if cell not in W_ROWS:                       # diagonal cells: closed form, elementwise over (T, B, H)
+        return Budget(16 * seq_len * sequences * hidden, 1e-3 + passes * seq_len * 2e-6)
+    overhead = STEP_OVERHEAD[cell] * (BACKWARD_FACTOR if backward else 1)
     dim = state_size(cell, hidden)
-    if cell in ("mingru", "lru"):
-        return Budget(4 * seq_len * sequences * hidden * 4, 1e-3 + seq_len * 5e-6)
-    flops = 3 * seq_len * sequences * (2 * 4 * hidden * dim * k + 4 * dim * k * k)
-    memory = 4 * seq_len * sequences * (6 * dim * k + 12 * hidden)
-    return Budget(memory, seq_len * FLOSS_STEP_OVERHEAD + flops / FLOSS_FLOP_RATE)
+    flops = passes * seq_len * sequences * (2 * W_ROWS[cell] * hidden * hidden * k + 4 * dim * k * k)
+    memory = (4 * seq_len * sequences * (6 * dim * k + 4 * W_ROWS[cell] * hidden * k + 12 * hidden) if backward
+              else 4 * sequences * (2 * dim * k + 12 * seq_len * hidden))
+    return Budget(memory, seq_len * sequences * overhead + flops / FLOSS_FLOP_RATE)

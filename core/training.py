@@ -144,7 +144,8 @@ class TrainConfig:
                                  min(PROBE_SEQUENCES, self.batch))]
         if self.cell in floss.FLOSS:
             k = self.floss_k or min(floss.REPORT_K, floss.state_size(self.cell, self.hidden))
-            parts.append(floss.cost(self.cell, self.seq_len, self.hidden, k, min(floss.FLOSS_SEQUENCES, self.batch)))
+            parts.append(floss.cost(self.cell, self.seq_len, self.hidden, k, min(floss.FLOSS_SEQUENCES, self.batch),
+                                    backward=bool(self.floss_k)))
         if task.heldout is not None:                    # a forward pass over the held-out set: a third of a step
             full = train_step_cost(self.cell, self.seq_len, HELDOUT_SIZE, self.hidden, task.input_size, 0)
             parts.append(Budget(full.memory_bytes / 3, full.seconds / 3))
