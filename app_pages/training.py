@@ -303,8 +303,8 @@ st.fragment(live, run_every=None if phase == "idle" else tick)()
 st.caption(f"Each step trains on one batch; every {configs[0].probe_every} steps the gradient reaching each "
            "distance is measured on 8 sequences of the batch (heatmaps), and the top Lyapunov exponents along its "
            "first sequence (every step of a run that flosses). "
-           + (f"The accuracy chart shows the held-out split: 360 digits (36 of each) that no run trains on, "
-              f"measured every {configs[0].probe_every} steps. " if TASKS[configs[0].task].heldout is not None else
+           + (f"The accuracy chart shows held-out digits that no run trains on: 100 of the 360 held-out images (10 "
+              f"of each digit), measured every {configs[0].probe_every} steps. " if TASKS[configs[0].task].heldout is not None else
               "The accuracy is that of each new batch, before the network trains on it. "
               if TASKS[configs[0].task].accuracy is not None else "")
            + "Training state lives in your browser "

@@ -11,6 +11,7 @@ Run: .venv/bin/python benchmarks/bench_learning.py [--digits] [--xor] [--cost] [
    step, medians; and a plain PyTorch loop of the same model as the baseline in the same run.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+# Runs train without probes (probe_every 10,000): the page's budget for its probe steps does not apply to them.
+os.environ.setdefault("GFL_BUDGET_SCALE", "4")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from core import floss  # noqa: E402

@@ -161,8 +161,8 @@ def penalty(lyap: torch.Tensor) -> torch.Tensor:
 # Cost model of one flossing term (forward and backward), checked against measurements by
 # benchmarks/bench_learning.py (the cost section): at every step a product with W_hh, a QR of a dim × k matrix and
 # their gradients, a dozen small calls whose fixed cost dominates at the lab's sizes.
-STEP_OVERHEAD = {"rnn": 150e-6, "gru": 250e-6, "lstm": 300e-6}   # seconds per time step and sequence, forward only
-BACKWARD_FACTOR = 2.5            # forward and backward against forward only (measured 2.3-2.7)
+STEP_OVERHEAD = {"rnn": 100e-6, "gru": 150e-6, "lstm": 200e-6}   # seconds per time step and sequence, forward only
+BACKWARD_FACTOR = 2.7            # forward and backward against forward only (measured 2.5-2.7)
 FLOSS_FLOP_RATE = 6e9            # small batched products and QRs run below the fused kernels' rate
 W_ROWS = {"rnn": 1, "lstm": 4, "gru": 3}   # H-row blocks of W_hh in the tangent's product
 

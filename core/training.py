@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import floss
-from .budget import Budget, check, train_step_cost
+from .budget import TRAIN_FLOP_RATE, Budget, check, train_step_cost
 from .cells import CELLS, INITS
 from .cells.base import denormals_as_zero
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
@@ -27,7 +27,7 @@ from .tasks import TASKS
 
 TRAIN_INITS = ("pytorch",) + INITS
 PROBE_SEQUENCES = 8
-HELDOUT_SIZE = 360                # the digits task's held-out images (core/digits.py), for the budget
+HELDOUT_PROBE = 100               # held-out sequences measured on probe steps (the digits: 10 of each, core/digits.py)
 TRAIN_LOWER = "the sequence length T, the batch or the hidden size"
 
 TASK_OPTION_FIELDS: dict[str, FieldSpec] = {
@@ -146,9 +146,11 @@ class TrainConfig:
             k = self.floss_k or min(floss.REPORT_K, floss.state_size(self.cell, self.hidden))
             parts.append(floss.cost(self.cell, self.seq_len, self.hidden, k, min(floss.FLOSS_SEQUENCES, self.batch),
                                     backward=bool(self.floss_k)))
-        if task.heldout is not None:                    # a forward pass over the held-out set: a third of a step
-            full = train_step_cost(self.cell, self.seq_len, HELDOUT_SIZE, self.hidden, task.input_size, 0)
-            parts.append(Budget(full.memory_bytes / 3, full.seconds / 3))
+        if task.heldout is not None:                    # a forward pass of the fused layer over the held-out sample
+            spec = CELLS[self.cell]
+            flops = 2 * self.seq_len * HELDOUT_PROBE * spec.train_gates * self.hidden * (self.hidden + task.input_size)
+            parts.append(Budget(4 * self.seq_len * HELDOUT_PROBE * (spec.train_gates + 2) * self.hidden,
+                                self.seq_len * spec.train_step_overhead_s + flops / TRAIN_FLOP_RATE))
         return Budget(sum(p.memory_bytes for p in parts), sum(p.seconds for p in parts))
 
     def to_dict(self) -> dict:
@@ -189,7 +191,8 @@ class StepRecord:
     seconds: float                 # wall time of the step
     probe: np.ndarray | None = None   # mean ‖∂L/∂h_{T−k}‖ by distance k, on probe steps
     accuracy: float | None = None     # classification tasks: share of right answers in this batch (before the update)
-    heldout_loss: float | None = None       # tasks with a held-out set (digits), on probe steps and the last step
+    heldout_loss: float | None = None       # tasks with a held-out set (digits), on probe steps and the last step:
+                                            # its first HELDOUT_PROBE sequences
     heldout_accuracy: float | None = None
     lyapunov: list | None = None      # top exponents (nats per step, descending) where computed: every flossing step,
                                       # and every probe step of a cell that has them
@@ -252,9 +255,10 @@ class Trainer:
             return True, True
         return bool(cfg.floss_every) and (done - cfg.floss_before) % cfg.floss_every == 0, False
 
-    def evaluate(self) -> tuple[float, float]:
-        """(loss, accuracy) on the task's held-out set."""
+    def evaluate(self, sequences: int | None = None) -> tuple[float, float]:
+        """(loss, accuracy) on the task's held-out set (its first `sequences`; default all)."""
         x, target = self.heldout
+        x, target = x[:, :sequences], target[:sequences]
         with torch.no_grad():
             outputs = self.model(x)
             return float(TASKS[self.cfg.task].loss(outputs, target)), TASKS[self.cfg.task].accuracy(outputs, target)
@@ -312,7 +316,7 @@ class Trainer:
                 with torch.no_grad():
                     record.lyapunov = self.exponents(x).mean(0).tolist()
             if self.heldout is not None:
-                record.heldout_loss, record.heldout_accuracy = self.evaluate()
+                record.heldout_loss, record.heldout_accuracy = self.evaluate(HELDOUT_PROBE)
         record.seconds = time.perf_counter() - start
         return record
 

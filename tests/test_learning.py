@@ -33,6 +33,7 @@ def test_split_is_fixed_disjoint_and_balanced():
     assert len(np.intersect1d(train_idx, held)) == 0
     assert len(train_idx) + len(held) == 1797 and len(np.union1d(train_idx, held)) == 1797
     assert np.bincount(digits.load()[1][held]).tolist() == [36] * 10
+    assert np.bincount(digits.load()[1][held[:digits.HELDOUT_PROBE]]).tolist() == [10] * 10   # what probe steps read
     # training batches only ever show training images: every batch row matches a training image exactly
     x, y = digits.digits_batch(64, 200, torch.Generator().manual_seed(0))
     shown = x[:, :, 0].T.numpy()

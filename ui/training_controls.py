@@ -40,9 +40,15 @@ PRESETS = {
     },
     "forgetting": {
         "title": "Forgetting a digit",
-        "text": "A tanh RNN and an LSTM (32 units each) learn to name a handwritten digit shown pixel by pixel and "
-                "then followed by 36 blank steps (T = 100), on the same batches (Adam 3e-3, clipping at 1). Press "
-                "**Start** and watch the held-out accuracy (360 digits neither network trains on). FORGETTING_TIMING",
+        "text": "A GRU and a tanh RNN (32 units each) learn to name a handwritten digit shown pixel by pixel and "
+                "then followed by 20 blank steps (T = 84), on the same batches (clipping at 1; Adam 3e-3 for the GRU, "
+                "1e-3 for the RNN). Press **Start** and watch the held-out accuracy (digits neither network trains "
+                "on): the RNN stays at chance (10 %), it has forgotten the digit by the time it must answer, while "
+                "the GRU's gate carries it across the blank steps. Measured on seeds 0–2: after 300 steps the GRU "
+                "was at 30–46 % and the RNN at 10 %; the GRU was 10 points ahead after 150–200 steps, which took "
+                "22–57 s of training on this 2-core machine while other jobs shared it (more with the page "
+                "redrawing; **Fast-forward** 500 skips the wait). An LSTM with PyTorch's initialisation (forget "
+                "gates half open) forgets across these 20 steps too: 10 % after 800 steps.",
         "values": {"race": True, **{n: getattr(FORGETTING_RACE[0], n) for n in SHARED},
                    **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", FORGETTING_RACE) for n in RUN_FIELDS}},
     },
