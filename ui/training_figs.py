@@ -164,7 +164,8 @@ def lyapunov_figure(histories: list[History], labels: list[str]) -> go.Figure:
     for i, (hist, label) in enumerate(zip(histories, labels)):
         steps, lyap = hist.exponents()
         for j in range(lyap.shape[1] if lyap.size else 0):
-            traces.append(dict(type="scatter", x=steps, y=lyap[:, j], mode="lines", legendgroup=label,
+            traces.append(dict(type="scatter", x=steps, y=lyap[:, j], mode="lines+markers" if j == 0 else "lines",
+                               marker=dict(size=5), legendgroup=label,
                                name=f"{label}: λ1" if j == 0 else f"{label}: λ{j + 1}", showlegend=j == 0,
                                line=dict(color=RUN_COLORS[i % 2], width=2.5 if j == 0 else 1), opacity=1 if j == 0
                                else 0.5, hovertemplate=f"step %{{x}}<br>λ{j + 1} %{{y:.3f}} per step<extra>{label}"
