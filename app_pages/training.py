@@ -13,8 +13,8 @@ from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
 from ui.present import presenting
 from ui.text import sci
-from ui.training_controls import (BATCHES, HELP, LEARNING_RATES, PRESETS, RUN_FIELDS, SEQ_LENS, SHARED, STATE,
-                                  TRAIN_HIDDEN_SIZES)
+from ui.training_controls import (BATCHES, FLOSS_KS, FLOSS_UI_MAX, FLOSS_WEIGHTS, HELP, LEARNING_RATES, PRESETS,
+                                  RUN_FIELDS, SEQ_LENS, SHARED, STATE, TASK_OPTIONS, TRAIN_HIDDEN_SIZES)
 from ui.url import build_or_stop, inert, show_warnings
 
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
@@ -74,10 +74,21 @@ def run_controls(container, prefix: str) -> None:
                             format_func=lambda v: "off" if v is None else f"{v:g}", help=HELP["clip"])
     container.radio("Clip by", ["norm", "value"], key=k("clip_mode"), horizontal=True,
                     disabled=STATE[f"{prefix}_clip"] is None, help=HELP["clip_mode"])
+    floss = container.expander("Gradient flossing", expanded=bool(STATE[f"{prefix}_floss_k"]))
+    floss.select_slider("Exponents to floss, K", FLOSS_KS, key=k("floss_k"), help=HELP["floss_k"],
+                        format_func=lambda v: "off" if v == 0 else str(v))
+    off = not STATE[f"{prefix}_floss_k"]
+    floss.number_input("Flossing alone before training (steps)", 0, FLOSS_UI_MAX, key=k("floss_before"),
+                       disabled=off, help=TRAIN_FIELDS["floss_before"].help)
+    floss.number_input("Floss every N training steps (0: never)", 0, FLOSS_UI_MAX, key=k("floss_every"),
+                       disabled=off, help=TRAIN_FIELDS["floss_every"].help)
+    floss.select_slider("Weight of Σλᵢ²", FLOSS_WEIGHTS, key=k("floss_weight"), disabled=off,
+                        format_func=lambda v: f"{v:g}", help=TRAIN_FIELDS["floss_weight"].help)
 
 
 def current_configs() -> list[TrainConfig]:
-    shared = {n: STATE[n] for n in SHARED}
+    options = TASKS[STATE["task"]].options
+    shared = {n: STATE[n] for n in SHARED if n not in TASK_OPTIONS or n in options}
     prefixes = ["a", "b"] if STATE["race"] else ["a"]
     return [TrainConfig(**shared, **{n: STATE[f"{p}_{n}"] for n in RUN_FIELDS}) for p in prefixes]
 
@@ -94,12 +105,24 @@ elif preset is not None:
 sb = st.sidebar
 sb.button("Preset: Why gating matters", icon=":material/school:", on_click=apply_preset, args=("gating",),
           width="stretch", help=PRESETS["gating"]["text"])
+sb.button("Preset: Forgetting a digit", icon=":material/draw:", on_click=apply_preset, args=("forgetting",),
+          width="stretch", help=PRESETS["forgetting"]["text"])
+sb.button("Preset: Gradient flossing", icon=":material/cleaning_services:", on_click=apply_preset,
+          args=("flossing",), width="stretch", help=PRESETS["flossing"]["text"])
 sb.button("Preset: Exploding gradients and clipping", icon=":material/bolt:", on_click=apply_preset,
           args=("exploding",), width="stretch", help=PRESETS["exploding"]["text"])
 sb.header("Task")
 sb.selectbox("Task", list(TASKS), key=key("task"), help=TRAIN_FIELDS["task"].help,
-             format_func={"adding": "adding problem", "copy": "copy / memory", "order": "temporal order"}.get)
+             format_func=lambda name: TASKS[name].label)
 sb.slider("Sequence length T", *SEQ_LENS, key=key("seq_len"), help=TRAIN_FIELDS["seq_len"].help)
+if STATE["task"] == "digits":
+    sb.radio("Pixel order", ["row", "permuted"], key=key("pixel_order"), horizontal=True,
+             format_func={"row": "row by row", "permuted": "permuted"}.get, help=TRAIN_FIELDS["pixel_order"].help)
+    sb.number_input("Permutation seed", 0, UI_MAX_SEED, key=key("perm_seed"), help=TRAIN_FIELDS["perm_seed"].help,
+                    disabled=STATE["pixel_order"] != "permuted")
+elif STATE["task"] == "xor":
+    sb.slider("Delay d (steps between the bits)", 1, SEQ_LENS[1] - 1, key=key("delay"),
+              help=TRAIN_FIELDS["delay"].help)
 sb.select_slider("Batch", BATCHES, key=key("batch"), help=HELP["batch"])
 sb.number_input("Seed", 0, UI_MAX_SEED, key=key("seed"), help=HELP["seed"])
 sb.toggle("Race two runs on the same batches", key=key("race"), help=HELP["race"])
@@ -236,13 +259,22 @@ def live():
         figures = [training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label,
                                              task.loss_name),
                    training_figs.grad_norm_figure(histories, run_labels, [c.clip for c in lab.configs])]
+        if task.accuracy is not None:
+            figures.append(training_figs.accuracy_figure(histories, run_labels, 1 / task.output_size))
+        if any(r.lyapunov is not None for h in histories for r in h.records[:1]):
+            figures.append(training_figs.lyapunov_figure(histories, run_labels))
         figures += [training_figs.distance_heatmap(h, label) for h, label in zip(histories, run_labels)]
         cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic())
     # A tick with nothing new sends each chart's version only (the browser keeps the figures it has); a full
     # run of the page sends them whole.
     version, resend = repr(cached[0]), full_run
-    loss_fig, grad_fig, *heat_figs = cached[1]
+    loss_fig, grad_fig, *rest = cached[1]
+    extra, heat_figs = rest[:len(rest) - len(histories)], rest[len(rest) - len(histories):]
     live_plotly_chart(loss_fig, key="train_loss", version=version, resend=resend)
+    if extra:
+        for col, fig, name in zip(st.columns(len(extra)), extra, ("a", "b")):
+            with col:
+                live_plotly_chart(fig, key=f"train_extra_{name}", version=version, resend=resend)
     live_plotly_chart(grad_fig, key="train_grad", version=version, resend=resend)
     for i, (col, heat) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
         with col:
@@ -269,6 +301,12 @@ phase = "running" if running else "finishing" if finishing else "idle"
 live.__qualname__ = live.__name__ = f"live_{phase}"
 st.fragment(live, run_every=None if phase == "idle" else tick)()
 st.caption(f"Each step trains on one batch; every {configs[0].probe_every} steps the gradient reaching each "
-           "distance is measured on 8 sequences of the batch (heatmaps). Training state lives in your browser "
+           "distance is measured on 8 sequences of the batch (heatmaps), and the top Lyapunov exponents along its "
+           "first sequence (every step of a run that flosses). "
+           + (f"The accuracy chart shows held-out digits that no run trains on: 100 of the 360 held-out images (10 "
+              f"of each digit), measured every {configs[0].probe_every} steps. " if TASKS[configs[0].task].heldout is not None else
+              "The accuracy is that of each new batch, before the network trains on it. "
+              if TASKS[configs[0].task].accuracy is not None else "")
+           + "Training state lives in your browser "
            "session only: other users never see or touch your models. Training runs only while this page is "
            "open: on another page it waits, and goes on when you come back.")

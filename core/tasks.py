@@ -12,6 +12,14 @@ a new task is a batch maker, a loss and one entry in TASKS.
   another in the sixth; the answer, read at the end, is which of XX, XY, YX, YY it was. The four
   classes are equally likely, so guessing gives a cross-entropy of ln 4, and the first relevant
   symbol is about 0.8·T steps back.
+- digits (core/digits.py): the 8×8 handwritten digits pixel by pixel (row by row or in a fixed permuted order),
+  then a blank delay up to T; the digit is read at the last step. The held-out classes are balanced, so a constant
+  answer scores 10 % and its best cross-entropy is ln 10.
+- xor (the delayed XOR of Engelken 2023, "Gradient flossing"): two random bits, the first `delay` steps before the
+  last step and the second at the last step; the answer, read there, is their XOR. Guessing gives ln 2, and
+  nothing but remembering the first bit for `delay` steps beats it.
+
+Classification tasks also report an accuracy (the share of answers whose largest output is the right class).
 """
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from . import digits
 
 COPY_SYMBOLS = 8
 COPY_LENGTH = 5
@@ -72,6 +82,17 @@ def order_batch(seq_len: int, batch: int, generator: torch.Generator):
     return torch.nn.functional.one_hot(codes, ORDER_END + 1).float(), 2 * is_y[0] + is_y[1]
 
 
+def xor_batch(seq_len: int, batch: int, generator: torch.Generator, delay: int = 10):
+    """Inputs (T, B, 2): channel 0 a bit as ±1 at the two marked steps (0 elsewhere), channel 1 the marker; the
+    bits sit at steps T − 1 − delay and T − 1. Targets (B,): their XOR."""
+    bits = torch.randint(0, 2, (2, batch), generator=generator)
+    x = torch.zeros(seq_len, batch, 2)
+    for which, at in enumerate((seq_len - 1 - delay, seq_len - 1)):
+        x[at, :, 0] = 2.0 * bits[which] - 1.0
+        x[at, :, 1] = 1.0
+    return x, bits[0] ^ bits[1]
+
+
 def mse_of_last_step(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """outputs (answer_steps, B, 1): the mean squared error of the one answer."""
     return torch.nn.functional.mse_loss(outputs[-1], target)
@@ -84,6 +105,16 @@ def cross_entropy_of_last_step(outputs: torch.Tensor, target: torch.Tensor) -> t
 def cross_entropy_of_recall(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """outputs (COPY_LENGTH, B, K): the cross-entropy over the recall steps only."""
     return torch.nn.functional.cross_entropy(outputs[-COPY_LENGTH:].reshape(-1, COPY_SYMBOLS), target.reshape(-1))
+
+
+def accuracy_of_last_step(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    """The share of sequences whose largest output at the answer step is the right class."""
+    return float((outputs[-1].argmax(-1) == target).float().mean())
+
+
+def accuracy_of_recall(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    """The share of recalled symbols (COPY_LENGTH per sequence) that are right."""
+    return float((outputs[-COPY_LENGTH:].argmax(-1) == target).float().mean())
 
 
 def first_sequences(target: torch.Tensor, n: int) -> torch.Tensor:
@@ -110,6 +141,9 @@ class Task:
     answer_steps: int = 1    # the readout is scored on this many final steps
     label: str = ""          # for people: the task's name ...
     description: str = ""    # ... what the network sees, what is scored, and what T counts
+    options: tuple = ()      # TrainConfig fields the batch maker reads besides (seq_len, batch, generator)
+    accuracy: Callable | None = None     # (outputs, targets) -> share right, for classification tasks
+    heldout: Callable | None = None      # (seq_len, **options) -> a fixed held-out set (inputs, targets)
 
 
 TASKS = {
@@ -121,7 +155,7 @@ TASKS = {
                                "one answer. T is the whole sequence length. Always answering 1 scores 1/6."),
     "copy": Task("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS, math.log(COPY_SYMBOLS),
                  f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, copy_batch,
-                 cross_entropy_of_recall, first_sequences_of_recall, COPY_LENGTH,
+                 cross_entropy_of_recall, first_sequences_of_recall, COPY_LENGTH, accuracy=accuracy_of_recall,
                  label="copy / memory",
                  description=f"The first {COPY_LENGTH} steps show symbols out of {COPY_SYMBOLS}, then blanks, then a "
                              f"'go' marker; in the last {COPY_LENGTH} steps the network must repeat the {COPY_LENGTH} "
@@ -131,11 +165,28 @@ TASKS = {
                              f"{math.log(COPY_SYMBOLS):.2f}."),
     "order": Task("order", ORDER_END + 1, ORDER_CLASSES, math.log(ORDER_CLASSES),
                   f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10, order_batch,
-                  cross_entropy_of_last_step,
+                  cross_entropy_of_last_step, accuracy=accuracy_of_last_step,
                   label="temporal order",
                   description="Random distractor symbols, with one X or Y hidden in the second tenth of the "
                               "sequence and another in the sixth. At the last step the network must say which "
                               "order it saw (XX, XY, YX or YY); scored by the cross-entropy of that one answer. T "
                               "is the whole sequence length, so the first symbol is about 0.8·T steps back. "
                               f"Guessing scores ln {ORDER_CLASSES} ≈ {math.log(ORDER_CLASSES):.2f}."),
+    "digits": Task("digits", 1, digits.CLASSES, math.log(digits.CLASSES), "constant answer: cross-entropy ln 10",
+                   "cross-entropy", digits.PIXELS, digits.digits_batch, cross_entropy_of_last_step,
+                   accuracy=accuracy_of_last_step, options=("pixel_order", "perm_seed"), heldout=digits.heldout_set,
+                   label="sequential digits",
+                   description="A handwritten 8×8 digit (UCI optdigits), one pixel per step: row by row, or in a "
+                               "fixed random order (permuted); then blank steps up to T. At the last step the "
+                               "network must name the digit; scored by the cross-entropy of that one answer. "
+                               "Training batches come from 1,437 training images; the held-out accuracy is "
+                               "measured on 360 other images (36 per digit). T is the whole length, so the last "
+                               "pixel is T − 64 steps back. A constant answer scores ln 10 ≈ 2.30 (10 %)."),
+    "xor": Task("xor", 2, 2, math.log(2), "guess: cross-entropy ln 2", "cross-entropy", 2, xor_batch,
+                cross_entropy_of_last_step, accuracy=accuracy_of_last_step, options=("delay",),
+                label="delayed XOR",
+                description="Two random bits (shown as ±1 with a marker): the first `delay` steps before the last "
+                            "step, the second at the last step. There the network must answer their XOR; scored "
+                            "by the cross-entropy of that one answer. The delay, not T, is the difficulty. "
+                            "Guessing scores ln 2 ≈ 0.69 (50 %)."),
 }

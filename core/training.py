@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .budget import Budget, check, train_step_cost
+from . import floss
+from .budget import TRAIN_FLOP_RATE, Budget, check, train_step_cost
 from .cells import CELLS, INITS
 from .cells.base import denormals_as_zero
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
@@ -26,11 +27,31 @@ from .tasks import TASKS
 
 TRAIN_INITS = ("pytorch",) + INITS
 PROBE_SEQUENCES = 8
+HELDOUT_PROBE = 100               # held-out sequences measured on probe steps (the digits: 10 of each, core/digits.py)
 TRAIN_LOWER = "the sequence length T, the batch or the hidden size"
+
+TASK_OPTION_FIELDS: dict[str, FieldSpec] = {
+    "pixel_order": FieldSpec("choice", "digits: the pixels row by row, or in a fixed random order (permuted).",
+                             ("row", "permuted")),
+    "perm_seed": FieldSpec("int", "digits: the seed of the fixed pixel permutation.", lo=0, hi=2**31 - 1),
+    "delay": FieldSpec("int", "xor: steps from the first bit to the second (the last step); at most T − 1.",
+                       lo=1, hi=999),
+}
+FLOSS_FIELDS: dict[str, FieldSpec] = {
+    "floss_k": FieldSpec("int", "Gradient flossing: how many of the top Lyapunov exponents to push to 0 (0: off; "
+                         "at most the state size).", lo=0, hi=1024),
+    "floss_every": FieldSpec("int", "Gradient flossing: add Σλᵢ² to the loss every this many training steps "
+                             "(0: never during training).", lo=0, hi=100_000),
+    "floss_before": FieldSpec("int", "Gradient flossing: this many steps of flossing alone (Σλᵢ², no task loss) "
+                              "before training.", lo=0, hi=100_000),
+    "floss_weight": FieldSpec("float", "Gradient flossing: the weight of Σλᵢ² in the loss.", lo=0.0, hi=100.0,
+                              lo_open=True),
+}
 
 TRAIN_FIELDS: dict[str, FieldSpec] = {
     "task": FieldSpec("choice", "Long-range task to learn: the adding problem, copy (recall a string after a "
-                      "delay) or temporal order (which of X/Y came first and second).", tuple(TASKS)),
+                      "delay), temporal order (which of X/Y came first and second), sequential digits (an 8×8 "
+                      "handwritten digit pixel by pixel) or delayed XOR.", tuple(TASKS)),
     "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=1000, help="Sequence length T of the task."),
     "cell": UNROLL_FIELDS["cell"],
     "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"),
@@ -53,6 +74,8 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
     "seed": UNROLL_FIELDS["seed"],
     "steps": FieldSpec("int", "Training steps (batches).", lo=1, hi=100_000),
     "probe_every": FieldSpec("int", "Measure ‖∂L/∂h_t‖ by distance every this many steps.", lo=1, hi=10_000),
+    **TASK_OPTION_FIELDS,
+    **FLOSS_FIELDS,
 }
 
 
@@ -79,6 +102,13 @@ class TrainConfig:
     seed: int = 0
     steps: int = 1000                 # for the CLI; the page trains until paused
     probe_every: int = 20             # the probe costs ~10 ms: every 20 steps keeps the loop within 10% of plain
+    pixel_order: str = "row"          # digits task
+    perm_seed: int = 0                # digits task, pixel_order "permuted"
+    delay: int = 10                   # xor task
+    floss_k: int = 0                  # gradient flossing (core/floss.py): 0 = off
+    floss_every: int = 1
+    floss_before: int = 0
+    floss_weight: float = 1.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -88,12 +118,40 @@ class TrainConfig:
             raise ConfigError("seq_len", f"at least {need} for the {self.task} task", self.seq_len)
         if self.r_max < self.r_min:
             raise ConfigError("r_max", f"at least r_min ({self.r_min:g})", self.r_max)
-        check("training step", self.step_cost(), TRAIN_LOWER)
+        if self.task == "xor" and self.delay > self.seq_len - 1:
+            raise ConfigError("delay", f"from 1 to T − 1 = {self.seq_len - 1} for the xor task (T is the sequence "
+                              "length)", self.delay)
+        if self.floss_k:
+            if self.cell not in floss.FLOSS:
+                raise ConfigError("floss_k", f"0 (off) for the {self.cell} cell: its Lyapunov exponents cannot be "
+                                  f"computed (flossing works with {', '.join(floss.FLOSS)})", self.floss_k)
+            size = floss.state_size(self.cell, self.hidden)
+            if self.floss_k > size:
+                raise ConfigError("floss_k", f"from 0 to the state size {size} of this {self.cell} "
+                                  f"(H = {self.hidden})", self.floss_k)
+        check("training step", self.step_cost(), TRAIN_LOWER + (", or floss_k" if self.floss_k else ""))
+
+    @property
+    def task_options(self) -> dict:
+        """The settings the task's batch maker reads besides T and the batch size."""
+        return {name: getattr(self, name) for name in TASKS[self.task].options}
 
     def step_cost(self) -> Budget:
-        """Memory and time of this run's slowest step (one with the ∂L/∂h probe)."""
-        return train_step_cost(self.cell, self.seq_len, self.batch, self.hidden, TASKS[self.task].input_size,
-                               min(PROBE_SEQUENCES, self.batch))
+        """Memory and time of this run's slowest step (one with the ∂L/∂h probe, the exponents recorded or flossed,
+        and the held-out evaluation of a task that has one)."""
+        task = TASKS[self.task]
+        parts = [train_step_cost(self.cell, self.seq_len, self.batch, self.hidden, task.input_size,
+                                 min(PROBE_SEQUENCES, self.batch))]
+        if self.cell in floss.FLOSS:
+            k = self.floss_k or min(floss.REPORT_K, floss.state_size(self.cell, self.hidden))
+            parts.append(floss.cost(self.cell, self.seq_len, self.hidden, k, min(floss.FLOSS_SEQUENCES, self.batch),
+                                    backward=bool(self.floss_k)))
+        if task.heldout is not None:                    # a forward pass of the fused layer over the held-out sample
+            spec = CELLS[self.cell]
+            flops = 2 * self.seq_len * HELDOUT_PROBE * spec.train_gates * self.hidden * (self.hidden + task.input_size)
+            parts.append(Budget(4 * self.seq_len * HELDOUT_PROBE * (spec.train_gates + 2) * self.hidden,
+                                self.seq_len * spec.train_step_overhead_s + flops / TRAIN_FLOP_RATE))
+        return Budget(sum(p.memory_bytes for p in parts), sum(p.seconds for p in parts))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +190,13 @@ class StepRecord:
     finite: bool                   # loss and gradient were finite (False: the step was not applied)
     seconds: float                 # wall time of the step
     probe: np.ndarray | None = None   # mean ‖∂L/∂h_{T−k}‖ by distance k, on probe steps
+    accuracy: float | None = None     # classification tasks: share of right answers in this batch (before the update)
+    heldout_loss: float | None = None       # tasks with a held-out set (digits), on probe steps and the last step:
+                                            # its first HELDOUT_PROBE sequences
+    heldout_accuracy: float | None = None
+    lyapunov: list | None = None      # top exponents (nats per step, descending) where computed: every flossing step,
+                                      # and every probe step of a cell that has them
+    flossed: bool = False             # Σλᵢ² was part of this step's loss
 
     def to_json_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "probe"}
@@ -178,19 +243,57 @@ class Trainer:
         self.optimizer = opt(self.params, lr=cfg.lr)
         self.steps_done = 0
         self.diverged_at: int | None = None
+        task = TASKS[cfg.task]
+        self.heldout = task.heldout(cfg.seq_len, **cfg.task_options) if task.heldout is not None else None
 
-    def step(self, x: torch.Tensor, target: torch.Tensor) -> StepRecord:
+    def flossing(self) -> tuple[bool, bool]:
+        """(this step adds Σλᵢ², this step is flossing alone, before training)."""
+        cfg, done = self.cfg, self.steps_done
+        if not cfg.floss_k:
+            return False, False
+        if done < cfg.floss_before:
+            return True, True
+        return bool(cfg.floss_every) and (done - cfg.floss_before) % cfg.floss_every == 0, False
+
+    def evaluate(self, sequences: int | None = None) -> tuple[float, float]:
+        """(loss, accuracy) on the task's held-out set (its first `sequences`; default all)."""
+        x, target = self.heldout
+        x, target = x[:, :sequences], target[:sequences]
+        with torch.no_grad():
+            outputs = self.model(x)
+            return float(TASKS[self.cfg.task].loss(outputs, target)), TASKS[self.cfg.task].accuracy(outputs, target)
+
+    def exponents(self, x: torch.Tensor) -> torch.Tensor:
+        """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd."""
         cfg = self.cfg
+        k = cfg.floss_k or min(floss.REPORT_K, floss.state_size(cfg.cell, cfg.hidden))
+        return floss.exponents(cfg.cell, self.model.core, x[:, :floss.FLOSS_SEQUENCES], k)
+
+    def step(self, x: torch.Tensor, target: torch.Tensor, final: bool = False) -> StepRecord:
+        """Train on one batch; `final`: the run's last step (probed and evaluated like a probe step)."""
+        cfg = self.cfg
+        task = TASKS[cfg.task]
         start = time.perf_counter()
+        flossed, floss_only = self.flossing()
+        lyap = None
         # The update treats subnormal numbers (below 1.2e-38) as zero: on a long sequence the far steps' gradients
         # are subnormal and torch's kernels read them ~10x slower (an LSTM step at T 300, H 128, batch 128: 2.9 s
         # against 0.29 s), while what they add to an update is nothing Adam or SGD could feel. The ∂L/∂h probe
         # below runs outside, so the heatmap keeps the values torch computes.
         with denormals_as_zero():
             self.optimizer.zero_grad(set_to_none=True)
-            loss = TASKS[cfg.task].loss(self.model(x), target)
-            loss.backward()
+            with torch.set_grad_enabled(not floss_only):
+                outputs = self.model(x)
+                loss = task.loss(outputs, target)
+            objective = None if floss_only else loss
+            if flossed:                   # Engelken (2023): Σλᵢ² pulls the top exponents towards 0
+                lyap = self.exponents(x)
+                term = cfg.floss_weight * floss.penalty(lyap)
+                objective = term if objective is None else objective + term
+            objective.backward()
             loss_value = float(loss.detach())
+            if not math.isfinite(float(objective.detach())):
+                loss_value = math.nan         # a blown-up flossing term stops the run like a blown-up loss
             if cfg.clip is None:
                 before = after = total_norm(p.grad for p in self.params)
                 clipped = False
@@ -202,32 +305,42 @@ class Trainer:
                 self.optimizer.step()
             elif self.diverged_at is None:
                 self.diverged_at = self.steps_done
-        probe = None
-        if finite and (self.steps_done == 1 or self.steps_done % cfg.probe_every == 0):
+        record = StepRecord(self.steps_done, loss_value, before, after, clipped, finite, 0.0, None,
+                            task.accuracy(outputs.detach(), target) if task.accuracy else None, flossed=flossed)
+        if lyap is not None:
+            record.lyapunov = lyap.detach().mean(0).tolist()
+        if finite and (self.steps_done == 1 or self.steps_done % cfg.probe_every == 0 or final):
             n = min(PROBE_SEQUENCES, x.shape[1])
-            probe = probe_distances(self.model, x[:, :n], TASKS[cfg.task].take(target, n))
-        return StepRecord(self.steps_done, loss_value, before, after, clipped, finite,
-                          time.perf_counter() - start, probe)
+            record.probe = probe_distances(self.model, x[:, :n], task.take(target, n))
+            if record.lyapunov is None and cfg.cell in floss.FLOSS:
+                with torch.no_grad():
+                    record.lyapunov = self.exponents(x).mean(0).tolist()
+            if self.heldout is not None:
+                record.heldout_loss, record.heldout_accuracy = self.evaluate(HELDOUT_PROBE)
+        record.seconds = time.perf_counter() - start
+        return record
 
 
 class Batches:
     """The task's batches, drawn from their own seeded generator (shared by raced trainers)."""
 
-    def __init__(self, task: str, seq_len: int, batch: int, seed: int):
+    def __init__(self, task: str, seq_len: int, batch: int, seed: int, options: dict | None = None):
         self.task, self.seq_len, self.batch = task, seq_len, batch
+        self.options = options or {}
         self.generator = torch.Generator().manual_seed(seed + 1_000_003)
 
     def next(self):
-        return TASKS[self.task].batch(self.seq_len, self.batch, self.generator)
+        return TASKS[self.task].batch(self.seq_len, self.batch, self.generator, **self.options)
 
 
 def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:
     """Yield one record per step; stops after `steps` (default cfg.steps) or at the first
     non-finite step (its record has finite=False)."""
     trainer = Trainer(cfg)
-    batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed)
-    for _ in range(cfg.steps if steps is None else steps):
-        record = trainer.step(*batches.next())
+    batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed, cfg.task_options)
+    total = cfg.steps if steps is None else steps
+    for i in range(total):
+        record = trainer.step(*batches.next(), final=i == total - 1)
         yield record
         if not record.finite:
             return
@@ -254,6 +367,13 @@ class History:
     def column(self, name: str) -> np.ndarray:
         return np.array([getattr(r, name) for r in self.records], dtype=float)
 
+    def exponents(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, matrix steps × k) of the recorded top Lyapunov exponents."""
+        rows = [(r.step, r.lyapunov) for r in self.records if r.lyapunov is not None]
+        if not rows:
+            return np.array([]), np.zeros((0, 0))
+        return np.array([s for s, _ in rows]), np.array([v for _, v in rows], dtype=float)
+
     def probes(self) -> tuple[np.ndarray, np.ndarray]:
         """(steps, matrix distance × probe) of the recorded ∂L/∂h profiles."""
         rows = [(r.step, r.probe) for r in self.records if r.probe is not None]
@@ -269,7 +389,7 @@ class Race:
     def __init__(self, configs: list[TrainConfig]):
         first = configs[0]
         for other in configs[1:]:
-            for name in ("task", "seq_len", "batch"):
+            for name in ("task", "seq_len", "batch", *TASKS[first.task].options):
                 if getattr(other, name) != getattr(first, name):
                     raise ConfigError(name, f"the same in both raced runs ({getattr(first, name)})",
                                       getattr(other, name))
@@ -279,7 +399,7 @@ class Race:
         self.configs = configs
         self.trainers = [Trainer(c) for c in configs]
         self.histories = [History(c) for c in configs]
-        self.batches = Batches(first.task, first.seq_len, first.batch, first.seed)
+        self.batches = Batches(first.task, first.seq_len, first.batch, first.seed, first.task_options)
         self.seconds = 0.0                      # time spent training
 
     @property

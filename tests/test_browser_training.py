@@ -52,15 +52,16 @@ def test_start_grows_the_loss_chart_and_pause_stops_it_and_the_history_downloads
     assert sum(line.startswith("B: RNN tanh,") for line in lines) >= paused_at
 
 
-# Every painted frame: where the page is scrolled, how tall it is, and whether each of the four live charts is
-# on the page with something drawn in it (lines or the heatmap's image).
+# Every painted frame: where the page is scrolled, how tall it is, and whether each of the five live charts (loss,
+# Lyapunov exponents, gradient norm, two heatmaps) is on the page with something drawn in it (lines or the heatmap's
+# image).
 FRAME_PROBE = """() => { window.__frames = [];
   const main = document.querySelector('[data-testid="stMain"]');
   const tick = () => {
     const charts = Array.from(document.querySelectorAll('div.gfl-live-plot'));
     const drawn = charts.filter(c => c.getBoundingClientRect().height > 100 &&
                                      c.querySelector('.main-svg .trace, .main-svg .heatmaplayer image'));
-    const heat = charts.length > 2 ? charts[2].getBoundingClientRect() : null;
+    const heat = charts.length > 3 ? charts[charts.length - 2].getBoundingClientRect() : null;
     window.__frames.push({y: main.scrollTop, height: main.scrollHeight, charts: charts.length,
                           drawn: drawn.length, heat: heat ? [heat.top, heat.bottom] : null});
     if (window.__probing) requestAnimationFrame(tick); };
@@ -79,7 +80,7 @@ def test_the_live_area_holds_still_while_training(app_url, browser):
         page.wait_for_function(f"() => ({LOSS_POINTS})() > 0", timeout=30_000)
         page.wait_for_function("() => document.querySelectorAll('div.gfl-live-plot .heatmaplayer image').length >= 2",
                                timeout=30_000)
-        page.locator("div.gfl-live-plot").nth(2).scroll_into_view_if_needed()
+        page.locator("div.gfl-live-plot").nth(-2).scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         first_steps, _ = steps_and_seconds(page)
         page.evaluate(FRAME_PROBE)
@@ -92,7 +93,7 @@ def test_the_live_area_holds_still_while_training(app_url, browser):
         for f in frames:
             assert abs(f["y"] - start["y"]) <= 2, f                   # no scroll jump
             assert f["height"] >= 0.95 * start["height"], f            # no collapse
-            assert f["charts"] == 4 and f["drawn"] == 4, f             # no blank frame
+            assert f["charts"] == 5 and f["drawn"] == 5, f             # no blank frame
             top, bottom = f["heat"]
             assert bottom > 0 and top < 720, f                        # the heatmap stays on screen
         steps, _ = steps_and_seconds(page)

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from core.config import FieldSpec
 from core.tasks import TASKS
+from core.learning_presets import FLOSSING_RACE, FORGETTING_RACE
 from core.training import CLIPPING_RACE, GATING_RACE, TRAIN_FIELDS, TrainConfig
 from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.page_state import PageState
@@ -16,9 +17,12 @@ DEFAULT = TrainConfig()
 TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 BATCHES = [8, 16, 32, 64, 128, 256]
+FLOSS_KS = [0, 1, 2, 4, 8, 16, 32, 64]
+FLOSS_WEIGHTS = [0.1, 0.3, 1.0, 3.0, 10.0]
 RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", "r_min", "r_max", "max_phase", "lru_norm", "hidden",
-              "optimizer", "lr", "clip", "clip_mode"]
-SHARED = ["task", "seq_len", "batch", "seed"]
+              "optimizer", "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
+TASK_OPTIONS = ["pixel_order", "perm_seed", "delay"]       # shown only for the task that reads them
+SHARED = ["task", "seq_len", "batch", "seed"] + TASK_OPTIONS
 B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
 
 PRESETS = {
@@ -33,6 +37,31 @@ PRESETS = {
                 "never reaches far back.",
         "values": {"race": True, **{n: getattr(GATING_RACE[0], n) for n in SHARED},
                    **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", GATING_RACE) for n in RUN_FIELDS}},
+    },
+    "forgetting": {
+        "title": "Forgetting a digit",
+        "text": "A GRU and a tanh RNN (32 units each) learn to name a handwritten digit shown pixel by pixel and "
+                "then followed by 20 blank steps (T = 84), on the same batches (clipping at 1; Adam 3e-3 for the GRU, "
+                "1e-3 for the RNN). Press **Start** and watch the held-out accuracy (digits neither network trains "
+                "on): the RNN stays at chance (10 %), it has forgotten the digit by the time it must answer, while "
+                "the GRU's gate carries it across the blank steps. Measured on seeds 0–2: after 400 steps the GRU "
+                "was at 35–53 % and the RNN at 10 %; the GRU was 10 points ahead after 150–200 steps, which took "
+                "22–57 s of training on this 2-core machine while other jobs shared it (more with the page "
+                "redrawing; **Fast-forward** 500 skips the wait).",
+        "values": {"race": True, **{n: getattr(FORGETTING_RACE[0], n) for n in SHARED},
+                   **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", FORGETTING_RACE) for n in RUN_FIELDS}},
+    },
+    "flossing": {
+        "title": "Gradient flossing",
+        "text": "The same tanh RNN (32 units) twice on delayed XOR: the answer needs a bit shown 40 steps earlier. "
+                "Run B first spends 200 steps on gradient flossing (Engelken 2023): it pushes its top 16 Lyapunov "
+                "exponents to 0 (the exponents chart), so the gradient stops vanishing over those 40 steps (the "
+                "heatmap); then it trains plainly, like A. Press **Start** (or **Fast-forward**): A stays at chance "
+                "(50 %), while B's accuracy jumps to 100 % within 800 steps (after a while at chance). "
+                "Measured over 10 seeds at 800 steps: with flossing 10 of 10 solved it "
+                "(accuracy ≥ 90 %), without 0 of 10.",
+        "values": {"race": True, **{n: getattr(FLOSSING_RACE[0], n) for n in SHARED},
+                   **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", FLOSSING_RACE) for n in RUN_FIELDS}},
     },
     "exploding": {
         "title": "Exploding gradients and clipping",
@@ -59,7 +88,13 @@ HELP = {
                  "value: cap each entry at ± the threshold (direction may turn).",
     "batch": "Sequences per training batch (each step trains on one batch).",
     "seed": "Seeds the weights and the batches: the same seed gives the same run.",
+    "floss_k": "Gradient flossing (Engelken 2023): push this many of the top Lyapunov exponents of the forward "
+                "dynamics towards 0 by adding Σλᵢ² (× the weight) to the loss; 0 is off. The exponents are computed "
+                "along the batch's first sequence with a QR at every step. At most the state size (2H for an LSTM).",
 }
+
+
+FLOSS_UI_MAX = 5000
 
 
 def run_field(prefix: str, name: str) -> UrlField:
@@ -81,15 +116,24 @@ def run_field(prefix: str, name: str) -> UrlField:
         snap = round_to(0.001)
     if name == "max_phase":
         spec, snap = replace(spec, hi=6.28), round_to(0.01)
+    if name == "floss_k":
+        spec, snap = replace(spec, hi=FLOSS_KS[-1]), lambda v: min(FLOSS_KS, key=lambda o: abs(o - v))
+    if name == "floss_weight":
+        spec, snap = replace(spec, lo=FLOSS_WEIGHTS[0], hi=FLOSS_WEIGHTS[-1], lo_open=False), nearest_option(FLOSS_WEIGHTS)
+    if name in ("floss_every", "floss_before"):
+        spec = replace(spec, hi=FLOSS_UI_MAX)
     return UrlField(f"{prefix}_{name}", default, spec, snap)
 
 
-# The slider's range: every task is valid at every length it offers, and a race of any two cells at the longest
-# length fits the training-step budget (two LSTMs at T = 500: ~1.2 s a step).
-SEQ_LENS = (max(t.min_seq_len for t in TASKS.values()), 500)
+# The slider's range: every synthetic task is valid at every length it offers (the digits task needs the 64 pixels
+# and says so below that), and a race of any two cells at the longest length fits the training-step budget (two
+# LSTMs at T = 500: ~1.2 s a step).
+SEQ_LENS = (max(t.min_seq_len for t in TASKS.values() if t.name != "digits"), 500)
 SHARED_SPECS = {"seq_len": replace(TRAIN_FIELDS["seq_len"], lo=SEQ_LENS[0], hi=SEQ_LENS[1]),
                 "batch": replace(TRAIN_FIELDS["batch"], lo=BATCHES[0], hi=BATCHES[-1]),
-                "seed": replace(TRAIN_FIELDS["seed"], hi=UI_MAX_SEED)}
+                "seed": replace(TRAIN_FIELDS["seed"], hi=UI_MAX_SEED),
+                "perm_seed": replace(TRAIN_FIELDS["perm_seed"], hi=UI_MAX_SEED),
+                "delay": replace(TRAIN_FIELDS["delay"], hi=SEQ_LENS[1] - 1)}
 FIELDS = ([UrlField("race", False, FieldSpec("bool", HELP["race"]))]
           + [UrlField(n, getattr(DEFAULT, n), SHARED_SPECS.get(n, TRAIN_FIELDS[n]),
                       nearest_option(BATCHES) if n == "batch" else None)

@@ -127,6 +127,55 @@ def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -
                    [n for _, n in lines], yaxis=yaxis, xaxis=dict(title=dict(text="training step"), rangemode="tozero"))
 
 
+def _level_line(y: float, text: str) -> tuple[dict, dict]:
+    """(shape, annotation) of a labelled horizontal line on a linear y axis."""
+    return (dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color=GREY, dash="dash")),
+            dict(x=0, xref="paper", xanchor="left", y=y, yref="y", yanchor="bottom", text=text, showarrow=False,
+                 font=dict(color=GREY, size=12), bgcolor="rgba(255,255,255,0.85)"))
+
+
+def accuracy_figure(histories: list[History], labels: list[str], chance: float) -> go.Figure:
+    """Share of right answers: on held-out data where the task has it (markers at the steps it was measured),
+    else the running mean over SMOOTH_STEPS training batches (each batch is new data the network has not seen)."""
+    traces = []
+    for i, (hist, label) in enumerate(zip(histories, labels)):
+        color = RUN_COLORS[i % 2]
+        held = hist.column("heldout_accuracy")
+        if np.isfinite(held).any():
+            keep = np.isfinite(held)
+            traces.append(dict(type="scatter", x=hist.column("step")[keep], y=held[keep], mode="lines+markers",
+                               name=f"{label}: held-out", line=dict(color=color, width=2.5),
+                               hovertemplate="step %{x}<br>held-out accuracy %{y:.1%}<extra>" + label + "</extra>"))
+            continue
+        steps, acc = _bucketed(hist.column("step"), running_mean(hist.column("accuracy")), np.mean)
+        traces.append(dict(type="scatter", x=steps, y=acc, mode="lines", line=dict(color=color, width=2.5),
+                           name=f"{label} (mean of {SMOOTH_STEPS} batches)",
+                           hovertemplate="step %{x}<br>accuracy %{y:.1%}<extra>" + label + "</extra>"))
+    shape, note = _level_line(chance, f"chance {chance:.0%}")
+    return figure(traces, "Accuracy", 330, [shape], [note],
+                  yaxis=dict(title=dict(text="share of right answers"), range=[0, 1.02], tickformat=".0%"),
+                  xaxis=dict(title=dict(text="training step"), rangemode="tozero"))
+
+
+def lyapunov_figure(histories: list[History], labels: list[str]) -> go.Figure:
+    """The top Lyapunov exponents of the forward dynamics over training (the largest bold): below 0 a
+    perturbation, and the gradient pushed back through the same Jacobians, shrinks by e^λ per step."""
+    traces = []
+    for i, (hist, label) in enumerate(zip(histories, labels)):
+        steps, lyap = hist.exponents()
+        for j in range(lyap.shape[1] if lyap.size else 0):
+            traces.append(dict(type="scatter", x=steps, y=lyap[:, j], mode="lines+markers" if j == 0 else "lines",
+                               marker=dict(size=5), legendgroup=label,
+                               name=f"{label}: λ1" if j == 0 else f"{label}: λ{j + 1}", showlegend=j == 0,
+                               line=dict(color=RUN_COLORS[i % 2], width=2.5 if j == 0 else 1), opacity=1 if j == 0
+                               else 0.5, hovertemplate=f"step %{{x}}<br>λ{j + 1} %{{y:.3f}} per step<extra>{label}"
+                                                       "</extra>"))
+    shape, note = _level_line(0.0, "λ = 0: the gradient neither shrinks nor grows")
+    return figure(traces, "Top Lyapunov exponents of the forward dynamics", 330, [shape], [note],
+                  yaxis=dict(title=dict(text="λ (nats per step)")),
+                  xaxis=dict(title=dict(text="training step"), rangemode="tozero"))
+
+
 def heatmap_grid(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, distances, log10 ‖∂L/∂h‖ of shape distances × steps) for drawing: at most
     MAX_HEAT_COLUMNS probes (the latest always kept) and MAX_HEAT_ROWS distances, and a gradient of

@@ -1,0 +1,22 @@
+"""The Training lab's presets on the digits and delayed-XOR tasks (page: /training?preset=forgetting and
+/training?preset=flossing; measured in benchmarks/bench_learning.py and tests/test_learning_presets.py).
+"""
+from __future__ import annotations
+
+from .training import TrainConfig
+
+# "Forgetting a digit": a GRU against a tanh RNN (32 units each) on the digits task with a blank delay of 20 steps
+# (T = 84: the last pixel is 20 steps back, the first 83), the same batches, clipping at 1, Adam 3e-3 for the GRU and
+# 1e-3 for the RNN (which learns the undelayed task, T = 64, at that rate: 39 % held-out after 400 steps). An LSTM
+# with PyTorch's initialisation (forget gates half open) forgets across these 20 blank steps too: 10 % held-out
+# after 800 steps at Adam 3e-3 and at 1e-2, where the GRU is at 69 %.
+_DIGITS = dict(task="digits", seq_len=84, batch=32, seed=0, hidden=32, clip=1.0)
+FORGETTING_RACE = (TrainConfig(cell="gru", lr=3e-3, **_DIGITS),
+                   TrainConfig(cell="rnn", activation="tanh", lr=1e-3, **_DIGITS))
+
+# "Gradient flossing": the same tanh RNN (32 units, PyTorch's initialisation) twice on delayed XOR at delay 40, the
+# same batches: run B first flosses the top 16 exponents for 200 steps (Σλᵢ² alone), then trains plainly.
+# benchmarks/bench_learning.py --xor: after 800 steps 10 of 10 seeds solve it with flossing, 0 of 10 without.
+_XOR = dict(task="xor", seq_len=41, delay=40, batch=32, seed=0, cell="rnn", activation="tanh", hidden=32, lr=3e-3,
+            clip=1.0)
+FLOSSING_RACE = (TrainConfig(**_XOR), TrainConfig(**_XOR, floss_k=16, floss_before=200, floss_every=0))
