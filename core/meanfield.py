@@ -305,6 +305,7 @@ def critical_weight_scale(cfg) -> tuple[float | None, str]:
 
 # ---- how far to trust the line: the table benchmarks/bench_meanfield.py measured ----------------------------------
 ACCURACY_FILE = Path(__file__).parent / "data" / "meanfield_accuracy.json"
+UNTRUSTED_PERCENT = 10.0            # beyond this measured error the note says the line does not hold
 
 
 @functools.cache
@@ -327,7 +328,10 @@ def measured_accuracy(activation: str, bias: float, input_scale: float, hidden: 
     if not errors:
         return ""
     scales = near["weight_scales"]
-    return (f"Measured against networks like this one (H = {near['hidden']}, bias {near['bias']:g}, input scale "
-            f"{near['input_scale']:g}, T = 200, s from {scales[0]:g} to {scales[-1]:g}): within {max(errors):.1f}% of "
-            f"the measured factor" + (f"; smaller networks scatter more (H = {hidden} here)." if hidden < near["hidden"]
-                                      else "."))
+    where = (f"Measured against networks like this one (H = {near['hidden']}, bias {near['bias']:g}, input scale "
+             f"{near['input_scale']:g}, T = 200, s from {scales[0]:g} to {scales[-1]:g})")
+    smaller = f"; smaller networks scatter more (H = {hidden} here)." if hidden < near["hidden"] else "."
+    if max(errors) > UNTRUSTED_PERCENT:
+        return (f"{where}: the measured factor was up to {max(errors):.0f}% away from √χ, so the line does not "
+                f"describe such a network" + smaller)
+    return f"{where}: within {max(errors):.1f}% of the measured factor" + smaller

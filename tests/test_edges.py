@@ -254,6 +254,8 @@ def test_the_theory_note_quotes_the_measured_table_for_the_setting_on_screen():
     row = next(r for r in rows if (r["activation"], r["bias"], r["input_scale"], r["hidden"]) == ("tanh", 3.0, 1.0, 1024))
     worst = max(abs(e) for e in row["error_percent"] if e is not None)
     assert f"within {worst:.1f}% of the measured factor" in res.theory_note
+    dead = core.unroll(UnrollConfig(activation="relu", bias=-3.0, input_scale=1.0, hidden=1024, seq_len=50))
+    assert "the line does not describe such a network" in dead.theory_note
     small = core.unroll(UnrollConfig(activation="sigmoid", hidden=64, seq_len=50))
     assert "H = 256" in small.theory_note and "smaller networks scatter more" in small.theory_note
 
