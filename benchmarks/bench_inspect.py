@@ -1,0 +1,72 @@
+"""core.inspect against one plain forward + backward of the same torch module, measured in one process.
+
+    .venv/bin/python benchmarks/bench_inspect.py [--repeats N]
+
+The baseline is what a user runs anyway: module(x), the app's loss on the top layer's last output, and
+loss.backward() into the module's parameters. core.inspect computes ‖∂L/∂h_t‖ for every layer, direction and step
+(and its Lyapunov exponents, saturation and diagnosis). Targets: ≤ 2× at B 8, H 256, T 256, 2 layers; ≤ 3×
+bidirectional. Prints the median seconds of each and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import core  # noqa: E402
+from core.inspect import inspect  # noqa: E402
+
+CASES = [  # (label, module factory, target)
+    ("LSTM 2 layers", lambda: torch.nn.LSTM(256, 256, 2), 2.0),
+    ("LSTM 2 layers bidirectional", lambda: torch.nn.LSTM(256, 256, 2, bidirectional=True), 3.0),
+    ("GRU 2 layers", lambda: torch.nn.GRU(256, 256, 2), 2.0),
+    ("RNN tanh 2 layers", lambda: torch.nn.RNN(256, 256, 2), 2.0),
+    ("LSTM 2 layers proj 128", lambda: torch.nn.LSTM(256, 256, 2, proj_size=128), 2.0),
+]
+T, B = 256, 8
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()                                     # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def plain(module, x, v):
+    def run():
+        out, _ = module(x)
+        (out[-1] @ v).sum().backward()
+        module.zero_grad(set_to_none=True)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    core.configure_threads()
+    torch.manual_seed(0)
+    print(f"T {T}, batch {B}, {torch.get_num_threads()} torch thread(s); median of {args.repeats}")
+    print(f"{'module':<30} {'plain fwd+bwd':>14} {'core.inspect':>13} {'ratio':>6} {'target':>7}")
+    for label, make, target in CASES:
+        module = make()
+        x = torch.randn(T, B, module.input_size)
+        width = (module.proj_size or module.hidden_size) * (2 if module.bidirectional else 1)
+        v = torch.randn(width)
+        v /= v.norm()
+        base = median_time(plain(module, x, v), args.repeats)
+        ours = median_time(lambda: inspect(module, x, readout=v), args.repeats)
+        print(f"{label:<30} {base * 1e3:11.1f} ms {ours * 1e3:10.1f} ms {ours / base:6.2f} {target:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
