@@ -26,7 +26,7 @@ from .config import FieldSpec
 from .errors import ConfigError
 from .lyapunov import qr_exponents
 from .norms import step_norms
-from .theory import REGIME_RULE, classify_regime, fit_rate
+from .theory import REGIME_FACTOR, REGIME_RULE, classify_regime, fit_rate
 
 KINDS = {"RNN_TANH": "rnn", "RNN_RELU": "rnn", "LSTM": "lstm", "GRU": "gru"}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -447,9 +447,10 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
             out.append(Finding(f"The gradient reaching layer 0 is {lo / hi:.3g} of the one reaching layer "
                                f"{arch.num_layers - 1} (mean over steps): each layer costs signal; try fewer layers.",
                                lo / hi, "mean ‖∂L/∂h_t‖ of layer 0 over that of the top layer"))
-    if lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] > 0:
-        out.append(Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} > 0: the forward dynamics are "
-                           f"chaotic (nearby states drift apart), which goes with exploding gradients.",
+    if lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] * span > math.log(REGIME_FACTOR):
+        out.append(Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} per step: nearby forward "
+                           f"trajectories drift apart {math.exp(lyapunov[0] * span):.3g}-fold over {span} steps "
+                           f"(chaotic dynamics, which go with exploding gradients).",
                            float(lyapunov[0]), "largest Lyapunov exponent, nats per step"))
     if not out:
         rates = [lf.rate for lf in layers if lf.rate is not None]

@@ -237,7 +237,8 @@ def test_every_sentence_follows_from_its_number():
                 assert f.value == pytest.approx(np.median(norms[np.isfinite(norms) & (norms > 0)]))
                 assert any(lf.regime == "exploding" for lf in res.layers)
             elif "Lyapunov" in f.text:
-                assert f.value == res.lyapunov[0] > 0
+                assert f.value == res.lyapunov[0] and f.value * span > np.log(10)
+                assert f"{np.exp(f.value * span):.3g}-fold" in f.text
                 seen.add("lyapunov")
             elif "reaching layer 0" in f.text:
                 ratio = np.mean(res.layers[0].grad_norm) / np.mean(res.layers[-res.architecture.directions].grad_norm)
