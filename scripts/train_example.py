@@ -1,6 +1,6 @@
 """Train the shipped example of the "Your network" page: a 2-layer LSTM on the adding problem.
 
-    .venv/bin/python scripts/train_example.py          # writes docs/examples/adding_lstm.safetensors and adding_inputs.npy
+    .venv/bin/python scripts/train_example.py          # writes examples/adding_lstm.safetensors and adding_inputs.npy
 
 A whole model's state dict, as a practitioner would save it: `lstm.*` (torch.nn.LSTM(2, 24, num_layers=2)) and
 `head.*` (the linear readout of the last step), with the task, the sequence length and the final test MSE in the
@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.tasks import adding_batch  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "examples"
+OUT = Path(__file__).resolve().parents[1] / "examples"
 SEQ_LEN, HIDDEN, LAYERS, BATCH, MAX_STEPS, TARGET = 50, 24, 2, 64, 3000, 0.01
 
 

@@ -16,7 +16,7 @@ from core.__main__ import main
 from core.weights import load_module
 from conftest import ROOT, run_cli
 
-EXAMPLE = ROOT / "docs" / "examples" / "adding_lstm.safetensors"
+EXAMPLE = ROOT / "examples" / "adding_lstm.safetensors"
 
 
 def cli(capsys, *args):

@@ -108,3 +108,10 @@ def test_figure_builders_directly():
     assert inspect_figs.curves_figure(res, cell_state=True).data == ()
     rows = inspect_figs.diagnosis_rows(res)
     assert [r["finding"] for r in rows] == [f.text for f in res.diagnosis]
+
+
+def test_the_example_ships_in_the_image():
+    from test_deploy import docker_ignores
+    for path in (EXAMPLE, EXAMPLE_INPUTS):
+        assert path.exists() and not docker_ignores(path.relative_to(EXAMPLE.parents[1]).as_posix())
+    assert EXAMPLE.stat().st_size < 200_000

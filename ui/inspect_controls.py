@@ -10,8 +10,8 @@ from ui.page_state import PageState
 from ui.url import UrlField, round_to
 
 PAGE = "network"
-EXAMPLE = ROOT / "docs" / "examples" / "adding_lstm.safetensors"
-EXAMPLE_INPUTS = ROOT / "docs" / "examples" / "adding_inputs.npy"
+EXAMPLE = ROOT / "examples" / "adding_lstm.safetensors"
+EXAMPLE_INPUTS = ROOT / "examples" / "adding_inputs.npy"
 SOURCES = {"example": "the shipped example (a 2-layer LSTM trained on the adding problem)",
            "upload": "my own weights file"}
 INPUTS = {"gaussian": "gaussian inputs (T × batch, drawn from the seed)",
