@@ -248,10 +248,12 @@ def _rnn_direction(xw, w, order, h0, relu, record):
     return hs
 
 
-def _unroll(module, arch: Architecture, x: torch.Tensor):
-    """Every state of every layer and direction, in time order, under autograd (x: (T, B, D)). The input
-    projection of a layer is one product for all steps, handed to the loop unbound: indexing it step by step would
-    make the backward pass write each step's gradient into a zero tensor of the whole projection (T times)."""
+def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
+    """Every state of every layer and direction, in time order, under autograd (x: (T, B, D)). `module`: anything
+    with the module's parameters as attributes; `initial`: None (zero states) or the module's own (h0, c0) layout,
+    (layers × directions, B, ·) each. The input projection of a layer is one product for all steps, handed to the
+    loop unbound: indexing it step by step would make the backward pass write each step's gradient into a zero
+    tensor of the whole projection (T times)."""
     T, B, _ = x.shape
     dtype, device = x.dtype, x.device
     inp = x
@@ -261,13 +263,17 @@ def _unroll(module, arch: Architecture, x: torch.Tensor):
         for reverse in ([False, True] if arch.bidirectional else [False]):
             w = _weights(module, arch, layer, reverse)
             order = range(T - 1, -1, -1) if reverse else range(T)
+            index = layer * arch.directions + int(reverse)
             h0 = torch.zeros(B, arch.output_size, dtype=dtype, device=device, requires_grad=True)
+            c0 = torch.zeros(B, arch.hidden_size, dtype=dtype, device=device)
+            if initial is not None:
+                h0 = initial[0][index].detach().to(dtype).requires_grad_()
+                c0 = initial[1][index].detach().to(dtype) if initial[1] is not None else c0
             flat = inp.reshape(T * B, -1)
             record: list = []
             cs = None
             if arch.kind == "lstm":
                 xw = torch.addmm(w["bias_ih"] + w["bias_hh"], flat, w["weight_ih"].T).view(T, B, -1)
-                c0 = torch.zeros(B, arch.hidden_size, dtype=dtype, device=device)
                 hs, cs = _lstm_direction(xw.unbind(0), w, order, h0, c0, record)
             elif arch.kind == "gru":
                 xw = torch.addmm(w["bias_ih"], flat, w["weight_ih"].T).view(T, B, -1)
@@ -308,7 +314,8 @@ def _saturation(arch: Architecture, layer: int, direction: str, record: list) ->
 
 def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c: np.ndarray | None):
     """The linearised step of one forward direction along sequence 0, in float64 NumPy:
-    step(t, dh_prev, dc_prev, dx) -> (dh, dc), every per-step coefficient computed once for all t."""
+    step(t, dh_prev, dc_prev, dx) -> (dh, dc) (dx None: no tangent on the input), every per-step coefficient
+    computed once for all t."""
     p = {k: (v.to("cpu", torch.float64).numpy() if v is not None else None) for k, v in w.items()}
     H, T = arch.hidden_size, len(h)
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
@@ -320,14 +327,14 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
         if arch.kind == "rnn":
             a = gi + gh
             d = (a > 0).astype(float) if arch.nonlinearity == "relu" else 1 - np.tanh(a) ** 2
-            return lambda t, dh, dc, dx: (d[t][:, None] * (w_hh @ dh + w_ih @ dx), None)
+            return lambda t, dh, dc, dx: (d[t][:, None] * (w_hh @ dh + (0 if dx is None else w_ih @ dx)), None)
         if arch.kind == "gru":
             r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
             n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
             ar, az, an = r * (1 - r), z * (1 - z), 1 - n * n
 
             def gru_step(t, dh, dc, dx):
-                di, dhh = w_ih @ dx, w_hh @ dh
+                di, dhh = (np.zeros((3 * H, dh.shape[1])) if dx is None else w_ih @ dx), w_hh @ dh
                 dr = ar[t][:, None] * (di[:H] + dhh[:H])
                 dz = az[t][:, None] * (di[H:2 * H] + dhh[H:2 * H])
                 dn = an[t][:, None] * (di[2 * H:] + dr * gh[t, 2 * H:, None] + r[t][:, None] * dhh[2 * H:])
@@ -342,7 +349,7 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
         b_c, w_hr = o * (1 - tanh_c * tanh_c), p["weight_hr"]
 
         def lstm_step(t, dh, dc, dx):
-            dz = w_ih @ dx + w_hh @ dh
+            dz = w_hh @ dh if dx is None else w_ih @ dx + w_hh @ dh
             dc_new = (k_i[t][:, None] * dz[:H] + k_f[t][:, None] * dz[H:2 * H] + f[t][:, None] * dc
                       + k_g[t][:, None] * dz[2 * H:3 * H])
             dm = k_o[t][:, None] * dz[3 * H:] + b_c[t][:, None] * dc_new
@@ -369,7 +376,7 @@ def _lyapunov(arch: Architecture, states: list, x: torch.Tensor) -> np.ndarray:
 
     def step(t, q):
         out = np.empty_like(q)
-        dx = np.zeros((arch.input_size, q.shape[1]))
+        dx = None                                    # the inputs are given: no tangent enters the bottom layer
         for k, tangent in enumerate(maps):
             blk = q[offsets[k]:offsets[k + 1]]
             dh, dc = tangent(t, blk[:P], blk[P:] if arch.kind == "lstm" else None, dx)

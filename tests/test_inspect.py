@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import core
-from core import inspect as ci
 
 KINDS = {
     "rnn_tanh": lambda d, h, n, bi, bf: torch.nn.RNN(d, h, n, nonlinearity="tanh", bidirectional=bi, batch_first=bf),
