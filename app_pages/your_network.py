@@ -12,7 +12,9 @@ from core.inspect_cli import load_inputs
 from core.weights import MAX_FILE_MB, build_module, find_groups, read_tensors
 from ui import inspect_figs
 from ui.heavy import wait_message
-from ui.inspect_controls import EXAMPLE, EXAMPLE_INPUTS, INPUTS, SOURCES, STATE, UI_MAX_BATCH, UI_MAX_SEQ_LEN
+from core.watch import read_watch
+from ui.inspect_controls import (EXAMPLE, EXAMPLE_INPUTS, EXAMPLE_RUN, INPUTS, RUNS, SOURCES, STATE, UI_MAX_BATCH,
+                                 UI_MAX_SEQ_LEN, VIEWS)
 from ui.live_chart import chart
 from ui.url import inert, show_warnings
 
@@ -112,16 +114,10 @@ def show(res):
                "the first sequence; a reverse direction's output enters the layer above as an input).")
 
 
-warnings = STATE.begin()
-values = sidebar()
-st.title("Your network")
-st.caption("Bring a recurrent network: its weights (and, if you like, its inputs). The chart shows ‖∂L/∂h_t‖, the norm "
-           "of the total derivative of the loss with respect to the hidden state at step t (through every path: "
-           "the recurrence and the layer above), per sequence, averaged over the batch, for every layer and "
-           "direction. For an LSTM, the cell state's too.")
-show_warnings(warnings)
-picked = weights_bytes(values["source"])
-if picked is not None:
+def inspect_view(values):
+    picked = weights_bytes(values["source"])
+    if picked is None:
+        return
     name, data = picked
     try:
         groups = find_groups(read_tensors(data), values["nonlinearity"])
@@ -136,3 +132,49 @@ if picked is not None:
         st.error(f"Cannot inspect {inert(name)}: {err}", icon=":material/block:")
     else:
         show(result)
+
+
+def replay_view(run):
+    """A core.watch file as heatmaps of ‖∂loss/∂h‖ by distance over training, one per layer and direction."""
+    st.radio("Watch file", list(RUNS), format_func=RUNS.get, key=key("run"), horizontal=True,
+             help="Written by core.watch(module, every=50, path='run.gfl') in your own training loop (README: "
+                  "Your own network).")
+    if run == "example":
+        name, data = EXAMPLE_RUN.name, EXAMPLE_RUN.read_bytes()
+    else:
+        uploaded = st.file_uploader(f"Watch file (.gfl, at most {MAX_FILE_MB} MB)", type=["gfl", "jsonl"],
+                                    key="network_watch")
+        if uploaded is None:
+            st.info("Upload a file written by core.watch.", icon=":material/upload_file:")
+            return
+        name, data = uploaded.name, uploaded.getvalue()
+    try:
+        header, records = read_watch(data)
+        layers = [(lf["layer"], lf["direction"]) for lf in records[0]["layers"]] if records else []
+    except (ConfigError, KeyError, TypeError, IndexError) as err:
+        st.error(f"Cannot replay {inert(name)}: {err if isinstance(err, ConfigError) else 'not a gfl-watch file'}",
+                 icon=":material/block:")
+        return
+    if not records:
+        st.info(f"{inert(name)} has no recorded steps yet.")
+        return
+    st.markdown(f"**{len(records)} recorded steps** (every {header.get('every')} steps), steps "
+                f"{records[0]['step']} to {records[-1]['step']}.")
+    chart(inspect_figs.watch_scalars_figure(records), key="network_watch_scalars")
+    for layer, direction in layers:
+        chart(inspect_figs.watch_heatmap_figure(records, layer, direction), key=f"network_watch_{layer}_{direction}")
+
+
+warnings = STATE.begin()
+values = sidebar()
+st.title("Your network")
+st.caption("Bring a recurrent network: its weights (and, if you like, its inputs). The chart shows ‖∂L/∂h_t‖, the norm "
+           "of the total derivative of the loss with respect to the hidden state at step t (through every path: "
+           "the recurrence and the layer above), per sequence, averaged over the batch, for every layer and "
+           "direction. For an LSTM, the cell state's too.")
+show_warnings(warnings)
+st.radio("View", list(VIEWS), format_func=VIEWS.get, key=key("view"), horizontal=True, label_visibility="collapsed")
+if values["view"] == "inspect":
+    inspect_view(values)
+else:
+    replay_view(values["run"])

@@ -7,6 +7,8 @@ a state h_t is a node of the graph, so its gradient sums every path (the recurre
 Only the states' gradients are asked for, none of the weights', so the backward pass skips the weight products.
 The module is not changed: its parameters are read detached (no .grad appears) and it is never called, so its
 training mode and its dropout stay as they are (the unroll has no dropout: it shows the network at evaluation).
+The unroll runs in float64 whatever the module's dtype (float32 would make the far steps' gradients subnormal, slow
+and then exactly 0).
 
 Besides the curves: the per-step factor and regime of each (core/theory.py's rule, against the distance T−1−t of
 step t from the last step, in either direction: how much of the signal reaches the early steps), λ1 of its
@@ -167,15 +169,15 @@ def architecture_of(module) -> Architecture:
                         bias=module.bias, batch_first=module.batch_first)
 
 
-def _weights(module, arch: Architecture, layer: int, reverse: bool) -> dict:
-    """The detached weights of one layer and direction (biases as zeros when the module has none)."""
+def _weights(module, arch: Architecture, layer: int, reverse: bool, dtype: torch.dtype) -> dict:
+    """The detached weights of one layer and direction in `dtype` (biases as zeros when the module has none)."""
     sfx = f"_l{layer}" + ("_reverse" if reverse else "")
-    w = {name: getattr(module, name + sfx).detach() for name in ("weight_ih", "weight_hh")}
+    w = {name: getattr(module, name + sfx).detach().to(dtype) for name in ("weight_ih", "weight_hh")}
     rows = w["weight_hh"].shape[0]
     for name in ("bias_ih", "bias_hh"):
-        w[name] = (getattr(module, name + sfx).detach() if arch.bias
-                   else torch.zeros(rows, dtype=w["weight_hh"].dtype, device=w["weight_hh"].device))
-    w["weight_hr"] = getattr(module, "weight_hr" + sfx).detach() if arch.proj_size else None
+        w[name] = (getattr(module, name + sfx).detach().to(dtype) if arch.bias
+                   else torch.zeros(rows, dtype=dtype, device=w["weight_hh"].device))
+    w["weight_hr"] = getattr(module, "weight_hr" + sfx).detach().to(dtype) if arch.proj_size else None
     return w
 
 
@@ -261,7 +263,7 @@ def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
     for layer in range(arch.num_layers):
         outs = []
         for reverse in ([False, True] if arch.bidirectional else [False]):
-            w = _weights(module, arch, layer, reverse)
+            w = _weights(module, arch, layer, reverse, dtype)
             order = range(T - 1, -1, -1) if reverse else range(T)
             index = layer * arch.directions + int(reverse)
             h0 = torch.zeros(B, arch.output_size, dtype=dtype, device=device, requires_grad=True)
@@ -390,6 +392,11 @@ def _lyapunov(arch: Architecture, states: list, x: torch.Tensor) -> np.ndarray:
     return qr_exponents(step, x.shape[0], int(offsets[-1]))
 
 
+def _fold(decades: float) -> str:
+    """10^|decades| for a sentence: 3 significant digits, or a power of ten where a float would overflow."""
+    return f"{10 ** abs(decades):.3g}" if abs(decades) < 300 else f"10^{abs(decades):.0f}"
+
+
 def _name(lf) -> str:
     return f"layer {lf.layer} {lf.direction}"
 
@@ -406,15 +413,15 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
                                f"steps with ‖∂L/∂h_t‖ = 0, {_name(lf)}"))
         if lf.rate is None or span < 1:
             continue
-        change = lf.rate ** span
+        decades = span * math.log10(lf.rate)
         if lf.regime == "vanishing":
             out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} shrinks a signal "
-                               f"{1 / change:.3g}-fold over {span} steps: the gradient vanishes.",
-                               change, f"fitted change over {span} steps, {_name(lf)}"))
+                               f"{_fold(decades)}-fold over {span} steps: the gradient vanishes.",
+                               lf.rate, f"fitted per-step factor, {_name(lf)}"))
         elif lf.regime == "exploding":
             out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} grows a signal "
-                               f"{change:.3g}-fold over {span} steps: the gradient explodes.",
-                               change, f"fitted change over {span} steps, {_name(lf)}"))
+                               f"{_fold(decades)}-fold over {span} steps: the gradient explodes.",
+                               lf.rate, f"fitted per-step factor, {_name(lf)}"))
     if any(lf.regime == "exploding" for lf in layers):
         typical = np.concatenate([lf.grad_norm for lf in layers])
         typical = typical[np.isfinite(typical) & (typical > 0)]
@@ -456,7 +463,7 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
                                lo / hi, "mean ‖∂L/∂h_t‖ of layer 0 over that of the top layer"))
     if lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] * span > math.log(REGIME_FACTOR):
         out.append(Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} per step: nearby forward "
-                           f"trajectories drift apart {math.exp(lyapunov[0] * span):.3g}-fold over {span} steps "
+                           f"trajectories drift apart {_fold(lyapunov[0] * span / math.log(10))}-fold over {span} steps "
                            f"(chaotic dynamics, which go with exploding gradients).",
                            float(lyapunov[0]), "largest Lyapunov exponent, nats per step"))
     if not out:
@@ -470,7 +477,7 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
 
 # ---- the public call -----------------------------------------------------------------------------------------
 
-def inspect_cost(arch: Architecture, seq_len: int, batch: int, itemsize: int = 4) -> budget.Budget:
+def inspect_cost(arch: Architecture, seq_len: int, batch: int, itemsize: int = 8) -> budget.Budget:
     """Memory and time of one inspect (see core/budget.py): the autograd graph keeps about a dozen batch × hidden
     tensors per step, layer and direction; the time is a per-step overhead plus the products."""
     g, H, P = GATES[arch.kind], arch.hidden_size, arch.output_size
@@ -536,12 +543,15 @@ def inspect(module, inputs=None, *, readout=None, loss_on: str = "last", seq_len
     if v.numel() != width or not torch.isfinite(v).all():
         raise ConfigError("readout", f"a finite vector of {width} numbers (the top layer's output size)",
                           tuple(torch.as_tensor(readout).shape))
-    x = _inputs(arch, inputs, seq_len, batch, input_scale, gen, dtype, device)
-    budget.check("inspect", inspect_cost(arch, x.shape[0], x.shape[1], ref.element_size()),
-                 "the sequence length T or the batch")
+    # Computed in float64 whatever the module's dtype: in float32 the far steps' gradients of a vanishing network
+    # turn subnormal (below 1.2e-38), which makes the backward pass several times slower on x86, and then 0.
+    if inputs is None:                          # checked before the inputs are drawn
+        budget.check("inspect", inspect_cost(arch, seq_len, batch), "the sequence length T or the batch")
+    x = _inputs(arch, inputs, seq_len, batch, input_scale, gen, torch.float64, device)
+    budget.check("inspect", inspect_cost(arch, x.shape[0], x.shape[1]), "the sequence length T or the batch")
     with torch.enable_grad():
         states, top = _unroll(module, arch, x)
-        v = v.to(device=device, dtype=dtype)
+        v = v.to(device=device)
         loss = (top[-1] @ v).sum() if loss_on == "last" else (top @ v).sum()
         wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
         grads = torch.autograd.grad(loss, wanted, allow_unused=True, materialize_grads=True)
@@ -557,7 +567,7 @@ def inspect(module, inputs=None, *, readout=None, loss_on: str = "last", seq_len
     config = {"seq_len": T, "batch": int(x.shape[1]), "loss_on": loss_on, "input_scale": input_scale,
               "seed": seed, "inputs": "gaussian" if inputs is None else "given",
               "readout": "drawn" if readout is None else "given", "dtype": str(dtype).replace("torch.", ""),
-              "device": str(device)}
+              "computed_in": "float64", "device": str(device)}
     return InspectResult(arch, layers, np.asarray(lyapunov, dtype=float), saturation,
                          diagnose(arch, layers, saturation, lyapunov), config)
 

@@ -105,7 +105,7 @@ class Watch:
 
     def _record(self, p: dict) -> dict:
         arch = self.arch
-        x = p["x"]
+        x = p["x"].to(torch.float64)                  # as core.inspect: float64 whatever the module's dtype
         if x.dim() == 2:                     # an unbatched sequence (T, D)
             x = x.unsqueeze(1)
         elif arch.batch_first:

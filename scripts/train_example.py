@@ -6,7 +6,8 @@ A whole model's state dict, as a practitioner would save it: `lstm.*` (torch.nn.
 `head.*` (the linear readout of the last step), with the task, the sequence length and the final test MSE in the
 file's metadata. Adam 1e-2, batch 64, T = 50, gradient norm clipped at 1, until the MSE of a fixed test batch is
 under 0.01 (always answering 1 scores 1/6) or 3000 steps. The inputs file is one adding batch (T 100, batch 8) in
-the module's layout (T, B, 2), for the page's optional input upload.
+the module's layout (T, B, 2), for the page's optional input upload. The run is watched (core.watch, every 50 steps)
+into adding_run.gfl, the page's replay example.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import core  # noqa: E402
 from core.tasks import adding_batch  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "examples"
@@ -42,20 +44,22 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     test_x, test_y = adding_batch(SEQ_LEN, 512, torch.Generator().manual_seed(12345))
     mse = float("nan")
-    for step in range(1, MAX_STEPS + 1):
-        x, y = adding_batch(SEQ_LEN, BATCH, gen)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 100 == 0:
-            with torch.no_grad():
-                mse = float(torch.nn.functional.mse_loss(model(test_x), test_y))
-            print(f"step {step}: test MSE {mse:.4f}", flush=True)
-            if mse < TARGET:
-                break
     OUT.mkdir(parents=True, exist_ok=True)
+    with core.watch(model.lstm, every=50, path=OUT / "adding_run.gfl") as watch:
+        for step in range(1, MAX_STEPS + 1):
+            x, y = adding_batch(SEQ_LEN, BATCH, gen)
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            watch.record_loss(loss)
+            if step % 100 == 0:
+                with torch.no_grad():
+                    mse = float(torch.nn.functional.mse_loss(model(test_x), test_y))
+                print(f"step {step}: test MSE {mse:.4f}", flush=True)
+                if mse < TARGET:
+                    break
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, OUT / "adding_lstm.safetensors",
               metadata={"task": "adding", "seq_len": str(SEQ_LEN), "steps": str(step), "test_mse": f"{mse:.5f}",
                         "made_by": "scripts/train_example.py"})

@@ -115,3 +115,24 @@ def test_the_example_ships_in_the_image():
     for path in (EXAMPLE, EXAMPLE_INPUTS):
         assert path.exists() and not docker_ignores(path.relative_to(EXAMPLE.parents[1]).as_posix())
     assert EXAMPLE.stat().st_size < 200_000
+
+
+def test_replay_the_example_run_and_a_bad_watch_file():
+    from ui.inspect_controls import EXAMPLE_RUN
+    header, records = core.read_watch(EXAMPLE_RUN)
+    at = open_page(PAGE, view="replay")
+    figs = figures(at)
+    assert len(figs) == 1 + 2                   # loss and gradient norm, one heatmap per layer
+    assert values(figs[0]["data"][0]["x"]) == [r["step"] for r in records]
+    heat = figs[2]["data"][0]
+    assert heat["type"] == "heatmap" and values(heat["x"]) == [r["step"] for r in records]
+    z0 = heat["z"][0][0] if isinstance(heat["z"], list) else None
+    if z0 is not None:
+        top = next(lf for lf in records[0]["layers"] if lf["layer"] == 1)
+        assert z0 == pytest.approx(np.log10(top["grad_norm"][-1]))
+    assert any(f"{len(records)} recorded steps" in m.value for m in at.markdown)
+    at.radio(key="network__run").set_value("upload").run()
+    upload(at, b'{"format": "other", "version": 3}\n', "run.gfl", key="network_watch")
+    assert len(at.error) == 1 and "watch file must be a gfl-watch file of version 1" in at.error[0].value
+    at.radio(key="network__view").set_value("inspect").run()
+    assert not at.error and len(figures(at)) == 4

@@ -97,3 +97,35 @@ def architecture_text(res: InspectResult) -> str:
     extra = f", projection to {a.proj_size}" if a.proj_size else ""
     return (f"{a.num_layers}-layer {'bidirectional ' if a.bidirectional else ''}{kind}: input size {a.input_size}, "
             f"hidden size {a.hidden_size}{extra}")
+
+
+def watch_heatmap_figure(records: list, layer: int, direction: str) -> go.Figure:
+    """A watch file's ‖∂loss/∂h‖ of one layer and direction by distance from the last step (rows) × recorded step
+    (columns), log colour: the Training lab's heatmap for the user's own run."""
+    curves = [next((lf["grad_norm"] for lf in r["layers"] if lf["layer"] == layer and lf["direction"] == direction),
+                   []) for r in records]
+    longest = max((len(c) for c in curves), default=0)
+    z = np.full((longest, len(records)), np.nan)
+    for j, curve in enumerate(curves):
+        by_distance = np.array([np.nan if v is None else v for v in curve], dtype=float)[::-1]
+        z[:len(by_distance), j] = by_distance
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(np.isfinite(z) & (z > 0), np.log10(z), np.nan)
+    trace = dict(type="heatmap", z=z, x=[r["step"] for r in records], y=np.arange(longest), colorscale="Viridis",
+                 colorbar=dict(title="log10 ‖∂loss/∂h‖"),
+                 hovertemplate="step %{x}, distance %{y}<br>log10 ‖∂loss/∂h‖ = %{z:.2f}<extra></extra>")
+    name = f"layer {layer}" + (" reverse" if direction == "reverse" else "")
+    return figure([trace], f"{name}: ‖∂loss/∂h_(T−k)‖ over training (your own loss)",
+                  xaxis=dict(title="training step"), yaxis=dict(title="distance k from the last step"))
+
+
+def watch_scalars_figure(records: list) -> go.Figure:
+    """The loss (where recorded) and the parameter-gradient norm of each recorded step, log axis."""
+    steps = [r["step"] for r in records]
+    traces = [dict(type="scatter", x=steps, y=_positive_or_none([r.get("loss") or np.nan for r in records]),
+                   mode="lines+markers", name="loss", line=dict(color=LAYER_COLORS[0], width=3)),
+              dict(type="scatter", x=steps, y=_positive_or_none([r.get("grad_norm") or np.nan for r in records]),
+                   mode="lines+markers", name="‖∂loss/∂θ‖ of the module", line=dict(color=LAYER_COLORS[1], width=3,
+                                                                                  dash="dash"))]
+    return figure(traces, "Loss and gradient norm at the recorded steps", height=320,
+                  xaxis=dict(title="training step"), yaxis=dict(type="log", exponentformat="power"))
