@@ -1,6 +1,5 @@
 """Your network: a practitioner's own RNN, LSTM or GRU, and where its gradient dies, layer by layer."""
 import hashlib
-import io
 
 import numpy as np
 import streamlit as st
@@ -8,11 +7,10 @@ import streamlit as st
 from core.admission import ADMISSION
 from core.errors import ConfigError
 from core.inspect import inspect
-from core.inspect_cli import load_inputs
-from core.weights import MAX_FILE_MB, build_module, find_groups, read_tensors
+from core.watch import read_watch
+from core.weights import MAX_FILE_MB, build_module, find_groups, read_inputs, read_tensors
 from ui import inspect_figs
 from ui.heavy import wait_message
-from core.watch import read_watch
 from ui.inspect_controls import (EXAMPLE, EXAMPLE_INPUTS, EXAMPLE_RUN, INPUTS, RUNS, SOURCES, STATE, UI_MAX_BATCH,
                                  UI_MAX_SEQ_LEN, VIEWS)
 from ui.live_chart import chart
@@ -68,7 +66,7 @@ def input_batch(choice):
     if uploaded is None:
         st.info("Upload an input batch, or choose gaussian inputs.", icon=":material/upload_file:")
         st.stop()
-    return load_inputs(uploaded.getvalue())
+    return read_inputs(uploaded.getvalue())
 
 
 def pick_group(groups):

@@ -485,7 +485,8 @@ def inspect_cost(arch: Architecture, seq_len: int, batch: int, itemsize: int = 8
     width = sum(arch.layer_input_size(k) for k in range(arch.num_layers)) * arch.directions
     memory = budget.JOB_MEMORY + seq_len * batch * itemsize * (runs * (3 * g * H + 3 * P + 2 * H) + width)
     flops = 4 * seq_len * batch * g * H * (width + runs * P)
-    lyapunov_s = seq_len * arch.num_layers * (60e-6 + 20 * g * H * (arch.input_size + 2 * P) / 2e9)
+    # the Lyapunov loop reads each layer's float64 weights once per step (memory-bound, ~4 GB/s under load)
+    lyapunov_s = seq_len * arch.num_layers * (60e-6 + 8 * g * H * (arch.input_size + 2 * P) / 4e9)
     seconds = budget.JOB_SECONDS + seq_len * runs * 150e-6 + flops / budget.FLOP_RATE["float32"] + lyapunov_s
     return budget.Budget(memory, seconds)
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .errors import ConfigError
 from .inspect import INSPECT_FIELDS, InspectResult, inspect
-from .weights import MAX_FILE_BYTES, MAX_FILE_MB, WeightsError, load_module
+from .weights import MAX_FILE_BYTES, MAX_FILE_MB, WeightsError, load_module, read_inputs
 
 
 def read_file(path: str, what: str) -> bytes:
@@ -24,18 +22,6 @@ def read_file(path: str, what: str) -> bytes:
             return f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise WeightsError(f"{what}: cannot read {path!r}: {exc.strerror or exc}") from None
-
-
-def load_inputs(data: bytes) -> np.ndarray:
-    """An input batch from a .npy file's bytes, never unpickled."""
-    import io
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:          # a pickle, a truncated or foreign file: one line
-        raise ConfigError("inputs", "a .npy file of real numbers shaped (T, B, D)", str(exc)[:80]) from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
-        raise ConfigError("inputs", "a .npy file of real numbers shaped (T, B, D)", "not a numeric array")
-    return array
 
 
 def _add(p) -> None:
@@ -56,7 +42,7 @@ def run(args) -> InspectResult:
     if args.nonlinearity not in ("tanh", "relu"):
         raise ConfigError("nonlinearity", "one of tanh, relu", args.nonlinearity)
     module, group = load_module(read_file(args.weights, "WEIGHTS"), args.prefix, args.nonlinearity)
-    inputs = load_inputs(read_file(args.inputs, "--inputs")) if args.inputs else None
+    inputs = read_inputs(read_file(args.inputs, "--inputs")) if args.inputs else None
     options = {k: getattr(args, k) for k in ("seq_len", "batch", "loss_on", "input_scale", "seed")
                if getattr(args, k) is not None}
     for name in ("seq_len", "batch", "input_scale", "seed"):

@@ -17,6 +17,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .errors import ConfigError
@@ -249,3 +250,20 @@ def load_module(data: bytes, prefix: str | None = None, nonlinearity: str = "tan
         names = ", ".join(repr(g.prefix.rstrip(".")) for g in groups)
         raise WeightsError(f"the file holds {len(groups)} recurrent groups ({names}); choose one with --prefix")
     return build_module(groups[0]), groups[0]
+
+
+def read_inputs(data: bytes) -> np.ndarray:
+    """An input batch from a .npy file's bytes, never unpickled."""
+    try:
+        stream = io.BytesIO(data)
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+        if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > len(data):     # a header lying about its size
+            raise ValueError(f"its header declares {shape} but the file is smaller")
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:          # a pickle, a truncated or foreign file: one line
+        raise ConfigError("inputs", "a .npy file of real numbers shaped (T, B, D)", str(exc)[:80]) from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise ConfigError("inputs", "a .npy file of real numbers shaped (T, B, D)", "not a numeric array")
+    return array

@@ -91,6 +91,10 @@ def test_inputs_from_npy(capsys, tmp_path, lstm_file):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     status, _, err = cli(capsys, lstm_file, "--inputs", tmp_path / "obj.npy")
     assert status == 2 and err.startswith("error: --inputs must be a .npy file") and err.count("\n") == 1
+    lying = (tmp_path / "x.npy").read_bytes().replace(b"(12, 2, 3)", b"(99999, 9999, 3)")
+    (tmp_path / "lying.npy").write_bytes(lying)
+    status, _, err = cli(capsys, lstm_file, "--inputs", tmp_path / "lying.npy")
+    assert status == 2 and "its header declares (99999, 9999, 3) but the file is smaller" in err
 
 
 def test_a_vanilla_rnn_takes_its_nonlinearity_from_the_flag(capsys, tmp_path):
