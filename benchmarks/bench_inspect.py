@@ -16,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -34,14 +35,18 @@ CASES = [  # (label, module factory, target)
 T, B = 256, 8
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()                                     # warm-up
-    times = []
+def median_times(fns, repeats: int) -> list[float]:
+    """Median seconds of each function, run in turn within every repeat (a slow spell of a shared machine hits
+    them alike)."""
+    for fn in fns:
+        fn()                                 # warm-up
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, out in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def plain(module, x, v, flush=False):
@@ -61,6 +66,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     core.configure_threads()
+    warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.manual_seed(0)
     print(f"T {T}, batch {B}, {torch.get_num_threads()} torch thread(s); median of {args.repeats}")
     print(f"{'module':<30} {'plain fwd+bwd':>14} {'flushed':>10} {'core.inspect':>13} {'ratio':>6} "
@@ -71,9 +77,8 @@ def main() -> None:
         width = (module.proj_size or module.hidden_size) * (2 if module.bidirectional else 1)
         v = torch.randn(width)
         v /= v.norm()
-        base = median_time(plain(module, x, v), args.repeats)
-        flushed = median_time(plain(module, x, v, flush=True), args.repeats)
-        ours = median_time(lambda: inspect(module, x, readout=v), args.repeats)
+        base, flushed, ours = median_times([plain(module, x, v), plain(module, x, v, flush=True),
+                                            lambda: inspect(module, x, readout=v)], args.repeats)
         print(f"{label:<30} {base * 1e3:11.1f} ms {flushed * 1e3:7.1f} ms {ours * 1e3:10.1f} ms {ours / base:6.2f} "
               f"{ours / flushed:10.2f} {target:7.1f}")
 

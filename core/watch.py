@@ -12,7 +12,8 @@ A step is one forward call of the module in training mode with gradients enabled
 keeps the inputs, the initial state and a copy of the weights, and hooks the module's outputs: the user's own
 backward pass hands it ∂loss/∂output_t for every step (and ∂loss/∂h_n, ∂loss/∂c_n where the loss reads the final
 states). Before the next step (or at close) it back-propagates that seed through its own unroll of the same weights
-(core/inspect.py), which yields the total derivative on every state of every layer, and appends one record.
+(core/inspect.py, in the module's dtype), which yields the total derivative on every state of every layer, and
+appends one record.
 The norm of the module's parameter gradient of that step (before any clipping) comes from a hook that fires when
 the backward pass has computed it. Nothing of the user's computation changes: no tensor is modified, no gradient
 is added to a parameter.
@@ -105,7 +106,7 @@ class Watch:
 
     def _record(self, p: dict) -> dict:
         arch = self.arch
-        x = p["x"].to(torch.float64)                  # as core.inspect: float64 whatever the module's dtype
+        x = p["x"]              # in the module's dtype, as the user's own backward pass (it runs every `every` steps)
         if x.dim() == 2:                     # an unbatched sequence (T, D)
             x = x.unsqueeze(1)
         elif arch.batch_first:
