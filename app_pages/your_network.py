@@ -33,7 +33,8 @@ def sidebar():
              help="A .npy batch is read with allow_pickle=False, in the module's layout (T, B, D).")
     sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key=key("seq_len"), help="Of the gaussian inputs.")
     sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help="Sequences of the gaussian inputs.")
-    sb.slider("Input scale", 0.0, 10.0, step=0.1, key=key("input_scale"), help="Standard deviation of the gaussian inputs.")
+    sb.slider("Input scale", 0.0, 10.0, step=0.1, key=key("input_scale"),
+              help="Standard deviation of the gaussian inputs.")
     sb.number_input("Seed", 0, 9999, key=key("seed"), help="Draws the readout and the gaussian inputs.")
     sb.radio("Loss on", ["last", "all"], key=key("loss_on"), horizontal=True,
              format_func={"last": "last step", "all": "every step"}.get,
@@ -47,7 +48,9 @@ def weights_bytes(source):
     if source == "example":
         return EXAMPLE.name, EXAMPLE.read_bytes()
     uploaded = st.file_uploader(f"Weights file (.safetensors, .pt, .pth, .bin; at most {MAX_FILE_MB} MB)",
-                                type=["safetensors", "pt", "pth", "bin"], key="network_upload")
+                                type=["safetensors", "pt", "pth", "bin"], key="network_upload",
+                                help="Read in memory with safetensors or torch.load(weights_only=True); never written "
+                                     "to disk, never unpickled otherwise.")
     if uploaded is None:
         st.info("Upload the weights of a torch.nn.RNN, LSTM or GRU, or of a whole model that contains one. An "
                 "uploaded file cannot go into a link: the address keeps every setting but the file.",
@@ -62,7 +65,8 @@ def input_batch(choice):
         return None
     if choice == "adding":
         return np.load(EXAMPLE_INPUTS, allow_pickle=False)
-    uploaded = st.file_uploader("Input batch (.npy, shaped (T, B, D))", type=["npy"], key="network_inputs")
+    uploaded = st.file_uploader("Input batch (.npy, shaped (T, B, D))", type=["npy"], key="network_inputs",
+                                help="np.save of an array in the module's layout; read with allow_pickle=False.")
     if uploaded is None:
         st.info("Upload an input batch, or choose gaussian inputs.", icon=":material/upload_file:")
         st.stop()
@@ -141,7 +145,9 @@ def replay_view(run):
         name, data = EXAMPLE_RUN.name, EXAMPLE_RUN.read_bytes()
     else:
         uploaded = st.file_uploader(f"Watch file (.gfl, at most {MAX_FILE_MB} MB)", type=["gfl", "jsonl"],
-                                    key="network_watch")
+                                    key="network_watch",
+                                    help="The JSON-lines file core.watch writes (format gfl-watch, version 1: README, "
+                                         "Your own network).")
         if uploaded is None:
             st.info("Upload a file written by core.watch.", icon=":material/upload_file:")
             return
@@ -171,7 +177,8 @@ st.caption("Bring a recurrent network: its weights (and, if you like, its inputs
            "the recurrence and the layer above), per sequence, averaged over the batch, for every layer and "
            "direction. For an LSTM, the cell state's too.")
 show_warnings(warnings)
-st.radio("View", list(VIEWS), format_func=VIEWS.get, key=key("view"), horizontal=True, label_visibility="collapsed")
+st.radio("View", list(VIEWS), format_func=VIEWS.get, key=key("view"), horizontal=True, label_visibility="collapsed",
+         help="Inspect a network's weights now, or replay the gradients core.watch recorded while it trained.")
 if values["view"] == "inspect":
     inspect_view(values)
 else:

@@ -165,7 +165,8 @@ def architecture_of(module) -> Architecture:
     return Architecture(kind=kind, num_layers=module.num_layers, input_size=module.input_size,
                         hidden_size=module.hidden_size, proj_size=getattr(module, "proj_size", 0) or 0,
                         bidirectional=module.bidirectional,
-                        nonlinearity="relu" if mode == "RNN_RELU" else "tanh" if kind == "rnn" else "sigmoid/tanh gates",
+                        nonlinearity=("relu" if mode == "RNN_RELU" else "tanh" if kind == "rnn"
+                                      else "sigmoid/tanh gates"),
                         bias=module.bias, batch_first=module.batch_first)
 
 
@@ -319,7 +320,7 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
     step(t, dh_prev, dc_prev, dx) -> (dh, dc) (dx None: no tangent on the input), every per-step coefficient
     computed once for all t."""
     p = {k: (v.to("cpu", torch.float64).numpy() if v is not None else None) for k, v in w.items()}
-    H, T = arch.hidden_size, len(h)
+    H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
     w_ih, w_hh = p["weight_ih"], p["weight_hh"]
     sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
@@ -462,8 +463,9 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
                                f"{arch.num_layers - 1} (mean over steps): each layer costs signal; try fewer layers.",
                                lo / hi, "mean ‖∂L/∂h_t‖ of layer 0 over that of the top layer"))
     if lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] * span > math.log(REGIME_FACTOR):
+        growth = _fold(lyapunov[0] * span / math.log(10))
         out.append(Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} per step: nearby forward "
-                           f"trajectories drift apart {_fold(lyapunov[0] * span / math.log(10))}-fold over {span} steps "
+                           f"trajectories drift apart {growth}-fold over {span} steps "
                            f"(chaotic dynamics, which go with exploding gradients).",
                            float(lyapunov[0]), "largest Lyapunov exponent, nats per step"))
     if not out:

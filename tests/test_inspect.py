@@ -218,7 +218,8 @@ def test_every_sentence_follows_from_its_number():
     seen = set()
     for trial in range(40):
         kind = list(KINDS)[trial % 5]
-        module = make(kind, int(rng.integers(1, 4)), bool(rng.integers(2)), seed=trial, scale=float(rng.uniform(0.3, 4)))
+        module = make(kind, int(rng.integers(1, 4)), bool(rng.integers(2)), seed=trial,
+                      scale=float(rng.uniform(0.3, 4)))
         res = core.inspect(module, seq_len=25, batch=2, seed=trial)
         span = 24
         assert res.diagnosis

@@ -83,7 +83,8 @@ def test_recorded_curves_are_the_total_derivatives_of_the_users_loss(tmp_path, k
                 module(x)                        # an evaluation pass: not a step
                 module.train()
     header, records = core.read_watch(tmp_path / "run.gfl")
-    assert header == {"format": "gfl-watch", "version": 1, "every": 3, "architecture": architecture_of(module).to_dict()}
+    assert header == {"format": "gfl-watch", "version": 1, "every": 3,
+                      "architecture": architecture_of(module).to_dict()}
     assert [r["step"] for r in records] == [0, 3, 6]
     for r in records:
         assert r["loss"] == pytest.approx(losses[r["step"]]) and r["grad_norm"] == pytest.approx(grad_norms[r["step"]])
