@@ -316,13 +316,20 @@ def _saturation(arch: Architecture, layer: int, direction: str, record: list) ->
 
 
 def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c: np.ndarray | None):
-    """The linearised step of one forward direction along sequence 0, in float64 NumPy:
-    step(t, dh_prev, dc_prev, dx) -> (dh, dc) (dx None: no tangent on the input), every per-step coefficient
-    computed once for all t."""
+    """The linearised step of one forward direction along sequence 0, in NumPy: step(t, dh_prev, dc_prev, dx) ->
+    (dh, dc) (dx None: no tangent on the input), every per-step coefficient computed once for all t in float64.
+    The products with the weight matrices, which read the whole matrix every step (memory-bound), run in float32:
+    half the traffic (the loop ran ~2× faster); against float64 products the largest exponent moves by ~1e-8
+    relative, the fifth (the most sensitive to rounding) by ~1e-4."""
     p = {k: (v.to("cpu", torch.float64).numpy() if v is not None else None) for k, v in w.items()}
     H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
     w_ih, w_hh = p["weight_ih"], p["weight_hh"]
+    ih32, hh32 = w_ih.astype(np.float32), w_hh.astype(np.float32)
+    hr32 = p["weight_hr"].astype(np.float32) if p["weight_hr"] is not None else None
+
+    def mv(m32, v):
+        return m32 @ v.astype(np.float32)
     sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
     with np.errstate(all="ignore"):
         gi = inp @ w_ih.T + p["bias_ih"]
@@ -330,14 +337,14 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
         if arch.kind == "rnn":
             a = gi + gh
             d = (a > 0).astype(float) if arch.nonlinearity == "relu" else 1 - np.tanh(a) ** 2
-            return lambda t, dh, dc, dx: (d[t][:, None] * (w_hh @ dh + (0 if dx is None else w_ih @ dx)), None)
+            return lambda t, dh, dc, dx: (d[t][:, None] * (mv(hh32, dh) + (0 if dx is None else mv(ih32, dx))), None)
         if arch.kind == "gru":
             r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
             n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
             ar, az, an = r * (1 - r), z * (1 - z), 1 - n * n
 
             def gru_step(t, dh, dc, dx):
-                di, dhh = (np.zeros((3 * H, dh.shape[1])) if dx is None else w_ih @ dx), w_hh @ dh
+                di, dhh = (np.zeros((3 * H, dh.shape[1])) if dx is None else mv(ih32, dx)), mv(hh32, dh)
                 dr = ar[t][:, None] * (di[:H] + dhh[:H])
                 dz = az[t][:, None] * (di[H:2 * H] + dhh[H:2 * H])
                 dn = an[t][:, None] * (di[2 * H:] + dr * gh[t, 2 * H:, None] + r[t][:, None] * dhh[2 * H:])
@@ -349,14 +356,14 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
         c_prev = np.concatenate([np.zeros((1, H)), c[:-1]])
         tanh_c = np.tanh(c)
         k_i, k_f, k_g, k_o = i * (1 - i) * g, f * (1 - f) * c_prev, i * (1 - g * g), o * (1 - o) * tanh_c
-        b_c, w_hr = o * (1 - tanh_c * tanh_c), p["weight_hr"]
+        b_c = o * (1 - tanh_c * tanh_c)
 
         def lstm_step(t, dh, dc, dx):
-            dz = w_hh @ dh if dx is None else w_ih @ dx + w_hh @ dh
+            dz = mv(hh32, dh) if dx is None else mv(ih32, dx) + mv(hh32, dh)
             dc_new = (k_i[t][:, None] * dz[:H] + k_f[t][:, None] * dz[H:2 * H] + f[t][:, None] * dc
                       + k_g[t][:, None] * dz[2 * H:3 * H])
             dm = k_o[t][:, None] * dz[3 * H:] + b_c[t][:, None] * dc_new
-            return (w_hr @ dm if w_hr is not None else dm), dc_new
+            return (mv(hr32, dm) if hr32 is not None else dm), dc_new
         return lstm_step
 
 
