@@ -200,20 +200,25 @@ def _lambda1(m: torch.Tensor) -> float:
 
 # ---- the unroll under autograd -------------------------------------------------------------------------------
 
+def _sigmoid_first(t: torch.Tensor, hidden: int) -> torch.Tensor:
+    """Rows of a (4H, …) LSTM weight or bias in the order i, f, o, g: one sigmoid and one tanh per step."""
+    return t.view(4, hidden, *t.shape[1:])[[0, 1, 3, 2]].reshape(t.shape)
+
+
 def _lstm_direction(xw, w, order, h0, c0, record):
-    """One LSTM direction, step by step; xw holds x_t W_ih^T + b for every step (torch's gate order i, f, g, o)."""
+    """One LSTM direction, step by step; xw holds x_t W_ih^T + b for every step, its gate blocks in the order i, f,
+    o, g (see _sigmoid_first)."""
     H = c0.shape[-1]
-    w_hh_t = w["weight_hh"].T
+    w_hh_t = _sigmoid_first(w["weight_hh"], H).T
     w_hr_t = w["weight_hr"].T if w["weight_hr"] is not None else None
     h, c = h0, c0
     hs, cs = [None] * len(order), [None] * len(order)
     for t in order:
         gates = torch.addmm(xw[t], h, w_hh_t)
-        ifo = torch.sigmoid(gates[:, :2 * H]), torch.sigmoid(gates[:, 3 * H:])
-        g = torch.tanh(gates[:, 2 * H:3 * H])
-        i, f = ifo[0][:, :H], ifo[0][:, H:]
-        c = torch.addcmul(f * c, i, g)
-        h = ifo[1] * torch.tanh(c)
+        ifo = torch.sigmoid(gates[:, :3 * H])
+        f = ifo[:, H:2 * H]
+        c = torch.addcmul(f * c, ifo[:, :H], torch.tanh(gates[:, 3 * H:]))
+        h = ifo[:, 2 * H:] * torch.tanh(c)
         if w_hr_t is not None:
             h = h @ w_hr_t
         hs[t], cs[t] = h, c
@@ -276,7 +281,9 @@ def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
             record: list = []
             cs = None
             if arch.kind == "lstm":
-                xw = torch.addmm(w["bias_ih"] + w["bias_hh"], flat, w["weight_ih"].T).view(T, B, -1)
+                H = arch.hidden_size
+                xw = torch.addmm(_sigmoid_first(w["bias_ih"] + w["bias_hh"], H), flat,
+                                 _sigmoid_first(w["weight_ih"], H).T).view(T, B, -1)
                 hs, cs = _lstm_direction(xw.unbind(0), w, order, h0, c0, record)
             elif arch.kind == "gru":
                 xw = torch.addmm(w["bias_ih"], flat, w["weight_ih"].T).view(T, B, -1)
