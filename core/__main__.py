@@ -119,7 +119,7 @@ COMMANDS = {
 def _register_optional_commands():
     """Subcommands of later modules (train, cliff, phase) add themselves if present."""
     import importlib
-    for module in ("core.training_cli", "core.theory_cli"):
+    for module in ("core.training_cli", "core.theory_cli", "core.inspect_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

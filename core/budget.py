@@ -13,6 +13,7 @@ on the high side. Budgets per job:
     training step    1 GiB    1.5 s   (a step is what Pause waits for, so it stays short)
     phase diagram    2 GiB    30 s
     loss cliff       1 GiB    10 s
+    inspect          2 GiB    30 s    (a user's own network, core/inspect.py; an upload is checked before any work)
 
 An operator with a bigger machine can raise every budget by the same factor with the environment
 variable GFL_BUDGET_SCALE (e.g. 4); the app and the CLI read it at startup.
@@ -41,6 +42,7 @@ BUDGETS = {
     "phase diagram": Budget(2 * GIB, 30.0),
     "loss cliff": Budget(1 * GIB, 10.0),
     "weight-scale sweep": Budget(1 * GIB, 10.0),
+    "inspect": Budget(2 * GIB, 30.0),
 }
 
 # The cost model: seconds = steps × overhead per step + floating-point operations / rate.

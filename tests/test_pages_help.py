@@ -14,6 +14,8 @@ VIEWS = [
     ("app_pages/phase.py", {"s_count": "9", "y_count": "5", "seq_len": "30"}),
     ("app_pages/phase.py", {"s_count": "9", "y_axis": "seq_len", "y_min": "10", "y_max": "100", "y_count": "4"}),
     ("app_pages/phase.py", {"s_count": "9", "y_axis": "activation", "seq_len": "30"}),
+    ("app_pages/your_network.py", {"seq_len": "30"}),
+    ("app_pages/your_network.py", {"view": "replay"}),
 ]
 
 

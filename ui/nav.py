@@ -27,6 +27,9 @@ PAGES = [
      "there with and without clipping."),
     ("app_pages/phase.py", "Phase diagram", ":material/grid_on:", "phase",
      "The edge between vanishing and exploding across weight scales, measured and predicted."),
+    ("app_pages/your_network.py", "Your network", ":material/upload_file:", "your-network",
+     "Bring your own RNN, LSTM or GRU: upload its weights and see where its gradient dies, layer by layer and "
+     "step by step, with its Lyapunov exponents, saturation and a diagnosis."),
     ("app_pages/why.py", "Why are RNNs hard to train?", ":material/school:", "why",
      "The argument step by step, each claim beside a live figure or a one-click demonstration."),
 ]

@@ -1,0 +1,601 @@
+"""A practitioner's own network: ‖∂L/∂h_t‖ for every layer, direction and step of a torch.nn.RNN, LSTM or GRU.
+
+`inspect(module)` unrolls the module with its own weights, step by step under autograd, and takes the total
+derivative of the app's loss (a fixed unit readout of the top layer's output, both directions concatenated, on the
+last step or on every step) with respect to every hidden state of every layer and direction, in one backward pass:
+a state h_t is a node of the graph, so its gradient sums every path (the recurrence and the next layer's input).
+Only the states' gradients are asked for, none of the weights', so the backward pass skips the weight products.
+The module is not changed: its parameters are read detached (no .grad appears) and it is never called, so its
+training mode and its dropout stay as they are (the unroll has no dropout: it shows the network at evaluation).
+The unroll runs in float64 whatever the module's dtype (float32 would make the far steps' gradients subnormal, slow
+and then exactly 0).
+
+Besides the curves: the per-step factor and regime of each (core/theory.py's rule, against the distance T−1−t of
+step t from the last step, in either direction: how much of the signal reaches the early steps), λ1 of its
+recurrent matrix, the Lyapunov exponents of the forward dynamics of the whole stack (core/lyapunov.py), the gate
+saturation of each layer, and a diagnosis in plain words, each sentence with the number it rests on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import budget
+from .config import FieldSpec
+from .errors import ConfigError
+from .lyapunov import qr_exponents
+from .norms import step_norms
+from .theory import REGIME_FACTOR, REGIME_RULE, classify_regime, fit_rate
+
+KINDS = {"RNN_TANH": "rnn", "RNN_RELU": "rnn", "LSTM": "lstm", "GRU": "gru"}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+SATURATED = (0.05, 0.95)            # a gate below the first or above the second counts as saturated
+
+INSPECT_FIELDS = {
+    "seq_len": FieldSpec("int", "sequence length T of the drawn inputs", lo=1, hi=10000),
+    "batch": FieldSpec("int", "sequences in the drawn batch", lo=1, hi=1024),
+    "loss_on": FieldSpec("choice", "where the loss reads the top layer: the last step only, or every step",
+                         choices=("last", "all")),
+    "input_scale": FieldSpec("float", "standard deviation of the drawn gaussian inputs", lo=0.0, hi=100.0),
+    "seed": FieldSpec("int", "seed of the readout and of the drawn inputs", lo=0, hi=2**31 - 1),
+}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a recurrent module is, read off its weights."""
+    kind: str                   # rnn | lstm | gru
+    num_layers: int
+    input_size: int
+    hidden_size: int
+    proj_size: int              # 0: no projection (LSTM only)
+    bidirectional: bool
+    nonlinearity: str = "tanh"  # the vanilla RNN's f (tanh | relu); "sigmoid/tanh gates" for gated cells
+    bias: bool = True
+    batch_first: bool = False
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """The size of h_t of one direction (the projection's, where there is one)."""
+        return self.proj_size or self.hidden_size
+
+    def layer_input_size(self, layer: int) -> int:
+        return self.input_size if layer == 0 else self.output_size * self.directions
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "num_layers": self.num_layers, "input_size": self.input_size,
+                "hidden_size": self.hidden_size, "proj_size": self.proj_size, "bidirectional": self.bidirectional,
+                "nonlinearity": self.nonlinearity, "bias": self.bias, "batch_first": self.batch_first}
+
+
+@dataclass
+class LayerFlow:
+    """The gradient of one layer and direction."""
+    layer: int                            # 0 = the bottom layer
+    direction: str                        # forward | reverse
+    grad_norm: np.ndarray                 # (T,) mean over the batch of ‖∂L/∂h_t‖, t in time order
+    cell_grad_norm: np.ndarray | None     # LSTM: the same for the cell state c_t
+    rate: float | None                    # fitted per-step factor against the distance T−1−t from the last step
+    regime: str                           # vanishing | stable | exploding (REGIME_RULE)
+    lambda1: float                        # largest singular value of the recurrent matrix (see recurrent_block)
+
+    @property
+    def by_distance(self) -> np.ndarray:
+        """grad_norm by distance k = T−1−t from the last step (what reaches the early steps, either direction)."""
+        return self.grad_norm[::-1]
+
+    def to_json_dict(self) -> dict:
+        return {"layer": self.layer, "direction": self.direction, "grad_norm": _finite_list(self.grad_norm),
+                "cell_grad_norm": None if self.cell_grad_norm is None else _finite_list(self.cell_grad_norm),
+                "rate": _finite(self.rate), "regime": self.regime, "lambda1": _finite(self.lambda1)}
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """How saturated one layer and direction is, over every step and sequence."""
+    layer: int
+    direction: str
+    quantity: str                 # what was counted: "forget gate f", "update gate z", "|f′(a)|"
+    mean: float
+    share_low: float              # share of values below SATURATED[0]
+    share_high: float             # share of values above SATURATED[1]
+
+    def to_json_dict(self) -> dict:
+        return {"layer": self.layer, "direction": self.direction, "quantity": self.quantity, "mean": self.mean,
+                "share_low": self.share_low, "share_high": self.share_high,
+                "low": SATURATED[0], "high": SATURATED[1]}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One sentence of the diagnosis and the number it rests on, shown beside it."""
+    text: str
+    value: float
+    quantity: str                 # what `value` is, in words
+
+    def to_json_dict(self) -> dict:
+        return {"text": self.text, "value": _finite(self.value), "quantity": self.quantity}
+
+
+@dataclass
+class InspectResult:
+    architecture: Architecture
+    layers: list                          # LayerFlow, bottom layer first, forward before reverse
+    lyapunov: np.ndarray                  # largest exponents of the forward dynamics of the stack, nats per step
+    saturation: list                      # Saturation, in the order of `layers`
+    diagnosis: list                       # Finding
+    config: dict                          # seq_len, batch, loss_on, input_scale, seed, inputs, dtype, device
+    regime_rule: str = field(default=REGIME_RULE)
+
+    def layer(self, layer: int, direction: str = "forward") -> LayerFlow:
+        return next(lf for lf in self.layers if lf.layer == layer and lf.direction == direction)
+
+    def to_json_dict(self) -> dict:
+        return {"architecture": self.architecture.to_dict(),
+                "layers": [lf.to_json_dict() for lf in self.layers],
+                "lyapunov": _finite_list(self.lyapunov),
+                "saturation": [s.to_json_dict() for s in self.saturation],
+                "diagnosis": [f.to_json_dict() for f in self.diagnosis],
+                "regime_rule": self.regime_rule, "config": dict(self.config)}
+
+
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _finite_list(a) -> list:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=float)]
+
+
+# ---- the module ---------------------------------------------------------------------------------------------
+
+def architecture_of(module) -> Architecture:
+    """The Architecture of a torch.nn.RNN, LSTM or GRU; ConfigError for anything else."""
+    mode = getattr(module, "mode", None)
+    if not isinstance(module, torch.nn.RNNBase) or mode not in KINDS:
+        raise ConfigError("module", "a torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU", type(module).__name__)
+    kind = KINDS[mode]
+    return Architecture(kind=kind, num_layers=module.num_layers, input_size=module.input_size,
+                        hidden_size=module.hidden_size, proj_size=getattr(module, "proj_size", 0) or 0,
+                        bidirectional=module.bidirectional,
+                        nonlinearity=("relu" if mode == "RNN_RELU" else "tanh" if kind == "rnn"
+                                      else "sigmoid/tanh gates"),
+                        bias=module.bias, batch_first=module.batch_first)
+
+
+def _weights(module, arch: Architecture, layer: int, reverse: bool, dtype: torch.dtype) -> dict:
+    """The detached weights of one layer and direction in `dtype` (biases as zeros when the module has none)."""
+    sfx = f"_l{layer}" + ("_reverse" if reverse else "")
+    w = {name: getattr(module, name + sfx).detach().to(dtype) for name in ("weight_ih", "weight_hh")}
+    rows = w["weight_hh"].shape[0]
+    for name in ("bias_ih", "bias_hh"):
+        w[name] = (getattr(module, name + sfx).detach().to(dtype) if arch.bias
+                   else torch.zeros(rows, dtype=dtype, device=w["weight_hh"].device))
+    w["weight_hr"] = getattr(module, "weight_hr" + sfx).detach().to(dtype) if arch.proj_size else None
+    return w
+
+
+def recurrent_block(arch: Architecture, w: dict) -> torch.Tensor:
+    """The matrix λ1 is read from: W_hh of the vanilla RNN, the candidate block (g of the LSTM, n of the GRU)
+    otherwise, as on the Gradient flow page."""
+    if arch.kind == "rnn":
+        return w["weight_hh"]
+    h = arch.hidden_size
+    return w["weight_hh"][2 * h:3 * h]
+
+
+def _lambda1(m: torch.Tensor) -> float:
+    m64 = m.detach().to("cpu", torch.float64)
+    if not torch.isfinite(m64).all():
+        return float("nan")
+    return float(torch.linalg.matrix_norm(m64, ord=2))
+
+
+# ---- the unroll under autograd -------------------------------------------------------------------------------
+
+def _sigmoid_first(t: torch.Tensor, hidden: int) -> torch.Tensor:
+    """Rows of a (4H, …) LSTM weight or bias in the order i, f, o, g: one sigmoid and one tanh per step."""
+    return t.view(4, hidden, *t.shape[1:])[[0, 1, 3, 2]].reshape(t.shape)
+
+
+def _lstm_direction(xw, w, order, h0, c0, record):
+    """One LSTM direction, step by step; xw holds x_t W_ih^T + b for every step, its gate blocks in the order i, f,
+    o, g (see _sigmoid_first)."""
+    H = c0.shape[-1]
+    w_hh_t = _sigmoid_first(w["weight_hh"], H).T
+    w_hr_t = w["weight_hr"].T if w["weight_hr"] is not None else None
+    h, c = h0, c0
+    hs, cs = [None] * len(order), [None] * len(order)
+    for t in order:
+        gates = torch.addmm(xw[t], h, w_hh_t)
+        ifo = torch.sigmoid(gates[:, :3 * H])
+        f = ifo[:, H:2 * H]
+        c = torch.addcmul(f * c, ifo[:, :H], torch.tanh(gates[:, 3 * H:]))
+        h = ifo[:, 2 * H:] * torch.tanh(c)
+        if w_hr_t is not None:
+            h = h @ w_hr_t
+        hs[t], cs[t] = h, c
+        record.append(f.detach())
+    return hs, cs
+
+
+def _gru_direction(xw, w, order, h0, record):
+    """One GRU direction (torch's gate order r, z, n); xw holds x_t W_ih^T + b_ih."""
+    H = h0.shape[-1]
+    w_hh_t, b_hh = w["weight_hh"].T, w["bias_hh"]
+    h = h0
+    hs = [None] * len(order)
+    for t in order:
+        gh = torch.addmm(b_hh, h, w_hh_t)
+        rz = torch.sigmoid(xw[t][:, :2 * H] + gh[:, :2 * H])
+        n = torch.tanh(torch.addcmul(xw[t][:, 2 * H:], rz[:, :H], gh[:, 2 * H:]))
+        z = rz[:, H:]
+        h = torch.addcmul(n, z, h - n)                    # (1 − z) n + z h
+        hs[t] = h
+        record.append(z.detach())
+    return hs
+
+
+def _rnn_direction(xw, w, order, h0, relu, record):
+    """One vanilla RNN direction; xw holds x_t W_ih^T + b_ih + b_hh."""
+    w_hh_t = w["weight_hh"].T
+    h = h0
+    hs = [None] * len(order)
+    for t in order:
+        a = torch.addmm(xw[t], h, w_hh_t)
+        h = torch.relu(a) if relu else torch.tanh(a)
+        hs[t] = h
+        record.append(h.detach())                      # |f′| is read off h afterwards
+    return hs
+
+
+def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
+    """Every state of every layer and direction, in time order, under autograd (x: (T, B, D)). `module`: anything
+    with the module's parameters as attributes; `initial`: None (zero states) or the module's own (h0, c0) layout,
+    (layers × directions, B, ·) each. The input projection of a layer is one product for all steps, handed to the
+    loop unbound: indexing it step by step would make the backward pass write each step's gradient into a zero
+    tensor of the whole projection (T times)."""
+    T, B, _ = x.shape
+    dtype, device = x.dtype, x.device
+    inp = x
+    states = []                        # per (layer, direction): (hs, cs or None, weights, layer input, record)
+    for layer in range(arch.num_layers):
+        outs = []
+        for reverse in ([False, True] if arch.bidirectional else [False]):
+            w = _weights(module, arch, layer, reverse, dtype)
+            order = range(T - 1, -1, -1) if reverse else range(T)
+            index = layer * arch.directions + int(reverse)
+            h0 = torch.zeros(B, arch.output_size, dtype=dtype, device=device, requires_grad=True)
+            c0 = torch.zeros(B, arch.hidden_size, dtype=dtype, device=device)
+            if initial is not None:
+                h0 = initial[0][index].detach().to(dtype).requires_grad_()
+                c0 = initial[1][index].detach().to(dtype) if initial[1] is not None else c0
+            flat = inp.reshape(T * B, -1)
+            record: list = []
+            cs = None
+            if arch.kind == "lstm":
+                H = arch.hidden_size
+                xw = torch.addmm(_sigmoid_first(w["bias_ih"] + w["bias_hh"], H), flat,
+                                 _sigmoid_first(w["weight_ih"], H).T).view(T, B, -1)
+                hs, cs = _lstm_direction(xw.unbind(0), w, order, h0, c0, record)
+            elif arch.kind == "gru":
+                xw = torch.addmm(w["bias_ih"], flat, w["weight_ih"].T).view(T, B, -1)
+                hs = _gru_direction(xw.unbind(0), w, order, h0, record)
+            else:
+                xw = torch.addmm(w["bias_ih"] + w["bias_hh"], flat, w["weight_ih"].T).view(T, B, -1)
+                hs = _rnn_direction(xw.unbind(0), w, order, h0, arch.nonlinearity == "relu", record)
+            if reverse:
+                record.reverse()
+            states.append((layer, "reverse" if reverse else "forward", hs, cs, w, inp, record))
+            outs.append(torch.stack(hs))
+        inp = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
+    return states, inp
+
+
+def _curve(grads: list) -> np.ndarray:
+    """Mean over the batch of the per-sequence norms (float64) of a list of (B, n) gradients, in time order."""
+    with torch.no_grad():
+        return step_norms(torch.stack(grads)).mean(dim=1).numpy()
+
+
+# ---- saturation, Lyapunov, diagnosis -------------------------------------------------------------------------
+
+def _saturation(arch: Architecture, layer: int, direction: str, record: list) -> Saturation:
+    with torch.no_grad():
+        values = torch.stack(record).to(torch.float64)
+        if arch.kind == "rnn":
+            values = (values > 0).to(torch.float64) if arch.nonlinearity == "relu" else 1 - values * values
+        quantity = {"lstm": "forget gate f", "gru": "update gate z", "rnn": "|f′(a)|"}[arch.kind]
+        finite = values[torch.isfinite(values)]
+        if finite.numel() == 0:
+            nan = float("nan")
+            return Saturation(layer, direction, quantity, nan, nan, nan)
+        return Saturation(layer, direction, quantity, float(finite.mean()),
+                          float((finite < SATURATED[0]).to(torch.float64).mean()),
+                          float((finite > SATURATED[1]).to(torch.float64).mean()))
+
+
+def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c: np.ndarray | None):
+    """The linearised step of one forward direction along sequence 0, in NumPy: step(t, dh_prev, dc_prev, dx) ->
+    (dh, dc) (dx None: no tangent on the input), every per-step coefficient computed once for all t in float64.
+    The products with the weight matrices, which read the whole matrix every step (memory-bound), run in float32:
+    half the traffic (the loop ran ~2× faster); against float64 products the largest exponent moves by ~1e-8
+    relative, the fifth (the most sensitive to rounding) by ~1e-4."""
+    p = {k: (v.to("cpu", torch.float64).numpy() if v is not None else None) for k, v in w.items()}
+    H = arch.hidden_size
+    h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
+    w_ih, w_hh = p["weight_ih"], p["weight_hh"]
+    ih32, hh32 = w_ih.astype(np.float32), w_hh.astype(np.float32)
+    hr32 = p["weight_hr"].astype(np.float32) if p["weight_hr"] is not None else None
+
+    def mv(m32, v):
+        return m32 @ v.astype(np.float32)
+    sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
+    with np.errstate(all="ignore"):
+        gi = inp @ w_ih.T + p["bias_ih"]
+        gh = h_prev @ w_hh.T + p["bias_hh"]
+        if arch.kind == "rnn":
+            a = gi + gh
+            d = (a > 0).astype(float) if arch.nonlinearity == "relu" else 1 - np.tanh(a) ** 2
+            return lambda t, dh, dc, dx: (d[t][:, None] * (mv(hh32, dh) + (0 if dx is None else mv(ih32, dx))), None)
+        if arch.kind == "gru":
+            r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            ar, az, an = r * (1 - r), z * (1 - z), 1 - n * n
+
+            def gru_step(t, dh, dc, dx):
+                di, dhh = (np.zeros((3 * H, dh.shape[1])) if dx is None else mv(ih32, dx)), mv(hh32, dh)
+                dr = ar[t][:, None] * (di[:H] + dhh[:H])
+                dz = az[t][:, None] * (di[H:2 * H] + dhh[H:2 * H])
+                dn = an[t][:, None] * (di[2 * H:] + dr * gh[t, 2 * H:, None] + r[t][:, None] * dhh[2 * H:])
+                return (1 - z[t])[:, None] * dn + z[t][:, None] * dh + dz * (h_prev[t] - n[t])[:, None], None
+            return gru_step
+        a = gi + gh
+        i, f, o = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 3 * H:])
+        g = np.tanh(a[:, 2 * H:3 * H])
+        c_prev = np.concatenate([np.zeros((1, H)), c[:-1]])
+        tanh_c = np.tanh(c)
+        k_i, k_f, k_g, k_o = i * (1 - i) * g, f * (1 - f) * c_prev, i * (1 - g * g), o * (1 - o) * tanh_c
+        b_c = o * (1 - tanh_c * tanh_c)
+
+        def lstm_step(t, dh, dc, dx):
+            dz = mv(hh32, dh) if dx is None else mv(ih32, dx) + mv(hh32, dh)
+            dc_new = (k_i[t][:, None] * dz[:H] + k_f[t][:, None] * dz[H:2 * H] + f[t][:, None] * dc
+                      + k_g[t][:, None] * dz[2 * H:3 * H])
+            dm = k_o[t][:, None] * dz[3 * H:] + b_c[t][:, None] * dc_new
+            return (mv(hr32, dm) if hr32 is not None else dm), dc_new
+        return lstm_step
+
+
+def _lyapunov(arch: Architecture, states: list, x: torch.Tensor) -> np.ndarray:
+    """Exponents of the joint forward dynamics of every layer's forward direction along sequence 0: the state is
+    (h, c) of every layer; a reverse direction's output enters the layer above as an input (no tangent)."""
+    P, H = arch.output_size, arch.hidden_size
+    maps, dims = [], []
+    for layer, direction, hs, cs, w, inp, _ in states:
+        if direction != "forward":
+            continue
+        with torch.no_grad():
+            h = torch.stack([s[0] for s in hs]).to("cpu", torch.float64).numpy()
+            c = torch.stack([s[0] for s in cs]).to("cpu", torch.float64).numpy() if cs is not None else None
+            inp0 = inp[:, 0].to("cpu", torch.float64).numpy()
+        maps.append(_tangent_map(arch, w, inp0, h, c))
+        dims.append(P + (H if arch.kind == "lstm" else 0))
+    offsets = np.concatenate([[0], np.cumsum(dims)])
+    in_cols = [arch.input_size] + [arch.layer_input_size(k) for k in range(1, arch.num_layers)]
+
+    def step(t, q):
+        out = np.empty_like(q)
+        dx = None                                    # the inputs are given: no tangent enters the bottom layer
+        for k, tangent in enumerate(maps):
+            blk = q[offsets[k]:offsets[k + 1]]
+            dh, dc = tangent(t, blk[:P], blk[P:] if arch.kind == "lstm" else None, dx)
+            out[offsets[k]:offsets[k] + P] = dh
+            if dc is not None:
+                out[offsets[k] + P:offsets[k + 1]] = dc
+            if k + 1 < len(maps):                    # the layer above reads this direction's h (and the reverse's)
+                dx = np.zeros((in_cols[k + 1], q.shape[1]))
+                dx[:P] = dh
+        return out
+    return qr_exponents(step, x.shape[0], int(offsets[-1]))
+
+
+def _fold(decades: float) -> str:
+    """10^|decades| for a sentence: 3 significant digits, or a power of ten where a float would overflow."""
+    return f"{10 ** abs(decades):.3g}" if abs(decades) < 300 else f"10^{abs(decades):.0f}"
+
+
+def _name(lf) -> str:
+    return f"layer {lf.layer} {lf.direction}"
+
+
+def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.ndarray) -> list:
+    """The diagnosis: a short list of Findings, each sentence following from the number beside it."""
+    out = []
+    span = len(layers[0].grad_norm) - 1
+    for lf in layers:
+        zeros = int(np.sum(lf.grad_norm == 0))
+        if lf.rate is None and zeros:
+            out.append(Finding(f"{_name(lf).capitalize()}: ‖∂L/∂h_t‖ is exactly 0 at {zeros} of {span + 1} steps: "
+                               f"those states do not reach the loss (or their gradient underflowed).", zeros,
+                               f"steps with ‖∂L/∂h_t‖ = 0, {_name(lf)}"))
+        if lf.rate is None or span < 1:
+            continue
+        decades = span * math.log10(lf.rate)
+        if lf.regime == "vanishing":
+            out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} shrinks a signal "
+                               f"{_fold(decades)}-fold over {span} steps: the gradient vanishes.",
+                               lf.rate, f"fitted per-step factor, {_name(lf)}"))
+        elif lf.regime == "exploding":
+            out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} grows a signal "
+                               f"{_fold(decades)}-fold over {span} steps: the gradient explodes.",
+                               lf.rate, f"fitted per-step factor, {_name(lf)}"))
+    if any(lf.regime == "exploding" for lf in layers):
+        typical = np.concatenate([lf.grad_norm for lf in layers])
+        typical = typical[np.isfinite(typical) & (typical > 0)]
+        if typical.size:
+            median = float(np.median(typical))
+            out.append(Finding(f"Clip the gradient norm: the median measured ‖∂L/∂h_t‖ is {median:.3g}; a threshold "
+                               f"of that order (torch.nn.utils.clip_grad_norm_) keeps the rare huge steps from "
+                               f"throwing the weights away.", median, "median ‖∂L/∂h_t‖ over every layer and step"))
+    vanishing = {(lf.layer, lf.direction) for lf in layers if lf.regime == "vanishing"}
+    for s, lf in zip(saturation, layers):
+        if (s.layer, s.direction) not in vanishing or not np.isfinite(s.share_low):
+            continue
+        if arch.kind == "lstm" and s.share_low >= 0.25:
+            out.append(Finding(f"{_name(lf).capitalize()}: {s.share_low:.0%} of forget gates are below "
+                               f"{SATURATED[0]}, so the cell state forgets within a few steps; a forget-gate bias of "
+                               f"1 to 2 (the second quarter of bias_ih) keeps it longer.", s.share_low,
+                               f"share of forget gates below {SATURATED[0]}, {_name(lf)}"))
+        elif arch.kind == "gru" and s.share_low >= 0.25:
+            out.append(Finding(f"{_name(lf).capitalize()}: {s.share_low:.0%} of update gates are below "
+                               f"{SATURATED[0]}, so the state is overwritten at almost every step; a positive bias "
+                               f"of the update gate (the second third of bias_ih) makes it carry.", s.share_low,
+                               f"share of update gates below {SATURATED[0]}, {_name(lf)}"))
+        elif arch.kind == "rnn" and lf.lambda1 < 1:
+            out.append(Finding(f"{_name(lf).capitalize()}: λ1 of W_hh is {lf.lambda1:.3g} < 1 and |f′| ≤ 1, so the "
+                               f"gradient must vanish (Pascanu et al. 2013); try an orthogonal initialisation (or the "
+                               f"identity with ReLU, Le et al. 2015), or a gated cell (LSTM, GRU).", lf.lambda1,
+                               f"λ1 of W_hh, {_name(lf)}"))
+        elif arch.kind == "rnn" and s.share_low >= 0.25:
+            out.append(Finding(f"{_name(lf).capitalize()}: {s.share_low:.0%} of |f′(a)| are below {SATURATED[0]} "
+                               f"(saturated or dead units) although λ1 = {lf.lambda1:.3g}; lower the weight or input "
+                               f"scale, or use a gated cell (LSTM, GRU).", s.share_low,
+                               f"share of |f′(a)| below {SATURATED[0]}, {_name(lf)}"))
+    if arch.num_layers > 1:
+        bottom, top = layers[0], layers[-arch.directions]
+        lo, hi = float(np.nanmean(bottom.grad_norm)), float(np.nanmean(top.grad_norm))
+        if hi > 0 and np.isfinite(lo / hi) and lo / hi < 0.01:
+            out.append(Finding(f"The gradient reaching layer 0 is {lo / hi:.3g} of the one reaching layer "
+                               f"{arch.num_layers - 1} (mean over steps): each layer costs signal; try fewer layers.",
+                               lo / hi, "mean ‖∂L/∂h_t‖ of layer 0 over that of the top layer"))
+    if lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] * span > math.log(REGIME_FACTOR):
+        growth = _fold(lyapunov[0] * span / math.log(10))
+        out.append(Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} per step: nearby forward "
+                           f"trajectories drift apart {growth}-fold over {span} steps "
+                           f"(chaotic dynamics, which go with exploding gradients).",
+                           float(lyapunov[0]), "largest Lyapunov exponent, nats per step"))
+    if not out:
+        rates = [lf.rate for lf in layers if lf.rate is not None]
+        if rates:
+            out.append(Finding(f"Every layer and direction is stable over {span} steps (per-step factors "
+                               f"{min(rates):.3g} to {max(rates):.3g}): nothing to change for this length.",
+                               max(rates), "largest per-step factor"))
+    return out
+
+
+# ---- the public call -----------------------------------------------------------------------------------------
+
+def inspect_cost(arch: Architecture, seq_len: int, batch: int, itemsize: int = 8) -> budget.Budget:
+    """Memory and time of one inspect (see core/budget.py): the autograd graph keeps about a dozen batch × hidden
+    tensors per step, layer and direction; the time is a per-step overhead plus the products."""
+    g, H, P = GATES[arch.kind], arch.hidden_size, arch.output_size
+    runs = arch.num_layers * arch.directions
+    width = sum(arch.layer_input_size(k) for k in range(arch.num_layers)) * arch.directions
+    memory = budget.JOB_MEMORY + seq_len * batch * itemsize * (runs * (3 * g * H + 3 * P + 2 * H) + width)
+    flops = 4 * seq_len * batch * g * H * (width + runs * P)
+    # the Lyapunov loop reads each layer's float64 weights once per step (memory-bound, ~4 GB/s under load)
+    lyapunov_s = seq_len * arch.num_layers * (60e-6 + 8 * g * H * (arch.input_size + 2 * P) / 4e9)
+    seconds = budget.JOB_SECONDS + seq_len * runs * 150e-6 + flops / budget.FLOP_RATE["float32"] + lyapunov_s
+    return budget.Budget(memory, seconds)
+
+
+def _check(name: str, value):
+    return INSPECT_FIELDS[name].parse(name, value)
+
+
+def _inputs(arch, inputs, seq_len, batch, input_scale, generator, dtype, device):
+    """The inputs in time-major layout (T, B, D), in the module's dtype and on its device."""
+    if inputs is None:
+        x = torch.empty(seq_len, batch, arch.input_size, dtype=torch.float64).normal_(0.0, input_scale,
+                                                                                      generator=generator)
+        return x.to(device=device, dtype=dtype)
+    x = torch.as_tensor(inputs)
+    layout = "(B, T, D)" if arch.batch_first else "(T, B, D)"
+    if x.dim() != 3 or x.shape[-1] != arch.input_size or 0 in x.shape:
+        raise ConfigError("inputs", f"an array of shape {layout} with D = {arch.input_size}", tuple(x.shape))
+    if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
+        raise ConfigError("inputs", "an array of real numbers", str(x.dtype))
+    if not torch.isfinite(x.to(torch.float64)).all():
+        raise ConfigError("inputs", "finite numbers (no NaN or inf)", "non-finite entries")
+    if arch.batch_first:
+        x = x.transpose(0, 1)
+    return x.to(device=device, dtype=dtype)
+
+
+def inspect(module, inputs=None, *, readout=None, loss_on: str = "last", seq_len: int = 100, batch: int = 8,
+            input_scale: float = 1.0, seed: int = 0) -> InspectResult:
+    """Measure ‖∂L/∂h_t‖ of every layer, direction and step of a torch.nn.RNN, LSTM or GRU.
+
+    Args:
+        module: the network (any num_layers, bidirectional, batch_first, proj_size; float32 or float64; any device).
+        inputs: a tensor or array in the module's layout ((T, B, D), or (B, T, D) with batch_first); None draws
+            gaussian inputs of `input_scale` (seq_len × batch) from `seed`.
+        readout: the loss's vector v over the top layer's output (both directions concatenated); None draws a
+            unit vector from `seed`. L = Σ_batch v·y_T (loss_on="last") or Σ_batch Σ_t v·y_t ("all").
+    Returns:
+        InspectResult (see its fields). The module is left as it was.
+    Raises:
+        ConfigError naming the argument and its allowed range; BudgetError when the job would not fit.
+    """
+    arch = architecture_of(module)
+    loss_on, input_scale, seed = _check("loss_on", loss_on), _check("input_scale", input_scale), _check("seed", seed)
+    if inputs is None:
+        seq_len, batch = _check("seq_len", seq_len), _check("batch", batch)
+    ref = module.weight_hh_l0
+    dtype, device = ref.dtype, ref.device
+    if dtype not in (torch.float32, torch.float64):
+        raise ConfigError("module", "float32 or float64 (call module.float() first)", str(dtype))
+    gen = torch.Generator().manual_seed(seed)
+    width = arch.output_size * arch.directions
+    v = torch.randn(width, generator=gen, dtype=torch.float64)
+    v = v / v.norm() if readout is None else torch.as_tensor(readout, dtype=torch.float64).flatten()
+    if v.numel() != width or not torch.isfinite(v).all():
+        raise ConfigError("readout", f"a finite vector of {width} numbers (the top layer's output size)",
+                          tuple(torch.as_tensor(readout).shape))
+    # Computed in float64 whatever the module's dtype: in float32 the far steps' gradients of a vanishing network
+    # turn subnormal (below 1.2e-38), which makes the backward pass several times slower on x86, and then 0.
+    if inputs is None:                          # checked before the inputs are drawn
+        budget.check("inspect", inspect_cost(arch, seq_len, batch), "the sequence length T or the batch")
+    x = _inputs(arch, inputs, seq_len, batch, input_scale, gen, torch.float64, device)
+    budget.check("inspect", inspect_cost(arch, x.shape[0], x.shape[1]), "the sequence length T or the batch")
+    with torch.enable_grad():
+        states, top = _unroll(module, arch, x)
+        v = v.to(device=device)
+        loss = (top[-1] @ v).sum() if loss_on == "last" else (top @ v).sum()
+        wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
+        grads = torch.autograd.grad(loss, wanted, allow_unused=True, materialize_grads=True)
+    layers, saturation, at = [], [], 0
+    T = x.shape[0]
+    for layer, direction, hs, cs, w, _, record in states:
+        g_h = _curve(grads[at:at + T])
+        g_c = _curve(grads[at + T:at + 2 * T]) if cs is not None else None
+        at += 2 * T if cs is not None else T
+        layers.append(_layer_flow(arch, layer, direction, g_h, g_c, w))
+        saturation.append(_saturation(arch, layer, direction, record))
+    lyapunov = _lyapunov(arch, states, x)
+    config = {"seq_len": T, "batch": int(x.shape[1]), "loss_on": loss_on, "input_scale": input_scale,
+              "seed": seed, "inputs": "gaussian" if inputs is None else "given",
+              "readout": "drawn" if readout is None else "given", "dtype": str(dtype).replace("torch.", ""),
+              "computed_in": "float64", "device": str(device)}
+    return InspectResult(arch, layers, np.asarray(lyapunov, dtype=float), saturation,
+                         diagnose(arch, layers, saturation, lyapunov), config)
+
+
+def _layer_flow(arch, layer, direction, g_h, g_c, w) -> LayerFlow:
+    lf = LayerFlow(layer, direction, g_h, g_c, None, "stable", _lambda1(recurrent_block(arch, w)))
+    curve = lf.by_distance
+    distance = np.arange(len(curve))
+    lf.rate = fit_rate(distance, curve)
+    non_finite = not np.isfinite(curve).all()
+    zero = np.flatnonzero(np.isfinite(curve) & (curve == 0))
+    reached_zero = bool(zero.size) and curve[0] > 0 and math.isfinite(curve[0])
+    lf.regime = classify_regime(lf.rate, int(distance[-1]), non_finite, reached_zero)
+    return lf
