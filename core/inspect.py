@@ -428,15 +428,20 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
                                f"steps with ‖∂L/∂h_t‖ = 0, {_name(lf)}"))
         if lf.rate is None or span < 1:
             continue
-        decades = span * math.log10(lf.rate)
-        if lf.regime == "vanishing":
-            out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} shrinks a signal "
-                               f"{_fold(decades)}-fold over {span} steps: the gradient vanishes.",
-                               lf.rate, f"fitted per-step factor, {_name(lf)}"))
-        elif lf.regime == "exploding":
-            out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} grows a signal "
-                               f"{_fold(decades)}-fold over {span} steps: the gradient explodes.",
-                               lf.rate, f"fitted per-step factor, {_name(lf)}"))
+        curve = lf.by_distance
+        ratio = float(curve[-1] / curve[0]) if curve[0] != 0 else float("nan")
+        if lf.regime not in ("vanishing", "exploding"):
+            continue
+        verb, word = ("shrinks", "vanishes") if lf.regime == "vanishing" else ("grows", "explodes")
+        if math.isfinite(ratio) and ratio > 0:
+            out.append(Finding(f"{_name(lf).capitalize()}: over {span} steps the signal {verb} "
+                               f"{_fold(math.log10(ratio))}-fold (end-to-start ratio {ratio:.3g}; fitted per-step "
+                               f"factor {lf.rate:.3g}): the gradient {word}.",
+                               ratio, f"end-to-start ratio, {_name(lf)}"))
+        else:                            # past the float range: the fitted factor says how far
+            out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} {verb} a signal "
+                               f"{_fold(span * math.log10(lf.rate))}-fold over {span} steps, past the float range: "
+                               f"the gradient {word}.", lf.rate, f"fitted per-step factor, {_name(lf)}"))
     if any(lf.regime == "exploding" for lf in layers):
         typical = np.concatenate([lf.grad_norm for lf in layers])
         typical = typical[np.isfinite(typical) & (typical > 0)]
@@ -597,5 +602,6 @@ def _layer_flow(arch, layer, direction, g_h, g_c, w) -> LayerFlow:
     non_finite = not np.isfinite(curve).all()
     zero = np.flatnonzero(np.isfinite(curve) & (curve == 0))
     reached_zero = bool(zero.size) and curve[0] > 0 and math.isfinite(curve[0])
-    lf.regime = classify_regime(lf.rate, int(distance[-1]), non_finite, reached_zero)
+    end_to_start = float(curve[-1] / curve[0]) if curve[0] != 0 else float("nan")
+    lf.regime = classify_regime(end_to_start, non_finite, reached_zero)
     return lf
