@@ -1,0 +1,219 @@
+"""podman for the container tests (tests/test_container.py): the engine's settings, the stand-in base
+image, a local package index for torch, builds, and containers started with deploy/compose.yaml's
+settings. Everything created here is removed by its id."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gradient-flow-lab"
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+BUILD = ["build", "--isolation", "chroot", "--pull=never", "--format", "docker",
+         "--network", "host",     # the build reaches the torch index on the host's 127.0.0.1
+         "--layers=false"]        # no intermediate images left behind: removing the image removes all
+
+
+def podman_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
+    return env
+
+
+def podman(*args, timeout=120, check=True) -> subprocess.CompletedProcess:
+    """`podman ARGS`; on failure (with check) an AssertionError with the end of its output."""
+    argv = ["podman", *map(str, args)]
+    res = subprocess.run(argv, env=podman_env(), capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(argv[:3])} ... exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
+    return res
+
+
+def require_podman():
+    if not shutil.which("podman"):
+        raise AssertionError("podman is not installed: scripts/test.sh installs podman, runc and debootstrap "
+                             "with apt when root; otherwise 'sudo apt-get install podman runc debootstrap'")
+
+
+def base_image() -> str:
+    """The stand-in for python:3.11-slim (scripts/container-base.sh, cached by a hash of its inputs)."""
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "container-base.sh")], env=podman_env(),
+                         capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        raise AssertionError(f"scripts/container-base.sh failed:\n{res.stderr[-3000:]}")
+    return res.stdout.strip().splitlines()[-1]
+
+
+def locked_version(name: str) -> str:
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.lower().startswith(name + "=="):
+            return line.split("==", 1)[1].strip()
+    raise AssertionError(f"{name} is not in requirements.lock")
+
+
+def torch_wheel(version: str) -> Path:
+    """The lock's torch wheel as pip on this machine finds it (its cache, find-links or indexes),
+    kept under ~/.cache/gradient-flow-lab/wheels."""
+    wheels = CACHE / "wheels"
+    pattern = f"torch-{version}-cp311-*.whl"
+    found = sorted(wheels.glob(pattern))
+    if not found:
+        wheels.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                              "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
+                              "-d", str(wheels), f"torch=={version}"], capture_output=True, text=True, timeout=900)
+        found = sorted(wheels.glob(pattern))
+        if not found:
+            raise AssertionError(f"pip could not get torch=={version}:\n{res.stdout[-1500:]}{res.stderr[-1500:]}")
+    return found[-1]
+
+
+@contextmanager
+def torch_index(version: str):
+    """A PEP 503 simple index on 127.0.0.1 serving only the lock's torch wheel; yields its URL."""
+    wheel = torch_wheel(version)
+    with tempfile.TemporaryDirectory(prefix="gfl-index-") as root:
+        project = Path(root, "simple", "torch")
+        project.mkdir(parents=True)
+        (project / wheel.name).symlink_to(wheel)
+        href = wheel.name.replace("+", "%2B")
+        (project / "index.html").write_text(f'<!DOCTYPE html><html><body><a href="{href}">{wheel.name}</a></body></html>\n')
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                                   "--directory", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/simple"
+        try:
+            wait_for(lambda: http_get(url + "/torch/")[0] == 200, 20, f"the torch index at {url}")
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, headers=None, timeout=5):
+    """(status, headers, body) or (None, None, b"") when nothing answers."""
+    try:
+        with NO_PROXY.open(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+    except OSError:
+        return None, None, b""
+
+
+def wait_for(condition, seconds, what, interval=0.25):
+    """Poll `condition` until it is true; seconds it took, or AssertionError naming `what`."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {seconds} s")
+
+
+def build(dockerfile: Path, tag: str, build_args: dict, context: Path = ROOT, timeout=1200):
+    """podman build as in the README (build arguments only); the CompletedProcess, unchecked."""
+    args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
+    return podman(*BUILD, "-f", dockerfile, "-t", tag, *args, context, timeout=timeout, check=False)
+
+
+def image_id(ref: str) -> str | None:
+    res = podman("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def image_size(ref: str) -> int:
+    return int(podman("image", "inspect", "--format", "{{.Size}}", ref).stdout.strip())
+
+
+def compose_service(name: str) -> dict:
+    return yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"][name]
+
+
+def compose_flags(service: dict) -> list[str]:
+    """`podman run` flags for a Compose service's runtime settings: read-only root, tmpfs, capabilities,
+    security options, environment and the deploy section's CPU and memory limits."""
+    flags = []
+    if service.get("read_only"):
+        flags.append("--read-only")
+    flags += [f"--tmpfs={t}" for t in service.get("tmpfs", [])]
+    flags += [f"--cap-drop={c}" for c in service.get("cap_drop", [])]
+    flags += [f"--security-opt={o}" for o in service.get("security_opt", [])]
+    flags += [f"--env={k}={v}" for k, v in service.get("environment", {}).items()]
+    limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+    if "cpus" in limits:
+        flags.append(f"--cpus={limits['cpus']}")
+    if "memory" in limits:
+        flags.append(f"--memory={limits['memory']}")
+    return flags
+
+
+def run_container(image: str, *flags, args=()) -> str:
+    """`podman run -d` with `flags`; the container's id."""
+    return podman("run", "--detach", *flags, image, *args, timeout=120).stdout.strip().splitlines()[-1]
+
+
+def remove_container(cid: str):
+    podman("rm", "--force", "--time=0", cid, check=False, timeout=120)
+
+
+def published_port(cid: str, port=8501) -> int:
+    out = podman("port", cid, f"{port}/tcp").stdout.strip().splitlines()[0]
+    return int(out.rsplit(":", 1)[1])
+
+
+def exec_in(cid: str, *argv, timeout=300, check=True) -> subprocess.CompletedProcess:
+    return podman("exec", cid, *argv, timeout=timeout, check=check)
+
+
+def sockets(cid: str) -> list[dict]:
+    """The container's TCP and UDP sockets from /proc/net (its own network namespace)."""
+    out = []
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        text = exec_in(cid, "cat", f"/proc/net/{proto}").stdout
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            (local, local_port), (remote, remote_port) = (f.split(":") for f in fields[1:3])
+            out.append({"proto": proto, "local": _addr(local), "local_port": int(local_port, 16),
+                        "remote": _addr(remote), "remote_port": int(remote_port, 16), "state": fields[3]})
+    return out
+
+
+def _addr(hex_addr: str) -> str:
+    """An address of /proc/net/tcp (little-endian 32-bit words) as text."""
+    import ipaddress
+    raw = bytes.fromhex(hex_addr)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    addr = ipaddress.ip_address(words)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return str(addr)
+
+
+def outbound(socks: list[dict], server_port=8501) -> list[dict]:
+    """Sockets that reach anything but the server itself: a socket is fine when it is unconnected
+    (listening, remote 0.0.0.0 / ::), a client's connection to the server's port, or a connection to the
+    server's port on loopback (the health check)."""
+    unconnected = {"0.0.0.0", "::"}
+    loopback = re.compile(r"^(127\.|::1$)")
+    return [s for s in socks
+            if s["remote"] not in unconnected and s["local_port"] != server_port
+            and not (loopback.match(s["remote"]) and s["remote_port"] == server_port)]

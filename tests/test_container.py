@@ -1,0 +1,180 @@
+"""The Docker image, built and run: the project's Dockerfile built with podman through its build
+arguments only (a stand-in base for python:3.11-slim, torch from a local index), one container started
+with deploy/compose.yaml's settings, then two replicas behind HAProxy (deploy/haproxy.cfg, Debian's
+haproxy) on one network. One build per session; every container, network and image is removed by id."""
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import podman_env as pm
+from conftest import wait_for_app_idle
+from ui.nav import PAGES
+
+pytestmark = pytest.mark.timeout(1500)      # the first test pays for the base (cold) and the build
+
+HEALTH = "/_stcore/health"
+LAYERS_ABOVE_BASE_MAX = 1.1e9               # bytes; the README quotes the measured figure
+SIZE_NOTE = {}                              # measured figures, printed by the size test
+
+
+@pytest.fixture(scope="session")
+def base():
+    pm.require_podman()
+    start = time.monotonic()
+    image = pm.base_image()
+    SIZE_NOTE["base seconds"] = round(time.monotonic() - start, 1)
+    return image
+
+
+@pytest.fixture(scope="session")
+def built(base):
+    """The app's image, built once: (image id, the build's output). For working on these tests only:
+    GFL_TEST_IMAGE=ID GFL_TEST_IMAGE_LOG=PATH reuse an image built earlier (and keep it)."""
+    if os.environ.get("GFL_TEST_IMAGE"):
+        yield os.environ["GFL_TEST_IMAGE"], Path(os.environ["GFL_TEST_IMAGE_LOG"]).read_text()
+        return
+    tag = f"localhost/gfl-test:{uuid.uuid4().hex[:12]}"
+    with pm.torch_index(pm.locked_version("torch")) as index:
+        start = time.monotonic()
+        res = pm.build(pm.ROOT / "Dockerfile", tag, {
+            "BASE_IMAGE": base, "TORCH_INDEX_URL": index,
+            "PIP_INDEX_URL": "https://pypi.org/simple", "PIP_TRUSTED_HOST": "127.0.0.1"})
+        SIZE_NOTE["build seconds"] = round(time.monotonic() - start, 1)
+    image = pm.image_id(tag)
+    try:
+        assert res.returncode == 0 and image, f"the build failed:\n{(res.stdout + res.stderr)[-4000:]}"
+        yield image, res.stdout + res.stderr
+    finally:
+        if image:
+            pm.podman("rmi", "--force", image, check=False)
+
+
+@pytest.fixture(scope="module")
+def app(built):
+    """One container with compose.yaml's settings, port 8501 published on 127.0.0.1."""
+    image, _ = built
+    flags = pm.compose_flags(pm.compose_service("app"))
+    start = time.monotonic()
+    cid = pm.run_container(image, *flags, "--publish=127.0.0.1::8501")
+    try:
+        base_url = f"http://127.0.0.1:{pm.published_port(cid)}"
+        healthy_after = pm.wait_for(lambda: pm.http_get(base_url + HEALTH)[2] == b"ok", 30,
+                                    f"{HEALTH} of the container")
+        yield type("App", (), {"cid": cid, "url": base_url, "started": start, "healthy_after": healthy_after})
+    finally:
+        pm.remove_container(cid)
+
+
+# --- the image ---------------------------------------------------------------------------------------
+
+def test_build_args_are_not_left_in_the_image(built, base):
+    image, log = built
+    assert "127.0.0.1" in log and "Downloading http://127.0.0.1:" in log    # torch came from the local index
+    env = json.loads(pm.podman("image", "inspect", "--format", "{{json .Config.Env}}", image).stdout)
+    names = {e.split("=", 1)[0] for e in env}
+    assert not names & {"PIP_INDEX_URL", "PIP_TRUSTED_HOST", "TORCH_INDEX_URL", "BASE_IMAGE"}, env
+    res = pm.podman("run", "--rm", "--network=none", "--entrypoint=pip", image, "config", "list")
+    assert "index" not in res.stdout and "trusted" not in res.stdout, res.stdout
+
+
+def test_image_layers_above_base_are_small(built, base):
+    image, _ = built
+    above = pm.image_size(image) - pm.image_size(base)
+    print(f"\nimage layers above the base: {above / 1e9:.3f} GB; base {pm.image_size(base) / 1e9:.3f} GB; "
+          f"{SIZE_NOTE}")
+    assert above <= LAYERS_ABOVE_BASE_MAX, f"{above / 1e9:.3f} GB above the base"
+    listing = pm.podman("run", "--rm", "--network=none", "--entrypoint=python", image, "-c",
+                        "import importlib.util as u, sysconfig, os; p = sysconfig.get_paths()['purelib'];"
+                        "print(u.find_spec('networkx'), os.path.exists(p + '/torch/include'),"
+                        " os.path.exists(p + '/pandas/tests'), u.find_spec('sympy') is not None)").stdout.split()
+    assert listing == ["None", "False", "False", "True"], listing
+
+
+def test_a_dead_index_fails_the_build_with_pips_error(base):
+    tag = f"localhost/gfl-test-dead:{uuid.uuid4().hex[:12]}"
+    dead = f"http://127.0.0.1:{pm.free_port()}/simple"
+    res = pm.build(pm.ROOT / "Dockerfile", tag, {"BASE_IMAGE": base, "TORCH_INDEX_URL": dead}, timeout=600)
+    leftover = pm.image_id(tag)
+    if leftover:
+        pm.podman("rmi", "--force", leftover, check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and leftover is None
+    assert "Connection refused" in out and "/simple/torch/" in out, out[-2000:]     # pip's own retries
+    assert re.search(r"^ERROR: ", out, re.M) and 'STEP "RUN pip install' in out, out[-2000:]
+
+
+# --- one container with compose.yaml's settings ------------------------------------------------------
+
+def test_container_runs_with_the_compose_settings(app):
+    host = json.loads(pm.podman("inspect", "--format", "{{json .HostConfig}}", app.cid).stdout)
+    app_service = pm.compose_service("app")
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] and not host.get("CapAdd")
+    assert any("no-new-privileges" in o for o in host["SecurityOpt"]), host["SecurityOpt"]
+    assert host["NanoCpus"] == int(float(app_service["deploy"]["resources"]["limits"]["cpus"]) * 1e9)
+    assert host["Memory"] == 2560 * 2**20
+    assert app.healthy_after < 30
+    caps = pm.exec_in(app.cid, "grep", "^CapEff", "/proc/1/status").stdout.split()[1]
+    assert int(caps, 16) == 0
+
+
+def test_healthcheck_passes_and_fails_when_the_server_is_gone(app):
+    assert pm.podman("healthcheck", "run", app.cid, check=False).returncode == 0
+    cmd = json.loads(pm.podman("inspect", "--format", "{{json .Config.Healthcheck.Test}}", app.cid).stdout)
+    probe = [c.replace(":8501", ":8599") if c.startswith("import") else c for c in cmd[1:]]
+    assert pm.exec_in(app.cid, *probe, check=False).returncode != 0      # the same command, nothing listening
+
+
+def test_runs_as_uid_10001_and_cannot_write_app(app):
+    status = pm.exec_in(app.cid, "cat", "/proc/1/status").stdout
+    assert re.search(r"^Uid:\s+10001\s+10001\s+10001\s+10001$", status, re.M), status
+    write = pm.exec_in(app.cid, "python", "-c", "open('/app/app.py', 'a').write('#')", check=False)
+    assert write.returncode != 0 and re.search(r"Read-only file system|Permission denied", write.stderr)
+    create = pm.exec_in(app.cid, "python", "-c", "open('/app/new.txt', 'w')", check=False)
+    assert create.returncode != 0
+    assert pm.exec_in(app.cid, "python", "-c", "open('/tmp/x', 'w').write('ok')").returncode == 0   # the tmpfs
+
+
+def test_every_page_renders_in_a_browser(app, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        for _, title, _, url_path, _ in PAGES:
+            page.goto(f"{app.url}/{url_path}", timeout=60_000)
+            wait_for_app_idle(page, timeout=120_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, url_path
+            assert page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).count() == 1
+            main = page.locator('[data-testid="stMain"]').inner_text()
+            assert len(main.strip()) > 100, f"{url_path}: {main!r}"
+            if url_path in ("gradient-flow", "cliff", "phase"):
+                page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_an_unroll_and_a_training_step_run_in_the_container(app):
+    unroll = json.loads(pm.exec_in(app.cid, "python", "-m", "core", "unroll", "--json").stdout)
+    assert len(unroll["grad_norm"]) == unroll["config"]["seq_len"] and unroll["regime"] in (
+        "vanishing", "stable", "exploding")
+    assert all(g is not None and g > 0 for g in unroll["grad_norm"][:10])
+    train = json.loads(pm.exec_in(app.cid, "python", "-m", "core", "train", "--steps", "2", "--json").stdout)
+    assert len(train["records"]) == 2 and not train["diverged"]
+    bad = pm.exec_in(app.cid, "python", "-m", "core", "unroll", "--seq-len", "0", check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_nothing_in_the_container_reaches_another_host(app):
+    """After every page, an unroll and a training step (the tests above): the container's sockets are
+    its listening server, its clients and the health check's loopback connections, nothing else
+    (TIME_WAIT keeps a closed connection in the table for a minute)."""
+    socks = pm.sockets(app.cid)
+    assert any(s["local_port"] == 8501 and s["state"] == "0A" for s in socks)     # listening
+    assert not pm.outbound(socks), pm.outbound(socks)
