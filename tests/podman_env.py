@@ -40,6 +40,13 @@ def podman(*args, timeout=120, check=True) -> subprocess.CompletedProcess:
     return res
 
 
+def podman_lines(*args, timeout=120) -> list[str]:
+    """The lines `podman ARGS` writes, stdout and stderr interleaved as written."""
+    res = subprocess.run(["podman", *map(str, args)], env=podman_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return res.stdout.splitlines()
+
+
 def require_podman():
     if not shutil.which("podman"):
         raise AssertionError("podman is not installed: scripts/test.sh installs podman, runc and debootstrap "

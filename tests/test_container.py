@@ -178,3 +178,136 @@ def test_nothing_in_the_container_reaches_another_host(app):
     socks = pm.sockets(app.cid)
     assert any(s["local_port"] == 8501 and s["state"] == "0A" for s in socks)     # listening
     assert not pm.outbound(socks), pm.outbound(socks)
+
+
+# --- two replicas behind HAProxy on one network -------------------------------------------------------
+
+HAPROXY_CFG = pm.ROOT / "deploy" / "haproxy.cfg"
+
+
+def seconds_to_take_out():
+    """How long deploy/haproxy.cfg may take to mark a replica down that never answers again: the next
+    regular check (inter), then `fall` failed checks, each a connect that gives up after
+    min(timeout connect, inter), `fastinter` apart."""
+    cfg = HAPROXY_CFG.read_text()
+    line = re.search(r"^\s*default-server\b.*$", cfg, re.M).group(0)
+    number = lambda pattern, text=line: int(re.search(pattern, text).group(1))
+    inter, fastinter, fall = number(r"\binter (\d+)s\b"), number(r"\bfastinter (\d+)s\b"), number(r"\bfall (\d+)\b")
+    connect = int(re.search(r"^\s*timeout connect (\d+)s$", cfg, re.M).group(1))
+    return inter + fall * (fastinter + min(connect, inter))
+
+
+@pytest.fixture(scope="module")
+def lb_image(base):
+    """deploy/haproxy.Dockerfile (Debian's haproxy) on the stand-in base, which is Debian too."""
+    tag = f"localhost/gfl-test-haproxy:{uuid.uuid4().hex[:12]}"
+    res = pm.build(pm.ROOT / "deploy" / "haproxy.Dockerfile", tag, {"BASE_IMAGE": base},
+                   context=pm.ROOT / "deploy", timeout=600)
+    image = pm.image_id(tag)
+    try:
+        assert res.returncode == 0 and image, (res.stdout + res.stderr)[-3000:]
+        yield image
+    finally:
+        if image:
+            pm.podman("rmi", "--force", image, check=False)
+
+
+def served_cookie(url, cookie=None):
+    """The GFLSRV cookie HAProxy sets on a plain GET (None when it sets none)."""
+    status, headers, _ = pm.http_get(url, headers={"Cookie": f"GFLSRV={cookie}"} if cookie else None)
+    for value in (headers.get_all("Set-Cookie") or []) if headers else []:
+        if value.startswith("GFLSRV="):
+            return value.split(";", 1)[0].split("=", 1)[1]
+    return None
+
+
+@pytest.fixture(scope="module")
+def replicas(built, lb_image):
+    """Two app containers (compose.yaml's settings, network alias "app" as Compose gives them) and
+    HAProxy with deploy/haproxy.cfg as compose.yaml mounts it, port 8501 published on 127.0.0.1."""
+    image, _ = built
+    created = []
+    network = pm.podman("network", "create", f"gfl-test-{uuid.uuid4().hex[:12]}").stdout.strip()
+    try:
+        app_flags = pm.compose_flags(pm.compose_service("app")) + [f"--network={network}", "--network-alias=app"]
+        apps = [pm.run_container(image, *app_flags) for _ in range(2)]
+        created += apps
+        lb_service = pm.compose_service("lb")
+        source, target = lb_service["volumes"][0].split(":")[:2]
+        lb = pm.run_container(lb_image, *pm.compose_flags(lb_service), f"--network={network}",
+                              f"--volume={(pm.ROOT / 'deploy' / source).resolve()}:{target}:ro",
+                              "--publish=127.0.0.1::8501")
+        created.append(lb)
+        url = f"http://127.0.0.1:{pm.published_port(lb)}"
+        seen = set()
+        # both replicas found through DNS and healthy: fresh clients get both cookies (leastconn, idle)
+        pm.wait_for(lambda: seen.add(served_cookie(url + "/")) or len(seen - {None}) == 2, 120,
+                    f"two replicas behind HAProxy (cookies so far: {seen})", interval=0.5)
+        yield type("Replicas", (), {"url": url, "apps": apps, "lb": lb})
+    finally:
+        for cid in created:
+            pm.remove_container(cid)
+        pm.podman("network", "rm", "--force", network, check=False)
+
+
+SEQ_LEN_SLIDER = '[data-testid="stSidebar"] input[type=range][aria-label="Sequence length T"]'
+
+
+def lb_log(cid) -> list[str]:
+    """HAProxy's log lines (requests and server state changes), in order."""
+    return pm.podman_lines("logs", cid)
+
+
+def gfl_cookie(context):
+    return next((c["value"] for c in context.cookies() if c["name"] == "GFLSRV"), None)
+
+
+def open_view(page, url):
+    page.goto(url, timeout=60_000)
+    wait_for_app_idle(page, timeout=120_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    return page.locator(SEQ_LEN_SLIDER).get_attribute("aria-valuetext")
+
+
+def test_sessions_stick_to_their_replica_and_fail_over(replicas, browser):
+    views = {"A": f"{replicas.url}/gradient-flow?seq_len=120", "B": f"{replicas.url}/gradient-flow?seq_len=140"}
+    contexts = {k: browser.new_context(viewport={"width": 1400, "height": 1000}) for k in views}
+    pages = {k: c.new_page() for k, c in contexts.items()}
+    try:
+        # A's WebSocket holds a connection to its replica, so leastconn sends B to the other one
+        assert open_view(pages["A"], views["A"]) == "120"
+        assert open_view(pages["B"], views["B"]) == "140"
+        cookies = {k: gfl_cookie(c) for k, c in contexts.items()}
+        assert None not in cookies.values() and cookies["A"] != cookies["B"], cookies
+        for k, page in pages.items():                          # a rerun and a reload stay where they were
+            slider = page.locator(SEQ_LEN_SLIDER)
+            before = slider.get_attribute("aria-valuetext")
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"() => document.querySelector('{SEQ_LEN_SLIDER}')"
+                                   f".getAttribute('aria-valuetext') !== '{before}'", timeout=30_000)
+            wait_for_app_idle(page, timeout=120_000)
+            open_view(page, views[k])
+            assert gfl_cookie(contexts[k]) == cookies[k]
+
+        bound = seconds_to_take_out()
+        logged = len(lb_log(replicas.lb))
+        killed_at = time.monotonic()
+        pm.podman("kill", "--signal=KILL", replicas.apps[0])
+        down = re.compile(r"Server streamlit/app\d+ is (going )?DOWN")
+        taken_out = pm.wait_for(lambda: any(map(down.search, lb_log(replicas.lb)[logged:])), bound + 10,
+                                "HAProxy taking the killed replica out")
+        print(f"\nkilled replica taken out after {taken_out:.1f} s (at most {bound} s by deploy/haproxy.cfg)")
+        assert taken_out <= bound + 2                          # + 2 s: this test polls `podman logs`
+
+        after = {k: open_view(pages[k], views[k]) for k in views}          # the next page load
+        assert after == {"A": "120", "B": "140"}                          # each view restored from its URL
+        moved = {k: gfl_cookie(contexts[k]) for k in views}
+        changed = [k for k in views if moved[k] != cookies[k]]
+        assert len(changed) == 1, (cookies, moved)             # exactly the killed replica's session moved,
+        stayed = next(k for k in views if k not in changed)
+        assert moved[changed[0]] == cookies[stayed]            # to the replica that still serves the other
+        assert time.monotonic() - killed_at < 120
+    finally:
+        for c in contexts.values():
+            c.close()

@@ -63,7 +63,10 @@ def test_readme_commands_are_the_scripts_ci_runs():
     run_sh = (ROOT / "scripts" / "run.sh").read_text()
     assert re.search(r'setup-env\.sh" requirements\.(txt|lock)', run_sh) and "streamlit run app.py" in run_sh
     test_sh = (ROOT / "scripts" / "test.sh").read_text()
-    assert "requirements-dev.txt" in test_sh and "apt-get install" in test_sh and "chromium" in test_sh
+    assert "requirements-dev.txt" in test_sh and re.search(r"apt-get \S+ install", test_sh) and "chromium" in test_sh
+    for package in ("podman", "runc", "debootstrap"):             # tests/test_container.py builds and runs the image
+        assert package in test_sh
+    assert "CONTAINERS_CONF" in test_sh and "DPkg::Lock::Timeout" in test_sh
 
 
 def test_requirements_are_pinned():
