@@ -191,16 +191,48 @@ def exec_in(cid: str, *argv, timeout=300, check=True) -> subprocess.CompletedPro
     return podman("exec", cid, *argv, timeout=timeout, check=check)
 
 
+# Runs inside the container: every socket-table line it has not printed before, with its protocol,
+# five times a second (a closed TCP connection stays in the table for a minute as TIME_WAIT).
+SOCKET_WATCH = """
+import time
+seen = set()
+while True:
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        with open("/proc/net/" + proto) as f:
+            for line in f.read().splitlines()[1:]:
+                key = (proto, " ".join(line.split()[1:4]))
+                if key not in seen:
+                    seen.add(key)
+                    print(proto, line, flush=True)
+    time.sleep(0.2)
+"""
+
+
+def watch_sockets(cid: str) -> subprocess.Popen:
+    """Start SOCKET_WATCH in the container; stop it with stop_watch(), which returns what it saw."""
+    return subprocess.Popen(["podman", "exec", cid, "python", "-c", SOCKET_WATCH], env=podman_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def stop_watch(proc: subprocess.Popen) -> list[dict]:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return [parse_socket_line(*line.split(None, 1)) for line in out.splitlines() if line.strip()]
+
+
+def parse_socket_line(proto: str, line: str) -> dict:
+    fields = line.split()
+    (local, local_port), (remote, remote_port) = (f.split(":") for f in fields[1:3])
+    return {"proto": proto, "local": _addr(local), "local_port": int(local_port, 16),
+            "remote": _addr(remote), "remote_port": int(remote_port, 16), "state": fields[3]}
+
+
 def sockets(cid: str) -> list[dict]:
-    """The container's TCP and UDP sockets from /proc/net (its own network namespace)."""
+    """The container's TCP and UDP sockets now, from /proc/net (its own network namespace)."""
     out = []
     for proto in ("tcp", "tcp6", "udp", "udp6"):
         text = exec_in(cid, "cat", f"/proc/net/{proto}").stdout
-        for line in text.splitlines()[1:]:
-            fields = line.split()
-            (local, local_port), (remote, remote_port) = (f.split(":") for f in fields[1:3])
-            out.append({"proto": proto, "local": _addr(local), "local_port": int(local_port, 16),
-                        "remote": _addr(remote), "remote_port": int(remote_port, 16), "state": fields[3]})
+        out += [parse_socket_line(proto, line) for line in text.splitlines()[1:]]
     return out
 
 
