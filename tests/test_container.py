@@ -124,6 +124,7 @@ def test_container_runs_with_the_compose_settings(app):
     assert any("no-new-privileges" in o for o in host["SecurityOpt"]), host["SecurityOpt"]
     assert host["NanoCpus"] == int(float(app_service["deploy"]["resources"]["limits"]["cpus"]) * 1e9)
     assert host["Memory"] == 2560 * 2**20
+    print(f"\nhealth ok {app.healthy_after:.1f} s after podman run returned")
     assert app.healthy_after < 30
     caps = pm.exec_in(app.cid, "grep", "^CapEff", "/proc/1/status").stdout.split()[1]
     assert int(caps, 16) == 0
