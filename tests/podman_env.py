@@ -1,8 +1,9 @@
 """podman for the container tests (tests/test_container.py): the engine's settings, the stand-in base
-image, a local package index for torch, builds, and containers started with deploy/compose.yaml's
-settings. Everything created here is removed by its id."""
+image, a local mirror of the lock's wheels (a torch index and a package index), builds, and containers
+started with deploy/compose.yaml's settings. Everything created here is removed by its id."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -62,47 +63,64 @@ def base_image() -> str:
     return res.stdout.strip().splitlines()[-1]
 
 
-def locked_version(name: str) -> str:
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if line.lower().startswith(name + "=="):
-            return line.split("==", 1)[1].strip()
-    raise AssertionError(f"{name} is not in requirements.lock")
-
-
-def torch_wheel(version: str) -> Path:
-    """The lock's torch wheel as pip on this machine finds it (its cache, find-links or indexes),
-    kept under ~/.cache/gradient-flow-lab/wheels."""
+def lock_wheels() -> list[Path]:
+    """Every wheel of requirements.lock as pip on this machine finds it (its cache, find-links or
+    indexes), downloaded once into ~/.cache/gradient-flow-lab/wheels (again when the lock changes)."""
+    lock = ROOT / "requirements.lock"
     wheels = CACHE / "wheels"
-    pattern = f"torch-{version}-cp311-*.whl"
-    found = sorted(wheels.glob(pattern))
-    if not found:
+    done = wheels / f"lock-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}.done"
+    if not done.exists():
         wheels.mkdir(parents=True, exist_ok=True)
+        # this interpreter's own tags: the tests run on Python 3.11 and glibc, as the image does
         res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                              "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
-                              "-d", str(wheels), f"torch=={version}"], capture_output=True, text=True, timeout=900)
-        found = sorted(wheels.glob(pattern))
-        if not found:
-            raise AssertionError(f"pip could not get torch=={version}:\n{res.stdout[-1500:]}{res.stderr[-1500:]}")
-    return found[-1]
+                              "-d", str(wheels), "-r", str(lock)], capture_output=True, text=True, timeout=1800)
+        if res.returncode != 0:
+            raise AssertionError(f"pip could not download requirements.lock:\n{res.stdout[-1500:]}{res.stderr[-1500:]}")
+        done.write_text("")
+    pins = {}
+    for line in lock.read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.strip().split("==", 1)
+            pins[canonical(name)] = version
+    found = [w for w in sorted(wheels.glob("*.whl"))
+             if pins.get(canonical(w.name.split("-")[0])) == w.name.split("-")[1]]
+    missing = set(pins) - {canonical(w.name.split("-")[0]) for w in found}
+    if missing:
+        raise AssertionError(f"no wheel in {wheels} for {sorted(missing)}")
+    return found
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def write_simple_index(root: Path, wheels: list[Path]):
+    """A PEP 503 index of `wheels` under `root`: root/<project>/index.html beside links to the files."""
+    for wheel in wheels:
+        project = root / canonical(wheel.name.split("-")[0])
+        project.mkdir(parents=True, exist_ok=True)
+        (project / wheel.name).symlink_to(wheel)
+        href = wheel.name.replace("+", "%2B")
+        with open(project / "index.html", "a") as page:
+            page.write(f'<a href="{href}">{wheel.name}</a><br>\n')
 
 
 @contextmanager
-def torch_index(version: str):
-    """A PEP 503 simple index on 127.0.0.1 serving only the lock's torch wheel; yields its URL."""
-    wheel = torch_wheel(version)
+def local_mirror():
+    """The lock's wheels served on 127.0.0.1 as two indexes, as a mirror behind a firewall would serve
+    them: (torch index URL with torch alone, package index URL with everything else)."""
+    wheels = lock_wheels()
     with tempfile.TemporaryDirectory(prefix="gfl-index-") as root:
-        project = Path(root, "simple", "torch")
-        project.mkdir(parents=True)
-        (project / wheel.name).symlink_to(wheel)
-        href = wheel.name.replace("+", "%2B")
-        (project / "index.html").write_text(f'<!DOCTYPE html><html><body><a href="{href}">{wheel.name}</a></body></html>\n')
+        is_torch = lambda w: canonical(w.name.split("-")[0]) == "torch"
+        write_simple_index(Path(root, "torch"), [w for w in wheels if is_torch(w)])
+        write_simple_index(Path(root, "pypi"), [w for w in wheels if not is_torch(w)])
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                                    "--directory", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}/simple"
+        base = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda: http_get(url + "/torch/")[0] == 200, 20, f"the torch index at {url}")
-            yield url
+            wait_for(lambda: http_get(base + "/torch/torch/")[0] == 200, 20, f"the local index at {base}")
+            yield base + "/torch", base + "/pypi"
         finally:
             server.terminate()
             server.wait(timeout=20)

@@ -39,11 +39,11 @@ def built(base):
         yield os.environ["GFL_TEST_IMAGE"], Path(os.environ["GFL_TEST_IMAGE_LOG"]).read_text()
         return
     tag = f"localhost/gfl-test:{uuid.uuid4().hex[:12]}"
-    with pm.torch_index(pm.locked_version("torch")) as index:
+    with pm.local_mirror() as (torch_index, package_index):
         start = time.monotonic()
         res = pm.build(pm.ROOT / "Dockerfile", tag, {
-            "BASE_IMAGE": base, "TORCH_INDEX_URL": index,
-            "PIP_INDEX_URL": "https://pypi.org/simple", "PIP_TRUSTED_HOST": "127.0.0.1"})
+            "BASE_IMAGE": base, "TORCH_INDEX_URL": torch_index,
+            "PIP_INDEX_URL": package_index, "PIP_TRUSTED_HOST": "127.0.0.1"})
         SIZE_NOTE["build seconds"] = round(time.monotonic() - start, 1)
     image = pm.image_id(tag)
     try:
@@ -80,7 +80,11 @@ def app(built):
 
 def test_build_args_are_not_left_in_the_image(built, base):
     image, log = built
-    assert "127.0.0.1" in log and "Downloading http://127.0.0.1:" in log    # torch came from the local index
+    # torch from the local torch index, everything else from the local mirror, nothing from elsewhere
+    downloads = re.findall(r"Downloading (\S+)", log)
+    assert len(downloads) == len(pm.lock_wheels()), downloads
+    assert all(re.match(r"http://127\.0\.0\.1:\d+/(torch/torch|pypi)/", d) for d in downloads), downloads
+    assert [d for d in downloads if "/torch/torch/" in d] == [d for d in downloads if "/torch-" in d]
     env = json.loads(pm.podman("image", "inspect", "--format", "{{json .Config.Env}}", image).stdout)
     names = {e.split("=", 1)[0] for e in env}
     assert not names & {"PIP_INDEX_URL", "PIP_TRUSTED_HOST", "TORCH_INDEX_URL", "BASE_IMAGE"}, env
