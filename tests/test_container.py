@@ -1,13 +1,15 @@
 """The Docker image, built and run: the project's Dockerfile built with podman through its build
-arguments only (a stand-in base for python:3.11-slim, torch from a local index), one container started
-with deploy/compose.yaml's settings, then two replicas behind HAProxy (deploy/haproxy.cfg, Debian's
-haproxy) on one network. One build per session; every container, network and image is removed by id."""
+arguments only (a stand-in base for python:3.11-slim, every package from a local mirror), one
+container started with deploy/compose.yaml's settings, then two replicas behind HAProxy
+(deploy/haproxy.cfg, Debian's haproxy) on one network. One build per session; every container,
+network and image is removed by id."""
 import json
 import os
 import re
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -59,7 +61,6 @@ def app(built):
     """One container with compose.yaml's settings, port 8501 published on 127.0.0.1."""
     image, _ = built
     flags = pm.compose_flags(pm.compose_service("app"))
-    start = time.monotonic()
     cid = pm.run_container(image, *flags, "--publish=127.0.0.1::8501")
     watch = None
     try:
@@ -67,8 +68,7 @@ def app(built):
         base_url = f"http://127.0.0.1:{pm.published_port(cid)}"
         healthy_after = pm.wait_for(lambda: pm.http_get(base_url + HEALTH)[2] == b"ok", 30,
                                     f"{HEALTH} of the container")
-        yield type("App", (), {"cid": cid, "url": base_url, "started": start, "healthy_after": healthy_after,
-                               "watch": watch})
+        yield SimpleNamespace(cid=cid, url=base_url, healthy_after=healthy_after, watch=watch)
     finally:
         if watch and watch.poll() is None:
             watch.kill()
@@ -122,12 +122,12 @@ def test_a_dead_index_fails_the_build_with_pips_error(base):
 
 def test_container_runs_with_the_compose_settings(app):
     host = json.loads(pm.podman("inspect", "--format", "{{json .HostConfig}}", app.cid).stdout)
-    app_service = pm.compose_service("app")
+    limits = pm.compose_service("app")["deploy"]["resources"]["limits"]
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] and not host.get("CapAdd")
     assert any("no-new-privileges" in o for o in host["SecurityOpt"]), host["SecurityOpt"]
-    assert host["NanoCpus"] == int(float(app_service["deploy"]["resources"]["limits"]["cpus"]) * 1e9)
-    assert host["Memory"] == 2560 * 2**20
+    assert host["NanoCpus"] == int(float(limits["cpus"]) * 1e9)
+    assert limits["memory"].endswith("M") and host["Memory"] == int(limits["memory"][:-1]) * 2**20
     print(f"\nhealth ok {app.healthy_after:.1f} s after podman run returned")
     assert app.healthy_after < 30
     caps = pm.exec_in(app.cid, "grep", "^CapEff", "/proc/1/status").stdout.split()[1]
@@ -260,7 +260,7 @@ def replicas(built, lb_image):
         # both replicas found through DNS and healthy: fresh clients get both cookies (leastconn, idle)
         pm.wait_for(lambda: seen.add(served_cookie(url + "/")) or len(seen - {None}) == 2, 120,
                     f"two replicas behind HAProxy (cookies so far: {seen})", interval=0.5)
-        yield type("Replicas", (), {"url": url, "apps": apps, "lb": lb})
+        yield SimpleNamespace(url=url, apps=apps, lb=lb)
     finally:
         for cid in created:
             pm.remove_container(cid)
