@@ -197,6 +197,34 @@ def test_nothing_in_the_container_reaches_another_host(app):
     assert not pm.outbound(pm.sockets(app.cid))
 
 
+TOO_LITTLE_MEMORY = "200m"    # above the server at rest (~70 MB here), below one page (~255 MB peak here)
+
+
+def test_too_little_memory_fails_visibly_not_with_half_a_page(built, browser):
+    """A container whose memory limit cannot hold a page: the first page kills it (SIGKILL from the
+    kernel's OOM killer, exit 137), health stops answering and the browser is left reconnecting -- it
+    never shows a healthy server with half a page. (Measured here: 300 MB holds a default page.)"""
+    image, _ = built
+    flags = [f for f in pm.compose_flags(pm.compose_service("app")) if not f.startswith("--memory=")]
+    cid = pm.run_container(image, *flags, f"--memory={TOO_LITTLE_MEMORY}", "--publish=127.0.0.1::8501")
+    context = browser.new_context()
+    try:
+        url = f"http://127.0.0.1:{pm.published_port(cid)}"
+        pm.wait_for(lambda: pm.http_get(url + HEALTH)[2] == b"ok", 30, "health at rest")
+        page = context.new_page()
+        page.goto(url + "/gradient-flow", timeout=60_000)
+        state = lambda: pm.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.split()
+        pm.wait_for(lambda: state()[0] == "exited", 60, "the container to be killed", interval=0.5)
+        assert state() == ["exited", "137"]
+        assert pm.http_get(url + HEALTH)[0] is None
+        page.wait_for_timeout(2000)
+        connection = page.locator('[data-testid="stApp"]').get_attribute("data-test-connection-state")
+        assert connection != "CONNECTED" and page.locator(".js-plotly-plot").count() == 0, connection
+    finally:
+        context.close()
+        pm.remove_container(cid)
+
+
 # --- two replicas behind HAProxy on one network -------------------------------------------------------
 
 HAPROXY_CFG = pm.ROOT / "deploy" / "haproxy.cfg"
