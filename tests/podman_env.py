@@ -26,6 +26,14 @@ BUILD = ["build", "--isolation", "chroot", "--pull=never", "--format", "docker",
          "--layers=false"]        # no intermediate images left behind: removing the image removes all
 
 
+def podman_cwd() -> Path:
+    """Where podman runs: conmon writes a file named "oom" into its working directory when the kernel
+    kills a container for memory (podman 4.3), which must not land in the checkout."""
+    path = CACHE / "podman-cwd"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def podman_env() -> dict:
     env = dict(os.environ)
     env.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
@@ -35,7 +43,7 @@ def podman_env() -> dict:
 def podman(*args, timeout=120, check=True) -> subprocess.CompletedProcess:
     """`podman ARGS`; on failure (with check) an AssertionError with the end of its output."""
     argv = ["podman", *map(str, args)]
-    res = subprocess.run(argv, env=podman_env(), capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(argv, env=podman_env(), cwd=podman_cwd(), capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(argv[:3])} ... exited {res.returncode}:\n{(res.stdout + res.stderr)[-3000:]}")
     return res
@@ -43,7 +51,7 @@ def podman(*args, timeout=120, check=True) -> subprocess.CompletedProcess:
 
 def podman_lines(*args, timeout=120) -> list[str]:
     """The lines `podman ARGS` writes, stdout and stderr interleaved as written."""
-    res = subprocess.run(["podman", *map(str, args)], env=podman_env(), stdout=subprocess.PIPE,
+    res = subprocess.run(["podman", *map(str, args)], env=podman_env(), cwd=podman_cwd(), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
     return res.stdout.splitlines()
 
@@ -228,7 +236,7 @@ while True:
 
 def watch_sockets(cid: str) -> subprocess.Popen:
     """Start SOCKET_WATCH in the container; stop it with stop_watch(), which returns what it saw."""
-    return subprocess.Popen(["podman", "exec", cid, "python", "-c", SOCKET_WATCH], env=podman_env(),
+    return subprocess.Popen(["podman", "exec", cid, "python", "-c", SOCKET_WATCH], env=podman_env(), cwd=podman_cwd(),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
