@@ -1,7 +1,7 @@
 """The deployment files: the Dockerfile agrees with the README's install steps and the lock file, the
 Compose/HAProxy/Kubernetes files are valid, and the HAProxy config really balances two `streamlit run`
-processes here (sticky cookie, WebSocket upgrade). No Docker engine runs on this machine, so the image
-itself is checked by reading."""
+processes here (sticky cookie, WebSocket upgrade). The image itself is built and run by
+tests/test_container.py (podman)."""
 import json
 import re
 import subprocess
@@ -63,7 +63,10 @@ def test_readme_commands_are_the_scripts_ci_runs():
     run_sh = (ROOT / "scripts" / "run.sh").read_text()
     assert re.search(r'setup-env\.sh" requirements\.(txt|lock)', run_sh) and "streamlit run app.py" in run_sh
     test_sh = (ROOT / "scripts" / "test.sh").read_text()
-    assert "requirements-dev.txt" in test_sh and "apt-get install" in test_sh and "chromium" in test_sh
+    assert "requirements-dev.txt" in test_sh and re.search(r"apt-get \S+ install", test_sh) and "chromium" in test_sh
+    for package in ("podman", "runc", "debootstrap"):             # tests/test_container.py builds and runs the image
+        assert package in test_sh
+    assert "CONTAINERS_CONF" in test_sh and "DPkg::Lock::Timeout" in test_sh
 
 
 def test_requirements_are_pinned():
@@ -135,21 +138,38 @@ def test_docker_installs_the_lock_torch_from_the_cpu_index_and_the_rest_from_pyp
     pip_runs = [l for l in lines if l.startswith("RUN") and "pip install" in l]
     assert len(pip_runs) == 1, pip_runs
     steps = [s.strip() for s in pip_runs[0][len("RUN"):].split("&&")]
-    torch_step, rest_step, check_step = steps
-    # 1. torch alone, without dependencies, from the CPU index, at the lock's version
-    assert torch_step.split() == ["pip", "install", "--no-deps", "--index-url", CPU_INDEX,
+    torch_step, rest_step, check_step, *cleanup = steps
+    # 1. torch alone, without dependencies, from the torch index (a build argument: PyTorch's CPU index
+    #    unless told otherwise), at the lock's version
+    assert torch_step.split() == ["pip", "install", "--no-deps", "--index-url", '"$TORCH_INDEX_URL"',
                                   "--constraint", "requirements.lock", "torch"], torch_step
-    # 2. the whole lock from PyPI (the default index), nothing unpinned
+    assert f"ARG TORCH_INDEX_URL={CPU_INDEX}" in lines
+    # 2. the whole lock from PyPI (the default index, or PIP_INDEX_URL's), nothing unpinned
     assert rest_step.split() == ["pip", "install", "--no-deps", "-r", "requirements.lock"], rest_step
     assert check_step == "pip check"
+    # 3. only removals after the check: nothing installed that `pip check` did not see
+    assert cleanup and not any("install" in c.split()[:2] for c in cleanup if c.startswith("pip")), cleanup
     assert not any("extra-index-url" in l for l in lines)        # no index may serve every package
     copy_lock = lines.index("COPY requirements.lock ./")
     assert copy_lock < lines.index(pip_runs[0]) < lines.index("COPY . .")   # deps cached apart from code
 
 
+def test_docker_mirror_arguments_are_build_args_only():
+    """`docker build .` builds what it always did; a mirror is a build argument, never image config."""
+    lines = instructions()
+    from_at = next(i for i, l in enumerate(lines) if l.startswith("FROM "))
+    assert lines[from_at] == "FROM ${BASE_IMAGE}"
+    default = next(l for l in lines[:from_at] if l.startswith("ARG BASE_IMAGE="))
+    assert re.fullmatch(r"ARG BASE_IMAGE=docker\.io/library/python:3\.11-slim@sha256:[0-9a-f]{64}", default), default
+    for arg in ("PIP_INDEX_URL", "PIP_TRUSTED_HOST"):
+        assert f"ARG {arg}" in lines                              # no default: pip's own unless given
+        assert not any(arg in l for l in lines if l.startswith(("ENV", "LABEL")))
+    assert not any(re.search(r"pip config|pip\.conf|/etc/pip", l) for l in lines)
+
+
 def test_docker_follows_the_deployment_guide():
     lines = instructions()
-    assert re.fullmatch(r"FROM python:3\.11-slim@sha256:[0-9a-f]{64}", lines[0]), lines[0]
+    assert lines[0].startswith("ARG BASE_IMAGE=docker.io/library/python:3.11-slim@sha256:"), lines[0]
     users = [l for l in lines if l.startswith("USER ")]
     assert len(users) == 1 and re.fullmatch(r"USER [1-9][0-9]*(:[1-9][0-9]*)?", users[0]), users
     assert "EXPOSE 8501" in lines
@@ -278,14 +298,18 @@ def test_compose_runs_replicas_behind_haproxy():
     assert app["environment"]["GFL_TORCH_THREADS"] == "1"
     assert HEALTH in " ".join(app["healthcheck"]["test"])
     assert app["read_only"] is True and any(t.startswith("/tmp") for t in app["tmpfs"])
-    assert re.fullmatch(r"haproxy:[0-9.]+(-alpine)?@sha256:[0-9a-f]{64}", lb["image"]), lb["image"]
+    assert re.fullmatch(r"docker\.io/library/haproxy:[0-9.]+(-alpine)?@sha256:[0-9a-f]{64}", lb["image"]), lb["image"]
+    assert app["image"].startswith("localhost/")                 # fully qualified: podman takes no short names
     source, target = lb["volumes"][0].split(":")[:2]
     assert (DEPLOY / source).resolve() == HAPROXY_CFG and target == "/usr/local/etc/haproxy/haproxy.cfg"
     assert lb["ports"] == ["${GFL_PORT:-8501}:8501"]
     assert lb["depends_on"]["app"]["condition"] == "service_healthy"
     cfg = HAPROXY_CFG.read_text()
     assert re.search(r"^\s*bind :8501\b", cfg, re.M)
-    assert re.search(r"^\s*server-template app \d+-\d+ app:8501 .*resolvers docker", cfg, re.M)
+    assert re.search(r"^\s*server-template app \d+-\d+ app:8501 .*resolvers engine\b", cfg, re.M)
+    # the engine's DNS from the container's resolv.conf: Docker (127.0.0.11) and podman alike
+    section = re.search(r"^resolvers engine\b.*?(?=^\S|\Z)", cfg, re.M | re.S).group(0)
+    assert re.search(r"^\s*parse-resolv-conf$", section, re.M) and "127.0.0.11" not in section
 
 
 def test_haproxy_config_has_sticky_cookies_websockets_and_health_checks():
