@@ -9,6 +9,7 @@ import streamlit as st
 
 import core
 from ui import present
+from ui.heavy import remember_person
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
@@ -31,3 +32,5 @@ if present.presenting() and st.query_params.get(present.PARAM) != "1":
 elif not present.presenting() and present.PARAM in st.query_params:
     del st.query_params[present.PARAM]
 st.sidebar.caption("Gradient Flow Lab · every control is in the URL: copy the address to share a view.")
+with st.sidebar:
+    remember_person()           # the fair share between persons keys on it (ui/heavy.py)

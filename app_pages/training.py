@@ -9,6 +9,7 @@ from core.tasks import TASKS
 from core.admission import ADMISSION
 from core.training import TRAIN_FIELDS, History, Race, Runner, TrainConfig
 from ui import training_figs
+from ui.heavy import person, tab
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
 from ui.present import presenting
@@ -129,7 +130,7 @@ runner: Runner | None = st.session_state.get("runner")
 if runner is None or (runner.race.steps == 0 and runner.race.configs != configs):
     reset_lab()
     runner = st.session_state["runner"] = Runner(build_or_stop(lambda: Race(configs), "train these runs"),
-                                                 ADMISSION, chunk_s=CHUNK_SECONDS)
+                                                 ADMISSION, chunk_s=CHUNK_SECONDS, person=person(), tab=tab())
 lab = runner.race
 stale = lab.configs != configs
 
@@ -165,6 +166,16 @@ if stale:
                "(the charts below still show the old run).", icon=":material/sync_problem:")
 
 
+def training_wait(place) -> str:
+    """What a run waiting for its next chunk is waiting for (core/admission.py Place)."""
+    if place.own_first:
+        return "waiting for your earlier job (in this or another tab) to finish: each person runs one job at a time"
+    ahead = "nobody" if not place.people_ahead else (
+        "1 person" if place.people_ahead == 1 else f"{place.people_ahead} people")
+    return (f"waiting for a free worker, {ahead} ahead (the server runs {place.slots} jobs at a time; people take "
+            "turns)")
+
+
 def status_line(histories: list[History], steps: int, seconds: float, labels: list[str]) -> str:
     rate = steps / seconds if seconds > 0 else 0.0
     last = [h.records[-1] for h in histories if h.records]
@@ -173,9 +184,10 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
         runner.status]
     if runner.busy and runner.status != "running":
         state = "pausing: finishing the step in progress…"
+    elif runner.refused is not None and runner.status == "running":
+        state = f"not training: {runner.refused}"
     elif runner.waiting is not None and runner.status == "running":
-        state = (f"waiting for a free worker, {runner.waiting} ahead (the server trains {ADMISSION.slots} runs "
-                 "at a time; they take turns)")
+        state = training_wait(runner.waiting)
     return (f"**{state}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
             + (f" · {losses}" if losses else ""))
 
@@ -202,6 +214,9 @@ def live():
     task = TASKS[lab.configs[0].task]
     histories, steps, seconds = runner.snapshot()
     st.markdown(status_line(histories, steps, seconds, run_labels))
+    if runner.over_budget is not None:
+        st.error(f"Training paused: {runner.over_budget}. Press Reset to train with smaller settings.",
+                 icon=":material/timer_off:")
     if runner.error is not None:
         st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
                  icon=":material/error:")

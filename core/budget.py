@@ -16,13 +16,21 @@ on the high side. Budgets per job:
 
 An operator with a bigger machine can raise every budget by the same factor with the environment
 variable GFL_BUDGET_SCALE (e.g. 4); the app and the CLI read it at startup.
+
+The time budget also holds while a job runs, whatever its estimate said: `with deadline(job):` gives the
+calling thread a deadline of the job's budget in CPU time of that thread (the server's load does not count
+against a job; torch runs on the calling thread, one thread per job), and the engine's loops over time steps
+(`within_deadline(range(T))`) and between training steps check it and stop the job with a `DeadlineExceeded`
+naming the budget and what to lower. No deadline set (the CLI, the Python API): nothing is checked.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .cells import CELLS
+from .deadline import DeadlineExceeded, check_deadline, cpu_deadline, within_deadline  # noqa: F401 (re-exported)
 from .errors import ConfigError
 
 GIB = 1024**3
@@ -65,6 +73,24 @@ class BudgetError(ConfigError):
         if need.seconds > budget.seconds:
             over.append(f"about {_seconds(need.seconds)} (the budget is {_seconds(budget.seconds)})")
         ValueError.__init__(self, f"this {job} is too big: it would need {' and '.join(over)}; lower {lower}")
+
+
+LOWER = {
+    "unroll": "the sequence length T, the batch or the hidden size",
+    "training step": "the sequence length T, the batch or the hidden size",
+    "phase diagram": "the number of grid points, the batch, the hidden size or T",
+    "loss cliff": "the grid resolution, the unrolled steps T or the descent steps",
+    "weight-scale sweep": "the sequence length T, the batch or the hidden size",
+}
+
+
+@contextmanager
+def deadline(job: str, seconds: float | None = None):
+    """Within: this thread's work on `job` stops with DeadlineExceeded once it has used `seconds` of CPU
+    (default: the job's time budget × GFL_BUDGET_SCALE); the message names what to lower (LOWER)."""
+    limit = BUDGETS[job].seconds * scale() if seconds is None else seconds
+    with cpu_deadline(job, limit, LOWER[job]):
+        yield
 
 
 def _bytes(n: float) -> str:

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .budget import Budget, check, train_step_cost
+from .budget import BUDGETS, Budget, check, check_deadline, deadline, scale, train_step_cost
 from .cells import CELLS, INITS
 from .cells.base import denormals_as_zero
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
@@ -330,16 +330,20 @@ class Runner:
     step, so one session never trains two steps at once (a Step press, the thread), and `snapshot()` reads
     between steps."""
 
-    def __init__(self, race: Race, admission, chunk_s: float = 0.3, unwatched_s: float = 4.0):
+    def __init__(self, race: Race, admission, chunk_s: float = 0.3, unwatched_s: float = 4.0,
+                 person: str = "anonymous", tab=None):
         self.race = race
         self.status = "idle"
         self.target: tuple[int, int] | None = None     # fast-forward: (from step, to step), then pause
-        self.waiting: int | None = None                # runs ahead of this one for a worker, while it waits
+        self.waiting = None                            # while it waits for a worker: its admission Place
+        self.refused: str | None = None                # why it cannot even queue (its person has too many waiting)
+        self.over_budget: str | None = None            # a step ran past its time budget: the budget's message
         self.error: str | None = None                  # what stopped the thread, if it failed
         self.lock = threading.Lock()
         self.chunk_s, self.unwatched_s = chunk_s, unwatched_s
         self._admission = admission
-        self._ticket = admission.ticket()
+        self.person, self.tab = person, tab
+        self._ticket = admission.ticket(person, tab)
         self._seen = time.monotonic()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -363,7 +367,7 @@ class Runner:
         if not self.race.live:
             return
         self.target = None if steps is None else (self.race.steps, self.race.steps + steps)
-        self.error = None
+        self.error = self.over_budget = None
         self.status = "running"
         self.watch()
 
@@ -375,10 +379,13 @@ class Runner:
 
     def step(self) -> None:
         """Train exactly one step now, in the caller's thread (waits for a worker like any heavy job)."""
-        with self._admission.slot(), self.lock:
+        with self._admission.slot(self.person, self.tab), self.lock:
             if self.status != "running" and self.race.live:
                 self.status = "paused"
-                self._advance_one()
+                try:
+                    self._advance_one()
+                except ConfigError as exc:            # past the step's time budget
+                    self.over_budget = str(exc)
 
     def snapshot(self) -> tuple[list[History], int, float]:
         """(copies of the histories, steps, seconds trained), consistent with each other."""
@@ -386,10 +393,13 @@ class Runner:
             return [h.copy() for h in self.race.histories], self.race.steps, self.race.seconds
 
     def _advance_one(self) -> None:
-        """One step (lock held); a run that goes non-finite pauses the lab as "diverged"."""
+        """One step (lock held); a run that goes non-finite pauses the lab as "diverged". The step's time budget
+        (both runs of a race) holds while it runs: past it, DeadlineExceeded (its message says what to lower)."""
         race = self.race
         stopped = sum(d is not None for d in race.diverged)
-        race.advance(max_steps=1)
+        with deadline("training step", BUDGETS["training step"].seconds * scale() * len(race.configs)):
+            race.advance(max_steps=1)
+            check_deadline()
         if sum(d is not None for d in race.diverged) > stopped or not race.live:
             self.status, self.target = "diverged", None
         elif self.target is not None and race.steps >= self.target[1]:
@@ -401,9 +411,9 @@ class Runner:
         try:
             while self.status == "running" and time.monotonic() - self._seen < self.unwatched_s:
                 if not ticket.wait(0.25):
-                    self.waiting = ticket.ahead()
+                    self.waiting, self.refused = ticket.place(), ticket.refused
                     continue
-                self.waiting = None
+                self.waiting = self.refused = None
                 try:
                     began = time.perf_counter()
                     while self.status == "running" and time.perf_counter() - began < self.chunk_s:
@@ -413,9 +423,12 @@ class Runner:
                             self._advance_one()
                 finally:
                     ticket.done()
+        except ConfigError as exc:                # past the step's time budget: the budget's own message
+            self.over_budget = str(exc)
+            self.status = "paused"
         except Exception as exc:                  # shown on the page; the run keeps what it trained
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = "paused"
         finally:
-            self.waiting = None
+            self.waiting = self.refused = None
             ticket.leave()

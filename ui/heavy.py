@@ -1,34 +1,103 @@
 """Heavy work from a page: through the process's one admission point and its shared results
-(core/admission.py), with a visible status while a job waits."""
+(core/admission.py), with a visible, honest status while a job waits, and the time budget enforced while it runs.
+
+Who is a person (the unit of fairness): the browser, by the cookie `gfl_person` this app sets on the first
+visit (`remember_person()`, a random id, one year); a browser without it (its first page load, cookies
+off, a script) is its client address. The address is what the server sees: behind a school's NAT a whole
+class without cookies would be one person, so the cookie is what tells them apart. Behind HAProxy (deploy/)
+the connection comes from the proxy, on loopback, and Streamlit reports no address; the last entry of
+X-Forwarded-For, which HAProxy appends (`option forwardfor`), is then the client's. A client that makes up a
+new cookie for every connection gets a turn per cookie: fairness holds between browsers that keep theirs.
+"""
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import streamlit as st
 
-from core.admission import ADMISSION, SHARED
+from core.admission import SHARED, Place, TooManyWaiting
+from core.budget import BudgetError, deadline
+
+COOKIE = "gfl_person"
+_COOKIE_VALUE = re.compile(r"[0-9a-f]{32}")
+
+_SET_COOKIE_JS = """
+export default function () {
+  if (!document.cookie.split("; ").some((c) => c.startsWith("%s="))) {
+    const id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    document.cookie = "%s=" + id + "; path=/; max-age=31536000; SameSite=Lax";
+  }
+}
+""" % (COOKIE, COOKIE)
+_remember = st.components.v2.component("gfl_person", js=_SET_COOKIE_JS)
 
 
-def wait_message(ahead: int, running: int) -> str:
-    if ahead < 0:
+def remember_person() -> None:
+    """On a browser's first visit, set its person cookie (read by the next connection, e.g. a reload)."""
+    if not _COOKIE_VALUE.fullmatch(st.context.cookies.get(COOKIE) or ""):
+        _remember(key="gfl_person_cookie", height=0)
+
+
+def person_of(cookies, ip_address: str | None, headers) -> str:
+    """The person a connection belongs to (see the module docstring)."""
+    cookie = cookies.get(COOKIE) or ""
+    if _COOKIE_VALUE.fullmatch(cookie):
+        return "browser:" + cookie
+    if ip_address is None:                       # loopback: a local client, or this app's own proxy
+        forwarded = (headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
+        return "address:" + (forwarded[:64] or "local")
+    return "address:" + ip_address
+
+
+def person() -> str:
+    return person_of(st.context.cookies, st.context.ip_address, st.context.headers)
+
+
+def tab() -> str | None:
+    """This browser tab's session id (a new job of the same tab replaces its waiting one)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def wait_message(place: Place) -> str:
+    if place.sharing:
         return "Another visitor is computing exactly this view: sharing their result…"
-    return (f"Waiting for a free worker: {ahead} ahead of you in the queue ({running} of {ADMISSION.slots} "
-            "workers busy). The page fills in as soon as it is your turn.")
+    if place.own_first:
+        return ("Waiting for your earlier job (in this or another tab) to finish: each person runs one job at a "
+                "time. This one starts right after it.")
+    people = "nobody" if place.people_ahead == 0 else (
+        "1 person" if place.people_ahead == 1 else f"{place.people_ahead} people")
+    return (f"Waiting for a free worker: {people} ahead of you ({place.running} of {place.slots} workers busy; "
+            "people take turns). The page fills in as soon as it is your turn.")
 
 
-LIGHT_SECONDS = 0.1          # estimated cost under which a job skips the queue (it would wait longer than it runs)
+BUDGET_OF = {"unroll": "unroll", "sweep": "weight-scale sweep", "cliff": "loss cliff", "phase": "phase diagram"}
+LIGHT_SECONDS = 0.05         # estimated cost under which a job skips the queue (it would wait longer than it runs)
 
 
 def computed(name: str, cfg: Any, compute: Callable[[], Any], seconds: float | None = None) -> Any:
     """compute() for this (name, cfg), shared with every session (each config is computed once and never twice
     at once); while it waits for a worker the page says so. `seconds`: the job's estimated cost (core/budget.py);
-    below LIGHT_SECONDS it runs at once."""
+    below LIGHT_SECONDS it runs at once when this person has nothing else running. The job's time budget
+    (core/budget.py BUDGETS[BUDGET_OF[name]]) is enforced while it runs: past it, the page shows the budget's message."""
     status = st.empty()
 
-    def on_wait(ahead: int, running: int) -> None:
-        status.info(wait_message(ahead, running), icon=":material/hourglass_top:")
+    def on_wait(place: Place) -> None:
+        status.info(wait_message(place), icon=":material/hourglass_top:")
+
+    def bounded():
+        with deadline(BUDGET_OF[name]):
+            return compute()
     try:
-        return SHARED.get((name, repr(cfg)), compute, on_wait,
-                          light=seconds is not None and seconds < LIGHT_SECONDS)
+        return SHARED.get((name, repr(cfg)), bounded, on_wait, light=seconds is not None and seconds < LIGHT_SECONDS,
+                          person=person(), tab=tab())
+    except TooManyWaiting as exc:
+        st.warning(f"Not started: {exc}.", icon=":material/hourglass_disabled:")
+        st.stop()
+    except BudgetError as exc:
+        st.error(f"Stopped: {exc}.", icon=":material/timer_off:")
+        st.stop()
     finally:
         status.empty()

@@ -12,6 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..deadline import within_deadline
+
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 INITS = ("gaussian", "orthogonal", "identity", "xavier")
 
@@ -86,7 +88,7 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
     s, m = values.detach().numpy(), mult.detach().numpy()          # views of the same memory
     term = np.empty_like(s[0])
     before = 1 if reverse else -1
-    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
+    for t in within_deadline(range(steps - 2, -1, -1) if reverse else range(1, steps)):
         np.multiply(m[t], s[t + before], out=term)
         s[t] += term
     return values

@@ -23,6 +23,7 @@ from .base import (
     recurrent_matrix,
 )
 from .layers import FusedLayer
+from ..deadline import within_deadline
 
 
 def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> Network:
@@ -48,7 +49,7 @@ def forward(net: Network, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
         pre = torch.addmm(p["b"], x.reshape(-1, x.shape[-1]), p["w_ih"].T).view(*x.shape[:2], -1)
         w_t = p["w_hh"].T
         h = h0
-        for t in range(x.shape[0]):
+        for t in within_deadline(range(x.shape[0])):
             h = f(torch.addmm(pre[t], h, w_t, out=pre[t]))
         return pre
 
@@ -62,7 +63,7 @@ def backward(net: Network, h: torch.Tensor, x: torch.Tensor, h0: torch.Tensor, v
         delta = deriv  # reused in place: delta_t = g_t ⊙ f'(a_t)
         g[-1] = v
         w = net.params["w_hh"]
-        for t in range(h.shape[0] - 1, 0, -1):
+        for t in within_deadline(range(h.shape[0] - 1, 0, -1)):
             torch.mul(g[t], deriv[t], out=delta[t])
             torch.mm(delta[t], w, out=g[t - 1])
             if loss_on == "all":
