@@ -132,6 +132,7 @@ class StepRecord:
     finite: bool                   # loss and gradient were finite (False: the step was not applied)
     seconds: float                 # wall time of the step
     probe: np.ndarray | None = None   # mean ‖∂L/∂h_{T−k}‖ by distance k, on probe steps
+    span: int = 1                  # steps this record covers from `step` on (a long run's older steps are merged)
 
     def to_json_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "probe"}
@@ -233,23 +234,66 @@ def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:
             return
 
 
+HISTORY_CAP = 3000          # records a run's history holds at most (the figures draw 1,500 points)
+HISTORY_RECENT = 1000       # ... of which the latest this many are single steps
+PROBE_CAP = 400             # ∂L/∂h profiles it holds at most (the heatmap draws 200 columns)
+
+
+def merged(a: StepRecord, b: StepRecord) -> StepRecord:
+    """One record for the steps of a and b (b the later), at a's first step: mean loss, largest norms, clipped if
+    either was, the later probe."""
+    span = a.span + b.span
+    return StepRecord(a.step, (a.loss * a.span + b.loss * b.span) / span, max(a.grad_norm, b.grad_norm),
+                      max(a.grad_norm_clipped, b.grad_norm_clipped), a.clipped or b.clipped, a.finite and b.finite,
+                      a.seconds + b.seconds, b.probe if b.probe is not None else a.probe, span)
+
+
 @dataclass
 class History:
-    """Everything recorded for one run, as lists (what the page and the CSV export show)."""
+    """What is recorded of one run (what the page and the CSV export show), bounded: past HISTORY_CAP records,
+    all but the latest HISTORY_RECENT are merged in pairs (a record's `span` says how many steps it covers), and
+    past PROBE_CAP probes every other older one is dropped, so a live tick's cost and a run's memory stay the
+    same however long it trains."""
     config: TrainConfig
     records: list = field(default_factory=list)
+    clipped_steps: int | None = None     # steps whose gradient was clipped (kept exact when records merge)
+    probe_count: int | None = None
 
     def __post_init__(self):
         self.diverged_at: int | None = next((r.step for r in self.records if not r.finite), None)
+        if self.clipped_steps is None:
+            self.clipped_steps = sum(r.span for r in self.records if r.clipped)
+        if self.probe_count is None:
+            self.probe_count = sum(r.probe is not None for r in self.records)
 
     def append(self, record: StepRecord) -> None:
         self.records.append(record)
+        self.clipped_steps += record.clipped
+        self.probe_count += record.probe is not None
         if not record.finite and self.diverged_at is None:
             self.diverged_at = record.step
+        if len(self.records) > HISTORY_CAP:
+            self._merge_older()
+        if self.probe_count > PROBE_CAP:
+            self._thin_probes()
+
+    def _merge_older(self) -> None:
+        cut = len(self.records) - HISTORY_RECENT
+        old = self.records[:cut]
+        pairs = [merged(old[i], old[i + 1]) for i in range(0, len(old) - 1, 2)] + old[len(old) - len(old) % 2:]
+        self.records = pairs + self.records[cut:]
+        self.probe_count = sum(r.probe is not None for r in self.records)
+
+    def _thin_probes(self) -> None:
+        """Drop every other probe but the latest one (the heatmap keeps its whole time span)."""
+        probed = [i for i, r in enumerate(self.records) if r.probe is not None]
+        for i in probed[:-1][1::2]:           # new records: a snapshot another thread draws keeps its own
+            self.records[i] = replace(self.records[i], probe=None)
+        self.probe_count = sum(r.probe is not None for r in self.records)
 
     def copy(self) -> "History":
         """The records so far (a run going on in another thread appends to the original, not to this)."""
-        return History(self.config, list(self.records))
+        return History(self.config, list(self.records), self.clipped_steps, self.probe_count)
 
     def column(self, name: str) -> np.ndarray:
         return np.array([getattr(r, name) for r in self.records], dtype=float)
