@@ -374,3 +374,23 @@ def test_the_thread_policy_is_set_in_one_place():
     assert configure_threads() == 1 == torch.get_num_threads()
     assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S) and SWITCH_INTERVAL_S <= 1e-3
     assert threads_from_env({"GFL_TORCH_THREADS": "2"}) == 2 and threads_from_env({"GFL_TORCH_THREADS": "x"}) == 1
+
+
+def test_the_shared_results_are_bounded_in_bytes_and_the_newest_are_kept():
+    import numpy as np
+    shared = SharedResults(max_entries=1000, admission=Admission(slots=1), max_bytes=10 * 2**20)   # 10 MB
+    for i in range(30):                                            # 30 results of 1 MB each
+        shared.get(i, lambda: {"curve": np.zeros(2**20 // 8)})
+    assert shared.bytes <= 10 * 2**20 and shared.computed == 30
+    kept = [i for i in range(30) if i in shared._values]
+    assert kept == list(range(21, 30))                            # least recently used dropped first
+    huge = shared.get("huge", lambda: np.zeros(11 * 2**20 // 8))  # larger than the bound: returned, not kept
+    assert huge.nbytes == 11 * 2**20 and "huge" not in shared._values and shared.bytes <= 10 * 2**20
+
+
+def test_the_default_cache_bound_is_documented_and_every_kind_of_result_is_counted():
+    import core
+    from core.admission import SHARED, value_bytes
+    assert SHARED.max_bytes == 256 * 2**20
+    res = core.unroll(core.UnrollConfig(seq_len=1000, hidden=64))
+    assert value_bytes(res) >= res.grad_norm.nbytes + res.distance.nbytes

@@ -162,6 +162,8 @@ class UnrollCost:
     tensors_per_step: float       # batch × hidden tensors kept for the whole probe, per time step
     chunk_tensors: float = 0.0    # ... and per step of one chunk, for a probe that runs in chunks
     chunk_bytes: float = 0.0      # the most one chunk may hold
+    batch_floor: float = 1.0      # a step costs at least this × H·itemsize/512 sequences' worth of work: at a small
+                                  # batch a step's products stream the weights from memory (matrix-vector products)
 
 
 @dataclass(frozen=True)
