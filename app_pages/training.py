@@ -7,7 +7,7 @@ import streamlit as st
 from core.cells import CELLS
 from core.tasks import TASKS
 from core.admission import ADMISSION
-from core.training import TRAIN_FIELDS, History, Race, Runner, TrainConfig
+from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainConfig
 from ui import training_figs
 from ui.heavy import person, tab
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
@@ -83,7 +83,24 @@ def current_configs() -> list[TrainConfig]:
     return [TrainConfig(**shared, **{n: STATE[f"{p}_{n}"] for n in RUN_FIELDS}) for p in prefixes]
 
 
+def lost_run_message(run_id: str) -> str | None:
+    """What to say when a new session arrives with a URL naming a run (`run=`) it does not have."""
+    if run_id in RUNNERS:
+        return ("**That link names another tab's training run.** A run belongs to the browser tab that started it "
+                "(its weights and history live in that tab's session). The settings are kept: press **Start** to "
+                "train your own run here.")
+    return (f"**The training run in progress was lost.** This page's address names a run ({inert(run_id, 12)}) "
+            "that this server does not have: the server was restarted, or the replica that trained it stopped and "
+            "your browser was moved to another one. A run lives in its server's memory only, so its weights and "
+            "history are gone. Your settings are kept: press **Start** to train again.")
+
+
 # ---- state: a link wins, then what this session had; a `preset` link is applied over the defaults ----
+if "training_seen" not in st.session_state:       # this session's first visit: is the URL's run here?
+    st.session_state["training_seen"] = True
+    arrived = st.query_params.get("run")
+    if arrived is not None:
+        st.session_state["lost_run"] = lost_run_message(arrived)
 warnings = STATE.begin()
 preset = st.query_params.get("preset")
 if preset in PRESETS:
@@ -111,12 +128,18 @@ if STATE["race"]:
 else:
     sb.header("Network")
     run_controls(sb, "a")
-STATE.end()
+previous = st.session_state.get("runner")       # while a run has steps, the URL names it (run=…)
+trained = previous is not None and (previous.race.steps > 0 or previous.status == "running")
+STATE.end(extra={"run": [previous.run_id]} if trained else None)
+if trained:
+    st.session_state.pop("lost_run", None)      # a new run: the note about the lost one has been read
 
 st.title("Training lab")
 st.caption("Vanishing gradients are silent: the loss just stops improving on anything long-range. Exploding "
            "gradients are loud: NaN, and training halts. Train a network on a long-range task and watch both.")
 show_warnings(warnings)
+if (lost := st.session_state.get("lost_run")) is not None:
+    st.warning(lost, icon=":material/cloud_off:")
 if (shown := st.session_state.get("preset_shown")) is not None:
     st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
 

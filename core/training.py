@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
+import weakref
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Iterator
 
@@ -362,6 +364,9 @@ class Race:
         return done
 
 
+RUNNERS: "weakref.WeakValueDictionary[str, Runner]" = weakref.WeakValueDictionary()   # this process's runs
+
+
 class Runner:
     """Trains a Race in a background thread while a page watches it, so drawing the charts and training
     never wait for each other (and a page's reruns cost no training time).
@@ -391,6 +396,8 @@ class Runner:
         self._seen = time.monotonic()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+        self.run_id = uuid.uuid4().hex[:12]           # names the run in its page's URL (a lost run is told apart)
+        RUNNERS[self.run_id] = self
 
     # -- what the page does ------------------------------------------------------------------------------------
     @property
