@@ -8,12 +8,13 @@ import sys
 import streamlit as st
 
 import core
-from ui import present
+from ui import present, server_log
 from ui.heavy import remember_person
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
 core.configure_threads()
+server_log.install()            # a malformed frame from a client: one short log line, rate-limited
 # The script thread hands each chart to the server's event-loop thread; a 0.5 ms GIL switch interval
 # (default 5 ms) lets those messages leave sooner (slider-to-chart median 256 -> 239 ms, 31 steps each).
 sys.setswitchinterval(0.0005)
