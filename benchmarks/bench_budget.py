@@ -3,7 +3,8 @@ of jobs, each run in a fresh process on one torch thread (as the app and the CLI
 
 Run: .venv/bin/python benchmarks/bench_budget.py [--quick | --grid] [--cell CELL]
 Prints one row per job with estimate / measured for time and for memory (peak resident-set growth), and
-whether the job is inside its budget. Time is the job's CPU time (what the running deadline counts, so a busy
+whether the job is inside its budget. `--light`: the unrolls of the Gradient flow page that skip the queue
+(estimated under ui/heavy.py LIGHT_SECONDS), the heaviest of each cell, and the worst one measured. Time is the job's CPU time (what the running deadline counts, so a busy
 machine does not skew it) and its wall time. The estimates are meant to err on the high side: a ratio below 1
 on a big job means the model should be raised (core/budget.py). `--grid`: every cell at the corners where a
 cost model goes wrong (batch 1, large H, float64), as unrolls and as training steps; the last line gives the
@@ -89,17 +90,38 @@ GRID = ([("unroll", {"cell": c, **kw}) for c in CELL_NAMES for kw in UNROLL_CORN
         + [("train", {"cell": c, **kw}) for c in CELL_NAMES for kw in TRAIN_CORNERS])
 
 
+def light_jobs(per_cell: int = 4) -> list:
+    """The Gradient flow page's unrolls that skip the queue (estimate under ui/heavy.py LIGHT_SECONDS), the
+    heaviest-looking of each cell: the largest estimates, the longest T and the largest H·T among them."""
+    import itertools
+    sys.path.insert(0, str(ROOT))
+    from core.budget import unroll_cost
+    from ui.heavy import LIGHT_SECONDS
+    jobs = []
+    for cell in CELL_NAMES:
+        light = [(unroll_cost(cell, t, b, h, d).seconds, t, h, b, d) for t, h, b, d in itertools.product(
+            (100, 250, 500, 1000, 1500, 2000), (8, 16, 32, 64, 128, 256, 512), (1, 2, 4, 8, 16, 32, 64),
+            ("float32", "float64")) if unroll_cost(cell, t, b, h, d).seconds < LIGHT_SECONDS]
+        picks = (sorted(light, reverse=True)[:per_cell] + sorted(light, key=lambda j: (j[1], j[0]))[-2:]
+                 + sorted(light, key=lambda j: (j[1] * j[2] * j[3], j[0]))[-2:])
+        for _, t, h, b, d in dict.fromkeys(picks):
+            jobs.append(("unroll", {"cell": cell, "seq_len": t, "hidden": h, "batch": b, "dtype": d}))
+    return jobs
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="six small jobs only")
     parser.add_argument("--grid", action="store_true", help="every cell at batch 1, large H and float64")
+    parser.add_argument("--light", action="store_true", help="the unrolls that skip the queue, heaviest first")
     parser.add_argument("--cell", help="only the jobs of this cell")
     args = parser.parse_args()
-    jobs = [JOBS[i] for i in QUICK] if args.quick else GRID if args.grid else JOBS
+    jobs = ([JOBS[i] for i in QUICK] if args.quick else GRID if args.grid else light_jobs() if args.light
+            else JOBS)
     if args.cell:
         jobs = [(kind, kw) for kind, kw in jobs if kw.get("cell") == args.cell]
     print(f"{'job':8s} {'settings':62s} {'CPU time est/meas':>22s} {'wall':>7s} {'memory est/meas':>24s}")
-    ratios = []
+    ratios, measured = [], []
     for kind, kw in jobs:
         out = subprocess.run([sys.executable, "-c", CHILD, kind, json.dumps(kw), str(ROOT)],
                              capture_output=True, text=True)
@@ -111,11 +133,15 @@ def main():
         mem = max(r["bytes"], 1)
         ratio = r["est_seconds"] / max(r["seconds"], 1e-6)
         ratios.append((ratio, f"{kind} {settings}"))
+        measured.append((r["seconds"], f"{kind} {settings}"))
         print(f"{kind:8s} {settings:62s} {r['est_seconds']:7.2f}/{r['seconds']:6.2f} s ({ratio:4.1f}x) {r['wall']:6.2f}s"
               f" {r['est_bytes'] / 2**20:7.0f}/{mem / 2**20:5.0f} MB ({r['est_bytes'] / mem:4.1f}x)", flush=True)
     if ratios:
         lo, hi = min(ratios), max(ratios)
         print(f"time estimate / measured: from {lo[0]:.2f}x ({lo[1]}) to {hi[0]:.2f}x ({hi[1]})")
+    if args.light and measured:
+        worst = max(measured)
+        print(f"worst measured CPU time of a job that skips the queue: {worst[0] * 1000:.0f} ms ({worst[1]})")
 
 
 if __name__ == "__main__":

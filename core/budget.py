@@ -59,9 +59,12 @@ FLOP_RATE = {"float32": 29e9, "float64": 29e9}   # flop/s of the probes' matrix 
 PHASE_FLOP_RATE = 8e9                  # the batched phase grid does more elementwise work per flop
 JOB_MEMORY = 64 * 2**20                # what any job allocates besides its tensors (workspaces, allocator)
 JOB_SECONDS = 0.02                     # what any job spends besides its steps (weights, spectrum, norms)
-# Per cell (core/cells/<cell>.py): SPEC.cost for the probe, SPEC.train_gates and train_tensors_per_step.
-TRAIN_FLOP_RATE = 12e9                 # the fused kernels of torch.nn.RNN/LSTM/GRU run faster
-PROBE_STEP_OVERHEAD = 600e-6           # per time step of the ∂L/∂h probe (cells under autograd)
+# Per cell (core/cells/<cell>.py): SPEC.cost for the probe, SPEC.train_gates, train_step_overhead_s,
+# train_batch_floor and train_tensors_per_step. A training step's time per step of the sequence and per unit of
+# weights (gates × H × (H + inputs)), fitted on bench_budget.py --grid with a quarter added:
+TRAIN_FLOOR_S = 0.85e-9                # streaming the weights (every step of a dense recurrence, at any batch)
+TRAIN_SEQUENCE_S = 6.8e-11             # each sequence of the batch, through the fused kernels
+PROBE_SEQUENCE_S = 3.3e-10             # each sequence of the ∂L/∂h probe (cells stepped under autograd)
 
 
 class BudgetError(ConfigError):
@@ -133,7 +136,8 @@ def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str) ->
               + (min(seq_len * per_step * cost.chunk_tensors, cost.chunk_bytes) if cost.chunk_tensors else 0))
     floor = cost.batch_floor * hidden * itemsize(dtype) / 512
     flops = cost.flops_per_bh2 * (batch + floor) * hidden * hidden * seq_len
-    seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype]
+    elementwise = cost.elementwise_s * itemsize(dtype) / 4 * seq_len * batch * hidden
+    seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype] + elementwise
     return Budget(memory, seconds)
 
 
@@ -142,11 +146,10 @@ def train_step_cost(cell: str, seq_len: int, batch: int, hidden: int, input_size
     """One training step of a fused torch.nn.RNN/LSTM/GRU layer, including the ∂L/∂h probe that runs
     every probe_every steps (the slowest step is what a user waits for)."""
     spec = CELLS[cell]
-    gates = spec.train_gates
-    flops = 6 * seq_len * batch * gates * hidden * (hidden + input_size)
-    probe_flops = 6 * seq_len * probe_sequences * gates * hidden * (hidden + input_size)
-    seconds = (seq_len * (spec.train_step_overhead_s + PROBE_STEP_OVERHEAD)
-               + (flops + probe_flops) / TRAIN_FLOP_RATE)
+    weights = spec.train_gates * hidden * (hidden + input_size)
+    per_unit = (TRAIN_FLOOR_S * spec.train_batch_floor + TRAIN_SEQUENCE_S * batch
+                + PROBE_SEQUENCE_S * probe_sequences)
+    seconds = seq_len * (spec.train_step_overhead_s + weights * per_unit)
     memory = 4 * seq_len * (batch * (spec.train_tensors_per_step * hidden + input_size)
                             + probe_sequences * spec.cost.tensors_per_step * hidden)
     return Budget(memory, seconds)

@@ -71,7 +71,7 @@ def test_the_reported_oversized_jobs_are_refused_from_the_command_line():
 
 
 def test_a_race_counts_both_runs():
-    one = TrainConfig(cell="lstm", seq_len=400, hidden=128, batch=64)
+    one = TrainConfig(cell="lstm", seq_len=600, hidden=256, batch=32)
     assert one.step_cost().seconds < core.BUDGETS["training step"].seconds < 2 * one.step_cost().seconds
     Race([one])
     with pytest.raises(core.BudgetError, match="a race trains both runs in every step"):
@@ -88,7 +88,7 @@ def test_the_phase_diagram_counts_every_activation_pass():
 
 
 def test_a_training_link_past_the_budget_is_refused_on_the_page_and_the_page_keeps_working():
-    at = open_page("app_pages/training.py", a_cell="lstm", a_hidden="256", batch="256", seq_len="1000")
+    at = open_page("app_pages/training.py", a_cell="lstm", a_hidden="256", batch="256", seq_len="500")
     message = next(e.value for e in at.error if "Cannot train" in e.value)
     assert "too big" in message and "lower the sequence length T, the batch or the hidden size" in message
     at.select_slider(key="training__batch").set_value(8).run()

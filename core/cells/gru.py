@@ -134,5 +134,5 @@ SPEC = CellSpec(
     name="gru", label="GRU", short="GRU",
     help="Gated recurrent unit: the update gate z mixes the old state and a candidate (Cho et al. 2014).",
     build=build, probe=probe, carry_label="update gate z_t", spectrum_label="candidate block of W_hh",
-    cost=UnrollCost(flops_per_bh2=36, overhead_s=30e-6, tensors_per_step=19),
-    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=12)
+    cost=UnrollCost(flops_per_bh2=36, overhead_s=30e-6, tensors_per_step=19, elementwise_s=90e-9),
+    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=12, train_step_overhead_s=380e-6)

@@ -188,6 +188,7 @@ SPEC = CellSpec(
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "
          "Schmidhuber 1997).",
     build=build, probe=probe, carry_label="forget gate f_t", spectrum_label="candidate block of W_hh",
-    cost=UnrollCost(flops_per_bh2=48, overhead_s=40e-6, tensors_per_step=7, chunk_tensors=CHUNK_TENSORS,
+    cost=UnrollCost(flops_per_bh2=48, overhead_s=40e-6, tensors_per_step=7, elementwise_s=135e-9,
+                    chunk_tensors=CHUNK_TENSORS,
                     chunk_bytes=CHUNK_BYTES),
-    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=16)
+    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=16, train_step_overhead_s=260e-6)

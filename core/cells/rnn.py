@@ -112,6 +112,7 @@ SPEC = CellSpec(
     name="rnn", label="Vanilla RNN", short="RNN",
     help="h_t = f(W h_{t−1} + U x_t + b): one matrix and one nonlinearity per step.",
     build=build, probe=probe, carry_label="|f'(a_t)|", spectrum_label="W",
-    cost=UnrollCost(flops_per_bh2=10, overhead_s=15e-6, tensors_per_step=8),
+    cost=UnrollCost(flops_per_bh2=10, overhead_s=15e-6, tensors_per_step=8, elementwise_s=35e-9),
     uses_activation=True, gamma=GAMMA.get, lyapunov=lyapunov, theory=theory, train_gates=1, train_tensors_per_step=8,
+    train_step_overhead_s=120e-6,
     uses=("activation", "init", "weight_scale", "bias"))
