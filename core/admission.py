@@ -26,7 +26,7 @@ Two ways in:
   while waiting, from the waiting thread, with a `Place` (how many people are ahead, or that this person's own
   earlier job is), so a page can say so (and a Streamlit rerun or stop raised inside it leaves the line).
   `light=True`: a job of a few milliseconds runs at once, without a slot, when its person has nothing else
-  running (a person's second light job waits like any other).
+  running and fewer than `slots` light jobs run (otherwise it waits like any other).
 - A `Ticket` that keeps its place across calls, for work done in short chunks (a training run's ticks):
   `try_start()` runs a chunk only when its turn has come, `done()` gives the slot back and queues again, so
   several runs take turns. A ticket not polled for `stale_s` seconds (its page was closed) loses its place.
@@ -215,8 +215,8 @@ class Admission:
     @contextmanager
     def slot(self, person: str = ANONYMOUS, tab=None, on_wait=None, poll_s: float = 0.25, light: bool = False):
         if light:
-            with self._cond:
-                alone = person not in self._busy_persons()
+            with self._cond:              # at most `slots` light jobs at once, one per person: a bounded extra
+                alone = person not in self._busy_persons() and sum(self._light.values()) < self.slots
                 if alone:
                     self._light[person] = self._light.get(person, 0) + 1
             if alone:

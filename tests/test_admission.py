@@ -394,3 +394,24 @@ def test_the_default_cache_bound_is_documented_and_every_kind_of_result_is_count
     assert SHARED.max_bytes == 256 * 2**20
     res = core.unroll(core.UnrollConfig(seq_len=1000, hidden=64))
     assert value_bytes(res) >= res.grad_norm.nbytes + res.distance.nbytes
+
+
+def test_light_jobs_running_at_once_are_bounded_by_the_slots():
+    adm = Admission(slots=2)
+    release, entered = threading.Event(), []
+
+    def light(person):
+        with adm.slot(person, light=True, poll_s=0.01):
+            entered.append(person)
+            release.wait(10)
+    threads = [threading.Thread(target=light, args=(f"p{i}",)) for i in range(3)]
+    for t in threads[:2]:
+        t.start()
+    wait_until(lambda: len(entered) == 2)
+    assert adm.running == 0                                 # they hold no slot…
+    threads[2].start()
+    wait_until(lambda: adm.running == 1)                    # …and a third one takes a slot like any job
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(entered) == ["p0", "p1", "p2"]
