@@ -670,13 +670,20 @@ async def attacker_tab(tab: int, person: int | None, base: str, state: dict, arg
     seed = 1000 * tab
     with suppress(Exception):
         async with StreamlitSession() as s:
-            await s.connect(base, "gradient-flow", query_string=HEAVY_LINK + f"&seed={seed}",
-                            timeout=args.connect_timeout, headers=with_person(None, person))
+            with suppress(TimeoutError):          # its first job may run longer than a page load may take
+                await s.connect(base, "gradient-flow", query_string=HEAVY_LINK + f"&seed={seed}",
+                                timeout=args.request_timeout, headers=with_person(None, person))
             while not state["stop"].is_set():
                 seed += 1
-                state["attacks"] += 1
-                with suppress(TimeoutError, LookupError):
+                try:
                     await s.set_widget("Seed", seed, timeout=args.request_timeout)
+                    state["attacks"] += 1
+                except LookupError:               # the page has not drawn its controls yet
+                    with suppress(TimeoutError):
+                        await s.wait_idle(timeout=args.request_timeout)
+                    await asyncio.sleep(0.5)
+                except TimeoutError:
+                    state["attacks"] += 1
 
 
 async def third_person(base: str, state: dict, args: argparse.Namespace) -> None:

@@ -545,7 +545,7 @@ def test_k8s_deployment_probes_threads_resources_and_security():
         assert get["path"] == HEALTH and ports.get(get["port"], get["port"]) == 8501, probe
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["GFL_TORCH_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1"
-    assert c["resources"]["limits"] == {"cpu": "1", "memory": "2560Mi"}
+    assert c["resources"]["limits"] == {"cpu": "1", "memory": "4608Mi"}
     assert c["resources"]["requests"] == c["resources"]["limits"]          # Guaranteed QoS
     uid = re.search(r"^USER ([0-9]+)", DOCKERFILE, re.M).group(1)
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == int(uid)
