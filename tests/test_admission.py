@@ -415,3 +415,16 @@ def test_light_jobs_running_at_once_are_bounded_by_the_slots():
     for t in threads:
         t.join(10)
     assert sorted(entered) == ["p0", "p1", "p2"]
+
+
+def test_a_person_is_the_browser_cookie_else_the_client_address_else_the_proxys_forwarded_address():
+    from ui.heavy import person_of
+    cookie = {"gfl_person": "0123456789abcdef0123456789abcdef"}
+    assert person_of(cookie, "203.0.113.7", {}) == "browser:0123456789abcdef0123456789abcdef"
+    assert person_of({}, "203.0.113.7", {}) == "address:203.0.113.7"                   # no cookie yet: its address
+    assert person_of({"gfl_person": "forged<script>"}, "203.0.113.7", {}) == "address:203.0.113.7"
+    proxied = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}                        # HAProxy appends the last
+    for loopback in (None, "127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        assert person_of({}, loopback, proxied) == "address:203.0.113.9"
+        assert person_of({}, loopback, {}) == "address:local"
+    assert person_of({}, "203.0.113.7", proxied) == "address:203.0.113.7"              # not from our proxy: ignored

@@ -44,10 +44,24 @@ def person_of(cookies, ip_address: str | None, headers) -> str:
     cookie = _text(cookies.get(COOKIE))
     if _COOKIE_VALUE.fullmatch(cookie):
         return "browser:" + cookie
-    if not _text(ip_address):                    # loopback: a local client, or this app's own proxy
+    if _loopback(_text(ip_address)):             # a local client, or this app's own proxy
         forwarded = _text(headers.get("X-Forwarded-For")).split(",")[-1].strip()
         return "address:" + (forwarded[:64] or "local")
     return "address:" + ip_address
+
+
+def _loopback(address: str) -> bool:
+    """No address (Streamlit reports none for 127.0.0.1 and ::1) or a loopback one, IPv4-mapped ones included
+    (a dual-stack server sees ::ffff:127.0.0.1)."""
+    import ipaddress
+    if not address:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def _text(value) -> str:
