@@ -725,7 +725,7 @@ async def hostile_case(case: str, base: str, args: argparse.Namespace) -> dict:
 
 def run_hostile(args: argparse.Namespace, workdir: Path) -> list[dict]:
     rows = []
-    for case in ("alone", "two tabs", "60 sessions"):
+    for case in [c.strip() for c in args.hostile_cases.split(",")]:
         port, log = free_port(), workdir / f"hostile-{case.replace(' ', '-')}.log"
         proc = start_server(port, log, args.heavy_slots)
         base = f"http://127.0.0.1:{port}"
@@ -786,6 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hostile", action="store_true",
                    help="the hostile scenario instead (see its section): 5 students, with and without an attacker")
     p.add_argument("--hostile-warmup", type=float, default=5.0, help="s of attack before the measured window")
+    p.add_argument("--hostile-cases", default="alone,two tabs,60 sessions", help="which cases, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--verbose", action="store_true", help="print every student")

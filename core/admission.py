@@ -8,9 +8,9 @@ never do. Slots: $GFL_HEAVY_SLOTS, else the cores this process may run on.
 
 Fairness. The unit is a person (ui/heavy.py `person()`: a browser's cookie, else its address), not a tab
 or a session: two tabs of one person share that person's turn. Between persons the order is fair queueing on
-virtual time: each person carries the slot time it has used, counted in quanta of QUANTUM_S (a job shorter
-than a quantum costs one, so short jobs simply alternate), and the next slot goes to the waiting person with
-the least; a person who comes (back) after a pause starts no lower than a virtual clock that follows the
+virtual time: each person carries the slot time it has used, counted in quanta of QUANTUM_S (at least
+MIN_TURN of one, so jobs of a few milliseconds simply alternate), and the next slot goes to the waiting person
+with the least; a person who comes (back) after a pause starts no lower than a virtual clock that follows the
 least-served of those in line (fair queueing's start time), so a newcomer cannot jump a class that has been
 training for an hour, and a person who just used a long job does not lose its debt by pausing. A 30 s unroll thus costs its owner 60 turns of the
 class's short training chunks. Per person: one job running, at most `max_waiting` waiting; a new job of the
@@ -43,7 +43,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 SLOTS_ENV = "GFL_HEAVY_SLOTS"
-QUANTUM_S = 0.5                 # slot time counted as one turn (a shorter job still costs one)
+QUANTUM_S = 0.5                 # slot time counted as one turn
+MIN_TURN = 0.1                  # what a job costs at least, in turns (a job of a few milliseconds is not free)
 MAX_WAITING = 3                 # jobs one person may have waiting at once (all tabs together)
 ANONYMOUS = "anonymous"         # the person of a job whose caller named none (CLI, tests, scripts)
 
@@ -185,7 +186,7 @@ class Admission:
         with self._cond:
             job = self._running.pop(tid)
             held = time.monotonic() - job.started
-            self._vtime[job.person] = self._vtime.get(job.person, 0.0) + max(1.0, held / self.quantum_s)
+            self._vtime[job.person] = self._vtime.get(job.person, 0.0) + max(MIN_TURN, held / self.quantum_s)
             self._advance_clock()
             self._grant()
 

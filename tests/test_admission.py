@@ -91,7 +91,7 @@ def test_no_more_jobs_than_slots_run_at_once():
 
 
 def test_persons_in_line_are_served_in_arrival_order():
-    adm = Admission(slots=1)
+    adm = Admission(slots=1, quantum_s=10)
     line = Line(adm)
     line.add("hold", "teacher", hold=True)
     for i in range(5):
@@ -102,8 +102,9 @@ def test_persons_in_line_are_served_in_arrival_order():
 
 
 def test_slots_go_round_robin_between_persons_not_first_come_first_served():
-    """Two tabs of one person queue three jobs before another person queues three: they alternate."""
-    adm = Admission(slots=1)
+    """Two tabs of one person queue three jobs before another person queues three: they alternate. (A long
+    quantum: every job here costs the same turn, however the machine schedules the threads.)"""
+    adm = Admission(slots=1, quantum_s=10)
     line = Line(adm)
     line.add("hold", "teacher", hold=True)
     for n in (1, 2, 3):
@@ -153,7 +154,7 @@ def test_the_page_says_how_many_people_are_ahead():
 
 
 def test_a_new_job_of_the_same_tab_replaces_its_waiting_one_and_keeps_its_place():
-    adm = Admission(slots=1)
+    adm = Admission(slots=1, quantum_s=10)
     line = Line(adm)
     line.add("hold", "teacher", hold=True)
     line.add("old", "student a", tab="tab 1")
@@ -168,7 +169,7 @@ def test_a_new_job_of_the_same_tab_replaces_its_waiting_one_and_keeps_its_place(
 
 
 def test_a_person_has_a_bounded_number_of_jobs_waiting():
-    adm = Admission(slots=1, max_waiting=2)
+    adm = Admission(slots=1, max_waiting=2, quantum_s=10)
     line = Line(adm)
     line.add("hold", "teacher", hold=True)
     line.add("a1", "student a", tab=1)
@@ -284,7 +285,7 @@ def test_a_waiter_interrupted_while_waiting_leaves_the_line():
 
 
 def test_chunked_runs_take_turns_and_a_closed_page_loses_its_place():
-    adm = Admission(slots=1, stale_s=0.3)
+    adm = Admission(slots=1, stale_s=0.3, quantum_s=10)
     a, b, c = adm.ticket("student a"), adm.ticket("student b"), adm.ticket("student c")
     assert a.try_start()
     assert not b.try_start() and not c.try_start()
