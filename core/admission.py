@@ -17,9 +17,10 @@ class's short training chunks. Per person: one job running, at most `max_waiting
 same tab (and lane) replaces that tab's waiting one (the old waiter gets `Superseded`), and a job beyond the
 bound is refused with `TooManyWaiting`.
 
-Two lanes. One-shot jobs (`slot()`) use the shared slots; training chunks (`ticket()`) use them too and have
-one lane of their own besides: a chunk is admitted when a slot is free, or when no other chunk runs at all,
-so training never waits behind one-shot jobs only (at most `slots` + 1 jobs run at once).
+Two lanes. One-shot jobs (`slot()`) and training chunks (`ticket()`) each have `slots` places, and both lanes
+together `slots` + 1: training never waits behind one-shot jobs only (a 30 s unroll takes a place from the
+one-shot lane, not from the class's training), a one-shot job never waits behind training chunks only, and at
+most one job more than there are slots runs at once.
 
 Two ways in:
 - `with ADMISSION.slot(person, tab, on_wait=...)`: blocks (polling) until admitted; `on_wait(place)` is called
@@ -128,7 +129,8 @@ class Admission:
         return sum(lane is None or j.lane == lane for j in jobs)
 
     def _has_room(self, lane: str) -> bool:
-        return self._taken() < self.slots or (lane == "chunk" and self._taken("chunk") == 0)
+        """Each lane holds at most `slots` jobs, both together `slots` + 1."""
+        return self._taken(lane) < self.slots and self._taken() < self.slots + 1
 
     def _key(self, job: _Job) -> tuple[float, int]:
         return self._vtime.get(job.person, 0.0), job.order

@@ -200,7 +200,7 @@ def test_a_long_job_costs_its_owner_turns_in_proportion_to_its_length():
 
 def test_training_chunks_have_a_lane_of_their_own_beside_one_shot_jobs():
     """With the only slot held by a long one-shot job, one training chunk still runs (chunks take turns in
-    that lane); a second one-shot job waits."""
+    that lane)."""
     adm = Admission(slots=1)
     line = Line(adm)
     line.add("unroll", "student u", hold=True)
@@ -218,18 +218,24 @@ def test_training_chunks_have_a_lane_of_their_own_beside_one_shot_jobs():
     assert adm.running == 0 and adm.waiting == 0
 
 
-def test_a_one_shot_job_waits_for_one_training_chunk_not_for_the_whole_run():
-    adm = Admission(slots=1)
-    a = adm.ticket("student a")
-    assert a.try_start()
+def test_one_shot_jobs_and_training_chunks_share_one_extra_place():
+    """slots = 2: a one-shot job beside two training chunks (three at once, one more than the slots), and a
+    second one-shot job then waits for one of the three, whichever ends first."""
+    adm = Admission(slots=2)
+    a, b = adm.ticket("student a"), adm.ticket("student b")
+    assert a.try_start() and b.try_start()                 # the chunk lane: two places
     line = Line(adm)
-    line.add("phase", "student p", hold=True)              # queued behind a's chunk
-    assert line.order == []
+    line.add("unroll", "student u", hold=True)            # beside them, at once
+    line.add("phase", "student p", hold=True)
+    assert line.order == ["unroll"] and adm.running == 3
     a.done()
-    wait_until(lambda: line.order == ["phase"])            # the slot went to the phase diagram…
-    assert a.try_start()                                   # …and a's next chunk runs in the chunk lane
-    a.leave()
-    line.release["phase"].set()
+    wait_until(lambda: line.order == ["unroll", "phase"])
+    assert not a.try_start()                               # now 3 again: a waits for a place
+    b.done()
+    assert a.try_start()
+    a.leave(), b.leave()
+    for event in line.release.values():
+        event.set()
     line.join()
 
 
