@@ -9,7 +9,7 @@ import streamlit as st
 
 import core
 from ui import present, server_log
-from ui.heavy import remember_person
+from ui.heavy import pace_runs, remember_person
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
@@ -21,6 +21,7 @@ sys.setswitchinterval(0.0005)
 # The tab icon is a file served by this server: a classroom behind a firewall, or offline, gets it too
 # (a :material/…: icon would be fetched from fonts.gstatic.com).
 st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="wide")
+pace_runs()                     # at most ~5 page runs a second per person, after a burst of 20 (ui/heavy.py)
 
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]

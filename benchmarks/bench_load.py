@@ -617,7 +617,8 @@ def print_targets(rows: list[dict[str, Any]]) -> None:
 # ------------------------------------------------------------------------------------------ hostile scenario ----
 # --hostile: 5 students train on one process while (a) nobody else, (b) one person with 2 tabs keeps re-seeding
 # the heaviest Gradient flow link, (c) 60 sessions from one client without the person cookie do the same; in
-# each, a third person opens a default Phase diagram after the attack has begun. Per case: the students' steps/s
+# each, a third person opens a default Phase diagram after the attack has begun. (The 60 sessions carry
+# X-Forwarded-For as HAProxy adds it: one client behind the proxy, not a local one, which the app does not pace.) Per case: the students' steps/s
 # (mean, min; and as a share of case (a)), the Phase diagram's time to its finished run, health p50/p99, the
 # server's peak RSS, errors (the students', the third person's, failed health checks, tracebacks in the log).
 
@@ -665,6 +666,14 @@ async def hostile_student(i: int, base: str, state: dict, args: argparse.Namespa
         st.errors.append(f"{type(exc).__name__}: {exc}"[:160])
 
 
+def attacker_headers(person: int | str) -> dict[str, str]:
+    """A tab of person `person` (its cookie), or ("proxied") one of many cookie-less sessions of a single client
+    as the server sees them behind HAProxy: on loopback, with the client's address in X-Forwarded-For."""
+    if person == "proxied":
+        return {"X-Forwarded-For": "203.0.113.60"}
+    return with_person(None, person)
+
+
 async def attacker_tab(tab: int, person: int | None, base: str, state: dict, args: argparse.Namespace) -> None:
     """Keep re-seeding the heavy link: every finished run (or refusal) is followed by the next seed."""
     seed = 1000 * tab
@@ -672,7 +681,7 @@ async def attacker_tab(tab: int, person: int | None, base: str, state: dict, arg
         async with StreamlitSession() as s:
             with suppress(TimeoutError):          # its first job may run longer than a page load may take
                 await s.connect(base, "gradient-flow", query_string=HEAVY_LINK + f"&seed={seed}",
-                                timeout=args.request_timeout, headers=with_person(None, person))
+                                timeout=args.request_timeout, headers=attacker_headers(person))
             while not state["stop"].is_set():
                 seed += 1
                 try:
@@ -703,7 +712,7 @@ async def hostile_case(case: str, base: str, args: argparse.Namespace) -> dict:
     end = time.perf_counter() + args.start_deadline
     while state["training"] < HOSTILE_STUDENTS and time.perf_counter() < end and not all(t.done() for t in students):
         await asyncio.sleep(0.2)
-    tabs = {"alone": [], "two tabs": [7, 7], "60 sessions": [None] * 60}[case]
+    tabs = {"alone": [], "two tabs": [7, 7], "60 sessions": ["proxied"] * 60}[case]
     attackers = [asyncio.create_task(attacker_tab(k, person, base, state, args)) for k, person in enumerate(tabs)]
     await asyncio.sleep(args.hostile_warmup)                  # the attack is under way
     w0 = time.perf_counter()

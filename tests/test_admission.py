@@ -435,3 +435,18 @@ def test_a_person_is_the_browser_cookie_else_the_client_address_else_the_proxys_
         assert person_of({}, loopback, proxied) == "address:203.0.113.9"
         assert person_of({}, loopback, {}) == "address:local"
     assert person_of({}, "203.0.113.7", proxied) == "address:203.0.113.7"              # not from our proxy: ignored
+
+
+def test_a_person_past_the_run_budget_waits_before_its_next_run():
+    from ui.heavy import RunBudget
+    now = [0.0]
+    runs = RunBudget(rate=5.0, burst=20.0, max_wait_s=2.0, clock=lambda: now[0])
+    assert [runs.delay("tabs") for _ in range(20)] == [0.0] * 20          # a burst of 20 at once
+    assert runs.delay("tabs") == pytest.approx(0.2)                       # then one run per 0.2 s
+    assert runs.delay("tabs") == pytest.approx(0.4)
+    assert runs.delay("someone else") == 0.0                              # per person
+    for _ in range(100):
+        runs.delay("tabs")
+    assert runs.delay("tabs") == 2.0                                      # never more than max_wait_s
+    now[0] = 10.0                                                         # quiet for 10 s: the bucket refills
+    assert runs.delay("tabs") == 0.0

@@ -12,6 +12,8 @@ new cookie for every connection gets a turn per cookie: fairness holds between b
 from __future__ import annotations
 
 import re
+import threading
+import time
 from typing import Any, Callable
 
 import streamlit as st
@@ -71,6 +73,45 @@ def _text(value) -> str:
 
 def person() -> str:
     return person_of(st.context.cookies, st.context.ip_address, st.context.headers)
+
+
+class RunBudget:
+    """A token bucket of page runs per person: `rate` a second, `burst` at once. A person past it (sixty tabs of
+    one script re-seeding a link) waits before its next run instead of taking the interpreter from everyone's
+    training and from the health check. Fragment ticks (the Training lab's live area) do not pass here."""
+
+    def __init__(self, rate: float = 5.0, burst: float = 20.0, max_wait_s: float = 2.0, clock=time.monotonic):
+        self.rate, self.burst, self.max_wait_s, self.clock = rate, burst, max_wait_s, clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}      # person -> (tokens, when)
+
+    def delay(self, who: str) -> float:
+        """Seconds this run of `who` should wait (0: at once); takes its token."""
+        with self._lock:
+            now = self.clock()
+            tokens, then = self._buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate) - 1
+            if len(self._buckets) > 10_000:                     # forget the full buckets of persons gone quiet
+                self._buckets = {p: v for p, v in self._buckets.items() if v[0] < self.burst - 1}
+            self._buckets[who] = (max(tokens, -self.max_wait_s * self.rate), now)
+            return min(self.max_wait_s, max(0.0, -tokens / self.rate))
+
+
+RUNS = RunBudget()
+
+
+LOCAL = "address:local"      # a client on the server's own machine, not through a proxy (development, tests)
+
+
+def pace_runs() -> None:
+    """At the start of every full page run (app.py): wait as long as this person's run budget says (a local
+    client without the cookie is not paced)."""
+    who = person()
+    if who == LOCAL:
+        return
+    wait = RUNS.delay(who)
+    if wait > 0:
+        time.sleep(wait)
 
 
 def tab() -> str | None:
