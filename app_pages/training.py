@@ -289,8 +289,9 @@ def live():
         with st.container(horizontal=True):
             st.download_button("Download history (CSV)", lambda: training_figs.history_csv(histories, run_labels),
                                file_name="training_history.csv", mime="text/csv", icon=":material/download:",
-                               on_click="ignore", help="Every step of every run: loss, gradient norms, clipping (past 3,000 steps the older "
-                                    "steps come in merged rows; the column span says how many).")
+                               on_click="ignore",
+                               help="Every step of every run: loss, gradient norms, clipping (past 3,000 steps the "
+                                    "older steps come in merged rows; the column span says how many).")
             st.download_button("Download configuration (JSON)",
                                lambda: training_figs.configs_json(histories, run_labels),
                                file_name="training_config.json", mime="application/json",

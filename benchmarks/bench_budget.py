@@ -134,7 +134,8 @@ def main():
         ratio = r["est_seconds"] / max(r["seconds"], 1e-6)
         ratios.append((ratio, f"{kind} {settings}"))
         measured.append((r["seconds"], f"{kind} {settings}"))
-        print(f"{kind:8s} {settings:62s} {r['est_seconds']:7.2f}/{r['seconds']:6.2f} s ({ratio:4.1f}x) {r['wall']:6.2f}s"
+        print(f"{kind:8s} {settings:62s} {r['est_seconds']:7.2f}/{r['seconds']:6.2f} s ({ratio:4.1f}x) "
+              f"{r['wall']:6.2f}s"
               f" {r['est_bytes'] / 2**20:7.0f}/{mem / 2**20:5.0f} MB ({r['est_bytes'] / mem:4.1f}x)", flush=True)
     if ratios:
         lo, hi = min(ratios), max(ratios)

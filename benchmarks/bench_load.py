@@ -618,8 +618,8 @@ def print_targets(rows: list[dict[str, Any]]) -> None:
 # --hostile: 5 students train on one process while (a) nobody else, (b) one person with 2 tabs keeps re-seeding
 # the heaviest Gradient flow link, (c) 60 sessions from one client without the person cookie do the same; in
 # each, a third person opens a default Phase diagram after the attack has begun. (The 60 sessions carry
-# X-Forwarded-For as HAProxy adds it: one client behind the proxy, not a local one, which the app does not pace.) Per case: the students' steps/s
-# (mean, min; and as a share of case (a)), the Phase diagram's time to its finished run, health p50/p99, the
+# X-Forwarded-For as HAProxy adds it: one client behind the proxy, not a local one, which the app does not
+# pace.) Per case: the students' steps/s (mean, min; and as a share of case (a)), the Phase diagram's time to its finished run, health p50/p99, the
 # server's peak RSS, errors (the students', the third person's, failed health checks, tracebacks in the log).
 
 HEAVY_LINK = "cell=lstm&seq_len=2000&hidden=512&batch=1"        # the heaviest job of the issue's report

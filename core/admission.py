@@ -12,8 +12,8 @@ virtual time: each person carries the slot time it has used, counted in quanta o
 MIN_TURN of one, so jobs of a few milliseconds simply alternate), and the next slot goes to the waiting person
 with the least; a person who comes (back) after a pause starts no lower than a virtual clock that follows the
 least-served of those in line (fair queueing's start time), so a newcomer cannot jump a class that has been
-training for an hour, and a person who just used a long job does not lose its debt by pausing. A 30 s unroll thus costs its owner 60 turns of the
-class's short training chunks. Per person: one job running, at most `max_waiting` waiting; a new job of the
+training for an hour, and a person who just used a long job does not lose its debt by pausing. A 30 s unroll
+thus costs its owner as much as a hundred of the class's 0.3 s training chunks. Per person: one job running, at most `max_waiting` waiting; a new job of the
 same tab (and lane) replaces that tab's waiting one (the old waiter gets `Superseded`), and a job beyond the
 bound is refused with `TooManyWaiting`.
 

@@ -80,7 +80,7 @@ class RunBudget:
     one script re-seeding a link) waits before its next run instead of taking the interpreter from everyone's
     training and from the health check. Fragment ticks (the Training lab's live area) do not pass here."""
 
-    def __init__(self, rate: float = 5.0, burst: float = 20.0, max_wait_s: float = 2.0, clock=time.monotonic):
+    def __init__(self, rate: float = 5.0, burst: float = 20.0, max_wait_s: float = 10.0, clock=time.monotonic):
         self.rate, self.burst, self.max_wait_s, self.clock = rate, burst, max_wait_s, clock
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}      # person -> (tokens, when)
@@ -141,7 +141,8 @@ def computed(name: str, cfg: Any, compute: Callable[[], Any], seconds: float | N
     """compute() for this (name, cfg), shared with every session (each config is computed once and never twice
     at once); while it waits for a worker the page says so. `seconds`: the job's estimated cost (core/budget.py);
     below LIGHT_SECONDS it runs at once when this person has nothing else running. The job's time budget
-    (core/budget.py BUDGETS[BUDGET_OF[name]]) is enforced while it runs: past it, the page shows the budget's message."""
+    (core/budget.py BUDGETS[BUDGET_OF[name]]) is enforced while it runs: past it, the page shows the budget's
+    message."""
     status = st.empty()
 
     def on_wait(place: Place) -> None:
