@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 import streamlit as st
@@ -78,7 +79,8 @@ def person() -> str:
 class RunBudget:
     """A token bucket of page runs per person: `rate` a second, `burst` at once. A person past it (sixty tabs of
     one script re-seeding a link) waits before its next run instead of taking the interpreter from everyone's
-    training and from the health check. Fragment ticks (the Training lab's live area) do not pass here."""
+    training and from the health check. Counted: every full page run (app.py) and every heavy job asked for
+    (computed(): a control's fragment run does not pass app.py); the Training lab's live ticks are not."""
 
     def __init__(self, rate: float = 5.0, burst: float = 20.0, max_wait_s: float = 10.0, clock=time.monotonic):
         self.rate, self.burst, self.max_wait_s, self.clock = rate, burst, max_wait_s, clock
@@ -103,9 +105,19 @@ RUNS = RunBudget()
 LOCAL = "address:local"      # a client on the server's own machine, not through a proxy (development, tests)
 
 
+_PACED: "weakref.WeakSet" = weakref.WeakSet()    # the script runs already paced (by their one-run coordinator)
+
+
 def pace_runs() -> None:
-    """At the start of every full page run (app.py): wait as long as this person's run budget says (a local
-    client without the cookie is not paced)."""
+    """Once per script run (app.py for full runs, computed() for a control's fragment run): wait as long as this
+    person's run budget says (a local client without the cookie is not paced)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    run = getattr(ctx, "parallel_coordinator", None)         # a fresh object for every script run
+    if run is not None:
+        if run in _PACED:
+            return
+        _PACED.add(run)
     who = person()
     if who == LOCAL:
         return
@@ -151,6 +163,7 @@ def computed(name: str, cfg: Any, compute: Callable[[], Any], seconds: float | N
     def bounded():
         with deadline(BUDGET_OF[name]):
             return compute()
+    pace_runs()                  # a control's fragment run (Gradient flow) does not pass app.py's
     try:
         return SHARED.get((name, repr(cfg)), bounded, on_wait, light=seconds is not None and seconds < LIGHT_SECONDS,
                           person=person(), tab=tab())
