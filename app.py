@@ -8,17 +8,20 @@ import sys
 import streamlit as st
 
 import core
-from ui import present
+from ui import present, server_log
+from ui.heavy import pace_runs, remember_person
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
 core.configure_threads()
+server_log.install()            # a malformed frame from a client: one short log line, rate-limited
 # The script thread hands each chart to the server's event-loop thread; a 0.5 ms GIL switch interval
 # (default 5 ms) lets those messages leave sooner (slider-to-chart median 256 -> 239 ms, 31 steps each).
 sys.setswitchinterval(0.0005)
 # The tab icon is a file served by this server: a classroom behind a firewall, or offline, gets it too
 # (a :material/…: icon would be fetched from fonts.gstatic.com).
 st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="wide")
+pace_runs()                     # at most ~5 page runs a second per person, after a burst of 20 (ui/heavy.py)
 
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]
@@ -31,3 +34,5 @@ if present.presenting() and st.query_params.get(present.PARAM) != "1":
 elif not present.presenting() and present.PARAM in st.query_params:
     del st.query_params[present.PARAM]
 st.sidebar.caption("Gradient Flow Lab · every control is in the URL: copy the address to share a view.")
+with st.sidebar:
+    remember_person()           # the fair share between persons keys on it (ui/heavy.py)

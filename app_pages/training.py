@@ -7,8 +7,9 @@ import streamlit as st
 from core.cells import CELLS
 from core.tasks import TASKS
 from core.admission import ADMISSION
-from core.training import TRAIN_FIELDS, History, Race, Runner, TrainConfig
+from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainConfig
 from ui import training_figs
+from ui.heavy import person, tab
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
 from ui.present import presenting
@@ -93,7 +94,24 @@ def current_configs() -> list[TrainConfig]:
     return [TrainConfig(**shared, **{n: STATE[f"{p}_{n}"] for n in RUN_FIELDS}) for p in prefixes]
 
 
+def lost_run_message(run_id: str) -> str | None:
+    """What to say when a new session arrives with a URL naming a run (`run=`) it does not have."""
+    if run_id in RUNNERS:
+        return ("**That link names another tab's training run.** A run belongs to the browser tab that started it "
+                "(its weights and history live in that tab's session). The settings are kept: press **Start** to "
+                "train your own run here.")
+    return (f"**The training run in progress was lost.** This page's address names a run ({inert(run_id, 12)}) "
+            "that this server does not have: the server was restarted, or the replica that trained it stopped and "
+            "your browser was moved to another one. A run lives in its server's memory only, so its weights and "
+            "history are gone. Your settings are kept: press **Start** to train again.")
+
+
 # ---- state: a link wins, then what this session had; a `preset` link is applied over the defaults ----
+if "training_seen" not in st.session_state:       # this session's first visit: is the URL's run here?
+    st.session_state["training_seen"] = True
+    arrived = st.query_params.get("run")
+    if arrived is not None:
+        st.session_state["lost_run"] = lost_run_message(arrived)
 warnings = STATE.begin()
 preset = st.query_params.get("preset")
 if preset in PRESETS:
@@ -133,12 +151,18 @@ if STATE["race"]:
 else:
     sb.header("Network")
     run_controls(sb, "a")
-STATE.end()
+previous = st.session_state.get("runner")       # while a run has steps, the URL names it (run=…)
+trained = previous is not None and (previous.race.steps > 0 or previous.status == "running")
+STATE.end(extra={"run": [previous.run_id]} if trained else None)
+if trained:
+    st.session_state.pop("lost_run", None)      # a new run: the note about the lost one has been read
 
 st.title("Training lab")
 st.caption("Vanishing gradients are silent: the loss just stops improving on anything long-range. Exploding "
            "gradients are loud: NaN, and training halts. Train a network on a long-range task and watch both.")
 show_warnings(warnings)
+if (lost := st.session_state.get("lost_run")) is not None:
+    st.warning(lost, icon=":material/cloud_off:")
 if (shown := st.session_state.get("preset_shown")) is not None:
     st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
 
@@ -152,7 +176,7 @@ runner: Runner | None = st.session_state.get("runner")
 if runner is None or (runner.race.steps == 0 and runner.race.configs != configs):
     reset_lab()
     runner = st.session_state["runner"] = Runner(build_or_stop(lambda: Race(configs), "train these runs"),
-                                                 ADMISSION, chunk_s=CHUNK_SECONDS)
+                                                 ADMISSION, chunk_s=CHUNK_SECONDS, person=person(), tab=tab())
 lab = runner.race
 stale = lab.configs != configs
 
@@ -188,6 +212,16 @@ if stale:
                "(the charts below still show the old run).", icon=":material/sync_problem:")
 
 
+def training_wait(place) -> str:
+    """What a run waiting for its next chunk is waiting for (core/admission.py Place)."""
+    if place.own_first:
+        return "waiting for your earlier job (in this or another tab) to finish: each person runs one job at a time"
+    ahead = "nobody" if not place.people_ahead else (
+        "1 person" if place.people_ahead == 1 else f"{place.people_ahead} people")
+    return (f"waiting for a free worker, {ahead} ahead (the server runs {place.slots} jobs at a time; people take "
+            "turns)")
+
+
 def status_line(histories: list[History], steps: int, seconds: float, labels: list[str]) -> str:
     rate = steps / seconds if seconds > 0 else 0.0
     last = [h.records[-1] for h in histories if h.records]
@@ -196,9 +230,10 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
         runner.status]
     if runner.busy and runner.status != "running":
         state = "pausing: finishing the step in progress…"
+    elif runner.refused is not None and runner.status == "running":
+        state = f"not training: {runner.refused}"
     elif runner.waiting is not None and runner.status == "running":
-        state = (f"waiting for a free worker, {runner.waiting} ahead (the server trains {ADMISSION.slots} runs "
-                 "at a time; they take turns)")
+        state = training_wait(runner.waiting)
     return (f"**{state}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
             + (f" · {losses}" if losses else ""))
 
@@ -225,6 +260,9 @@ def live():
     task = TASKS[lab.configs[0].task]
     histories, steps, seconds = runner.snapshot()
     st.markdown(status_line(histories, steps, seconds, run_labels))
+    if runner.over_budget is not None:
+        st.error(f"Training paused: {runner.over_budget}. Press Reset to train with smaller settings.",
+                 icon=":material/timer_off:")
     if runner.error is not None:
         st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
                  icon=":material/error:")
@@ -283,7 +321,9 @@ def live():
         with st.container(horizontal=True):
             st.download_button("Download history (CSV)", lambda: training_figs.history_csv(histories, run_labels),
                                file_name="training_history.csv", mime="text/csv", icon=":material/download:",
-                               on_click="ignore", help="Every step of every run: loss, gradient norms, clipping.")
+                               on_click="ignore",
+                               help="Every step of every run: loss, gradient norms, clipping (past 3,000 steps the "
+                                    "older steps come in merged rows; the column span says how many).")
             st.download_button("Download configuration (JSON)",
                                lambda: training_figs.configs_json(histories, run_labels),
                                file_name="training_config.json", mime="application/json",

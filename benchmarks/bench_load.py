@@ -1,6 +1,7 @@
 """Load test: N simulated students on one `streamlit run` process, and on two behind the project's HAProxy.
 
 Run: .venv/bin/python benchmarks/bench_load.py [--users 1,10,30] [--setups one,two] [--train-seconds 30]
+     hostile: .venv/bin/python benchmarks/bench_load.py --hostile --train-seconds 30 (see its section below)
      quick: .venv/bin/python benchmarks/bench_load.py --users 1,3 --setups one,two --train-seconds 10 --moves 4
      --snapshot runs the servers on a copy of the committed HEAD (while someone edits the working tree);
      --verbose prints every student (and, for a timeout, how long its stream had been silent).
@@ -305,6 +306,15 @@ async def page_cookie(base: str, timeout: float) -> dict[str, str] | None:
     return {"Cookie": f"{STICKY_COOKIE}={jar[STICKY_COOKIE].value}"} if STICKY_COOKIE in jar else None
 
 
+def with_person(headers: dict[str, str] | None, person: int | None) -> dict[str, str] | None:
+    """The Cookie header of a browser that has the app's person cookie (ui/heavy.py: the unit of fair share;
+    a browser gets it on its first visit): `person` names it; None: a client without it."""
+    if person is None:
+        return headers
+    cookies = [c for c in [(headers or {}).get("Cookie")] if c] + [f"gfl_person={person:032x}"]
+    return {**(headers or {}), "Cookie": "; ".join(cookies)}
+
+
 async def run_student(st: Student, base: str, shared: Shared, args: argparse.Namespace, expect_cookie: bool,
                       rng: random.Random) -> None:
     settled = False
@@ -316,6 +326,7 @@ async def run_student(st: Student, base: str, shared: Shared, args: argparse.Nam
         headers = await page_cookie(base, timeout)
         if expect_cookie and headers is None:
             st.errors.append("no GFLSRV cookie from the balancer")
+        headers = with_person(headers, st.index)
         st.phase = "connect"
         async with StreamlitSession() as s:
             session = s
@@ -603,6 +614,161 @@ def print_targets(rows: list[dict[str, Any]]) -> None:
                   f"{verdict}" + ("  (one student uses one process: not expected to scale)" if n == 1 else ""))
 
 
+# ------------------------------------------------------------------------------------------ hostile scenario ----
+# --hostile: 5 students train on one process while (a) nobody else, (b) one person with 2 tabs keeps re-seeding
+# the heaviest Gradient flow link, (c) 60 sessions from one client without the person cookie do the same; in
+# each, a third person opens a default Phase diagram after the attack has begun. (The 60 sessions carry
+# X-Forwarded-For as HAProxy adds it: one client behind the proxy, not a local one, which the app does not
+# pace.) Per case: the students' steps/s (mean, min; and as a share of case (a)), the Phase diagram's time to its finished run, health p50/p99, the
+# server's peak RSS, errors (the students', the third person's, failed health checks, tracebacks in the log).
+
+HEAVY_LINK = "cell=lstm&seq_len=2000&hidden=512&batch=1"        # the heaviest job of the issue's report
+HOSTILE_STUDENTS = 5
+
+
+class RssSampler(threading.Thread):
+    """The server's resident set (VmRSS, /proc) every 0.25 s; `peak` in bytes."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._halt = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.25):
+            with suppress(OSError, ValueError, IndexError):
+                line = next(x for x in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+                            if x.startswith("VmRSS:"))
+                self.peak = max(self.peak, int(line.split()[1]) * 1024)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+
+async def hostile_student(i: int, base: str, state: dict, args: argparse.Namespace) -> None:
+    """Open the Training lab, Start, record the step count until state["stop"], Pause."""
+    st = state["students"][i]
+    timeout = args.request_timeout
+    try:
+        async with StreamlitSession() as s:
+            check(st, "connect", await s.connect(base, "training", timeout=args.connect_timeout,
+                                                 headers=with_person(None, 1000 + i)))
+            check(st, "Start", await s.click("Start", timeout=timeout))
+            state["training"] += 1
+            while not state["stop"].is_set():
+                if (step := step_count(s)) is not None:
+                    st.samples.append((time.perf_counter(), step))
+                await asyncio.sleep(args.sample_every)
+            st.samples.append((time.perf_counter(), step_count(s) or 0))
+            check(st, "Pause", await s.click("Pause", timeout=timeout))
+            st.exceptions = list(s.exceptions)
+    except Exception as exc:                                  # noqa: BLE001 -- counted
+        st.errors.append(f"{type(exc).__name__}: {exc}"[:160])
+
+
+def attacker_headers(person: int | str) -> dict[str, str]:
+    """A tab of person `person` (its cookie), or ("proxied") one of many cookie-less sessions of a single client
+    as the server sees them behind HAProxy: on loopback, with the client's address in X-Forwarded-For."""
+    if person == "proxied":
+        return {"X-Forwarded-For": "203.0.113.60"}
+    return with_person(None, person)
+
+
+async def attacker_tab(tab: int, person: int | None, base: str, state: dict, args: argparse.Namespace) -> None:
+    """Keep re-seeding the heavy link: every finished run (or refusal) is followed by the next seed."""
+    seed = 1000 * tab
+    with suppress(Exception):
+        async with StreamlitSession() as s:
+            with suppress(TimeoutError):          # its first job may run longer than a page load may take
+                await s.connect(base, "gradient-flow", query_string=HEAVY_LINK + f"&seed={seed}",
+                                timeout=args.request_timeout, headers=attacker_headers(person))
+            while not state["stop"].is_set():
+                seed += 1
+                try:
+                    await s.set_widget("Seed", seed, timeout=args.request_timeout)
+                    state["attacks"] += 1
+                except LookupError:               # the page has not drawn its controls yet
+                    with suppress(TimeoutError):
+                        await s.wait_idle(timeout=args.request_timeout)
+                    await asyncio.sleep(0.5)
+                except TimeoutError:
+                    state["attacks"] += 1
+
+
+async def third_person(base: str, state: dict, args: argparse.Namespace) -> None:
+    try:
+        async with StreamlitSession() as s:
+            t = await s.connect(base, "phase", timeout=args.connect_timeout, headers=with_person(None, 99))
+            state["phase_s"] = t.finished if t.status == "FINISHED_SUCCESSFULLY" else math.nan
+    except Exception as exc:                                  # noqa: BLE001 -- counted
+        state["phase_s"] = math.nan
+        state["errors"].append(f"phase: {type(exc).__name__}: {exc}"[:160])
+
+
+async def hostile_case(case: str, base: str, args: argparse.Namespace) -> dict:
+    state = {"students": [Student(i) for i in range(HOSTILE_STUDENTS)], "training": 0, "stop": asyncio.Event(),
+             "attacks": 0, "errors": [], "phase_s": math.nan}
+    students = [asyncio.create_task(hostile_student(i, base, state, args)) for i in range(HOSTILE_STUDENTS)]
+    end = time.perf_counter() + args.start_deadline
+    while state["training"] < HOSTILE_STUDENTS and time.perf_counter() < end and not all(t.done() for t in students):
+        await asyncio.sleep(0.2)
+    tabs = {"alone": [], "two tabs": [7, 7], "60 sessions": ["proxied"] * 60}[case]
+    attackers = [asyncio.create_task(attacker_tab(k, person, base, state, args)) for k, person in enumerate(tabs)]
+    await asyncio.sleep(args.hostile_warmup)                  # the attack is under way
+    w0 = time.perf_counter()
+    await third_person(base, state, args)
+    await asyncio.sleep(max(0.0, args.train_seconds - (time.perf_counter() - w0)))
+    w1 = time.perf_counter()
+    state["stop"].set()
+    await asyncio.wait(students + attackers, timeout=args.request_timeout + 30)
+    for task in students + attackers:
+        task.cancel()
+    rates = []
+    for st in state["students"]:
+        a, b = steps_at(st.samples, w0), steps_at(st.samples, w1)
+        rates.append((b - a) / (w1 - w0) if a is not None and b is not None else 0.0)
+    errors = state["errors"] + [e for st in state["students"] for e in st.errors + st.exceptions]
+    return {"case": case, "steps_mean": statistics.mean(rates), "steps_min": min(rates), "phase_s": state["phase_s"],
+            "attacks": state["attacks"], "error_list": errors}
+
+
+def run_hostile(args: argparse.Namespace, workdir: Path) -> list[dict]:
+    rows = []
+    for case in [c.strip() for c in args.hostile_cases.split(",")]:
+        port, log = free_port(), workdir / f"hostile-{case.replace(' ', '-')}.log"
+        proc = start_server(port, log, args.heavy_slots)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(base, args.start_timeout, proc)
+            asyncio.run(warm_up(base, args.request_timeout))
+            health, rss = HealthPoller(base, interval=0.25), RssSampler(proc.pid)
+            health.start(), rss.start()
+            try:
+                row = asyncio.run(hostile_case(case, base, args))
+            finally:
+                health.stop(), rss.stop()
+            row.update(health_p50=pct(health.latencies, 0.5), health_p99=pct(health.latencies, 0.99),
+                       rss_peak=rss.peak, errors=len(row["error_list"]) + len(health.failures) + traceback_count([log]))
+            rows.append(row)
+            print(f"    {case}: {fmt(row['steps_mean'], 1)} steps/s per student, phase {fmt(row['phase_s'], 2)} s, "
+                  f"health p99 {fmt(row['health_p99'] * 1000, 0)} ms, RSS {row['rss_peak'] / 2**20:.0f} MB, "
+                  f"errors {row['errors']}", flush=True)
+        finally:
+            stop_process(proc)
+    base_rate = rows[0]["steps_mean"] if rows else math.nan
+    print(f"\n{'case':12s} {'steps/s mean':>12s} {'min':>6s} {'vs alone':>8s} {'phase s':>8s} {'health p50':>10s} "
+          f"{'p99 ms':>7s} {'RSS MB':>7s} {'attacks':>7s} {'errors':>6s}")
+    for r in rows:
+        share = r["steps_mean"] / base_rate if base_rate else math.nan
+        print(f"{r['case']:12s} {r['steps_mean']:12.1f} {r['steps_min']:6.1f} {share:8.0%} {r['phase_s']:8.2f} "
+              f"{r['health_p50'] * 1000:10.0f} {r['health_p99'] * 1000:7.0f} {r['rss_peak'] / 2**20:7.0f} "
+              f"{r['attacks']:7d} {r['errors']:6d}")
+    for r in rows:
+        for e in r["error_list"][:5]:
+            print(f"  {r['case']}: {e}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--users", default="1,10,30", help=f"comma-separated N (each <= {MAX_USERS})")
@@ -626,6 +792,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snapshot", action="store_true",
                    help="run the servers on a copy of the committed HEAD (git archive), not the working tree: "
                         "numbers that hold still while someone edits the app")
+    p.add_argument("--hostile", action="store_true",
+                   help="the hostile scenario instead (see its section): 5 students, with and without an attacker")
+    p.add_argument("--hostile-warmup", type=float, default=5.0, help="s of attack before the measured window")
+    p.add_argument("--hostile-cases", default="alone,two tabs,60 sessions", help="which cases, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--verbose", action="store_true", help="print every student")
@@ -652,6 +822,9 @@ def main(argv: list[str] | None = None) -> int:
         version = f"working tree at {code_version()}"
     print(f"code: {version}; GFL_TORCH_THREADS=1, GFL_HEAVY_SLOTS={slots}", flush=True)
     mtime0 = code_mtime()
+    if args.hostile:
+        run_hostile(args, workdir)
+        return 0
     rows = []
     t0 = time.perf_counter()
     try:

@@ -1,30 +1,53 @@
-"""One admission point for heavy work: at most `slots` jobs run at once in this process, the rest wait in
-first-come order and can say how many are ahead of them.
+"""One admission point for heavy work, fair between persons: at most `slots` jobs run at once in this process,
+each person has at most one of them running and a few waiting, and the slots go round-robin between persons.
 
 A server runs many users' jobs side by side. More jobs than cores only thrash (each one slower, and the
 interpreter lock starves the event loop that answers health checks and redraws), so an unroll, a sweep, a
 phase grid, a loss-cliff grid and every training chunk pass through here; figure updates and cache hits
 never do. Slots: $GFL_HEAVY_SLOTS, else the cores this process may run on.
 
+Fairness. The unit is a person (ui/heavy.py `person()`: a browser's cookie, else its address), not a tab
+or a session: two tabs of one person share that person's turn. Between persons the order is fair queueing on
+virtual time: each person carries the slot time it has used, counted in quanta of QUANTUM_S (at least
+MIN_TURN of one, so jobs of a few milliseconds simply alternate), and the next slot goes to the waiting person
+with the least; a person who comes (back) after a pause starts no lower than a virtual clock that follows the
+least-served of those in line (fair queueing's start time), so a newcomer cannot jump a class that has been
+training for an hour, and a person who just used a long job does not lose its debt by pausing. A 30 s unroll
+thus costs its owner as much as a hundred of the class's 0.3 s training chunks. Per person: one job running, at most `max_waiting` waiting; a new job of the
+same tab (and lane) replaces that tab's waiting one (the old waiter gets `Superseded`), and a job beyond the
+bound is refused with `TooManyWaiting`.
+
+Two lanes. One-shot jobs (`slot()`) and training chunks (`ticket()`) each have `slots` places, and both lanes
+together `slots` + 1: training never waits behind one-shot jobs only (a 30 s unroll takes a place from the
+one-shot lane, not from the class's training), a one-shot job never waits behind training chunks only, and at
+most one job more than there are slots runs at once.
+
 Two ways in:
-- `with ADMISSION.slot(on_wait=...)`: blocks (polling) until admitted; `on_wait(ahead, running)` is called
-  while waiting, from the waiting thread, so a page can show "waiting, n ahead" (and a Streamlit rerun or stop
-  raised inside it leaves the queue cleanly).
+- `with ADMISSION.slot(person, tab, on_wait=...)`: blocks (polling) until admitted; `on_wait(place)` is called
+  while waiting, from the waiting thread, with a `Place` (how many people are ahead, or that this person's own
+  earlier job is), so a page can say so (and a Streamlit rerun or stop raised inside it leaves the line).
+  `light=True`: a job of a few milliseconds runs at once, without a slot, when its person has nothing else
+  running and fewer than `slots` light jobs run (otherwise it waits like any other).
 - A `Ticket` that keeps its place across calls, for work done in short chunks (a training run's ticks):
-  `try_start()` runs a chunk only when its turn has come, `done()` gives the slot back and goes to the back
-  of the line, so several runs take turns. A ticket not polled for `stale_s` seconds (its page was closed)
-  loses its place.
+  `try_start()` runs a chunk only when its turn has come, `done()` gives the slot back and queues again, so
+  several runs take turns. A ticket not polled for `stale_s` seconds (its page was closed) loses its place.
 """
 from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 SLOTS_ENV = "GFL_HEAVY_SLOTS"
+QUANTUM_S = 0.5                 # slot time counted as one turn
+MIN_TURN = 0.1                  # what a job costs at least, in turns (a job of a few milliseconds is not free)
+MAX_WAITING = 3                 # jobs one person may have waiting at once (all tabs together)
+ANONYMOUS = "anonymous"         # the person of a job whose caller named none (CLI, tests, scripts)
 
 
 def slots_from_env(environ=os.environ) -> int:
@@ -37,161 +60,336 @@ def slots_from_env(environ=os.environ) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class Superseded(Exception):
+    """A newer job of the same tab took this waiting job's place."""
+
+
+class TooManyWaiting(Exception):
+    """The person already has `max_waiting` jobs waiting (in other tabs)."""
+
+    def __init__(self, waiting: int):
+        super().__init__(f"you already have {waiting} jobs waiting for a worker (in this or other tabs); "
+                         "this one can start when one of them is done")
+        self.waiting = waiting
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a waiting job stands: `own_first` is True while this person's own earlier job runs or waits ahead
+    of it (it goes as soon as that one is done); `people_ahead` other persons go before it."""
+    people_ahead: int
+    own_first: bool
+    running: int
+    slots: int
+    sharing: bool = False        # another visitor computes exactly this result (core.admission.SharedResults)
+
+
+@dataclass
+class _Job:
+    person: str
+    tab: object
+    lane: str                    # "job" (one-shot) or "chunk" (a training ticket's chunk)
+    order: int                   # arrival
+    seen: float                  # last poll
+    granted: bool = False
+    superseded: bool = False
+    started: float = 0.0
+
+
 class Admission:
-    def __init__(self, slots: int | None = None, stale_s: float = 5.0):
+    def __init__(self, slots: int | None = None, stale_s: float = 5.0, max_waiting: int = MAX_WAITING,
+                 quantum_s: float = QUANTUM_S):
         self.slots = slots or slots_from_env()
-        self.stale_s = stale_s
+        self.stale_s, self.max_waiting, self.quantum_s = stale_s, max_waiting, quantum_s
         self._cond = threading.Condition()
-        self._queue: OrderedDict[int, float] = OrderedDict()    # waiting tickets, first come first; last poll time
-        self._running = 0
+        self._waiting: OrderedDict[int, _Job] = OrderedDict()    # by arrival; granted ones until taken
+        self._running: dict[int, _Job] = {}
+        self._light: dict[str, int] = {}           # person -> light jobs running
+        self._vtime: dict[str, float] = {}         # person -> turns used (virtual time)
+        self._clock = 0.0                          # virtual time of the least-served active person (monotone)
         self._ids = itertools.count()
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
     def running(self) -> int:
-        return self._running
+        return len(self._running)
 
     @property
     def waiting(self) -> int:
         with self._cond:
             self._expire()
-            return len(self._queue)
+            return sum(not j.granted for j in self._waiting.values())
+
+    def _busy_persons(self) -> set[str]:
+        held = {j.person for j in self._running.values()} | {p for p, n in self._light.items() if n}
+        return held | {j.person for j in self._waiting.values() if j.granted}
+
+    def _taken(self, lane: str | None = None) -> int:
+        jobs = list(self._running.values()) + [j for j in self._waiting.values() if j.granted]
+        return sum(lane is None or j.lane == lane for j in jobs)
+
+    def _has_room(self, lane: str) -> bool:
+        """Each lane holds at most `slots` jobs, both together `slots` + 1."""
+        return self._taken(lane) < self.slots and self._taken() < self.slots + 1
+
+    def _key(self, job: _Job) -> tuple[float, int]:
+        return self._vtime.get(job.person, 0.0), job.order
 
     def _expire(self) -> None:
         now = time.monotonic()
-        stale = [t for t, seen in self._queue.items() if now - seen > self.stale_s]
+        stale = [tid for tid, j in self._waiting.items() if now - j.seen > self.stale_s]
         for tid in stale:
-            del self._queue[tid]
-        if stale:                                 # the line moved: waiters may be first now
-            self._cond.notify_all()
+            del self._waiting[tid]
+        if stale:
+            self._grant()
 
-    def _ahead(self, tid: int) -> int:
-        for n, other in enumerate(self._queue):
-            if other == tid:
-                return n
-        raise KeyError(tid)
+    def _grant(self) -> None:
+        """Give free slots to the waiting jobs whose turn it is (lock held)."""
+        while True:
+            busy = self._busy_persons()
+            ready = [j for j in self._waiting.values()
+                     if not j.granted and j.person not in busy and self._has_room(j.lane)]
+            if not ready:
+                break
+            min(ready, key=self._key).granted = True
+        self._cond.notify_all()
 
-    def _try_take(self, tid: int) -> bool:
-        """Called with the lock held: take a slot if tid is first in line and one is free."""
-        self._queue[tid] = time.monotonic()
+    def _join(self, person: str, tab, lane: str) -> int:
+        """Enter the line (lock held): replace this tab's waiting job of the lane, or refuse past the bound."""
+        now = time.monotonic()
         self._expire()
-        if self._ahead(tid) < self.slots - self._running:      # among the first in line, for as many free slots
-            del self._queue[tid]
-            self._running += 1
-            return True
-        return False
-
-    def _release(self) -> None:
-        with self._cond:
-            self._running -= 1
+        order = None
+        for tid, job in list(self._waiting.items()):
+            if tab is not None and job.tab == tab and job.lane == lane and not job.granted:
+                job.superseded = True                 # the new job takes its place in line
+                order = job.order if order is None else min(order, job.order)
+                del self._waiting[tid]
+        mine = sum(j.person == person for j in self._waiting.values())
+        if mine >= self.max_waiting:
             self._cond.notify_all()
+            raise TooManyWaiting(mine)
+        self._vtime[person] = max(self._vtime.get(person, 0.0), self._clock)   # back after a pause: level, not ahead
+        tid = next(self._ids)
+        self._waiting[tid] = _Job(person, tab, lane, tid if order is None else order, now)
+        self._grant()
+        return tid
+
+    def _take(self, tid: int) -> bool:
+        """A granted job starts running (lock held)."""
+        job = self._waiting.get(tid)
+        if job is None or not job.granted:
+            return False
+        del self._waiting[tid]
+        job.started = time.monotonic()
+        self._running[tid] = job
+        return True
+
+    def _release(self, tid: int) -> None:
+        with self._cond:
+            job = self._running.pop(tid)
+            held = time.monotonic() - job.started
+            self._vtime[job.person] = self._vtime.get(job.person, 0.0) + max(MIN_TURN, held / self.quantum_s)
+            self._advance_clock()
+            self._grant()
+
+    def _advance_clock(self) -> None:
+        """The virtual clock follows the least virtual time among persons in line or running (it never goes
+        back); persons who left and are at or behind it are forgotten (they come back at the clock anyway)."""
+        active = {j.person for j in list(self._waiting.values()) + list(self._running.values())}
+        if active:
+            self._clock = max(self._clock, min(self._vtime.get(p, 0.0) for p in active))
+        if len(self._vtime) > 2 * len(active) + 64:
+            self._vtime = {p: v for p, v in self._vtime.items() if p in active or v > self._clock}
+
+    def place(self, tid: int) -> Place:
+        """Where waiting job tid stands (lock held)."""
+        job = self._waiting[tid]
+        own = job.person in {j.person for j in self._running.values()} or any(
+            j.person == job.person and j.order < job.order for j in self._waiting.values())
+        mine = self._key(job)
+        first: dict[str, tuple] = {}
+        for other in self._waiting.values():
+            if other.person != job.person and not other.granted:
+                first[other.person] = min(first.get(other.person, (float("inf"), 0)), self._key(other))
+        ahead = sum(k < mine for k in first.values())
+        return Place(ahead, own, self._taken(), self.slots)
 
     # -- blocking --------------------------------------------------------------------------------------------
     @contextmanager
-    def slot(self, on_wait=None, poll_s: float = 0.25):
-        tid = next(self._ids)
-        admitted = False
-        try:
-            with self._cond:
-                self._queue[tid] = time.monotonic()
-            while True:
-                with self._cond:
-                    if self._try_take(tid):
-                        admitted = True
-                        break
-                    self._cond.wait(poll_s)
-                    if self._try_take(tid):
-                        admitted = True
-                        break
-                    ahead, running = self._ahead(tid), self._running
-                if on_wait is not None:
-                    on_wait(ahead, running)
-        finally:
-            if not admitted:
-                with self._cond:
-                    self._queue.pop(tid, None)
-                    self._cond.notify_all()
+    def slot(self, person: str = ANONYMOUS, tab=None, on_wait=None, poll_s: float = 0.25, light: bool = False):
+        if light:
+            with self._cond:              # at most `slots` light jobs at once, one per person: a bounded extra
+                alone = person not in self._busy_persons() and sum(self._light.values()) < self.slots
+                if alone:
+                    self._light[person] = self._light.get(person, 0) + 1
+            if alone:
+                try:
+                    yield
+                finally:
+                    with self._cond:
+                        self._light[person] -= 1
+                        if not self._light[person]:
+                            del self._light[person]
+                        self._grant()
+                return
+        tid = self._wait_for_slot(person, tab, on_wait, poll_s)
         try:
             yield
         finally:
-            self._release()
+            self._release(tid)
+
+    def _wait_for_slot(self, person: str, tab, on_wait, poll_s: float) -> int:
+        with self._cond:
+            tid = self._join(person, tab, "job")
+            job = self._waiting[tid]
+        admitted = False
+        try:
+            while True:
+                with self._cond:
+                    if job.superseded:
+                        raise Superseded()
+                    job.seen = time.monotonic()
+                    if tid not in self._waiting:            # expired (cannot happen while polled): queue again
+                        tid = self._join(person, tab, "job")
+                        job = self._waiting[tid]
+                    if not job.granted:
+                        self._cond.wait(poll_s)
+                    if self._take(tid):
+                        admitted = True
+                        return tid
+                    if job.superseded:
+                        raise Superseded()
+                    place = self.place(tid) if tid in self._waiting else None
+                if on_wait is not None and place is not None:
+                    on_wait(place)
+        finally:
+            if not admitted:
+                with self._cond:
+                    if self._waiting.pop(tid, None) is not None:
+                        self._grant()
 
     # -- chunked -----------------------------------------------------------------------------------------------
-    def ticket(self) -> "Ticket":
-        return Ticket(self)
+    def ticket(self, person: str = ANONYMOUS, tab=None) -> "Ticket":
+        return Ticket(self, person, tab)
 
 
 class Ticket:
     """A place in line kept across calls (see the module docstring)."""
 
-    def __init__(self, admission: Admission):
+    def __init__(self, admission: Admission, person: str = ANONYMOUS, tab=None):
         self._adm = admission
-        self._tid: int | None = None
-        self.holding = False
+        self.person, self.tab = person, tab
+        self._tid: int | None = None          # in line
+        self._held: int | None = None         # running
+        self.refused: str | None = None       # why the last try could not queue (TooManyWaiting)
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
 
     def try_start(self) -> bool:
         """Take a slot if this ticket's turn has come (joining the line if it is not in it)."""
         adm = self._adm
         with adm._cond:
-            if self.holding:
+            if self._held is not None:
                 return True
-            if self._tid is None or self._tid not in adm._queue:
-                self._tid = next(adm._ids)
-            if adm._try_take(self._tid):
-                self.holding = True
-                self._tid = None
-        return self.holding
+            adm._expire()
+            job = adm._waiting.get(self._tid) if self._tid is not None else None
+            if job is None or job.superseded:
+                try:
+                    self._tid = adm._join(self.person, self.tab, "chunk")
+                    self.refused = None
+                except TooManyWaiting as exc:
+                    self._tid, self.refused = None, str(exc)
+                    return False
+                job = adm._waiting[self._tid]
+            job.seen = time.monotonic()
+            if adm._take(self._tid):
+                self._held, self._tid = self._tid, None
+        return self._held is not None
 
     def wait(self, timeout: float) -> bool:
-        """try_start(), waiting up to `timeout` s for a slot to be given back if it is not this ticket's turn."""
+        """try_start(), waiting up to `timeout` s for this ticket's turn if it has not come."""
         if self.try_start():
             return True
         with self._adm._cond:
-            self._adm._cond.wait(timeout)
+            job = self._adm._waiting.get(self._tid) if self._tid is not None else None
+            if job is None or not job.granted:
+                self._adm._cond.wait(timeout)
         return self.try_start()
 
-    def ahead(self) -> int:
+    def place(self) -> Place | None:
         with self._adm._cond:
-            return self._adm._ahead(self._tid) if self._tid in self._adm._queue else 0
+            return self._adm.place(self._tid) if self._tid in self._adm._waiting else None
+
+    def ahead(self) -> int:
+        place = self.place()
+        return place.people_ahead if place is not None else 0
 
     def done(self) -> None:
-        """Give the slot back (the next chunk queues again, behind whoever is waiting)."""
-        if self.holding:
-            self.holding = False
-            self._adm._release()
+        """Give the slot back (the next chunk queues again: whoever has used less goes first)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._adm._release(held)
 
     def leave(self) -> None:
         """Leave the line (paused, reset, closed)."""
         self.done()
         with self._adm._cond:
-            if self._tid is not None:
-                self._adm._queue.pop(self._tid, None)
-                self._adm._cond.notify_all()
+            if self._tid is not None and self._adm._waiting.pop(self._tid, None) is not None:
+                self._adm._grant()
             self._tid = None
 
 
-class SharedResults:
-    """Results shared by every session of this process, least recently used dropped first. Identical requests
-    (a teacher's link opened by a whole class) are computed once: while one session computes a key, the others
-    asking for it wait for that result instead of computing it again. Hits never queue. If the computing
-    session is interrupted (its user moved on), a waiting one takes over."""
+def value_bytes(value, _seen=None) -> int:
+    """Bytes a result holds: its NumPy arrays' and tensors' buffers, and its containers and scalars (roughly)."""
+    seen = _seen if _seen is not None else set()
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes + 112
+    if hasattr(value, "element_size") and hasattr(value, "nelement"):        # a torch tensor
+        return value.element_size() * value.nelement() + 112
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + sum(value_bytes(k, seen) + value_bytes(v, seen) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sys.getsizeof(value) + sum(value_bytes(v, seen) for v in value)
+    fields = getattr(value, "__dict__", None)
+    if fields is None and hasattr(value, "__slots__"):
+        fields = {s: getattr(value, s, None) for s in value.__slots__}
+    if fields is not None:
+        return sys.getsizeof(value) + value_bytes(fields, seen)
+    return sys.getsizeof(value)
 
-    def __init__(self, max_entries: int = 128, admission: Admission | None = None):
-        self.max_entries = max_entries
+
+class SharedResults:
+    """Results shared by every session of this process, least recently used dropped first, bounded by
+    `max_entries` and by `max_bytes` (the results' arrays, value_bytes(); a single result larger than the bound
+    is returned but not kept). Identical requests (a teacher's link opened by a whole class) are computed once:
+    while one session computes a key, the others asking for it wait for that result instead of computing it
+    again. Hits never queue. If the computing session is interrupted (its user moved on), a waiting one takes
+    over."""
+
+    def __init__(self, max_entries: int = 128, admission: Admission | None = None,
+                 max_bytes: int = 256 * 2**20):
+        self.max_entries, self.max_bytes = max_entries, max_bytes
         self._admission = admission
         self._lock = threading.Lock()
-        self._values: OrderedDict = OrderedDict()
+        self._values: OrderedDict = OrderedDict()        # key -> (value, bytes)
         self._inflight: dict = {}
         self.computed = 0                      # how many times compute() ran (tests, benchmarks)
+        self.bytes = 0                         # what the kept results hold
 
-    def get(self, key, compute, on_wait=None, light: bool = False):
+    def get(self, key, compute, on_wait=None, light: bool = False, person: str = ANONYMOUS, tab=None):
         """compute()'s value for key. light: a job of a few milliseconds (a default-size unroll) runs at once
-        instead of queueing behind training chunks for longer than it takes; it is still computed once."""
+        when its person has nothing else running (Admission.slot); it is still computed once."""
         while True:
             with self._lock:
                 if key in self._values:
                     self._values.move_to_end(key)
-                    return self._values[key]
+                    return self._values[key][0]
                 done = self._inflight.get(key)
                 owner = done is None
                 if owner:
@@ -200,27 +398,33 @@ class SharedResults:
                 break
             while not done.wait(0.25):                  # someone else computes exactly this
                 if on_wait is not None:
-                    on_wait(-1, -1)
+                    on_wait(Place(0, False, -1, -1, sharing=True))
         try:
-            if light:
+            with (self._admission or ADMISSION).slot(person, tab, on_wait=on_wait, light=light):
                 value = compute()
-            else:
-                with (self._admission or ADMISSION).slot(on_wait=on_wait):
-                    value = compute()
             self.computed += 1
-            with self._lock:
-                self._values[key] = value
-                while len(self._values) > self.max_entries:
-                    self._values.popitem(last=False)
+            self._keep(key, value)
             return value
         finally:
             with self._lock:
                 del self._inflight[key]
             done.set()
 
+    def _keep(self, key, value) -> None:
+        size = value_bytes(value)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            self._values[key] = (value, size)
+            self.bytes += size
+            while len(self._values) > self.max_entries or self.bytes > self.max_bytes:
+                _, (_, dropped) = self._values.popitem(last=False)
+                self.bytes -= dropped
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self.bytes = 0
 
 
 ADMISSION = Admission()

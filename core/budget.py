@@ -17,13 +17,21 @@ on the high side. Budgets per job:
 
 An operator with a bigger machine can raise every budget by the same factor with the environment
 variable GFL_BUDGET_SCALE (e.g. 4); the app and the CLI read it at startup.
+
+The time budget also holds while a job runs, whatever its estimate said: `with deadline(job):` gives the
+calling thread a deadline of the job's budget in CPU time of that thread (the server's load does not count
+against a job; torch runs on the calling thread, one thread per job), and the engine's loops over time steps
+(`within_deadline(range(T))`) and between training steps check it and stop the job with a `DeadlineExceeded`
+naming the budget and what to lower. No deadline set (the CLI, the Python API): nothing is checked.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .cells import CELLS
+from .deadline import DeadlineExceeded, check_deadline, cpu_deadline, within_deadline  # noqa: F401 (re-exported)
 from .errors import ConfigError
 
 GIB = 1024**3
@@ -45,14 +53,20 @@ BUDGETS = {
     "inspect": Budget(2 * GIB, 30.0),
 }
 
-# The cost model: seconds = steps × overhead per step + floating-point operations / rate.
-FLOP_RATE = {"float32": 15e9, "float64": 7.5e9}  # flop/s of the probes' matrix products on one thread
+# The cost model: seconds = steps × overhead per step + floating-point operations / rate, where a probe's
+# operations count at least the cell's batch floor of sequences (benchmarks/bench_budget.py --grid: at batch 1 and
+# H 512-1024 a step streams its weights from memory, 2-5x slower than the batch's flops alone say; float64 runs
+# these products about as fast as float32 on the reference machine).
+FLOP_RATE = {"float32": 29e9, "float64": 29e9}   # flop/s of the probes' matrix products on one thread
 PHASE_FLOP_RATE = 8e9                  # the batched phase grid does more elementwise work per flop
 JOB_MEMORY = 64 * 2**20                # what any job allocates besides its tensors (workspaces, allocator)
 JOB_SECONDS = 0.02                     # what any job spends besides its steps (weights, spectrum, norms)
-# Per cell (core/cells/<cell>.py): SPEC.cost for the probe, SPEC.train_gates and train_tensors_per_step.
-TRAIN_FLOP_RATE = 12e9                 # the fused kernels of torch.nn.RNN/LSTM/GRU run faster
-PROBE_STEP_OVERHEAD = 600e-6           # per time step of the ∂L/∂h probe (cells under autograd)
+# Per cell (core/cells/<cell>.py): SPEC.cost for the probe, SPEC.train_gates, train_step_overhead_s,
+# train_batch_floor and train_tensors_per_step. A training step's time per step of the sequence and per unit of
+# weights (gates × H × (H + inputs)), fitted on bench_budget.py --grid with a quarter added:
+TRAIN_FLOOR_S = 0.85e-9                # streaming the weights (every step of a dense recurrence, at any batch)
+TRAIN_SEQUENCE_S = 6.8e-11             # each sequence of the batch, through the fused kernels
+PROBE_SEQUENCE_S = 3.3e-10             # each sequence of the ∂L/∂h probe (cells stepped under autograd)
 
 
 class BudgetError(ConfigError):
@@ -67,6 +81,24 @@ class BudgetError(ConfigError):
         if need.seconds > budget.seconds:
             over.append(f"about {_seconds(need.seconds)} (the budget is {_seconds(budget.seconds)})")
         ValueError.__init__(self, f"this {job} is too big: it would need {' and '.join(over)}; lower {lower}")
+
+
+LOWER = {
+    "unroll": "the sequence length T, the batch or the hidden size",
+    "training step": "the sequence length T, the batch or the hidden size",
+    "phase diagram": "the number of grid points, the batch, the hidden size or T",
+    "loss cliff": "the grid resolution, the unrolled steps T or the descent steps",
+    "weight-scale sweep": "the sequence length T, the batch or the hidden size",
+}
+
+
+@contextmanager
+def deadline(job: str, seconds: float | None = None):
+    """Within: this thread's work on `job` stops with DeadlineExceeded once it has used `seconds` of CPU
+    (default: the job's time budget × GFL_BUDGET_SCALE); the message names what to lower (LOWER)."""
+    limit = BUDGETS[job].seconds * scale() if seconds is None else seconds
+    with cpu_deadline(job, limit, LOWER[job]):
+        yield
 
 
 def _bytes(n: float) -> str:
@@ -104,8 +136,10 @@ def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str) ->
     per_step = batch * hidden * itemsize(dtype)
     memory = (JOB_MEMORY + seq_len * per_step * cost.tensors_per_step + 8 * hidden * hidden * itemsize(dtype)
               + (min(seq_len * per_step * cost.chunk_tensors, cost.chunk_bytes) if cost.chunk_tensors else 0))
-    flops = cost.flops_per_bh2 * batch * hidden * hidden * seq_len
-    seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype]
+    floor = cost.batch_floor * hidden * itemsize(dtype) / 512
+    flops = cost.flops_per_bh2 * (batch + floor) * hidden * hidden * seq_len
+    elementwise = cost.elementwise_s * itemsize(dtype) / 4 * seq_len * batch * hidden
+    seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype] + elementwise
     return Budget(memory, seconds)
 
 
@@ -114,11 +148,10 @@ def train_step_cost(cell: str, seq_len: int, batch: int, hidden: int, input_size
     """One training step of a fused torch.nn.RNN/LSTM/GRU layer, including the ∂L/∂h probe that runs
     every probe_every steps (the slowest step is what a user waits for)."""
     spec = CELLS[cell]
-    gates = spec.train_gates
-    flops = 6 * seq_len * batch * gates * hidden * (hidden + input_size)
-    probe_flops = 6 * seq_len * probe_sequences * gates * hidden * (hidden + input_size)
-    seconds = (seq_len * (spec.train_step_overhead_s + PROBE_STEP_OVERHEAD)
-               + (flops + probe_flops) / TRAIN_FLOP_RATE)
+    weights = spec.train_gates * hidden * (hidden + input_size)
+    per_unit = (TRAIN_FLOOR_S * spec.train_batch_floor + TRAIN_SEQUENCE_S * batch
+                + PROBE_SEQUENCE_S * probe_sequences)
+    seconds = seq_len * (spec.train_step_overhead_s + weights * per_unit)
     memory = 4 * seq_len * (batch * (spec.train_tensors_per_step * hidden + input_size)
                             + probe_sequences * spec.cost.tensors_per_step * hidden)
     return Budget(memory, seconds)

@@ -15,6 +15,7 @@ import torch
 
 from .budget import check, cliff_cost
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
+from .deadline import within_deadline
 
 CLIFF_FIELDS: dict[str, FieldSpec] = {
     "w_min": FieldSpec("float", "Left edge of the w axis.", lo=-20.0, hi=20.0),
@@ -70,7 +71,7 @@ def loss_and_grad(w: torch.Tensor, b: torch.Tensor, seq_len: int, x0: float, tar
     w = w.detach().to(torch.float64).requires_grad_()
     b = b.detach().to(torch.float64).requires_grad_()
     x = torch.full_like(w, x0)
-    for _ in range(seq_len):
+    for _ in within_deadline(range(seq_len)):
         x = w * torch.sigmoid(x) + b
     loss = (torch.sigmoid(x) - target) ** 2
     grad_w, grad_b = torch.autograd.grad(loss.sum(), (w, b))   # cells are independent: sum = per cell
@@ -127,7 +128,7 @@ def descend(cfg: CliffConfig, clip: float | None) -> Trajectory:
     """Plain gradient descent (clip=None) or with the gradient norm clipped at `clip`."""
     point = torch.tensor([cfg.w0, cfg.b0], dtype=torch.float64)
     ws, bs, losses, norms, lengths, clipped = [], [], [], [], [], []
-    for step in range(cfg.steps + 1):
+    for step in within_deadline(range(cfg.steps + 1)):
         loss, gw, gb = loss_and_grad(point[0:1], point[1:2], cfg.seq_len, cfg.x0, cfg.target)
         grad = torch.cat([gw, gb])
         norm = float(torch.linalg.vector_norm(grad))

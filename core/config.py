@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from .budget import check, unroll_cost
 from .cells import ACTIVATIONS, CELLS, INITS
 from .errors import ConfigError
@@ -41,25 +43,26 @@ class FieldSpec:
             return value
         if self.kind == "optional_float" and (raw is None or str(raw).strip().lower() in ("off", "none", "")):
             return None
-        if isinstance(raw, bool):
+        if isinstance(raw, (bool, np.bool_)):          # True is not 1 here (nor is NumPy's)
             raise ConfigError(name, self.allowed(), raw)
         try:
-            number = float(raw) if not isinstance(raw, (int, float)) else raw
-        except (TypeError, ValueError):
+            number = self._number(raw)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too big for a float, e.g. 10**400
             raise ConfigError(name, self.allowed(), raw) from None
-        if not math.isfinite(number):
-            raise ConfigError(name, self.allowed(), raw)
-        if self.kind == "int":
-            if float(number) != int(number):
-                raise ConfigError(name, self.allowed(), raw)
-            number = int(number)
-        else:
-            number = float(number)
-        too_low = number <= self.lo if self.lo_open else number < self.lo
+        too_low = number <= self.lo if self.lo_open else number < self.lo   # exact for big ints too
         if too_low or number > self.hi:
             raise ConfigError(name, self.allowed(), raw)
         return number
 
+    def _number(self, raw: Any):
+        """raw as this field's int or float; ValueError when it is not one (an int is never passed through a
+        float, so a huge one is compared exactly)."""
+        if isinstance(raw, (int, np.integer)):
+            return int(raw) if self.kind == "int" else float(raw)
+        number = float(raw)                             # a string, a float, a NumPy float
+        if not math.isfinite(number) or (self.kind == "int" and number != int(number)):
+            raise ValueError(raw)
+        return int(number) if self.kind == "int" else number
 
 
 UNROLL_FIELDS: dict[str, FieldSpec] = {

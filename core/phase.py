@@ -19,6 +19,7 @@ from .cells import ACTIVATIONS, GAMMA
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
 from .probe import DTYPES, build
 from .theory import spectrum
+from .deadline import within_deadline
 
 Y_AXES = ("input_scale", "seq_len", "activation")
 
@@ -154,7 +155,7 @@ def _batched_curves(w0, u_z, b, v, scales, input_scales, seq_lens, activation, d
     hw = torch.empty(cells * batch, hidden, dtype=dtype)
     deriv = torch.empty(t_max, cells, batch, hidden, dtype=dtype)
     finite = torch.empty(t_max, cells, dtype=torch.bool)
-    for t in range(t_max):
+    for t in within_deadline(range(t_max)):
         torch.mm(h.view(-1, hidden), w0.T, out=hw)
         h = torch.addcmul(b, u_z[t], a)                          # b + a·(U z_t), shape (cells, B, H)
         h.addcmul_(hw.view(cells, batch, hidden), s)             # + s·(W0 h_{t−1})
@@ -170,7 +171,7 @@ def _batched_curves(w0, u_z, b, v, scales, input_scales, seq_lens, activation, d
     if same_end:
         g += v
     ends = seq_lens.view(cells, 1, 1)
-    for t in range(t_max - 1, -1, -1):
+    for t in within_deadline(range(t_max - 1, -1, -1)):
         if not same_end:
             g.add_((ends == t + 1).to(dtype) * v)                 # the loss of cells whose T is t + 1
         # in float64, as in unroll: a float32 norm is 0 or inf for entries below ~1e-19 or above ~1e19

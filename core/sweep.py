@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .norms import step_norms
 from .probe import build
 from .theory import fit_rate, spectrum
+from .deadline import within_deadline
 
 
 @dataclass
@@ -99,13 +100,13 @@ def _rnn_curves(cfg: UnrollConfig, scales: np.ndarray):
     h = h0.expand(n, -1, -1)
     deriv = torch.empty(T, n, cfg.batch, cfg.hidden, dtype=x.dtype)
     finite = torch.empty(T, n, dtype=torch.bool)
-    for t in range(T):
+    for t in within_deadline(range(T)):
         h = act(torch.baddbmm(drive[t], h, w.transpose(1, 2)))                 # f(W_i h + U x_t + b)
         deriv[t] = derivative_from_output(cfg.activation, h)
         finite[t] = torch.isfinite(h.abs().amax(dim=(1, 2)))
     norms = torch.empty(n, T, dtype=torch.float64)
     g = v.expand(n, cfg.batch, -1).clone()
-    for t in range(T - 1, -1, -1):
+    for t in within_deadline(range(T - 1, -1, -1)):
         norms[:, t] = step_norms(g).mean(dim=1)
         if t:
             g = torch.bmm(g * deriv[t], w)                                      # g_{t−1} = (g_t ⊙ f′(a_t)) W

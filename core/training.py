@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
+import weakref
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Iterator
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 from . import floss
-from .budget import TRAIN_FLOP_RATE, Budget, check, train_step_cost
+from .budget import BUDGETS, Budget, check, check_deadline, deadline, scale, train_step_cost
 from .cells import CELLS, INITS
 from .cells.base import denormals_as_zero
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
@@ -146,11 +148,8 @@ class TrainConfig:
             k = self.floss_k or min(floss.REPORT_K, floss.state_size(self.cell, self.hidden))
             parts.append(floss.cost(self.cell, self.seq_len, self.hidden, k, min(floss.FLOSS_SEQUENCES, self.batch),
                                     backward=bool(self.floss_k)))
-        if task.heldout is not None:                    # a forward pass of the fused layer over the held-out sample
-            spec = CELLS[self.cell]
-            flops = 2 * self.seq_len * HELDOUT_PROBE * spec.train_gates * self.hidden * (self.hidden + task.input_size)
-            parts.append(Budget(4 * self.seq_len * HELDOUT_PROBE * (spec.train_gates + 2) * self.hidden,
-                                self.seq_len * spec.train_step_overhead_s + flops / TRAIN_FLOP_RATE))
+        if task.heldout is not None:      # the held-out sample through the fused layer: at most a step's cost
+            parts.append(train_step_cost(self.cell, self.seq_len, HELDOUT_PROBE, self.hidden, task.input_size, 0))
         return Budget(sum(p.memory_bytes for p in parts), sum(p.seconds for p in parts))
 
     def to_dict(self) -> dict:
@@ -197,6 +196,7 @@ class StepRecord:
     lyapunov: list | None = None      # top exponents (nats per step, descending) where computed: every flossing step,
                                       # and every probe step of a cell that has them
     flossed: bool = False             # Σλᵢ² was part of this step's loss
+    span: int = 1                  # steps this record covers from `step` on (a long run's older steps are merged)
 
     def to_json_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "probe"}
@@ -346,23 +346,76 @@ def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:
             return
 
 
+HISTORY_CAP = 3000          # records a run's history holds at most (the figures draw 1,500 points)
+HISTORY_RECENT = 1000       # ... of which the latest this many are single steps
+PROBE_CAP = 400             # ∂L/∂h profiles it holds at most (the heatmap draws 200 columns)
+
+
+def merged(a: StepRecord, b: StepRecord) -> StepRecord:
+    """One record for the steps of a and b (b the later), at a's first step: mean loss and accuracy, largest norms,
+    clipped or flossed if either was, the later probe, held-out figures and exponents."""
+    span = a.span + b.span
+
+    def later(name):
+        value = getattr(b, name)
+        return value if value is not None else getattr(a, name)
+    accuracy = ((a.accuracy * a.span + b.accuracy * b.span) / span
+                if a.accuracy is not None and b.accuracy is not None else later("accuracy"))
+    return StepRecord(step=a.step, loss=(a.loss * a.span + b.loss * b.span) / span,
+                      grad_norm=max(a.grad_norm, b.grad_norm),
+                      grad_norm_clipped=max(a.grad_norm_clipped, b.grad_norm_clipped),
+                      clipped=a.clipped or b.clipped, finite=a.finite and b.finite, seconds=a.seconds + b.seconds,
+                      probe=later("probe"), accuracy=accuracy, heldout_loss=later("heldout_loss"),
+                      heldout_accuracy=later("heldout_accuracy"), lyapunov=later("lyapunov"),
+                      flossed=a.flossed or b.flossed, span=span)
+
+
 @dataclass
 class History:
-    """Everything recorded for one run, as lists (what the page and the CSV export show)."""
+    """What is recorded of one run (what the page and the CSV export show), bounded: past HISTORY_CAP records,
+    all but the latest HISTORY_RECENT are merged in pairs (a record's `span` says how many steps it covers), and
+    past PROBE_CAP probes every other older one is dropped, so a live tick's cost and a run's memory stay the
+    same however long it trains."""
     config: TrainConfig
     records: list = field(default_factory=list)
+    clipped_steps: int | None = None     # steps whose gradient was clipped (kept exact when records merge)
+    probe_count: int | None = None
 
     def __post_init__(self):
         self.diverged_at: int | None = next((r.step for r in self.records if not r.finite), None)
+        if self.clipped_steps is None:
+            self.clipped_steps = sum(r.span for r in self.records if r.clipped)
+        if self.probe_count is None:
+            self.probe_count = sum(r.probe is not None for r in self.records)
 
     def append(self, record: StepRecord) -> None:
         self.records.append(record)
+        self.clipped_steps += record.clipped
+        self.probe_count += record.probe is not None
         if not record.finite and self.diverged_at is None:
             self.diverged_at = record.step
+        if len(self.records) > HISTORY_CAP:
+            self._merge_older()
+        if self.probe_count > PROBE_CAP:
+            self._thin_probes()
+
+    def _merge_older(self) -> None:
+        cut = len(self.records) - HISTORY_RECENT
+        old = self.records[:cut]
+        pairs = [merged(old[i], old[i + 1]) for i in range(0, len(old) - 1, 2)] + old[len(old) - len(old) % 2:]
+        self.records = pairs + self.records[cut:]
+        self.probe_count = sum(r.probe is not None for r in self.records)
+
+    def _thin_probes(self) -> None:
+        """Drop every other probe but the latest one (the heatmap keeps its whole time span)."""
+        probed = [i for i, r in enumerate(self.records) if r.probe is not None]
+        for i in probed[:-1][1::2]:           # new records: a snapshot another thread draws keeps its own
+            self.records[i] = replace(self.records[i], probe=None)
+        self.probe_count = sum(r.probe is not None for r in self.records)
 
     def copy(self) -> "History":
         """The records so far (a run going on in another thread appends to the original, not to this)."""
-        return History(self.config, list(self.records))
+        return History(self.config, list(self.records), self.clipped_steps, self.probe_count)
 
     def column(self, name: str) -> np.ndarray:
         return np.array([getattr(r, name) for r in self.records], dtype=float)
@@ -438,6 +491,9 @@ class Race:
         return done
 
 
+RUNNERS: "weakref.WeakValueDictionary[str, Runner]" = weakref.WeakValueDictionary()   # this process's runs
+
+
 class Runner:
     """Trains a Race in a background thread while a page watches it, so drawing the charts and training
     never wait for each other (and a page's reruns cost no training time).
@@ -450,19 +506,25 @@ class Runner:
     step, so one session never trains two steps at once (a Step press, the thread), and `snapshot()` reads
     between steps."""
 
-    def __init__(self, race: Race, admission, chunk_s: float = 0.3, unwatched_s: float = 4.0):
+    def __init__(self, race: Race, admission, chunk_s: float = 0.3, unwatched_s: float = 4.0,
+                 person: str = "anonymous", tab=None):
         self.race = race
         self.status = "idle"
         self.target: tuple[int, int] | None = None     # fast-forward: (from step, to step), then pause
-        self.waiting: int | None = None                # runs ahead of this one for a worker, while it waits
+        self.waiting = None                            # while it waits for a worker: its admission Place
+        self.refused: str | None = None                # why it cannot even queue (its person has too many waiting)
+        self.over_budget: str | None = None            # a step ran past its time budget: the budget's message
         self.error: str | None = None                  # what stopped the thread, if it failed
         self.lock = threading.Lock()
         self.chunk_s, self.unwatched_s = chunk_s, unwatched_s
         self._admission = admission
-        self._ticket = admission.ticket()
+        self.person, self.tab = person, tab
+        self._ticket = admission.ticket(person, tab)
         self._seen = time.monotonic()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+        self.run_id = uuid.uuid4().hex[:12]           # names the run in its page's URL (a lost run is told apart)
+        RUNNERS[self.run_id] = self
 
     # -- what the page does ------------------------------------------------------------------------------------
     @property
@@ -483,7 +545,7 @@ class Runner:
         if not self.race.live:
             return
         self.target = None if steps is None else (self.race.steps, self.race.steps + steps)
-        self.error = None
+        self.error = self.over_budget = None
         self.status = "running"
         self.watch()
 
@@ -495,10 +557,13 @@ class Runner:
 
     def step(self) -> None:
         """Train exactly one step now, in the caller's thread (waits for a worker like any heavy job)."""
-        with self._admission.slot(), self.lock:
+        with self._admission.slot(self.person, self.tab), self.lock:
             if self.status != "running" and self.race.live:
                 self.status = "paused"
-                self._advance_one()
+                try:
+                    self._advance_one()
+                except ConfigError as exc:            # past the step's time budget
+                    self.over_budget = str(exc)
 
     def snapshot(self) -> tuple[list[History], int, float]:
         """(copies of the histories, steps, seconds trained), consistent with each other."""
@@ -506,10 +571,13 @@ class Runner:
             return [h.copy() for h in self.race.histories], self.race.steps, self.race.seconds
 
     def _advance_one(self) -> None:
-        """One step (lock held); a run that goes non-finite pauses the lab as "diverged"."""
+        """One step (lock held); a run that goes non-finite pauses the lab as "diverged". The step's time budget
+        (both runs of a race) holds while it runs: past it, DeadlineExceeded (its message says what to lower)."""
         race = self.race
         stopped = sum(d is not None for d in race.diverged)
-        race.advance(max_steps=1)
+        with deadline("training step", BUDGETS["training step"].seconds * scale() * len(race.configs)):
+            race.advance(max_steps=1)
+            check_deadline()
         if sum(d is not None for d in race.diverged) > stopped or not race.live:
             self.status, self.target = "diverged", None
         elif self.target is not None and race.steps >= self.target[1]:
@@ -521,9 +589,9 @@ class Runner:
         try:
             while self.status == "running" and time.monotonic() - self._seen < self.unwatched_s:
                 if not ticket.wait(0.25):
-                    self.waiting = ticket.ahead()
+                    self.waiting, self.refused = ticket.place(), ticket.refused
                     continue
-                self.waiting = None
+                self.waiting = self.refused = None
                 try:
                     began = time.perf_counter()
                     while self.status == "running" and time.perf_counter() - began < self.chunk_s:
@@ -533,9 +601,12 @@ class Runner:
                             self._advance_one()
                 finally:
                     ticket.done()
+        except ConfigError as exc:                # past the step's time budget: the budget's own message
+            self.over_budget = str(exc)
+            self.status = "paused"
         except Exception as exc:                  # shown on the page; the run keeps what it trained
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = "paused"
         finally:
-            self.waiting = None
+            self.waiting = self.refused = None
             ticket.leave()

@@ -71,7 +71,7 @@ def test_the_reported_oversized_jobs_are_refused_from_the_command_line():
 
 
 def test_a_race_counts_both_runs():
-    one = TrainConfig(cell="lstm", seq_len=400, hidden=128, batch=64)
+    one = TrainConfig(cell="lstm", seq_len=600, hidden=256, batch=32)
     assert one.step_cost().seconds < core.BUDGETS["training step"].seconds < 2 * one.step_cost().seconds
     Race([one])
     with pytest.raises(core.BudgetError, match="a race trains both runs in every step"):
@@ -88,10 +88,61 @@ def test_the_phase_diagram_counts_every_activation_pass():
 
 
 def test_a_training_link_past_the_budget_is_refused_on_the_page_and_the_page_keeps_working():
-    at = open_page("app_pages/training.py", a_cell="lstm", a_hidden="256", batch="256", seq_len="1000")
+    at = open_page("app_pages/training.py", a_cell="lstm", a_hidden="256", batch="256", seq_len="500")
     message = next(e.value for e in at.error if "Cannot train" in e.value)
     assert "too big" in message and "lower the sequence length T, the batch or the hidden size" in message
     at.select_slider(key="training__batch").set_value(8).run()
     assert not at.exception and not at.error
     at.button(key="btn_step").click().run()
     assert "step **1**" in next(m.value for m in at.markdown if " · step **" in m.value)
+
+
+# ---- the time budget holds while a job runs (core/deadline.py) ----
+from core import budget                                                      # noqa: E402
+from core.deadline import DeadlineExceeded, within_deadline                  # noqa: E402
+
+LONG_UNROLL = core.UnrollConfig(cell="lstm", seq_len=3000, hidden=128, batch=8, dtype="float64")   # ~1 s of CPU
+
+
+@pytest.mark.parametrize("job, run", [
+    ("unroll", lambda: core.unroll(LONG_UNROLL)),
+    ("unroll", lambda: core.unroll(core.UnrollConfig(cell="gru", seq_len=3000, hidden=128, batch=8))),
+    ("unroll", lambda: core.unroll(core.UnrollConfig(cell="rnn", activation="sigmoid", seq_len=5000, hidden=256,
+                                                     batch=16))),
+    ("weight-scale sweep", lambda: core.weight_scale_sweep(core.UnrollConfig(seq_len=2000, hidden=128), [1.0] * 40)),
+    ("phase diagram", lambda: core.phase_diagram(PhaseConfig(y_axis="activation", s_count=41, seq_len=500))),
+    ("loss cliff", lambda: core.cliff(CliffConfig(resolution=300, seq_len=100, steps=200))),
+])
+def test_a_running_job_stops_at_its_deadline_with_the_budgets_message(job, run):
+    with pytest.raises(DeadlineExceeded) as err, budget.deadline(job, seconds=0.02):
+        run()
+    message = str(err.value)
+    assert message.startswith(f"this {job} ran past its time budget of 0.02 s and was stopped; lower ")
+    assert message.endswith(budget.LOWER[job])
+    assert isinstance(err.value, core.ConfigError)           # the app and the CLI show it as one line
+
+
+def test_the_deadline_belongs_to_the_thread_that_set_it_and_nothing_is_checked_without_one():
+    import threading
+    steps = range(10)
+    assert within_deadline(steps) is steps                   # no deadline: the loop is the plain range
+    outcome = {}
+    with budget.deadline("unroll", seconds=0.0):             # passed at once, in this thread only …
+        t = threading.Thread(target=lambda: outcome.setdefault("other", core.unroll(core.UnrollConfig())))
+        t.start()
+        t.join(60)
+        with pytest.raises(DeadlineExceeded):
+            core.unroll(core.UnrollConfig())
+    assert outcome["other"].grad_norm.shape == (100,)        # … another thread's job ran to its end
+    assert core.unroll(core.UnrollConfig()).grad_norm.shape == (100,)
+
+
+def test_a_training_step_past_its_budget_pauses_the_run_with_the_budgets_message(monkeypatch):
+    from core.admission import Admission
+    from core.training import Runner
+    runner = Runner(Race([TrainConfig(seq_len=200, hidden=64, batch=32)]), Admission(slots=1))
+    monkeypatch.setattr("core.training.scale", lambda: 1e-6)   # the step's budget: microseconds
+    runner.step()
+    assert runner.over_budget.startswith("this training step ran past its time budget of ")
+    assert runner.over_budget.endswith("lower the sequence length T, the batch or the hidden size")
+    assert runner.status == "paused" and runner.error is None

@@ -362,3 +362,18 @@ def test_lstm_probe_with_cell_states_from_the_numpy_scan_matches_autograd():
     net, x, h0, v = probe.build(cfg)
     trace = lstm_cell.probe(net, x, h0, v, "all")
     assert_matches_autograd(trace, cfg)
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda v: core.UnrollConfig(seed=v), "seed"), (lambda v: core.UnrollConfig(hidden=v), "hidden"),
+    (lambda v: core.UnrollConfig(weight_scale=v), "weight_scale"),
+    (lambda v: core.TrainConfig(seed=v), "seed"), (lambda v: core.TrainConfig(steps=v), "steps"),
+    (lambda v: core.PhaseConfig(s_count=v), "s_count"), (lambda v: core.CliffConfig(resolution=v), "resolution"),
+])
+def test_huge_integers_and_numpy_booleans_are_refused_with_the_usual_message(make, field):
+    import numpy as np
+    for bad in (10**400, -10**400, np.True_, np.False_, True):
+        with pytest.raises(core.ConfigError) as err:
+            make(bad)
+        assert str(err.value).startswith(f"{field} must be ") and len(str(err.value)) < 200
+    assert "got 1000000000000000000000000000000000000000…" in str(pytest.raises(core.ConfigError, make, 10**400).value)

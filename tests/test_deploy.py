@@ -468,6 +468,59 @@ def test_balancer_upgrades_the_streamlit_websocket_on_the_pinned_backend(balance
     assert _served_by(balanced.lb, "probe=ws-stream", 1) == [page_server]   # the same backend as the page
 
 
+def test_a_replica_killed_mid_run_leaves_the_other_saying_the_run_was_lost():
+    """Two processes behind the local HAProxy; a browser trains on one, that one is killed (SIGKILL), the browser
+    reconnects with its URL and is sent to the other: the page says the run was lost and keeps the settings."""
+    import signal
+
+    from benchmarks.streamlit_client import StreamlitSession
+    from conftest import run_async
+    haproxy_or_fail()
+    ports = []
+    while len(ports) < 3:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    *app_ports, listen = ports
+    procs = [subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(p), "--browser.gatherUsageStats", "false"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for p in app_ports]
+    lb = None
+    try:
+        for p, proc in zip(app_ports, procs):
+            _wait_healthy(f"http://127.0.0.1:{p}", proc)
+        lb = local_haproxy.start_local_balancer(app_ports, listen)
+        base = f"http://127.0.0.1:{listen}"
+        _wait_healthy(base, lb, seconds=30)
+        _, set_cookies, _ = _get(f"{base}/?probe=failover")
+        cookie = set_cookies[0].split(";")[0].split("=", 1)[1]
+        pinned = _served_by(lb, "probe=failover", 1)[0]              # app1 or app2, in port order
+        headers = {"Cookie": f"GFLSRV={cookie}; gfl_person={'f' * 32}"}
+        query = "seq_len=20&a_hidden=8&batch=8"
+
+        async def train_then_fail_over():
+            async with StreamlitSession() as s:
+                await s.connect(base, "training", query_string=query, timeout=120, headers=headers)
+                await s.click("Step", timeout=120)
+                url = s.query_string
+            assert "run=" in url and "seq_len=20" in url
+            procs[int(pinned[3:]) - 1].send_signal(signal.SIGKILL)   # the replica dies with the run
+            procs[int(pinned[3:]) - 1].wait(20)
+            async with StreamlitSession() as s:                       # the browser reconnects, same URL
+                await s.connect(base, "training", query_string=url, timeout=120, headers=headers)
+                return [e.alert.body for e in s.elements("alert")], s.query_string
+        alerts, url = run_async(train_then_fail_over())
+        lost = [a for a in alerts if "The training run in progress was lost" in a]
+        assert lost and "the replica that trained it stopped" in lost[0]
+        assert "seq_len=20" in url and "a_hidden=8" in url                # the settings came through
+    finally:
+        if lb is not None:
+            local_haproxy.stop(lb)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
+
+
 # --- Kubernetes -------------------------------------------------------------------------------------
 
 def k8s_manifests():
@@ -516,7 +569,7 @@ def test_k8s_deployment_probes_threads_resources_and_security():
         assert get["path"] == HEALTH and ports.get(get["port"], get["port"]) == 8501, probe
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["GFL_TORCH_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1"
-    assert c["resources"]["limits"] == {"cpu": "1", "memory": "2560Mi"}
+    assert c["resources"]["limits"] == {"cpu": "1", "memory": "4608Mi"}
     assert c["resources"]["requests"] == c["resources"]["limits"]          # Guaranteed QoS
     uid = re.search(r"^USER ([0-9]+)", DOCKERFILE, re.M).group(1)
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == int(uid)

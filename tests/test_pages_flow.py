@@ -169,3 +169,11 @@ def test_reset_page_brings_back_the_defaults_and_drops_the_pins():
     assert at.selectbox(key="flow__activation").value == "tanh" and at.select_slider(key="flow__weight_scale").value == 1
     assert not any(n.startswith("pinned") for n in trace_names(charts(at)[0]))
     assert dict(at.query_params) == {}
+
+
+def test_a_link_with_more_parameters_than_streamlit_reads_is_warned_about_not_silently_dropped():
+    at = open_page("app_pages/gradient_flow.py", seq_len="300",
+                   **{f"junk{i}": "1" for i in range(1001)})
+    message = next(w.value for w in at.warning if "none of its settings could be read" in w.value)
+    assert message.startswith("This link's address has 1,002 parameters (the limit is 1,000)")
+    assert at.slider(key="flow__seq_len").value == 100                     # the defaults, as the message says

@@ -211,3 +211,26 @@ def test_a_timer_tick_sent_before_pause_is_dropped_and_the_paused_page_stays_who
 
     with streamlit_server(ROOT / "app.py") as base:
         run_async(scenario(base))
+
+
+def test_a_link_naming_a_run_this_server_does_not_have_says_the_run_was_lost_and_keeps_the_settings():
+    """Failover or restart: the browser comes back (new session) with the URL of a run in progress."""
+    at = open_training(seq_len="20", a_hidden="8", batch="8", run="0123456789ab")
+    lost = next(w.value for w in at.warning if "was lost" in w.value)
+    assert "0123456789ab" in lost and "the server was restarted, or the replica" in lost
+    assert "Your settings are kept: press **Start** to train again." in lost
+    assert at.slider(key="training__seq_len").value == 20                     # the settings are the link's
+    assert status(at).startswith("**ready** · step **0**")
+    at.button(key="btn_step").click().run()                                    # training again…
+    assert "step **1**" in status(at)
+    assert not any("was lost" in w.value for w in at.warning)                  # …the note has been read
+    run_id = at.session_state["runner"].run_id
+    assert at.query_params["run"] in (run_id, [run_id])                        # the URL now names this run
+
+
+def test_a_link_naming_another_tabs_run_says_so_instead():
+    first = open_training(seq_len="20", a_hidden="8", batch="8")
+    first.button(key="btn_step").click().run()
+    other = open_training(seq_len="20", a_hidden="8", batch="8", run=first.session_state["runner"].run_id)
+    assert any("names another tab's training run" in w.value for w in other.warning)
+    assert not any("was lost" in w.value for w in other.warning)

@@ -141,3 +141,28 @@ def test_a_widget_whose_callback_reruns_a_keyed_fragment_is_answered_by_that_fra
             assert timing.status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"
             assert "doubled: 42" in _texts(s) and "clicks: 0" in _texts(s)    # the rest of the page is kept
     run_async(scenario())
+
+
+def test_the_app_refuses_a_widget_state_message_over_one_megabyte_and_keeps_serving():
+    """.streamlit/config.toml server.maxWidgetStateSize = 1: a rerun carrying 1.5 MB of widget state closes its
+    connection instead of being kept in the session; half a megabyte (far more than any page sends) is accepted."""
+    import urllib.request
+
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    def padding(n):
+        return [WidgetState(id="$$ID-padding-None", string_value="x" * n)]
+
+    async def scenario():
+        async with StreamlitSession() as s:
+            await s.connect(app_url, page_url_path="", timeout=TIMEOUT)
+            timing = await s._request("", TIMEOUT, extra=padding(500_000))
+            assert timing.status == "FINISHED_SUCCESSFULLY"
+            with pytest.raises(ConnectionError):
+                await s._request("", TIMEOUT, extra=padding(1_500_000))
+            assert getattr(s._error, "code", None) == 1009 or "1009" in repr(s._error.__cause__ or s._error)
+        async with StreamlitSession() as s:                      # the server goes on serving
+            assert (await s.connect(app_url, page_url_path="", timeout=TIMEOUT)).status == "FINISHED_SUCCESSFULLY"
+    with streamlit_server() as app_url:                          # the app itself, with its .streamlit/config.toml
+        run_async(scenario())
+        assert urllib.request.urlopen(app_url + "/_stcore/health", timeout=10).read() == b"ok"

@@ -137,3 +137,37 @@ def test_an_empty_loss_chart_has_readable_ticks():
     lo, hi = fig.layout.yaxis.range
     assert hi - lo >= 1 and lo < np.log10(1 / 6) < hi
     assert isinstance(fig.layout.yaxis.dtick, int) and fig.layout.yaxis.exponentformat == "power"
+
+
+def test_a_live_tick_costs_the_same_at_100k_steps_as_at_1k():
+    """A run's history is bounded (core/training.py History): what a tick copies, and the points and bytes it hands
+    to the figures, do not grow with the run's length; clipping counts and the latest steps stay exact."""
+    import dataclasses
+
+    from core import training
+
+    def run(steps):
+        h = History(CFG)
+        for s in range(1, steps + 1):
+            h.append(training.StepRecord(s, 1.0 / s, 2.0 + (s % 7 == 0) * 50, 1.0, s % 3 == 0, True, 0.01,
+                                         np.full(CFG.seq_len, 0.5) if s % 5 == 0 else None))   # probe_every 5
+        return h
+    short, long = run(1_000), run(100_000)
+    for h, steps in ((short, 1_000), (long, 100_000)):
+        assert h.clipped_steps == steps // 3
+        assert sum(r.span for r in h.records) == steps and h.records[-1].step == steps
+    assert len(long.records) <= training.HISTORY_CAP and long.probe_count <= training.PROBE_CAP
+    assert [r.step for r in long.records[-training.HISTORY_RECENT:]] == list(range(99_001, 100_001))
+    assert max(r.grad_norm for r in long.records) == 52.0                    # spikes survive the merging
+
+    def tick_size(h):
+        figs = [training_figs.loss_figure([h.copy()], ["A"], 0.167, "MSE", "MSE"),
+                training_figs.grad_norm_figure([h.copy()], ["A"], [1.0]), training_figs.distance_heatmap(h, "A")]
+        points = sum(len(t.x) if t.x is not None else 0 for f in figs[:2] for t in f.data)
+        return points, sum(len(f.to_json()) for f in figs)
+    (short_points, short_bytes), (long_points, long_bytes) = tick_size(short), tick_size(long)
+    mid_points, mid_bytes = tick_size(run(10_000))
+    assert long_points <= 2 * short_points and long_bytes <= 2 * short_bytes        # 1k steps: 1,000 points a line
+    assert long_points <= 1.1 * mid_points and long_bytes <= 1.1 * mid_bytes         # and no growth past 10k
+    assert "clipped (33333 steps)" in [t.name for t in training_figs.grad_norm_figure([long], ["A"], [1.0]).data][-1]
+    assert dataclasses.asdict(long.records[0])["span"] > 1

@@ -175,3 +175,40 @@ def test_five_pinned_curves_grow_the_chart_instead_of_squashing_it():
     plot_height = lambda f: f.layout.height - f.layout.margin.t - f.layout.margin.b     # noqa: E731
     assert plot_height(pinned) == plot_height(plain)
     assert pinned.layout.legend.yref == "container" and pinned.layout.legend.y == 0     # under the plot
+
+
+def test_bidi_and_zero_width_characters_are_shown_as_visible_escapes():
+    """A right-to-left override in a URL value must not reverse the warning around it, nor a zero-width space
+    hide a difference: they are shown as escapes, like line breaks."""
+    shown = inert("seq_len=12\u202e0001\u200b\u2066x\ny")
+    assert shown == r"` seq_len=12\u202e0001\u200b\u2066x\u000ay `"
+    assert all(c.isprintable() for c in shown)
+    assert inert("\u202e" * 100).count("\\u202e") <= 7 and inert("\u202e" * 100).endswith("… `")
+
+
+def test_malformed_frames_are_logged_as_one_short_line_and_rate_limited():
+    import logging
+
+    from ui.server_log import ClientFaultFilter
+    now = [0.0]
+    logger = logging.getLogger("test.client_faults")
+    logger.propagate = False
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(logging.Formatter().format(record))
+    logger.addHandler(handler)
+    logger.addFilter(ClientFaultFilter(burst=3, window_s=60.0, clock=lambda: now[0]))
+    for _ in range(200):                                  # a client sending garbage in a loop
+        try:
+            raise ValueError("Error parsing message with type 'BackMsg'")
+        except ValueError as exc:
+            logger.warning("Error deserializing back message", exc_info=exc)
+    logger.warning("something else")                      # other records pass untouched
+    assert len(lines) == 4 and lines[-1] == "something else"
+    assert all("Traceback" not in line and "\n" not in line for line in lines)
+    assert lines[0] == ("Error deserializing back message: ValueError: Error parsing message with type 'BackMsg'; "
+                        "connection closed")
+    now[0] = 61.0                                         # a minute later: one line, with the count left out
+    logger.warning("Client WebSocket message size %s bytes exceeds the limit of %s bytes; closing connection.",
+                   2_000_000, 1_000_000)
+    assert lines[-1].endswith("closing connection. (197 more such frames not logged)")

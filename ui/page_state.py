@@ -26,7 +26,7 @@ import streamlit as st
 
 from core.config import ConfigError
 from ui import present
-from ui.url import UrlField, inert, parse_url_value
+from ui.url import UrlField, dropped_query_warning, inert, parse_url_value
 
 # Query parameters Streamlit itself reads; never reported as unknown.
 STREAMLIT_PARAMS = {"embed", "embed_options"}
@@ -78,6 +78,8 @@ class PageState:
         # rerun that interrupted the previous one may find it a step behind them.
         from_link = bool(params) and entering
         warnings = self._foreign_param_warnings() if entering else []
+        if entering and (dropped := dropped_query_warning()) is not None:
+            warnings.insert(0, dropped)
         if not entering:
             # Staying on the page: the widgets hold its state, except those hidden in the previous run
             # (e.g. run B's controls while racing was off), which come back from the page's memory.

@@ -139,4 +139,4 @@ FIELDS = ([UrlField("race", False, FieldSpec("bool", HELP["race"]))]
                       nearest_option(BATCHES) if n == "batch" else None)
              for n in SHARED]
           + [run_field(p, n) for p in ("a", "b") for n in RUN_FIELDS])
-STATE = PageState("training", FIELDS, extra_params=("preset",))
+STATE = PageState("training", FIELDS, extra_params=("preset", "run"))

@@ -114,7 +114,7 @@ def grad_norm_figure(histories: list[History], labels: list[str], clips: list) -
             _, any_clipped = _bucketed(all_steps, clipped, np.max)
             marked = any_clipped > 0
             traces.append(dict(type="scatter", x=steps[marked], y=_log_values(before[marked]), mode="markers",
-                               name=f"{label}: clipped ({int(clipped.sum())} steps)",
+                               name=f"{label}: clipped ({hist.clipped_steps} steps)",
                                marker=dict(symbol="x", size=6, color=color),
                                hovertemplate="step %{x}: clipped<extra></extra>"))
     lines = [hline_parts(clip, f"clipping threshold {clip:g}", color, 1.5, above=True)
@@ -216,7 +216,8 @@ def distance_heatmap(history: History, label: str) -> go.Figure:
 
 
 def history_csv(histories: list[History], labels: list[str]) -> str:
-    """Every recorded step of every run, one row each (non-finite numbers left empty)."""
+    """Every record of every run, one row each (non-finite numbers left empty); `span` is the number of steps a
+    row covers (a long run keeps its latest 1,000 steps one by one, older ones merged, core/training.py History)."""
     frames = [pd.DataFrame([r.to_json_dict() for r in h.records]).assign(run=label)
               for h, label in zip(histories, labels)]
     table = pd.concat(frames, ignore_index=True)

@@ -61,11 +61,21 @@ def parse_url_value(field: UrlField, raw: str):
 INERT_LIMIT = 40          # characters of a URL value shown back to the user
 
 
+def visible(c: str) -> str:
+    """A character as shown back: itself if printable, else a visible escape (\\u202e): control characters,
+    right-to-left overrides and isolates (which would reverse the text around them), zero-width spaces and
+    joiners (which would hide a difference), line breaks."""
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+
 def inert(text, limit: int = INERT_LIMIT) -> str:
     """User-supplied text as a markdown code span: shown literally (no link, image, emphasis, emoji,
-    formula or HTML can come out of it), on one line, truncated to `limit` characters. The fence is one
-    backtick longer than the longest run of backticks in the text, so the text cannot close it."""
-    shown = "".join(c if c.isprintable() else " " for c in str(text))
+    formula or HTML can come out of it), on one line, every non-printable character as a visible escape
+    (visible()), truncated to `limit` characters. The fence is one backtick longer than the longest run of
+    backticks in the text, so the text cannot close it."""
+    shown = "".join(visible(c) for c in str(text)[:4 * limit])
     if len(shown) > limit:
         shown = shown[:limit] + "…"
     run = best = 0
@@ -74,6 +84,24 @@ def inert(text, limit: int = INERT_LIMIT) -> str:
         best = max(best, run)
     fence = "`" * (best + 1)
     return f"{fence} {shown} {fence}"
+
+
+def dropped_query_warning() -> str | None:
+    """A warning when Streamlit ignored this run's whole query string (more than 1,000 parameters, or more than
+    512 Ki characters: every setting of the link is lost, silently), else None."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.state.query_params import (CLIENT_STATE_QUERY_STRING_MAX_FIELDS,
+                                                      CLIENT_STATE_QUERY_STRING_MAX_LENGTH, sanitize_query_string)
+    ctx = get_script_run_ctx()
+    raw = getattr(ctx, "query_string", "") or ""
+    if not isinstance(raw, str) or not raw or sanitize_query_string(raw):
+        return None
+    fields = raw.count("&") + 1
+    what = (f"{fields:,} parameters (the limit is {CLIENT_STATE_QUERY_STRING_MAX_FIELDS:,})"
+            if fields > CLIENT_STATE_QUERY_STRING_MAX_FIELDS else
+            f"{len(raw):,} characters (the limit is {CLIENT_STATE_QUERY_STRING_MAX_LENGTH:,})")
+    return (f"This link's address has {what}, so none of its settings could be read: the page shows its "
+            "defaults. Shorten the link (copy it again from the page's Copy link).")
 
 
 def show_warnings(warnings: list[str]) -> None:

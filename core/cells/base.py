@@ -12,6 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..deadline import within_deadline
+
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 INITS = ("gaussian", "orthogonal", "identity", "xavier")
 
@@ -86,7 +88,7 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
     s, m = values.detach().numpy(), mult.detach().numpy()          # views of the same memory
     term = np.empty_like(s[0])
     before = 1 if reverse else -1
-    for t in (range(steps - 2, -1, -1) if reverse else range(1, steps)):
+    for t in within_deadline(range(steps - 2, -1, -1) if reverse else range(1, steps)):
         np.multiply(m[t], s[t + before], out=term)
         s[t] += term
     return values
@@ -160,6 +162,9 @@ class UnrollCost:
     tensors_per_step: float       # batch × hidden tensors kept for the whole probe, per time step
     chunk_tensors: float = 0.0    # ... and per step of one chunk, for a probe that runs in chunks
     chunk_bytes: float = 0.0      # the most one chunk may hold
+    elementwise_s: float = 0.0    # seconds per value of a step's batch × hidden state (float32; float64 twice)
+    batch_floor: float = 1.0      # a step costs at least this × H·itemsize/512 sequences' worth of work: at a small
+                                  # batch a step's products stream the weights from memory (matrix-vector products)
 
 
 @dataclass(frozen=True)
@@ -183,5 +188,7 @@ class CellSpec:
     train_gates: int = 1                          # H-wide real matrix blocks per step in training (cost model;
                                                   # a complex H×H product counts as several)
     train_tensors_per_step: float = 8.0
-    train_step_overhead_s: float = 20e-6          # per time step of a training step, forward and backward
+    train_step_overhead_s: float = 20e-6          # per time step of a probed training step (Python, kernel calls)
+    train_batch_floor: float = 1.0                # sequences' worth of work a step's weights cost at any batch
+                                                  # (a dense H×H recurrence streams them every step; 0: diagonal)
     uses: tuple = ("init", "weight_scale", "bias")   # the settings this cell reads (besides T, H, batch, inputs)

@@ -16,6 +16,7 @@ import torch
 from ..lyapunov import qr_exponents
 from .base import CellSpec, Network, Trace, UnrollCost, denormals_as_zero, gated_weights
 from .layers import FusedLayer
+from ..deadline import within_deadline
 
 GATES = 3
 STEPPED_FORWARD = 2048              # batch × hidden from which the stepped forward beats nn.GRU + recompute
@@ -38,7 +39,7 @@ def _stepped_forward(p, x, h0):
     h = torch.empty(T, B, H, dtype=x.dtype)
     w_t, b_hh = p["weight_hh"].T, p["bias_hh"]
     h_prev = h0
-    for t in range(T):
+    for t in within_deadline(range(T)):
         torch.addmm(b_hh, h_prev, w_t, out=gh[t])
         torch.add(gi[t, :, :2 * H], gh[t, :, :2 * H], out=rz[t])
         torch.sigmoid_(rz[t])
@@ -86,7 +87,7 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
         carry = np.empty((B, H), dtype=gn.dtype)
         every_step = loss_on == "all"
         gn[-1] = vn
-        for t in range(T - 1, -1, -1):
+        for t in within_deadline(range(T - 1, -1, -1)):
             gt = gn[t]
             np.multiply(cn[t], gt[:, None, :], out=dn_[t])
             if t:
@@ -133,5 +134,5 @@ SPEC = CellSpec(
     name="gru", label="GRU", short="GRU",
     help="Gated recurrent unit: the update gate z mixes the old state and a candidate (Cho et al. 2014).",
     build=build, probe=probe, carry_label="update gate z_t", spectrum_label="candidate block of W_hh",
-    cost=UnrollCost(flops_per_bh2=36, overhead_s=30e-6, tensors_per_step=19),
-    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=12)
+    cost=UnrollCost(flops_per_bh2=36, overhead_s=30e-6, tensors_per_step=19, elementwise_s=90e-9),
+    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=12, train_step_overhead_s=380e-6)

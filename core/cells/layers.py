@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .base import recurrent_matrix
+from ..deadline import within_deadline
 
 
 class FusedLayer(torch.nn.Module):
@@ -45,7 +46,7 @@ class FusedLayer(torch.nn.Module):
         lstm = isinstance(self.cell, torch.nn.LSTMCell)
         c = torch.zeros_like(h)
         states = []
-        for t in range(x.shape[0]):
+        for t in within_deadline(range(x.shape[0])):
             if lstm:
                 h, c = self.cell(x[t], (h, c))
             else:

@@ -107,7 +107,9 @@ SPEC = CellSpec(
     help="Orvieto et al. 2023: a diagonal complex linear recurrence whose eigenvalues sit on a ring just inside the "
          "unit circle, so the gradient neither explodes nor vanishes quickly.",
     build=build, probe=probe, carry_label="|λ_j| (the same at every step)", spectrum_label="diag(Λ)",
-    cost=UnrollCost(flops_per_bh2=16, overhead_s=5e-6, tensors_per_step=24),
-    lyapunov=lyapunov, theory=theory, train_gates=5, train_step_overhead_s=150e-6, train_tensors_per_step=24,
+    cost=UnrollCost(flops_per_bh2=20, overhead_s=5e-6, tensors_per_step=24, batch_floor=0.1,
+                    elementwise_s=100e-9),
+    lyapunov=lyapunov, theory=theory, train_gates=5, train_step_overhead_s=90e-6, train_batch_floor=0.0,
+    train_tensors_per_step=24,
     uses=("r_min", "r_max", "max_phase", "lru_norm"))
 

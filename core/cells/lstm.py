@@ -22,6 +22,7 @@ import torch
 from ..lyapunov import qr_exponents
 from .base import CellSpec, Network, Trace, UnrollCost, denormals_as_zero, gated_weights, linear_scan
 from .layers import FusedLayer
+from ..deadline import within_deadline
 
 GATES = 4
 CHUNK_BYTES = 128 * 2**20           # activations of one chunk of the backward pass
@@ -50,7 +51,7 @@ def _stepped_forward(x, hs, cs, w_ih, w_hh, bias, h_out):
     tanh_c = torch.empty(n, B, H, dtype=x.dtype)
     w_t = w_hh.T
     h_prev, c_prev = hs, cs
-    for t in range(n):
+    for t in within_deadline(range(n)):
         gt = gates[t]
         gt.addmm_(h_prev, w_t)
         torch.sigmoid_(gt[:, :3 * H])
@@ -135,7 +136,7 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
             delta = torch.empty(n, B, GATES, H, dtype=x.dtype)
             d_n = delta.numpy()
             d3, dflat = d_n[:, :, :3], d_n.reshape(n, B, GATES * H)
-            for s in range(n - 1, -1, -1):                              # s: step t0 + s
+            for s in within_deadline(range(n - 1, -1, -1)):             # s: step t0 + s
                 t = t0 + s
                 gt, gct = gn[t], gcn[t]                                  # gt holds the path through step t + 1
                 if every_step or t == T - 1:
@@ -187,6 +188,7 @@ SPEC = CellSpec(
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "
          "Schmidhuber 1997).",
     build=build, probe=probe, carry_label="forget gate f_t", spectrum_label="candidate block of W_hh",
-    cost=UnrollCost(flops_per_bh2=48, overhead_s=40e-6, tensors_per_step=7, chunk_tensors=CHUNK_TENSORS,
+    cost=UnrollCost(flops_per_bh2=48, overhead_s=40e-6, tensors_per_step=7, elementwise_s=135e-9,
+                    chunk_tensors=CHUNK_TENSORS,
                     chunk_bytes=CHUNK_BYTES),
-    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=16)
+    lyapunov=lyapunov, train_gates=GATES, train_tensors_per_step=16, train_step_overhead_s=260e-6)

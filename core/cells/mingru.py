@@ -75,5 +75,7 @@ SPEC = CellSpec(
     name="mingru", label="minGRU", short="minGRU",
     help="Feng et al. 2024: a GRU whose gate reads the input only, so its Jacobian is diagonal and between 0 and 1.",
     build=build, probe=probe, carry_label="keep 1 − z_t", spectrum_label="(none: no recurrent matrix)",
-    cost=UnrollCost(flops_per_bh2=8, overhead_s=5e-6, tensors_per_step=10),
-    lyapunov=lyapunov, theory=theory, train_gates=2, train_step_overhead_s=80e-6, train_tensors_per_step=14, uses=("bias",))
+    cost=UnrollCost(flops_per_bh2=8, overhead_s=5e-6, tensors_per_step=10, batch_floor=0.1,
+                    elementwise_s=45e-9),
+    lyapunov=lyapunov, theory=theory, train_gates=1, train_step_overhead_s=75e-6, train_batch_floor=0.0,
+    train_tensors_per_step=14, uses=("bias",))

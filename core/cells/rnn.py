@@ -23,6 +23,7 @@ from .base import (
     recurrent_matrix,
 )
 from .layers import FusedLayer
+from ..deadline import within_deadline
 
 
 def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> Network:
@@ -48,7 +49,7 @@ def forward(net: Network, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
         pre = torch.addmm(p["b"], x.reshape(-1, x.shape[-1]), p["w_ih"].T).view(*x.shape[:2], -1)
         w_t = p["w_hh"].T
         h = h0
-        for t in range(x.shape[0]):
+        for t in within_deadline(range(x.shape[0])):
             h = f(torch.addmm(pre[t], h, w_t, out=pre[t]))
         return pre
 
@@ -62,7 +63,7 @@ def backward(net: Network, h: torch.Tensor, x: torch.Tensor, h0: torch.Tensor, v
         delta = deriv  # reused in place: delta_t = g_t ⊙ f'(a_t)
         g[-1] = v
         w = net.params["w_hh"]
-        for t in range(h.shape[0] - 1, 0, -1):
+        for t in within_deadline(range(h.shape[0] - 1, 0, -1)):
             torch.mul(g[t], deriv[t], out=delta[t])
             torch.mm(delta[t], w, out=g[t - 1])
             if loss_on == "all":
@@ -114,6 +115,7 @@ SPEC = CellSpec(
     name="rnn", label="Vanilla RNN", short="RNN",
     help="h_t = f(W h_{t−1} + U x_t + b): one matrix and one nonlinearity per step.",
     build=build, probe=probe, carry_label="|f'(a_t)|", spectrum_label="W",
-    cost=UnrollCost(flops_per_bh2=10, overhead_s=15e-6, tensors_per_step=8),
+    cost=UnrollCost(flops_per_bh2=10, overhead_s=15e-6, tensors_per_step=8, elementwise_s=35e-9),
     uses_activation=True, gamma=GAMMA.get, lyapunov=lyapunov, theory=theory, train_gates=1, train_tensors_per_step=8,
+    train_step_overhead_s=120e-6,
     uses=("activation", "init", "weight_scale", "bias"))
