@@ -349,6 +349,7 @@ def test_a_run_that_goes_non_finite_stops_as_diverged():
     runner.start()
     wait_until(lambda: runner.status != "running")
     assert runner.status == "diverged" and runner.race.diverged[0] is not None
+    wait_until(lambda: not runner.busy)               # the run's thread winding down after its last step
     runner.start()                                    # nothing left to train: Start does nothing
     assert runner.status == "diverged" and not runner.busy
 
