@@ -127,7 +127,7 @@ def test_flossing_a_cell_without_exponents_is_refused(monkeypatch):
 def test_budget_counts_flossing():
     plain = TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16)
     with pytest.raises(BudgetError, match="floss_k"):
-        TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16, floss_k=64)
+        TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16, floss_k=128)
     assert TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16, floss_k=32).step_cost().seconds > \
         1.5 * plain.step_cost().seconds
 
