@@ -8,7 +8,8 @@ import sys
 import streamlit as st
 
 import core
-from ui import present
+from ui import lesson_return, present
+from ui.lesson_steps import STEPS
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
@@ -23,7 +24,11 @@ st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]
 navigation = st.navigation(pages)
+on_lesson = navigation.url_path == "lesson"
+# The lesson has no controls in the sidebar: it opens collapsed, so the chart and the talking point get the width.
+st.set_page_config(initial_sidebar_state="collapsed" if on_lesson else "auto")
 present.begin()                 # presentation mode (the toggle goes under the page's own controls)
+lesson_return.begin(on_lesson, len(STEPS))      # "Back to the lesson, step n" on a page a lesson step opened
 navigation.run()
 present.toggle()
 if present.presenting() and st.query_params.get(present.PARAM) != "1":

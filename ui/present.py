@@ -33,7 +33,8 @@ CSS = """
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; }   /* just under the app header */
 h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
 /* the sidebar: the menu compact, so the controls a teacher moves most are on screen too */
-[data-testid="stSidebarHeader"] { display: none; }
+[data-testid="stSidebarHeader"] { height: 2.6rem; margin-bottom: 0; }   /* its collapse button stays */
+.block-container, [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; max-width: none; }
 [data-testid="stSidebarNavItems"] a, [data-testid="stSidebarNavLink"] { min-height: 1.6rem !important; padding-top: 0 !important; padding-bottom: 0 !important; }
 [data-testid="stSidebarNavItems"] li { margin: 0 !important; }
 [data-testid="stSidebarNavItems"] a span { font-size: 16px; }
