@@ -13,7 +13,7 @@ from ui.present import fit_height, presenting
 from ui.url import UrlField, copy_link_popover, show_warnings
 
 CHART_PX = 480
-PRESENT_CHART_PX = 410         # with the question under it, inside 1024×768 and 1280×720 under the step's title
+PRESENT_CHART_PX = 500         # inside 1024×768 and 1280×720 under the step's title
 
 # A presenter's clicker sends PageDown / PageUp (some → / ←, or Space): they press Next / Previous, unless the
 # focus is in a widget that reads those keys itself (a slider, a select box, a text field, the tabs), or Space
@@ -74,6 +74,7 @@ chart_col, text_col = st.columns([1.45, 1], gap="medium")
 with text_col:
     st.markdown(step.point)
     st.markdown(f"*{step.measured()}*")
+    st.info(f"**Ask the class:** {step.question}", icon=":material/forum:")
     page, label, params = step.link
     st.page_link(page, label=label, icon=":material/open_in_new:",
                  query_params={**params, **lesson_return.link_params(n)})
@@ -83,4 +84,3 @@ except core.ConfigError as err:            # a budget refused it (GFL_BUDGET_SCA
     chart_col.error(f"Cannot draw this step's chart: {err}.", icon=":material/block:")
 else:
     chart(fit_height(fig, PRESENT_CHART_PX if presenting() else CHART_PX), key=f"lesson_{n}", container=chart_col)
-chart_col.info(f"**Ask the class:** {step.question}", icon=":material/forum:")

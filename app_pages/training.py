@@ -11,7 +11,7 @@ from core.training import TRAIN_FIELDS, History, Race, Runner, TrainConfig
 from ui import training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
-from ui.present import presenting
+from ui.present import fit_height, presenting
 from ui.text import sci
 from ui.training_controls import (BATCHES, HELP, LEARNING_RATES, PRESETS, RUN_FIELDS, SEQ_LENS, SHARED, STATE,
                                   TRAIN_HIDDEN_SIZES)
@@ -23,6 +23,7 @@ FF_TICK_SECONDS, FF_CHUNK_SECONDS = 1.0, 0.85  # fast-forward: longer chunks, on
 BUSY_TICK_SECONDS = 1.0                       # ...or this often while runs wait for a worker (see `tick`),
 BUSY_REDRAW_SECONDS = 3.0                     # and then the charts are rebuilt at most this often
 FF_STEPS = [100, 500, 2000]
+PRESENT_LOSS_PX = 420                         # the loss chart whole on the first screen of a 1024×768 projector
 key = STATE.key
 
 
@@ -117,7 +118,11 @@ st.caption("Vanishing gradients are silent: the loss just stops improving on any
            "gradients are loud: NaN, and training halts. Train a network on a long-range task and watch both.")
 show_warnings(warnings)
 if (shown := st.session_state.get("preset_shown")) is not None:
-    st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
+    if presenting():            # the teacher says it; the loss chart stays on the first screen of a projector
+        with st.expander(f"Preset: {PRESETS[shown]['title']} (what to watch)", icon=":material/school:"):
+            st.markdown(PRESETS[shown]["text"])
+    else:
+        st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
 
 configs = build_or_stop(current_configs, "train this configuration")
 task = TASKS[configs[0].task]
@@ -233,8 +238,8 @@ def live():
     if cached is None or (cached[0] != stamp and (
             runner.status != "running" or ADMISSION.waiting == 0
             or time.monotonic() - cached[2] >= BUSY_REDRAW_SECONDS)):
-        figures = [training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label,
-                                             task.loss_name),
+        loss = training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label, task.loss_name)
+        figures = [fit_height(loss, PRESENT_LOSS_PX) if presenting() else loss,
                    training_figs.grad_norm_figure(histories, run_labels, [c.clip for c in lab.configs])]
         figures += [training_figs.distance_heatmap(h, label) for h, label in zip(histories, run_labels)]
         cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic())

@@ -110,3 +110,32 @@ def test_why_the_sigmoid_vanishes_far_faster_than_tanh_at_the_same_weight_scale(
     tanh = core.unroll(core.UnrollConfig(weight_scale=0.891, seq_len=60))
     sigmoid = core.unroll(core.UnrollConfig(weight_scale=0.891, seq_len=60, activation="sigmoid"))
     assert sigmoid.rate < 0.5 * tanh.rate
+
+
+def test_no_chart_of_the_lesson_or_the_sweep_prints_tex_on_an_axis():
+    """Plotly draws `h_{T−k}` literally: subscripts are <sub>…</sub> (or Unicode)."""
+    figures = [step.figure() for step in L.STEPS] + [flow_figs.sweep_figure(L.sweep_result())]
+    for fig in figures:
+        titles = [fig.layout.title.text or ""] + [a.title.text or "" for a in
+                                                  (fig.layout.xaxis, fig.layout.yaxis)] + [t.name or "" for t in fig.data]
+        assert not [t for t in titles if "_{" in t or "^{" in t or "\\" in t], titles
+    assert "<sub>T−k</sub>" in figures[0].layout.yaxis.title.text
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_exploding_preset_b_turns_nan_and_a_goes_on_alone_finite_without_learning_yet(seed):
+    """The preset's text: B's loss turns NaN (20–40 steps), A is clipped on almost every step, stays finite
+    after B stopped, and its loss stays at or above the chance line for the first 200 steps."""
+    from core.tasks import TASKS
+    from core.training import CLIPPING_RACE, Race
+    from ui.training_controls import PRESETS
+    race = Race([replace(cfg, seed=seed) for cfg in CLIPPING_RACE])
+    while race.steps < 200:
+        race.advance(max_steps=20)
+    clipped, unclipped = race.histories
+    assert 20 <= unclipped.diverged_at <= 40 and "20–40 steps" in PRESETS["exploding"]["text"]
+    loss = clipped.column("loss")
+    assert clipped.diverged_at is None and len(loss) >= 200 and np.isfinite(loss).all()
+    assert clipped.column("clipped").mean() > 0.8
+    assert loss[100:200].mean() >= 0.95 * TASKS["adding"].baseline
+    assert "trains on" not in PRESETS["exploding"]["text"] and "race pauses" in PRESETS["exploding"]["text"]

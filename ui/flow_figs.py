@@ -207,7 +207,7 @@ def _frame_title(sw, i: int) -> str:
     else:
         text += f"measured ×{rate:.3g} per step" if np.isfinite(rate) else "no fit (the curve is 0)"
     if sw.theory_rate is not None:
-        text += f", mean-field √χ = {sw.theory_rate[i]:.3g}"
+        text += f", √χ = {sw.theory_rate[i]:.3g}"           # the legend says it is mean-field's (√χ)^k
     return text
 
 
@@ -249,5 +249,5 @@ def sweep_figure(sw) -> go.Figure:
                                     ticklen=3, minorticklen=0)],
                       margin=dict(b=fig.layout.margin.b + 70), height=fig.layout.height + 70)
     fig.update_xaxes(title="distance k (steps back)", range=[0, max(1, int(k[-1]))])
-    log_yaxis(fig, lo, hi, "‖∂L/∂h_{T−k}‖")
+    log_yaxis(fig, lo, hi, "‖∂L/∂h<sub>T−k</sub>‖ (log scale)")
     return fig
