@@ -23,7 +23,7 @@ FF_TICK_SECONDS, FF_CHUNK_SECONDS = 1.0, 0.85  # fast-forward: longer chunks, on
 BUSY_TICK_SECONDS = 1.0                       # ...or this often while runs wait for a worker (see `tick`),
 BUSY_REDRAW_SECONDS = 3.0                     # and then the charts are rebuilt at most this often
 FF_STEPS = [100, 500, 2000]
-PRESENT_LOSS_PX = 420                         # the loss chart whole on the first screen of a 1024×768 projector
+PRESENT_LOSS_PX = 370                         # the loss chart whole on the first screen of a 1024×768 projector
 key = STATE.key
 
 

@@ -118,7 +118,7 @@ def test_activation_is_disabled_for_gated_cells():
 
 @pytest.mark.parametrize("view,titles", [
     ("spectrum", ["Eigenvalues of W", "Singular values"]),
-    ("saturation", ["Saturation: |f'(a_t)|"]),
+    ("saturation", ["Saturation: |f′(aₜ)|"]),
     ("clipping", ["Total parameter-gradient norm"]),
 ])
 def test_the_open_tab_is_in_the_url_and_only_it_is_drawn(view, titles):

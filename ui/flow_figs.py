@@ -55,7 +55,7 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         name = "Pascanu bound (λ1·γ)^k"
         above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
         if above.any():             # said in the legend: a label on the chart would crowd the top of small charts
-            name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}: above the chart from k = {int(np.argmax(above))}"
+            name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}:<br>above the chart from k = {int(np.argmax(above))}"
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.bound), name=name,
                            mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
                            hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
@@ -191,7 +191,7 @@ def saturation_figure(res: UnrollResult) -> go.Figure:
                                hovertemplate="step %{x}, unit %{y}<br>value %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title="time step t")
     fig.update_yaxes(title="hidden unit")
-    title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if uses_activation
+    title = ("Saturation: |f′(aₜ)| per unit (dark = the unit blocks the gradient)" if uses_activation
              else f"Carry: {res.saturation_label} per unit (bright = the cell state keeps its gradient)")
     return layout(fig, title)
 
