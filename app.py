@@ -8,7 +8,7 @@ import sys
 import streamlit as st
 
 import core
-from ui import lesson_return, present
+from ui import a11y, lesson_return, present
 from ui.lesson_steps import STEPS
 from ui.nav import ICON, ROOT, available_pages
 
@@ -28,6 +28,7 @@ on_lesson = navigation.url_path == "lesson"
 # The lesson has no controls in the sidebar: it opens collapsed, so the chart and the talking point get the width.
 st.set_page_config(initial_sidebar_state="collapsed" if on_lesson else "auto")
 present.begin()                 # presentation mode (the toggle goes under the page's own controls)
+a11y.styles()                   # caption contrast, focus ring (ui/a11y.py)
 lesson_return.begin(on_lesson, len(STEPS))      # "Back to the lesson, step n" on a page a lesson step opened
 navigation.run()
 present.toggle()
@@ -36,3 +37,4 @@ if present.presenting() and st.query_params.get(present.PARAM) != "1":
 elif not present.presenting() and present.PARAM in st.query_params:
     del st.query_params[present.PARAM]
 st.sidebar.caption("Gradient Flow Lab · every control is in the URL: copy the address to share a view.")
+a11y.name_charts()              # last on the page

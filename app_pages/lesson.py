@@ -15,33 +15,7 @@ from ui.url import UrlField, copy_link_popover, show_warnings
 CHART_PX = 480
 PRESENT_CHART_PX = 500         # inside 1024×768 and 1280×720 under the step's title
 
-# A presenter's clicker sends PageDown / PageUp (some → / ←, or Space): they press Next / Previous, unless the
-# focus is in a widget that reads those keys itself (a slider, a select box, a text field, the tabs), or Space
-# would press the button or link that has the focus.
-KEYS_JS = """
-<script>
-if (!window.__gflLessonKeys) {
-  window.__gflLessonKeys = true;
-  document.addEventListener("keydown", (event) => {
-    if (event.altKey || event.ctrlKey || event.metaKey || event.defaultPrevented) return;
-    const forward = ["PageDown", "ArrowRight", " "].includes(event.key);
-    const back = ["PageUp", "ArrowLeft"].includes(event.key);
-    if (!forward && !back) return;
-    const nav = document.querySelector(".st-key-lesson_nav");
-    if (!nav) return;                                   // not on the lesson page
-    const focus = document.activeElement;
-    const own = "input, textarea, select, [contenteditable=''], [contenteditable='true'], [role='slider'], "
-              + "[role='listbox'], [role='combobox'], [role='tab'], [role='menu'], [role='dialog'] *";
-    if (focus && focus !== document.body && focus.matches(own)) return;
-    if (event.key === " " && focus && focus.matches("button, a, summary")) return;
-    const button = nav.querySelector(forward ? ".st-key-next button" : ".st-key-prev button");
-    if (!button) return;
-    event.preventDefault();
-    if (!button.disabled) button.click();
-  });
-}
-</script>
-"""
+# The keys a presenter's clicker sends (PageDown / PageUp, → / ←, Space) press Next / Previous: ui/a11y.py.
 
 STATE = PageState("lesson", [UrlField("step", 1, FieldSpec("int", "The lesson step.", lo=1, hi=len(STEPS)))])
 
@@ -66,7 +40,6 @@ nav.markdown(f"**Step {n} of {len(STEPS)}**")
 STATE.end()
 with nav:
     copy_link_popover({"step": str(n)} if n != 1 else {})
-st.html(KEYS_JS, unsafe_allow_javascript=True)
 
 step = STEPS[n - 1]
 st.header(f"{n}. {step.title}", anchor=False)

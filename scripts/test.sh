@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
@@ -17,4 +18,8 @@ if [ -n "$missing" ]; then
     fi
 fi
 . scripts/setup-env.sh requirements-dev.txt
+# axe-core, injected by the accessibility tests (tests/test_browser_a11y.py) into every page
+AXE_VERSION=4.14.1
+grep -qs "\"version\": \"$AXE_VERSION\"" tests/.npm/node_modules/axe-core/package.json ||
+    npm install --prefix tests/.npm --no-audit --no-fund --no-save --silent "axe-core@$AXE_VERSION" >/dev/null
 exec .venv/bin/python -m pytest "$@"

@@ -51,10 +51,13 @@ CSS = """
 [data-testid="stMetricLabel"] > div { overflow: visible; }
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; }   /* just under the app header */
 h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
-h2 { font-size: 1.9rem !important; padding: 0.2rem 0 0.3rem 0 !important; }
+[data-testid="stMain"] h2 { font-size: 1.9rem !important; padding: 0.2rem 0 0.3rem 0 !important; }
 [data-testid="stMain"] [data-testid="stAlert"] p { font-size: 20px; }
 /* the sidebar: the menu compact, so the controls a teacher moves most are on screen too */
-[data-testid="stSidebarHeader"] { height: 2.6rem; margin-bottom: 0; }   /* its collapse button stays */
+/* the sidebar's header (its logo row) takes no room; its collapse button stays, over the menu's top right corner */
+[data-testid="stSidebarHeader"] { position: absolute !important; top: 0; right: 0; width: auto !important; height: auto !important;
+  padding: 0.3rem !important; margin: 0 !important; z-index: 3; }
+[data-testid="stSidebarHeader"] [data-testid="stSidebarCollapseButton"] { display: block !important; visibility: visible !important; }
 .block-container, [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; max-width: none; }
 [data-testid="stSidebarNavItems"] a, [data-testid="stSidebarNavLink"] { min-height: 1.6rem !important; padding-top: 0 !important; padding-bottom: 0 !important; }
 [data-testid="stSidebarNavItems"] li { margin: 0 !important; }
