@@ -8,7 +8,7 @@ from core.cells import CELLS
 from core.tasks import TASKS
 from core.admission import ADMISSION
 from core.training import TRAIN_FIELDS, History, Race, Runner, TrainConfig
-from ui import training_figs
+from ui import a11y, training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
@@ -174,6 +174,11 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
     rate = steps / seconds if seconds > 0 else 0.0
     last = [h.records[-1] for h in histories if h.records]
     losses = " · ".join(f"{label} loss {sci(r.loss, 3)}" for label, r in zip(labels, last))
+    return (f"**{run_state()}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
+            + (f" · {losses}" if losses else ""))
+
+
+def run_state() -> str:
     state = {"idle": "ready", "running": "training…", "paused": "paused", "diverged": "stopped: NaN/inf"}[
         runner.status]
     if runner.busy and runner.status != "running":
@@ -181,8 +186,7 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
     elif runner.waiting is not None and runner.status == "running":
         state = (f"waiting for a free worker, {runner.waiting} ahead (the server trains {ADMISSION.slots} runs "
                  "at a time; they take turns)")
-    return (f"**{state}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
-            + (f" · {losses}" if losses else ""))
+    return state
 
 
 fast = running and runner.target is not None
@@ -207,6 +211,9 @@ def live():
     task = TASKS[lab.configs[0].task]
     histories, steps, seconds = runner.snapshot()
     st.markdown(status_line(histories, steps, seconds, run_labels))
+    # For a screen reader: the run's state alone, in a live region (ui/a11y.py), so a change is announced
+    # (ready, training, paused, stopped) and not every step count of the line above.
+    st.container(key=a11y.RUN_STATE_KEY).markdown(f"Training lab: {run_state()}")
     if runner.error is not None:
         st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
                  icon=":material/error:")

@@ -64,3 +64,15 @@ def test_a_charts_description_says_the_numbers_its_headline_uses():
     res = core.unroll(core.UnrollConfig(seq_len=100))
     text = a11y.describe(flow_figs.gradient_curve_figure(res))
     assert f"{res.grad_norm[-1]:.3g} at 99" in text                      # the headline: "… after 99 steps …"
+
+
+def test_the_training_labs_run_state_is_a_live_region_that_says_when_the_run_stops(app_url, page):
+    page.goto(app_url + "/training?preset=exploding")
+    wait_for_app_idle(page)
+    region = page.locator(f'.st-key-{a11y.RUN_STATE_KEY}[role="status"][aria-live="polite"]')
+    region.wait_for(state="attached", timeout=30_000)
+    assert region.inner_text().strip() == "Training lab: ready"
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function(f"""() => {{ const r = document.querySelector('.st-key-{a11y.RUN_STATE_KEY}[role="status"]');
+        return r && r.innerText.includes('stopped: NaN/inf'); }}""", timeout=120_000)
+    assert page.locator(f'.st-key-{a11y.RUN_STATE_KEY}').count() == 1          # one region, kept across reruns

@@ -15,6 +15,7 @@ import streamlit as st
 CAPTION_GREY = "#5E5D5C"       # 6.5:1 on white, 6.1:1 on the sidebar's #F8F8F7 (Streamlit's own grey: 3.9:1)
 FOCUS_BLUE = "#0B57D0"         # the focus ring: not the grey fill that marks the current page in the menu
 MAX_TABLE_ROWS = 2000
+RUN_STATE_KEY = "run_state"     # the Training lab's live region: the run's state, announced when it changes
 
 CSS = f"""
 <style>
@@ -23,8 +24,8 @@ CSS = f"""
 a:focus-visible, button:focus-visible, summary:focus-visible, [role="tab"]:focus-visible,
 [data-testid="stSidebarNavLink"]:focus-visible {{
   outline: 3px solid {FOCUS_BLUE} !important; outline-offset: 2px !important; box-shadow: none !important; }}
-.gfl-sr-only {{ position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
-  white-space: nowrap; }}
+.st-key-{RUN_STATE_KEY} {{ position: absolute !important; width: 1px !important; height: 1px !important;
+  overflow: hidden !important; clip-path: inset(50%); white-space: nowrap; }}
 </style>
 """
 
@@ -71,13 +72,19 @@ if (!window.__gflChartNames) {
       svg.setAttribute("aria-label", label);
     }
   };
-  const all = () => document.querySelectorAll(".js-plotly-plot").forEach(name);
+  const live = () => document.querySelectorAll(".st-key-RUN_STATE").forEach(region => {
+    if (region.getAttribute("role") !== "status") {
+      region.setAttribute("role", "status");
+      region.setAttribute("aria-live", "polite");
+    }
+  });
+  const all = () => { document.querySelectorAll(".js-plotly-plot").forEach(name); live(); };
   new MutationObserver(() => { clearTimeout(window.__gflNameTimer); window.__gflNameTimer = setTimeout(all, 150); })
     .observe(document.body, {childList: true, subtree: true, characterData: true});
   all();
 }
 </script>
-"""
+""".replace("RUN_STATE", RUN_STATE_KEY)
 
 
 def styles() -> None:
