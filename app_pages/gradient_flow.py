@@ -124,8 +124,10 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
             pins.clear()
             st.rerun()
     if prefix is not None:
-        st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
-                   "longest run whose states stay finite, so you can see the explosion that led to the overflow.")
+        st.caption(f"Dotted, beyond the overflow line: the same network and inputs run for only "
+                   f"{prefix.config.seq_len} steps (the longest run whose states stay finite), drawn at the distances "
+                   "those steps have in this run. It is a shorter run's gradient, not this one's: it shows the "
+                   "growth that ended in the overflow.")
     if presenting():
         draw_metrics(st.columns(5), res)
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, APPTEST_TIMEOUT, open_page
+from conftest import values, APP, APPTEST_TIMEOUT, open_page
 
 FLOW = "app_pages/gradient_flow.py"
 
@@ -94,7 +94,13 @@ def test_overflow_is_explained_and_marked_not_crashed():
     fig = charts(at)[0]
     shapes = fig["layout"].get("shapes", [])
     assert any(s.get("type") == "line" and s.get("line", {}).get("color") == "#d62728" for s in shapes)
-    assert any("last finite run" in (n or "") for n in trace_names(fig))
+    names = trace_names(fig)
+    assert "measured: finite up to k = 0, not a number beyond (overflow)" in names     # where the curve stops
+    overflow_at = next(s["x0"] for s in shapes if s.get("line", {}).get("color") == "#d62728")
+    shorter = next(t for t in fig["data"] if "steps alone" in (t.get("name") or ""))
+    xs = values(shorter["x"])
+    assert min(xs) > overflow_at and max(xs) == 499          # the shorter run at its own steps' distances, not k = 0
+    assert "at their distances here" in shorter["name"]
 
 
 def test_backward_overflow_with_clipping():

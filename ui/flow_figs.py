@@ -44,13 +44,22 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                            line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
                            opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
     if finite_prefix is not None:
-        traces.append(dict(type="scatter", x=finite_prefix.distance, y=_positive_or_none(finite_prefix.grad_norm),
-                           name=f"same network, T = {finite_prefix.config.seq_len} (last finite run)",
-                           mode="lines", line=dict(color=COLORS["grad"], width=2, dash="dot"),
-                           hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+        # Its steps are the first steps of this run, which sit at the largest distances (beyond the overflow):
+        # drawn there, it cannot be read as this run's curve.
+        steps = finite_prefix.config.seq_len
+        offset = int(k[-1]) - (steps - 1)
+        traces.append(dict(type="scatter", x=finite_prefix.distance + offset,
+                           y=_positive_or_none(finite_prefix.grad_norm),
+                           name=f"the first {steps} steps alone (loss on step {steps}), at their distances here",
+                           mode="lines", line=dict(color=COLORS["lyapunov"], width=2, dash="dot"),
+                           hovertemplate=f"distance %{{x}} here (%{{customdata}} from step {steps})"
+                                         "<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>",
+                           customdata=finite_prefix.distance))
     traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
                        mode="lines", line=dict(color=COLORS["grad"], width=3),
                        hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+    if res.overflow is not None:
+        traces.append(_where_finite_ends(res))
     if np.isfinite(res.bound).any():
         name = "Pascanu bound (λ1·γ)^k"
         above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
@@ -97,6 +106,18 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     xaxis = dict(title=dict(text="time-step distance k = T − t  (0 = the step the loss is on)"),
                  range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
     return figure(traces, "Gradient norm against time-step distance", 460, shapes, notes, xaxis=xaxis, yaxis=yaxis)
+
+
+def _where_finite_ends(res: UnrollResult) -> dict:
+    """A marker on the last finite point of the measured curve: the curve stops there (one finite point draws
+    no line)."""
+    finite = np.isfinite(res.grad_norm) & (res.grad_norm > 0)
+    last = int(np.flatnonzero(finite)[-1]) if finite.any() else 0
+    value = float(res.grad_norm[last]) if finite.any() else None
+    return dict(type="scatter", x=[last], y=[value], mode="markers",
+                name=f"measured: finite up to k = {last}, not a number beyond (overflow)",
+                marker=dict(color=COLORS["grad"], size=11, symbol="x", line=dict(width=1, color="white")),
+                hovertemplate="last finite point: distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>")
 
 
 def clipping_figure(res: UnrollResult) -> go.Figure:
