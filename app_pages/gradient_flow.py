@@ -188,6 +188,17 @@ def bottom(res: core.UnrollResult | None) -> None:
     share_bar(reset_whole_page)
 
 
+def why_s1_vanishes() -> str:
+    """Why the default view (tanh, s = 1) vanishes: mean-field's factor and edge for it, computed."""
+    factor = core.meanfield.rate("tanh", 1.0, 1.0, 0.0)
+    edge = float(core.meanfield.edge("tanh", 1.0, 0.0)[0])
+    return ("**Why s = 1 still vanishes (tanh).** s = 1 makes the largest eigenvalues of W about 1 in size, but "
+            "every step also multiplies by tanh′(a) = 1 − tanh²(a), which is below 1 wherever a ≠ 0; the inputs "
+            f"keep the pre-activations a away from 0, so a step keeps only √χ = {factor:.2f} of the gradient on "
+            f"average (mean-field, input scale 1). A step keeps all of it at the edge of chaos, s ≈ {edge:.2f} "
+            "(the *Critical initialisation* button).")
+
+
 def reset_whole_page() -> None:
     """Reset page (a button inside the results fragment): the sidebar's widgets change too, so the whole page
     reruns, not just the fragment."""
@@ -211,6 +222,7 @@ with text_col:
     st.markdown("so with $\\lambda_1$ the largest singular value of $W$ and $\\gamma = \\sup|f'|$ "
                 "(1 for tanh, ReLU, linear; ¼ for the sigmoid):")
     st.latex(r"\Big\|\frac{\partial h_T}{\partial h_t}\Big\| \le (\lambda_1 \gamma)^{T-t}")
+    st.markdown(why_s1_vanishes())
     st.markdown("$\\lambda_1 < 1/\\gamma$ is enough for the gradient to vanish; $\\lambda_1 > 1/\\gamma$ is needed "
                 "for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units ($f' \\approx 0$) cut the "
                 f"signal even when $W$ is large. *Regime rule:* {core.REGIME_RULE}.")

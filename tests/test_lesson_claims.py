@@ -139,3 +139,25 @@ def test_the_exploding_preset_b_turns_nan_and_a_goes_on_alone_finite_without_lea
     assert clipped.column("clipped").mean() > 0.8
     assert loss[100:200].mean() >= 0.95 * TASKS["adding"].baseline
     assert "trains on" not in PRESETS["exploding"]["text"] and "race pauses" in PRESETS["exploding"]["text"]
+
+
+def test_home_starts_from_what_a_gradient_is_with_the_powers_chart_and_its_numbers():
+    from conftest import open_page
+    at = open_page("app_pages/home.py")
+    first = at.markdown[0].value
+    assert "The **gradient** says which way" in first and "Jacobian" not in first
+    assert "0.9^{100} \\approx 3\\times10^{-5}" in at.markdown[1].value
+    assert "1.1^{100} \\approx 1.4\\times 10^{4}" in at.markdown[1].value
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_gradient_flow_says_why_s_1_still_vanishes_with_the_numbers_of_the_default_view():
+    from conftest import open_page
+    at = open_page("app_pages/gradient_flow.py")
+    text = next(m.value for m in at.markdown if m.value.startswith("**Why s = 1 still vanishes"))
+    default = core.unroll(core.UnrollConfig(dtype="float64"))
+    factor = core.meanfield.rate("tanh", 1.0, 1.0, 0.0)
+    assert f"√χ = {factor:.2f}" in text and factor < 0.7
+    assert abs(default.rate / factor - 1) < 0.03                      # the default curve does vanish that fast
+    edge = float(core.meanfield.edge("tanh", 1.0, 0.0)[0])
+    assert f"s ≈ {edge:.2f}" in text and core.meanfield.rate("tanh", edge, 1.0, 0.0) == pytest.approx(1, abs=1e-3)
