@@ -96,12 +96,14 @@ def test_a_presenters_keys_move_between_steps_but_not_while_a_widget_has_the_foc
     page.goto(app_url + "/lesson?step=2&present=1")
     wait_for_app_idle(page)
     assert step_shown(page).startswith("2. ") and page.get_by_text("Step 2 of 8").is_visible()
+    page.wait_for_function("() => window.__gflLessonKeys === true", timeout=30_000)    # the app's script ran
     for key, expected in [("PageDown", 3), ("ArrowRight", 4), (" ", 5), ("PageUp", 4), ("ArrowLeft", 3)]:
         page.evaluate("() => document.activeElement && document.activeElement.blur()")   # nothing focused
+        page.wait_for_timeout(500)                  # the step's chart drawn: the page settled after its rerun
         page.keyboard.press(key)
         page.wait_for_function(f"() => location.search.includes('step={expected}')", timeout=30_000)
         wait_for_app_idle(page)
-        assert step_shown(page).startswith(f"{expected}. ")
+        assert step_shown(page).startswith(f"{expected}. "), key
     # the step slider has the focus: its own arrow keys move it by one, and the page's handler stays out
     page.locator('[data-testid="stMain"] input[type=range]').first.focus()
     page.keyboard.press("ArrowRight")
