@@ -11,7 +11,7 @@ from ui import flow_figs
 from ui.heavy import computed
 from ui.live_chart import chart
 from ui.present import fit_height, presenting
-from ui.flow_controls import (MAX_PINS, PIN_PARAM, PINS_KEY, RESULTS, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
+from ui.flow_controls import (FIXED_Y_DECADES, MAX_PINS, PIN_PARAM, PINS_KEY, RESULTS, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
                               flow_controls, pin_code, pin_config, reset_page)
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import share_bar, show_warnings
@@ -108,7 +108,8 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
         pin_cfg = pin_config(code)
         pin_res = measure(pin_cfg)
         pinned.append((short_label(pin_cfg), pin_res.distance, pin_res.grad_norm))
-    curve_fig = flow_figs.gradient_curve_figure(res, prefix, pinned)
+    fixed = STATE["y_axis"] == "fixed"
+    curve_fig = flow_figs.gradient_curve_figure(res, prefix, pinned, FIXED_Y_DECADES if fixed else None)
     if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
         curve_fig = fit_height(curve_fig, 540)
     chart(curve_fig, key="curve")

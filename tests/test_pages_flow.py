@@ -175,3 +175,15 @@ def test_reset_page_brings_back_the_defaults_and_drops_the_pins():
     assert at.selectbox(key="flow__activation").value == "tanh" and at.select_slider(key="flow__weight_scale").value == 1
     assert not any(n.startswith("pinned") for n in trace_names(charts(at)[0]))
     assert dict(at.query_params) == {}
+
+
+def test_the_y_axis_is_fixed_by_default_so_two_settings_compare_by_eye_and_fitted_on_request():
+    from ui.flow_controls import FIXED_Y_DECADES
+    ranges = [tuple(charts(open_flow(**params))[0]["layout"]["yaxis"]["range"])
+              for params in ({}, {"weight_scale": "1.58"})]
+    assert ranges == [FIXED_Y_DECADES, FIXED_Y_DECADES]
+    at = open_flow(y_axis="fitted")
+    assert tuple(charts(at)[0]["layout"]["yaxis"]["range"]) != FIXED_Y_DECADES
+    assert at.query_params["y_axis"] in ("fitted", ["fitted"])           # and the link keeps it
+    at = open_flow(y_axis="sideways")
+    assert any("y_axis" in w.value and "fixed, fitted" in w.value for w in at.warning)

@@ -28,10 +28,12 @@ PINNED_COLORS = ["#56B4E9", "#000000", "#882255", "#999933", "#332288"]   # apar
 
 
 def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None = None,
-                          pinned: list[tuple[str, np.ndarray, np.ndarray]] = ()) -> go.Figure:
+                          pinned: list[tuple[str, np.ndarray, np.ndarray]] = (),
+                          y_decades: tuple[float, float] | None = None) -> go.Figure:
     """‖∂L/∂h_{T−k}‖ against distance k on a log axis, with the theory and the events on it.
     `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite.
-    `pinned`: earlier curves (label, distance, grad_norm) kept for comparison."""
+    `pinned`: earlier curves (label, distance, grad_norm) kept for comparison. `y_decades`: a fixed log10 range of
+    the y axis (None: fitted to the curves)."""
     traces, shapes, notes = [], [], []
     k = res.distance
     last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
@@ -39,6 +41,8 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                                        [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
                                         None if finite_prefix is None else finite_prefix.grad_norm]
                                        + [n for _, _, n in pinned] if c is not None]), spare=0.5)
+    if y_decades is not None:
+        framed = y_decades
     for i, (label, dist, norms) in enumerate(pinned):
         traces.append(dict(type="scatter", x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
                            line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
