@@ -76,3 +76,21 @@ def test_the_training_labs_run_state_is_a_live_region_that_says_when_the_run_sto
     page.wait_for_function(f"""() => {{ const r = document.querySelector('.st-key-{a11y.RUN_STATE_KEY}[role="status"]');
         return r && r.innerText.includes('stopped: NaN/inf'); }}""", timeout=120_000)
     assert page.locator(f'.st-key-{a11y.RUN_STATE_KEY}').count() == 1          # one region, kept across reruns
+
+
+def test_plotlys_own_slider_works_by_keyboard_and_the_lesson_keys_leave_it_alone(app_url, page):
+    """Lesson step 5 (the Sweep): Tab reaches the frame slider; → moves one weight scale, in the browser."""
+    page.goto(app_url + "/lesson?step=5")
+    wait_for_app_idle(page)
+    rail = page.locator('.js-plotly-plot [role="slider"][tabindex="0"]')
+    rail.first.wait_for(state="attached", timeout=60_000)
+    title = "() => document.querySelector('.js-plotly-plot .gtitle').textContent"
+    first = page.evaluate(title)
+    assert first.startswith("s = 1:") and rail.first.get_attribute("aria-valuetext") == "s = 1"
+    rail.first.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({title})().startsWith('s = 1.12:')", timeout=10_000)
+    assert rail.first.get_attribute("aria-valuetext") == "s = 1.12"
+    assert page.evaluate("() => document.activeElement.getAttribute('role')") == "slider"   # focus kept
+    assert "step=5" in page.url and page.locator('[data-testid="stHeading"] h2').first.inner_text().startswith("5.")

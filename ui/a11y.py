@@ -78,7 +78,51 @@ if (!window.__gflChartNames) {
       region.setAttribute("aria-live", "polite");
     }
   });
-  const all = () => { document.querySelectorAll(".js-plotly-plot").forEach(name); live(); };
+  // Plotly's own slider (the Sweep view, lesson step 5) takes no keyboard focus: its rail becomes a slider that
+  // ←/→ (↓/↑, Home, End) move, showing the frames Plotly already has (no server round trip).
+  const keyboardSlider = (plot) => {
+    const layout = plot.layout || {};
+    const slider = (layout.sliders || [])[0];
+    const rail = plot.querySelector(".slider-container");
+    if (!slider || !rail || !window.Plotly) return;
+    const steps = slider.steps || [];
+    const active = Number.isInteger(plot.__gflActive) ? plot.__gflActive : (slider.active || 0);
+    const set = (i) => {
+      rail.setAttribute("aria-valuenow", String(i));
+      rail.setAttribute("aria-valuetext", "s = " + ((steps[i] || {}).label || i));
+    };
+    if (rail.getAttribute("role") !== "slider") {
+      rail.setAttribute("role", "slider");
+      rail.setAttribute("tabindex", "0");
+      rail.setAttribute("aria-label", "Weight scale s of the frame shown");
+      rail.setAttribute("aria-valuemin", "0");
+      rail.setAttribute("aria-valuemax", String(steps.length - 1));
+      rail.addEventListener("keydown", (event) => {
+        const now = Number.isInteger(plot.__gflActive) ? plot.__gflActive : (plot.layout.sliders[0].active || 0);
+        const next = {ArrowRight: now + 1, ArrowUp: now + 1, ArrowLeft: now - 1, ArrowDown: now - 1,
+                      Home: 0, End: steps.length - 1}[event.key];
+        if (next === undefined) return;
+        event.preventDefault();
+        const i = Math.max(0, Math.min(steps.length - 1, next));
+        plot.__gflActive = i;
+        set(i);
+        const frame = String(steps[i].args[0][0]);
+        window.Plotly.animate(plot, [frame],
+                              {mode: "immediate", frame: {duration: 0, redraw: false}, transition: {duration: 0}})
+          .then(() => {                    // the frame's title too (an animation without redraw keeps the old one)
+            const known = ((plot._transitionData || {})._frameHash || {})[frame];
+            const text = known && known.layout && known.layout.title && known.layout.title.text;
+            const title = plot.querySelector(".gtitle");
+            if (text && title) title.textContent = text.split("\\x3cbr\\x3e").join(" ");   // a line break tag
+          });
+      });
+    }
+    if (!rail.hasAttribute("aria-valuenow")) set(active);
+  };
+  const all = () => {
+    document.querySelectorAll(".js-plotly-plot").forEach(plot => { name(plot); keyboardSlider(plot); });
+    live();
+  };
   new MutationObserver(() => { clearTimeout(window.__gflNameTimer); window.__gflNameTimer = setTimeout(all, 150); })
     .observe(document.body, {childList: true, subtree: true, characterData: true});
   all();
