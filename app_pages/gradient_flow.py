@@ -29,7 +29,8 @@ def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
 
 
 def draw_metrics(cols, res: core.UnrollResult) -> None:
-    """The five numbers: above the chart, or under it in presentation mode (the headline says the regime)."""
+    """The five numbers under the chart: in an expander, or in a row in presentation mode (the headline says the
+    regime)."""
     bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None else None
     lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
     cols[0].metric("Regime", res.regime, help=res.regime_rule)
@@ -92,9 +93,7 @@ def results(part: str) -> None:
 
 
 def head(res: core.UnrollResult) -> None:
-    if not presenting():
-        draw_metrics(st.columns(5), res)
-    st.markdown(headline(res))
+    st.markdown(headline(res))            # the chart comes next; the theory's numbers are under it
     if (text := overflow_explanation(res)) is not None:
         st.error(text, icon=":material/error:")
 
@@ -131,6 +130,10 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
                    "growth that ended in the overflow.")
     if presenting():
         draw_metrics(st.columns(5), res)
+    else:                                  # one click away: a beginner sees the chart and the headline first
+        with st.expander("The numbers: regime, fitted factor, mean-field √χ, Lyapunov, Pascanu bound",
+                         icon=":material/functions:"):
+            draw_metrics(st.columns(5), res)
 
 
 def theory(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:

@@ -187,3 +187,10 @@ def test_the_y_axis_is_fixed_by_default_so_two_settings_compare_by_eye_and_fitte
     assert at.query_params["y_axis"] in ("fitted", ["fitted"])           # and the link keeps it
     at = open_flow(y_axis="sideways")
     assert any("y_axis" in w.value and "fixed, fitted" in w.value for w in at.warning)
+
+
+def test_the_chart_comes_first_and_the_theory_numbers_are_one_click_away():
+    at = open_flow()
+    numbers = next(e for e in at.expander if e.label.startswith("The numbers"))
+    assert {m.label for m in numbers.get("metric")} >= {"Regime", "Per-step factor (fitted)", "Pascanu bound λ1·γ"}
+    assert not [m for m in at.main.get("metric") if m not in numbers.get("metric")]     # none above the chart
