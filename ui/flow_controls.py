@@ -58,9 +58,10 @@ FIELDS = [
     UrlField("max_phase", DEFAULTS.max_phase, UNROLL_FIELDS["max_phase"], round_to(0.01)),
     UrlField("lru_norm", DEFAULTS.lru_norm, UNROLL_FIELDS["lru_norm"]),
 ]
-# The tabs under the main chart; the open one is in the URL too (?view=spectrum).
+# The tabs under the main chart; the open one is in the URL too (?view=spectrum). The page opens on Saturation:
+# it shows something at every setting (Clipping shows one bar while clipping is off, its default).
 TAB_LABELS = ["Clipping", "Spectrum", "Saturation", "Sweep"]
-VIEW_FIELD = UrlField("view", TAB_LABELS[0],
+VIEW_FIELD = UrlField("view", "Saturation",
                       FieldSpec("choice", "Which chart tab is open.", tuple(t.lower() for t in TAB_LABELS)),
                       snap=lambda slug: TAB_LABELS[[t.lower() for t in TAB_LABELS].index(slug)])
 # The main chart's y axis: the same decades for every setting (so two settings compare by eye), or fitted.
@@ -214,7 +215,7 @@ def _pins_from_link() -> list[str]:
 
 
 def reset_page() -> None:
-    """Every setting of the page back to its default, the pins gone, the first tab open."""
+    """Every setting of the page back to its default, the pins gone, the default tab open."""
     for f in FIELDS + PAGE_FIELDS:
         STATE[f.name] = f.default
     st.session_state[PINS_KEY] = []
