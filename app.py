@@ -8,8 +8,9 @@ import sys
 import streamlit as st
 
 import core
-from ui import present, server_log
+from ui import a11y, lesson_return, present, server_log
 from ui.heavy import pace_runs, remember_person
+from ui.lesson_steps import STEPS
 from ui.nav import ICON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
@@ -26,7 +27,12 @@ pace_runs()                     # at most ~5 page runs a second per person, afte
 pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
          for path, title, icon, url, _ in available_pages()]
 navigation = st.navigation(pages)
+on_lesson = navigation.url_path == "lesson"
+# The lesson has no controls in the sidebar: it opens collapsed, so the chart and the talking point get the width.
+st.set_page_config(initial_sidebar_state="collapsed" if on_lesson else "auto")
 present.begin()                 # presentation mode (the toggle goes under the page's own controls)
+a11y.styles()                   # caption contrast, focus ring (ui/a11y.py)
+lesson_return.begin(on_lesson, len(STEPS))      # "Back to the lesson, step n" on a page a lesson step opened
 navigation.run()
 present.toggle()
 if present.presenting() and st.query_params.get(present.PARAM) != "1":
@@ -36,3 +42,4 @@ elif not present.presenting() and present.PARAM in st.query_params:
 st.sidebar.caption("Gradient Flow Lab · every control is in the URL: copy the address to share a view.")
 with st.sidebar:
     remember_person()           # the fair share between persons keys on it (ui/heavy.py)
+a11y.name_charts()              # last on the page

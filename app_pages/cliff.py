@@ -56,7 +56,7 @@ values = STATE.end()
 show = values.pop("show")
 
 st.title("Loss cliff")
-st.caption("Pascanu, Mikolov & Bengio (2013): a single recurrent unit x_t = w·σ(x_{t−1}) + b, unrolled T steps "
+st.caption("Pascanu, Mikolov & Bengio (2013): a single recurrent unit xₜ = w·σ(xₜ₋₁) + b, unrolled T steps "
            "from x_0, with error E = (σ(x_T) − target)². Where the map x ↦ w·σ(x) + b changes its number of "
            "fixed points, E jumps: the surface has a wall. Click anywhere on it to start gradient descent there.")
 show_warnings(warnings)

@@ -11,7 +11,7 @@ from ui import flow_figs
 from ui.heavy import computed
 from ui.live_chart import chart
 from ui.present import fit_height, presenting
-from ui.flow_controls import (MAX_PINS, PIN_PARAM, PINS_KEY, RESULTS, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
+from ui.flow_controls import (FIXED_Y_DECADES, MAX_PINS, PIN_PARAM, PINS_KEY, RESULTS, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
                               flow_controls, pin_code, pin_config, reset_page)
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import share_bar, show_warnings
@@ -29,7 +29,8 @@ def sweep(cfg: core.UnrollConfig) -> core.SweepResult:
 
 
 def draw_metrics(cols, res: core.UnrollResult) -> None:
-    """The five numbers: above the chart, or under it in presentation mode (the headline says the regime)."""
+    """The five numbers under the chart: in an expander, or in a row in presentation mode (the headline says the
+    regime)."""
     bound = res.spectrum.lambda1 * res.gamma if res.gamma is not None and res.config.loss_on == "last" else None
     lyapunov_max = float(res.lyapunov[0]) if res.lyapunov.size and np.isfinite(res.lyapunov[0]) else None
     cols[0].metric("Regime", res.regime, help=res.regime_rule)
@@ -92,9 +93,7 @@ def results(part: str) -> None:
 
 
 def head(res: core.UnrollResult) -> None:
-    if not presenting():
-        draw_metrics(st.columns(5), res)
-    st.markdown(headline(res))
+    st.markdown(headline(res))            # the chart comes next; the theory's numbers are under it
     if (text := overflow_explanation(res)) is not None:
         st.error(text, icon=":material/error:")
 
@@ -108,7 +107,8 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
         pin_cfg = pin_config(code)
         pin_res = measure(pin_cfg)
         pinned.append((short_label(pin_cfg), pin_res.distance, pin_res.grad_norm))
-    curve_fig = flow_figs.gradient_curve_figure(res, prefix, pinned)
+    fixed = STATE["y_axis"] == "fixed"
+    curve_fig = flow_figs.gradient_curve_figure(res, prefix, pinned, FIXED_Y_DECADES if fixed else None)
     if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
         curve_fig = fit_height(curve_fig, 540)
     chart(curve_fig, key="curve")
@@ -124,10 +124,16 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
             pins.clear()
             st.rerun()
     if prefix is not None:
-        st.caption(f"Dotted: the same network and inputs run for only {prefix.config.seq_len} steps, the "
-                   "longest run whose states stay finite, so you can see the explosion that led to the overflow.")
+        st.caption(f"Dotted, beyond the overflow line: the same network and inputs run for only "
+                   f"{prefix.config.seq_len} steps (the longest run whose states stay finite), drawn at the distances "
+                   "those steps have in this run. It is a shorter run's gradient, not this one's: it shows the "
+                   "growth that ended in the overflow.")
     if presenting():
         draw_metrics(st.columns(5), res)
+    else:                                  # one click away: a beginner sees the chart and the headline first
+        with st.expander("The numbers: regime, fitted factor, mean-field √χ, Lyapunov, Pascanu bound",
+                         icon=":material/functions:"):
+            draw_metrics(st.columns(5), res)
 
 
 def theory(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
@@ -186,6 +192,17 @@ def bottom(res: core.UnrollResult | None) -> None:
     share_bar(reset_whole_page)
 
 
+def why_s1_vanishes() -> str:
+    """Why the default view (tanh, s = 1) vanishes: mean-field's factor and edge for it, computed."""
+    factor = core.meanfield.rate("tanh", 1.0, 1.0, 0.0)
+    edge = float(core.meanfield.edge("tanh", 1.0, 0.0)[0])
+    return ("**Why s = 1 still vanishes (tanh).** s = 1 makes the largest eigenvalues of W about 1 in size, but "
+            "every step also multiplies by tanh′(a) = 1 − tanh²(a), which is below 1 wherever a ≠ 0; the inputs "
+            f"keep the pre-activations a away from 0, so a step keeps only √χ = {factor:.2f} of the gradient on "
+            f"average (mean-field, input scale 1). A step keeps all of it at the edge of chaos, s ≈ {edge:.2f} "
+            "(the *Critical initialisation* button).")
+
+
 def reset_whole_page() -> None:
     """Reset page (a button inside the results fragment): the sidebar's widgets change too, so the whole page
     reruns, not just the fragment."""
@@ -209,6 +226,7 @@ with text_col:
     st.markdown("so with $\\lambda_1$ the largest singular value of $W$ and $\\gamma = \\sup|f'|$ "
                 "(1 for tanh, ReLU, linear; ¼ for the sigmoid):")
     st.latex(r"\Big\|\frac{\partial h_T}{\partial h_t}\Big\| \le (\lambda_1 \gamma)^{T-t}")
+    st.markdown(why_s1_vanishes())
     st.markdown("$\\lambda_1 < 1/\\gamma$ is enough for the gradient to vanish; $\\lambda_1 > 1/\\gamma$ is needed "
                 "for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units ($f' \\approx 0$) cut the "
                 f"signal even when $W$ is large. *Regime rule:* {core.REGIME_RULE}.")

@@ -1,24 +1,46 @@
 """Home: what the app shows, why it matters, and a way into each page."""
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
+from ui.chart_style import layout
+from ui.live_chart import chart
 from ui.nav import available_pages
 
 st.title("Gradient Flow Lab")
 st.markdown(
     "#### See why recurrent networks forget.\n"
-    "A recurrent network applies the same step $h_t = f(W h_{t-1} + U x_t + b)$ over and over. "
-    "Training it by back-propagation through time multiplies **one Jacobian per time step**, "
-    "so the error signal that reaches a step $k$ steps back is a product of $k$ matrices:")
-st.latex(r"\frac{\partial L}{\partial h_{T-k}} = \frac{\partial L}{\partial h_T}"
-         r"\prod_{s=T-k+1}^{T} \operatorname{diag}\big(f'(a_s)\big)\,W")
-st.markdown(
-    "A product of $k$ similar factors shrinks or grows **geometrically** in $k$. If each step scales the "
-    "signal by 0.9, after 100 steps only $0.9^{100} \\approx 3\\times10^{-5}$ of it is left: the network "
-    "cannot learn anything that depends on inputs that far back (**vanishing gradients**, silent). "
-    "If each step scales it by 1.1, after 100 steps it is $1.1^{100} \\approx 1.4\\times 10^{4}$ times "
-    "larger and one update can throw the weights anywhere (**exploding gradients**, loud: overflow and "
-    "NaN). This lab lets you watch both happen, measure them, and try the cures: clipping, careful "
-    "initialisation and gated cells (LSTM, GRU).")
+    "A neural network learns by nudging its weights a little after each example. The **gradient** says which "
+    "way to nudge each weight, and by how much, so that the error gets smaller. A *recurrent* network reads a "
+    "sequence one step at a time and keeps a memory of what it has read (its **hidden state**). To learn from "
+    "an input far back in the sequence, the gradient has to travel back through every step in between, and "
+    "each step multiplies it by about the same factor.")
+left, right = st.columns([1, 1.1], gap="large")
+left.markdown(
+    "If each step keeps 0.9 of the signal, after 100 steps only $0.9^{100} \\approx 3\\times10^{-5}$ of it is "
+    "left: the network cannot learn anything that depends on inputs that far back (**vanishing gradients**, "
+    "silent). If each step multiplies it by 1.1, after 100 steps it is $1.1^{100} \\approx 1.4\\times 10^{4}$ "
+    "times larger and one update can throw the weights anywhere (**exploding gradients**, loud: overflow and "
+    "NaN). This lab lets you watch both happen in real networks, measure them, and try the cures: clipping, "
+    "careful initialisation and gated cells (LSTM, GRU).")
+k = np.arange(0, 101)
+powers = go.Figure([go.Scatter(x=k, y=factor ** k, name=f"×{factor} per step", line=dict(color=color, width=3))
+                    for factor, color in ((0.9, "#0072B2"), (1.1, "#D55E00"))])
+powers.update_yaxes(type="log", exponentformat="power", title="signal left")
+powers.update_xaxes(title="steps back")
+chart(layout(powers, "The same factor, 100 times", height=300), key="home_powers", container=right)
+
+with st.expander("In symbols: the letters and the product of Jacobians"):
+    st.markdown(
+        "The network's step is $h_t = f(W h_{t-1} + U x_t + b)$: $x_t$ is the input at step $t$, $h_t$ the "
+        "hidden state (the memory), $W$ and $U$ are the weight matrices (state to state, input to state), $b$ a "
+        "bias, and $f$ a squashing function such as tanh. Training it by back-propagation through time multiplies "
+        "**one Jacobian per time step**, so the error signal that reaches a step $k$ steps back is a product of "
+        "$k$ matrices:")
+    st.latex(r"\frac{\partial L}{\partial h_{T-k}} = \frac{\partial L}{\partial h_T}"
+             r"\prod_{s=T-k+1}^{T} \operatorname{diag}\big(f'(a_s)\big)\,W")
+    st.markdown("with $a_s$ the pre-activation at step $s$ and $L$ the loss (the error). A product of $k$ similar "
+                "factors shrinks or grows geometrically in $k$.")
 
 with st.container(border=True):
     st.page_link("app_pages/lesson.py", label="**Teaching a class? Start the lesson**", icon=":material/co_present:")

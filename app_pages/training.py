@@ -8,11 +8,11 @@ from core.cells import CELLS
 from core.tasks import TASKS
 from core.admission import ADMISSION
 from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainConfig
-from ui import training_figs
+from ui import a11y, training_figs
 from ui.heavy import person, tab
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.live_chart import live_figure, live_plotly_chart
-from ui.present import presenting
+from ui.present import fit_height, presenting
 from ui.text import sci
 from ui.training_controls import (BATCHES, FLOSS_KS, FLOSS_UI_MAX, FLOSS_WEIGHTS, HELP, LEARNING_RATES, PRESETS,
                                   RUN_FIELDS, SEQ_LENS, SHARED, STATE, TASK_OPTIONS, TRAIN_HIDDEN_SIZES)
@@ -24,6 +24,7 @@ FF_TICK_SECONDS, FF_CHUNK_SECONDS = 1.0, 0.85  # fast-forward: longer chunks, on
 BUSY_TICK_SECONDS = 1.0                       # ...or this often while runs wait for a worker (see `tick`),
 BUSY_REDRAW_SECONDS = 3.0                     # and then the charts are rebuilt at most this often
 FF_STEPS = [100, 500, 2000]
+PRESENT_LOSS_PX = 370                         # the loss chart whole on the first screen of a 1024×768 projector
 key = STATE.key
 
 
@@ -164,7 +165,11 @@ show_warnings(warnings)
 if (lost := st.session_state.get("lost_run")) is not None:
     st.warning(lost, icon=":material/cloud_off:")
 if (shown := st.session_state.get("preset_shown")) is not None:
-    st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
+    if presenting():            # the teacher says it; the loss chart stays on the first screen of a projector
+        with st.expander(f"Preset: {PRESETS[shown]['title']} (what to watch)", icon=":material/school:"):
+            st.markdown(PRESETS[shown]["text"])
+    else:
+        st.info(f"**{PRESETS[shown]['title']}.** {PRESETS[shown]['text']}", icon=":material/school:")
 
 configs = build_or_stop(current_configs, "train this configuration")
 task = TASKS[configs[0].task]
@@ -226,6 +231,11 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
     rate = steps / seconds if seconds > 0 else 0.0
     last = [h.records[-1] for h in histories if h.records]
     losses = " · ".join(f"{label} loss {sci(r.loss, 3)}" for label, r in zip(labels, last))
+    return (f"**{run_state()}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
+            + (f" · {losses}" if losses else ""))
+
+
+def run_state() -> str:
     state = {"idle": "ready", "running": "training…", "paused": "paused", "diverged": "stopped: NaN/inf"}[
         runner.status]
     if runner.busy and runner.status != "running":
@@ -234,8 +244,7 @@ def status_line(histories: list[History], steps: int, seconds: float, labels: li
         state = f"not training: {runner.refused}"
     elif runner.waiting is not None and runner.status == "running":
         state = training_wait(runner.waiting)
-    return (f"**{state}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
-            + (f" · {losses}" if losses else ""))
+    return state
 
 
 fast = running and runner.target is not None
@@ -263,6 +272,9 @@ def live():
     if runner.over_budget is not None:
         st.error(f"Training paused: {runner.over_budget}. Press Reset to train with smaller settings.",
                  icon=":material/timer_off:")
+    # For a screen reader: the run's state alone, in a live region (ui/a11y.py), so a change is announced
+    # (ready, training, paused, stopped) and not every step count of the line above.
+    st.container(key=a11y.RUN_STATE_KEY).markdown(f"Training lab: {run_state()}")
     if runner.error is not None:
         st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
                  icon=":material/error:")
@@ -294,8 +306,8 @@ def live():
     if cached is None or (cached[0] != stamp and (
             runner.status != "running" or ADMISSION.waiting == 0
             or time.monotonic() - cached[2] >= BUSY_REDRAW_SECONDS)):
-        figures = [training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label,
-                                             task.loss_name),
+        loss = training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label, task.loss_name)
+        figures = [fit_height(loss, PRESENT_LOSS_PX) if presenting() else loss,
                    training_figs.grad_norm_figure(histories, run_labels, [c.clip for c in lab.configs])]
         if task.accuracy is not None:
             figures.append(training_figs.accuracy_figure(histories, run_labels, 1 / task.output_size))

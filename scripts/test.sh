@@ -14,6 +14,7 @@ for tool in podman:podman runc:runc debootstrap:debootstrap netavark:/usr/lib/po
     package=${tool%%:*} path=${tool#*:}
     command -v "$path" >/dev/null 2>&1 || [ -x "$path" ] || [ -x "/usr/sbin/$path" ] || missing="$missing $package"
 done
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
         lock="-o DPkg::Lock::Timeout=900"      # others may hold apt's lock: wait for it
@@ -27,4 +28,8 @@ fi
 # podman's settings for this host: runc, capped default ulimits (scripts/containers.conf says why)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/scripts/containers.conf}
 . scripts/setup-env.sh requirements-dev.txt
+# axe-core, injected by the accessibility tests (tests/test_browser_a11y.py) into every page
+AXE_VERSION=4.14.1
+grep -qs "\"version\": \"$AXE_VERSION\"" tests/.npm/node_modules/axe-core/package.json ||
+    npm install --prefix tests/.npm --no-audit --no-fund --no-save --silent "axe-core@$AXE_VERSION" >/dev/null
 exec .venv/bin/python -m pytest "$@"

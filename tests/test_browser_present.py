@@ -5,7 +5,7 @@ from conftest import wait_for_app_idle
 MEASURE = """() => {
   const plot = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.offsetParent !== null);
   const header = document.querySelector('[data-testid="stHeader"]');
-  const h1 = [...document.querySelectorAll('h1')].find(h => h.offsetParent !== null);
+  const h1 = [...document.querySelectorAll('h1, h2')].find(h => h.offsetParent !== null);   // the lesson: its step
   const texts = [...plot.querySelectorAll('text')].filter(t => t.textContent.trim());
   const lines = [...plot.querySelectorAll('.scatterlayer path.js-line')];
   const box = sel => { const e = plot.querySelector(sel); if (!e) return null; const r = e.getBoundingClientRect();

@@ -7,7 +7,7 @@ import pytest
 from conftest import wait_for_app_idle
 from ui.cliff_controls import FIELDS as CLIFF_FIELDS
 from ui.flow_controls import FIELDS as FLOW_FIELDS
-from ui.flow_controls import VIEW_FIELD
+from ui.flow_controls import PAGE_FIELDS
 from ui.phase_controls import FIELDS as PHASE_FIELDS
 from ui.training_controls import FIELDS as TRAINING_FIELDS
 
@@ -20,7 +20,7 @@ PAYLOADS = [
     f"``` :red[big] $x^2$ [a]: http://{EVIL}/ref",                             # fences, directives, maths
 ]
 PAGES = {
-    "gradient-flow": [f.name for f in FLOW_FIELDS + [VIEW_FIELD]],
+    "gradient-flow": [f.name for f in FLOW_FIELDS + PAGE_FIELDS],
     "training": [f.name for f in TRAINING_FIELDS] + ["preset"],
     "cliff": [f.name for f in CLIFF_FIELDS],
     "phase": [f.name for f in PHASE_FIELDS],

@@ -4,7 +4,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, APPTEST_TIMEOUT, open_page
+from conftest import values, APP, APPTEST_TIMEOUT, open_page
 
 FLOW = "app_pages/gradient_flow.py"
 
@@ -94,7 +94,13 @@ def test_overflow_is_explained_and_marked_not_crashed():
     fig = charts(at)[0]
     shapes = fig["layout"].get("shapes", [])
     assert any(s.get("type") == "line" and s.get("line", {}).get("color") == "#d62728" for s in shapes)
-    assert any("last finite run" in (n or "") for n in trace_names(fig))
+    names = trace_names(fig)
+    assert "measured: finite up to k = 0, not a number beyond (overflow)" in names     # where the curve stops
+    overflow_at = next(s["x0"] for s in shapes if s.get("line", {}).get("color") == "#d62728")
+    shorter = next(t for t in fig["data"] if "steps alone" in (t.get("name") or ""))
+    xs = values(shorter["x"])
+    assert min(xs) > overflow_at and max(xs) == 499          # the shorter run at its own steps' distances, not k = 0
+    assert "at their distances here" in shorter["name"]
 
 
 def test_backward_overflow_with_clipping():
@@ -118,22 +124,23 @@ def test_activation_is_disabled_for_gated_cells():
 
 @pytest.mark.parametrize("view,titles", [
     ("spectrum", ["Eigenvalues of W", "Singular values"]),
-    ("saturation", ["Saturation: |f'(a_t)|"]),
+    ("saturation", ["Saturation: |f′(aₜ)|"]),
     ("clipping", ["Total parameter-gradient norm"]),
 ])
 def test_the_open_tab_is_in_the_url_and_only_it_is_drawn(view, titles):
     at = open_flow(view=view)
     drawn = [f["layout"]["title"]["text"] for f in charts(at)[1:]]
     assert len(drawn) == len(titles) and all(d.startswith(t) for d, t in zip(drawn, titles))
-    if view != "clipping":
+    if view != "saturation":                               # the default tab: not in the URL
         assert at.query_params["view"] in (view, [view])
 
 
-def test_switching_tab_draws_its_charts():
+def test_the_page_opens_on_a_tab_that_shows_something_and_switching_tab_draws_its_charts():
     at = open_flow()
-    at.session_state["flow__view"] = "Saturation"
-    at.run()
     assert [f["layout"]["title"]["text"][:11] for f in charts(at)[1:]] == ["Saturation:"]
+    at.session_state["flow__view"] = "Clipping"
+    at.run()
+    assert [f["layout"]["title"]["text"][:16] for f in charts(at)[1:]] == ["Total parameter-"]
 
 
 def test_bad_view_in_url_warns():
@@ -177,3 +184,22 @@ def test_a_link_with_more_parameters_than_streamlit_reads_is_warned_about_not_si
     message = next(w.value for w in at.warning if "none of its settings could be read" in w.value)
     assert message.startswith("This link's address has 1,002 parameters (the limit is 1,000)")
     assert at.slider(key="flow__seq_len").value == 100                     # the defaults, as the message says
+
+
+def test_the_y_axis_is_fixed_by_default_so_two_settings_compare_by_eye_and_fitted_on_request():
+    from ui.flow_controls import FIXED_Y_DECADES
+    ranges = [tuple(charts(open_flow(**params))[0]["layout"]["yaxis"]["range"])
+              for params in ({}, {"weight_scale": "1.58"})]
+    assert ranges == [FIXED_Y_DECADES, FIXED_Y_DECADES]
+    at = open_flow(y_axis="fitted")
+    assert tuple(charts(at)[0]["layout"]["yaxis"]["range"]) != FIXED_Y_DECADES
+    assert at.query_params["y_axis"] in ("fitted", ["fitted"])           # and the link keeps it
+    at = open_flow(y_axis="sideways")
+    assert any("y_axis" in w.value and "fixed, fitted" in w.value for w in at.warning)
+
+
+def test_the_chart_comes_first_and_the_theory_numbers_are_one_click_away():
+    at = open_flow()
+    numbers = next(e for e in at.expander if e.label.startswith("The numbers"))
+    assert {m.label for m in numbers.get("metric")} >= {"Regime", "Per-step factor (fitted)", "Pascanu bound λ1·γ"}
+    assert not [m for m in at.main.get("metric") if m not in numbers.get("metric")]     # none above the chart

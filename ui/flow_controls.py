@@ -58,13 +58,20 @@ FIELDS = [
     UrlField("max_phase", DEFAULTS.max_phase, UNROLL_FIELDS["max_phase"], round_to(0.01)),
     UrlField("lru_norm", DEFAULTS.lru_norm, UNROLL_FIELDS["lru_norm"]),
 ]
-# The tabs under the main chart; the open one is in the URL too (?view=spectrum).
+# The tabs under the main chart; the open one is in the URL too (?view=spectrum). The page opens on Saturation:
+# it shows something at every setting (Clipping shows one bar while clipping is off, its default).
 TAB_LABELS = ["Clipping", "Spectrum", "Saturation", "Sweep"]
-VIEW_FIELD = UrlField("view", TAB_LABELS[0],
+VIEW_FIELD = UrlField("view", "Saturation",
                       FieldSpec("choice", "Which chart tab is open.", tuple(t.lower() for t in TAB_LABELS)),
                       snap=lambda slug: TAB_LABELS[[t.lower() for t in TAB_LABELS].index(slug)])
+# The main chart's y axis: the same decades for every setting (so two settings compare by eye), or fitted.
+FIXED_Y_DECADES = (-40.0, 40.0)
+Y_AXIS_FIELD = UrlField("y_axis", "fixed", FieldSpec(
+    "choice", "The main chart's y axis: fixed from 1e-40 to 1e40 for every setting, or fitted to the curves.",
+    ("fixed", "fitted")))
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
-STATE = PageState("flow", FIELDS + [VIEW_FIELD], extra_params=("pin",))
+PAGE_FIELDS = [VIEW_FIELD, Y_AXIS_FIELD]       # the page's own settings, not the network's
+STATE = PageState("flow", FIELDS + PAGE_FIELDS, extra_params=("pin",))
 PINS_KEY = "flow_pins"               # the pinned curves, as pin codes (see pin_code below)
 # The page's results fragment (app_pages/gradient_flow.py): a control that changes nothing else in the sidebar
 # reruns only it, not the whole page (the cell, activation, initialisation, input scale, bias and clipping change
@@ -130,6 +137,9 @@ def flow_controls() -> list[str]:
     sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=_help("batch"), **LIGHT)
     sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=0.05, key=key("input_scale"), help=_help("input_scale"))
     sb.number_input("Seed", 0, UI_MAX_SEED, step=1, key=key("seed"), help=_help("seed"), **LIGHT)
+    sb.radio("Y axis", list(Y_AXIS_FIELD.spec.choices), key=key("y_axis"), horizontal=True,
+             format_func={"fixed": "fixed (1e-40 to 1e40)", "fitted": "fitted"}.get, help=Y_AXIS_FIELD.spec.help,
+             **LIGHT)
     sb.header("Clipping")
     sb.select_slider("Threshold", [None] + CLIP_VALUES, key=key("clip"),
                      format_func=lambda v: "off" if v is None else f"{v:g}",
@@ -204,7 +214,7 @@ def _pins_from_link() -> list[str]:
 
 
 def reset_page() -> None:
-    """Every setting of the page back to its default, the pins gone, the first tab open."""
-    for f in FIELDS + [VIEW_FIELD]:
+    """Every setting of the page back to its default, the pins gone, the default tab open."""
+    for f in FIELDS + PAGE_FIELDS:
         STATE[f.name] = f.default
     st.session_state[PINS_KEY] = []

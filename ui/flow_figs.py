@@ -28,10 +28,12 @@ PINNED_COLORS = ["#56B4E9", "#000000", "#882255", "#999933", "#332288"]   # apar
 
 
 def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None = None,
-                          pinned: list[tuple[str, np.ndarray, np.ndarray]] = ()) -> go.Figure:
+                          pinned: list[tuple[str, np.ndarray, np.ndarray]] = (),
+                          y_decades: tuple[float, float] | None = None) -> go.Figure:
     """‖∂L/∂h_{T−k}‖ against distance k on a log axis, with the theory and the events on it.
     `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite.
-    `pinned`: earlier curves (label, distance, grad_norm) kept for comparison."""
+    `pinned`: earlier curves (label, distance, grad_norm) kept for comparison. `y_decades`: a fixed log10 range of
+    the y axis (None: fitted to the curves)."""
     traces, shapes, notes = [], [], []
     k = res.distance
     last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
@@ -39,23 +41,34 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                                        [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
                                         None if finite_prefix is None else finite_prefix.grad_norm]
                                        + [n for _, _, n in pinned] if c is not None]), spare=0.5)
+    if y_decades is not None:
+        framed = y_decades
     for i, (label, dist, norms) in enumerate(pinned):
         traces.append(dict(type="scatter", x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
                            line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
                            opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
     if finite_prefix is not None:
-        traces.append(dict(type="scatter", x=finite_prefix.distance, y=_positive_or_none(finite_prefix.grad_norm),
-                           name=f"same network, T = {finite_prefix.config.seq_len} (last finite run)",
-                           mode="lines", line=dict(color=COLORS["grad"], width=2, dash="dot"),
-                           hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+        # Its steps are the first steps of this run, which sit at the largest distances (beyond the overflow):
+        # drawn there, it cannot be read as this run's curve.
+        steps = finite_prefix.config.seq_len
+        offset = int(k[-1]) - (steps - 1)
+        traces.append(dict(type="scatter", x=finite_prefix.distance + offset,
+                           y=_positive_or_none(finite_prefix.grad_norm),
+                           name=f"the first {steps} steps alone (loss on step {steps}), at their distances here",
+                           mode="lines", line=dict(color=COLORS["lyapunov"], width=2, dash="dot"),
+                           hovertemplate=f"distance %{{x}} here (%{{customdata}} from step {steps})"
+                                         "<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>",
+                           customdata=finite_prefix.distance))
     traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
                        mode="lines", line=dict(color=COLORS["grad"], width=3),
                        hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
+    if res.overflow is not None:
+        traces.append(_where_finite_ends(res))
     if np.isfinite(res.bound).any():
         name = "Pascanu bound (λ1·γ)^k"
         above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
         if above.any():             # said in the legend: a label on the chart would crowd the top of small charts
-            name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}: above the chart from k = {int(np.argmax(above))}"
+            name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}:<br>above the chart from k = {int(np.argmax(above))}"
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.bound), name=name,
                            mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
                            hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
@@ -97,6 +110,18 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     xaxis = dict(title=dict(text="time-step distance k = T − t  (0 = the step the loss is on)"),
                  range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
     return figure(traces, "Gradient norm against time-step distance", 460, shapes, notes, xaxis=xaxis, yaxis=yaxis)
+
+
+def _where_finite_ends(res: UnrollResult) -> dict:
+    """A marker on the last finite point of the measured curve: the curve stops there (one finite point draws
+    no line)."""
+    finite = np.isfinite(res.grad_norm) & (res.grad_norm > 0)
+    last = int(np.flatnonzero(finite)[-1]) if finite.any() else 0
+    value = float(res.grad_norm[last]) if finite.any() else None
+    return dict(type="scatter", x=[last], y=[value], mode="markers",
+                name=f"measured: finite up to k = {last}, not a number beyond (overflow)",
+                marker=dict(color=COLORS["grad"], size=11, symbol="x", line=dict(width=1, color="white")),
+                hovertemplate="last finite point: distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>")
 
 
 def clipping_figure(res: UnrollResult) -> go.Figure:
@@ -191,7 +216,7 @@ def saturation_figure(res: UnrollResult) -> go.Figure:
                                hovertemplate="step %{x}, unit %{y}<br>value %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title="time step t")
     fig.update_yaxes(title="hidden unit")
-    title = ("Saturation: |f'(a_t)| per unit (dark = the unit blocks the gradient)" if uses_activation
+    title = ("Saturation: |f′(aₜ)| per unit (dark = the unit blocks the gradient)" if uses_activation
              else f"Carry: {res.saturation_label} per unit (bright = the cell state keeps its gradient)")
     return layout(fig, title)
 
@@ -207,7 +232,7 @@ def _frame_title(sw, i: int) -> str:
     else:
         text += f"measured ×{rate:.3g} per step" if np.isfinite(rate) else "no fit (the curve is 0)"
     if sw.theory_rate is not None:
-        text += f", mean-field √χ = {sw.theory_rate[i]:.3g}"
+        text += f", √χ = {sw.theory_rate[i]:.3g}"           # the legend says it is mean-field's (√χ)^k
     return text
 
 
@@ -249,5 +274,5 @@ def sweep_figure(sw) -> go.Figure:
                                     ticklen=3, minorticklen=0)],
                       margin=dict(b=fig.layout.margin.b + 70), height=fig.layout.height + 70)
     fig.update_xaxes(title="distance k (steps back)", range=[0, max(1, int(k[-1]))])
-    log_yaxis(fig, lo, hi, "‖∂L/∂h_{T−k}‖")
+    log_yaxis(fig, lo, hi, "‖∂L/∂h<sub>T−k</sub>‖ (log scale)")
     return fig

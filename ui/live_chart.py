@@ -16,6 +16,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui import a11y
 from ui.chart_style import PLOTLY_CONFIG
 from ui.present import for_projector, presenting
 
@@ -91,5 +92,7 @@ def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
     In presentation mode, the projector's sizes (ui/present.py)."""
     if presenting():
         fig = for_projector(fig)
-    return (container or st).plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOTLY_CONFIG,
-                                          **kwargs)
+    drawn = (container or st).plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOTLY_CONFIG,
+                                           **kwargs)
+    a11y.data_expander(fig, container)          # its description and its data, one click away
+    return drawn

@@ -10,12 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ICON = ROOT / "ui" / "assets" / "icon.png"
 
-# (file, title, icon, url path, one-line pitch for the home page)
+# (file, title, icon, url path, one-line pitch for the home page), in a beginner's order: what a gradient does
+# and why it vanishes first, then the lab, the theory pages, and the lesson for a class (Home offers it first).
 PAGES = [
     ("app_pages/home.py", "Home", ":material/home:", "home", ""),
-    ("app_pages/lesson.py", "Lesson", ":material/co_present:", "lesson",
-     "For a class: the whole argument in eight steps, each with a talking point, a question and a live chart "
-     "at projector size. Previous / Next, and every step has its own link."),
+    ("app_pages/why.py", "Why RNNs forget", ":material/school:", "why",
+     "The argument step by step, each claim beside a live figure or a one-click demonstration."),
     ("app_pages/gradient_flow.py", "Gradient flow", ":material/trending_down:", "gradient-flow",
      "The heart of it: pick a cell, an activation and a weight scale, and watch the gradient norm collapse "
      "or blow up with time-step distance, next to the bound that predicts it."),
@@ -30,8 +30,9 @@ PAGES = [
     ("app_pages/your_network.py", "Your network", ":material/upload_file:", "your-network",
      "Bring your own RNN, LSTM or GRU: upload its weights and see where its gradient dies, layer by layer and "
      "step by step, with its Lyapunov exponents, saturation and a diagnosis."),
-    ("app_pages/why.py", "Why are RNNs hard to train?", ":material/school:", "why",
-     "The argument step by step, each claim beside a live figure or a one-click demonstration."),
+    ("app_pages/lesson.py", "Lesson", ":material/co_present:", "lesson",
+     "For a class: the whole argument in eight steps, each with a talking point, a question and a live chart "
+     "at projector size. Previous / Next, and every step has its own link."),
 ]
 
 

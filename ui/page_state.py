@@ -30,7 +30,7 @@ from ui.url import UrlField, dropped_query_warning, inert, parse_url_value
 
 # Query parameters Streamlit itself reads; never reported as unknown.
 STREAMLIT_PARAMS = {"embed", "embed_options"}
-APP_PARAMS = {present.PARAM}                 # read by the app on every page (ui/present.py)
+APP_PARAMS = {present.PARAM, "lesson"}       # read by the app on every page (ui/present.py, ui/lesson_return.py)
 MAX_WARNINGS = 6
 
 

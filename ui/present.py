@@ -23,6 +23,25 @@ LINE_PX = 3.0
 LEGEND_ROW_PX = 32
 LEGEND_CHARS_PER_ROW = 70           # characters of 20 px legend text in one row at a projector's chart width
 MAX_CHART_PX = 490                  # a chart's whole height on a projector: it fits under a title and a row
+TITLE_CHARS = 40                    # a 24 px title longer than this is cut on a 1024×768 projector: two lines
+TITLE_LINE_PX = 30
+
+
+def two_lines(title: str) -> str:
+    """A long title broken after the separator (": ", ", ", " (") nearest its middle; a short one as it is."""
+    if len(title) <= TITLE_CHARS or "<br>" in title:
+        return title
+    cuts = [i + len(sep) for sep in (": ", ", ", " (", " over ", " against ") for i in range(len(title))
+            if title.startswith(sep, i)]
+    middle = [i for i in cuts if 0.3 * len(title) <= i <= 0.7 * len(title)]
+    if not middle:                                        # else the space nearest the middle
+        middle = [i + 1 for i, c in enumerate(title) if c == " "]
+    if not middle:
+        return title
+    cut = min(middle, key=lambda i: abs(i - len(title) / 2))
+    if cut < len(title) and title[cut - 1] == "(":        # " (" breaks before the bracket
+        cut -= 1
+    return title[:cut].rstrip() + "<br>" + title[cut:].lstrip()
 
 CSS = """
 <style>
@@ -32,8 +51,14 @@ CSS = """
 [data-testid="stMetricLabel"] > div { overflow: visible; }
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; }   /* just under the app header */
 h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
+[data-testid="stMain"] h2 { font-size: 1.9rem !important; padding: 0.2rem 0 0.3rem 0 !important; }
+[data-testid="stMain"] [data-testid="stAlert"] p { font-size: 20px; }
 /* the sidebar: the menu compact, so the controls a teacher moves most are on screen too */
-[data-testid="stSidebarHeader"] { display: none; }
+/* the sidebar's header (its logo row) takes no room; its collapse button stays, over the menu's top right corner */
+[data-testid="stSidebarHeader"] { position: absolute !important; top: 0; right: 0; width: auto !important; height: auto !important;
+  padding: 0.3rem !important; margin: 0 !important; z-index: 3; }
+[data-testid="stSidebarHeader"] [data-testid="stSidebarCollapseButton"] { display: block !important; visibility: visible !important; }
+.block-container, [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; max-width: none; }
 [data-testid="stSidebarNavItems"] a, [data-testid="stSidebarNavLink"] { min-height: 1.6rem !important; padding-top: 0 !important; padding-bottom: 0 !important; }
 [data-testid="stSidebarNavItems"] li { margin: 0 !important; }
 [data-testid="stSidebarNavItems"] a span { font-size: 16px; }
@@ -137,6 +162,14 @@ def for_projector(fig: go.Figure) -> go.Figure:
         if trace.type in ("heatmap", "contour") and trace.colorbar is not None:
             trace.colorbar.tickfont = dict(size=CHART_TEXT_PX)
             trace.colorbar.title.font = dict(size=CHART_TEXT_PX)
+    titles = [lay.title] + [frame.layout.title for frame in fig.frames or () if frame.layout is not None]
+    broken = False
+    for title in titles:
+        if title is not None and title.text and (text := two_lines(title.text)) != title.text:
+            title.text, broken = text, True
+    if broken:                                  # room for the second line above the plot
+        fig.update_layout(margin=dict(t=max(lay.margin.t or 50, 64) + TITLE_LINE_PX),
+                          height=(lay.height or 400) + TITLE_LINE_PX)
     for slider in lay.sliders or ():            # under the (taller) axis title
         slider.font = dict(size=CHART_TEXT_PX)
         slider.currentvalue.font = dict(size=CHART_TEXT_PX)
@@ -151,7 +184,7 @@ def for_projector(fig: go.Figure) -> go.Figure:
     if legend_rows(fig) and lay.legend.orientation == "h":
         # the rows layout() made room for, against the rows the 20 px legend needs (the same estimate, narrower rows)
         extra = legend_rows(fig, LEGEND_CHARS_PER_ROW) * LEGEND_ROW_PX - legend_rows(fig) * chart_style.LEGEND_ROW_PX
-        margin_t = max(lay.margin.t or 50, 64)
+        margin_t = max(lay.margin.t or 50, 64 + (TITLE_LINE_PX if broken else 0))
         fig.update_layout(height=(lay.height or 400) + max(0, extra) + (margin_t - (lay.margin.t or 50)),
                           margin=dict(b=(lay.margin.b or 55) + max(0, extra) + 10, t=margin_t))
     room = (fig.layout.margin.t or 50) + (fig.layout.margin.b or 55) + 220      # the plot itself keeps 220 px

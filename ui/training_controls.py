@@ -68,9 +68,10 @@ PRESETS = {
         "text": "The same tanh RNN twice (orthogonal W × 1.5, plain SGD with learning rate 0.1, the adding problem "
                 "at T = 30), on the same batches: run A clips the gradient's norm at 1, run B does not. Press "
                 "**Start**: within a few seconds (20–40 steps) B's gradient norm climbs by orders of magnitude, its "
-                "loss jumps and turns NaN, and it stops; A's gradient is clipped on almost every step and it "
-                "trains on. Clipping does not make A learn fast: its loss stays near the chance line for the "
-                "first thousand steps or more, because this network also forgets. It only keeps it alive.",
+                "loss jumps and turns NaN, and the race pauses there. Press **Start** again and A goes on alone: its "
+                "gradient was clipped on almost every step, and it stays finite. Clipping does not make A learn "
+                "fast: its loss stays at or above the chance line (MSE 1/6) for the first 200 steps, because this network "
+                "also forgets. It only keeps it alive.",
         "values": {"race": True, **{n: getattr(CLIPPING_RACE[0], n) for n in SHARED},
                    **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", CLIPPING_RACE) for n in RUN_FIELDS}},
     },

@@ -120,17 +120,34 @@ def build_or_stop(factory: Callable[[], Any], what: str, before_stop: Callable[[
         st.stop()
 
 
+def student_link(query: dict[str, str] | None = None) -> str:
+    """The address of this view for students: every setting of the page, without presentation mode (a teacher
+    presenting hands out the normal view). `query`: the parameters (default: the address bar's)."""
+    from urllib.parse import urlencode
+    from ui.present import PARAM
+    if query is None:
+        pairs = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
+    else:
+        pairs = list(query.items())
+    text = urlencode([(k, v) for k, v in pairs if k != PARAM])
+    base = (st.context.url or "").split("?")[0]
+    return base + ("?" + text if text else "")
+
+
+def copy_link_popover(query: dict[str, str] | None = None) -> None:
+    """"Copy link for students": the address of exactly this view, presentation mode left out."""
+    with st.popover("Copy link for students", icon=":material/link:",
+                    help="The address of exactly this view (every setting, the open tab, the pinned curves), "
+                         "without presentation mode."):
+        st.code(student_link(query), language=None, wrap_lines=True)
+        st.markdown("Use the copy icon at the right of the box, then paste it to your students.")
+
+
 def share_bar(on_reset) -> None:
     """Under a page: the link to exactly this view (with a copy button) and a reset. Call after the page's
     STATE.end(), so the link holds this run's settings."""
-    from urllib.parse import urlencode
-    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
-    base = (st.context.url or "").split("?")[0]
     with st.container(horizontal=True, vertical_alignment="center"):
-        with st.popover("Copy link", icon=":material/link:",
-                        help="The address of exactly this view: every setting, the open tab, the pinned curves."):
-            st.code(base + ("?" + query if query else ""), language=None, wrap_lines=True)
-            st.caption("Use the copy icon at the right of the box, then paste it to your students.")
+        copy_link_popover()
         st.button("Reset page", icon=":material/restart_alt:", on_click=on_reset,
                   help="Every setting of this page back to its default, and no pinned curves.")
         st.caption("The address bar holds every setting: copy it to share exactly this view.")
