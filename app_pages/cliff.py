@@ -4,9 +4,9 @@ import streamlit as st
 from core.cliff import CLIFF_FIELDS, CliffConfig, cliff
 from ui import theory_figs
 from ui.cliff_controls import CLIP_STEP, LEARNING_RATES, MAX_STEPS, RESOLUTIONS, SHOW, STATE
+from ui.heavy import computed
 from ui.live_chart import chart
 from ui.text import cliff_story, sci
-from ui.heavy import computed
 from ui.url import build_or_stop, show_warnings
 
 key = STATE.key
@@ -31,8 +31,10 @@ learning_rates = sorted(set(LEARNING_RATES) | {st.session_state[key("lr")]})
 sb = st.sidebar
 sb.header("Start and step")
 c1, c2 = sb.columns(2)
-c1.number_input("start w", -20.0, 20.0, step=0.1, key=key("w0"), help=CLIFF_FIELDS["w0"].help + " Or click the surface.")
-c2.number_input("start b", -20.0, 20.0, step=0.1, key=key("b0"), help=CLIFF_FIELDS["b0"].help + " Or click the surface.")
+c1.number_input("start w", -20.0, 20.0, step=0.1, key=key("w0"),
+                help=CLIFF_FIELDS["w0"].help + " Or click the surface.")
+c2.number_input("start b", -20.0, 20.0, step=0.1, key=key("b0"),
+                help=CLIFF_FIELDS["b0"].help + " Or click the surface.")
 sb.select_slider("Learning rate", learning_rates, key=key("lr"), format_func=lambda v: f"{v:g}",
                  help=CLIFF_FIELDS["lr"].help)
 sb.slider("Steps", 1, MAX_STEPS, key=key("steps"), help=CLIFF_FIELDS["steps"].help)

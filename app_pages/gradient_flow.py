@@ -8,11 +8,24 @@ import streamlit as st
 
 import core
 from ui import flow_figs
+from ui.flow_controls import (
+    FIXED_Y_DECADES,
+    MAX_PINS,
+    PIN_PARAM,
+    PINS_KEY,
+    RESULTS,
+    STATE,
+    TAB_LABELS,
+    WEIGHT_SCALES,
+    config_values,
+    flow_controls,
+    pin_code,
+    pin_config,
+    reset_page,
+)
 from ui.heavy import computed
 from ui.live_chart import chart
 from ui.present import fit_height, presenting
-from ui.flow_controls import (FIXED_Y_DECADES, MAX_PINS, PIN_PARAM, PINS_KEY, RESULTS, STATE, TAB_LABELS, WEIGHT_SCALES, config_values,
-                              flow_controls, pin_code, pin_config, reset_page)
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import share_bar, show_warnings
 

@@ -56,7 +56,8 @@ for path, title, icon, url, pitch in available_pages()[1:]:
 with st.expander("Try these first"):
     st.markdown(
         "- [tanh RNN, s = 1: vanishes](gradient-flow) — the default view.\n"
-        "- [linear RNN, orthogonal × 1: perfectly stable](gradient-flow?activation=linear&init=orthogonal&input_scale=0)\n"
+        "- [linear RNN, orthogonal × 1: perfectly stable]"
+        "(gradient-flow?activation=linear&init=orthogonal&input_scale=0)\n"
         "- [ReLU RNN, s = 2.5: explodes and overflows](gradient-flow?activation=relu&weight_scale=2.51&seq_len=500)\n"
         "- [sigmoid: γ = 1/4 makes it four times worse per step](gradient-flow?activation=sigmoid&weight_scale=3.98)\n"
         "- [LSTM: the cell state carries the gradient further](gradient-flow?cell=lstm&bias=3&seq_len=300)")

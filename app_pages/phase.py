@@ -5,11 +5,26 @@ import streamlit as st
 from core.phase import PHASE_FIELDS, PhaseConfig, measured_edge, phase_diagram
 from ui import theory_figs
 from ui.flow_controls import UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
-from ui.live_chart import chart
-from ui.phase_controls import (AXIS_MEMORY, INPUT_STEP, MAX_CELLS_PER_AXIS, PHASE_HIDDEN_SIZES, STATE, UI_MAX_BATCH,
-                               UI_MAX_SEQ_LEN, UI_MAX_SEQ_LEN_ROWS, UI_Y_LIMITS, Y_DEFAULTS, Y_LABELS, Y_NAMES, aligned_counts,
-                               nearest, nearest_cell, phase_link_params)
 from ui.heavy import computed
+from ui.live_chart import chart
+from ui.phase_controls import (
+    AXIS_MEMORY,
+    INPUT_STEP,
+    MAX_CELLS_PER_AXIS,
+    PHASE_HIDDEN_SIZES,
+    STATE,
+    UI_MAX_BATCH,
+    UI_MAX_SEQ_LEN,
+    UI_MAX_SEQ_LEN_ROWS,
+    UI_Y_LIMITS,
+    Y_DEFAULTS,
+    Y_LABELS,
+    Y_NAMES,
+    aligned_counts,
+    nearest,
+    nearest_cell,
+    phase_link_params,
+)
 from ui.url import build_or_stop, inert, round_to, show_warnings
 
 key = STATE.key
@@ -66,7 +81,8 @@ s_counts = aligned_counts(s_span, MAX_CELLS_PER_AXIS) if s_span > 0 else [state[
 state[key("s_count")] = nearest(s_counts, state[key("s_count")])
 if y_axis == "seq_len" and state[key("y_count")] > UI_MAX_SEQ_LEN_ROWS:
     warnings.append(f"URL parameter {inert('y_count=' + str(state[key('y_count')]))} ignored: with "
-                    f"y_axis=seq_len it must be an integer from 2 to {UI_MAX_SEQ_LEN_ROWS}. Using {UI_MAX_SEQ_LEN_ROWS}.")
+                    f"y_axis=seq_len it must be an integer from 2 to {UI_MAX_SEQ_LEN_ROWS}. "
+                    f"Using {UI_MAX_SEQ_LEN_ROWS}.")
     state[key("y_count")] = UI_MAX_SEQ_LEN_ROWS
 if y_axis == "input_scale":
     y_span = round((state[key("y_max")] - state[key("y_min")]) / INPUT_STEP)

@@ -4,18 +4,31 @@ import time
 
 import streamlit as st
 
+from core.admission import ADMISSION
 from core.cells import CELLS
 from core.tasks import TASKS
-from core.admission import ADMISSION
 from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainConfig
 from ui import a11y, training_figs
-from ui.heavy import person, tab
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
+from ui.heavy import person, tab
 from ui.live_chart import live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
 from ui.text import sci
-from ui.training_controls import (BATCHES, FLOSS_KS, FLOSS_UI_MAX, FLOSS_WEIGHTS, HELP, LEARNING_RATES, PRESETS,
-                                  RUN_FIELDS, SEQ_LENS, SHARED, STATE, TASK_OPTIONS, TRAIN_HIDDEN_SIZES)
+from ui.training_controls import (
+    BATCHES,
+    FLOSS_KS,
+    FLOSS_UI_MAX,
+    FLOSS_WEIGHTS,
+    HELP,
+    LEARNING_RATES,
+    PRESETS,
+    RUN_FIELDS,
+    SEQ_LENS,
+    SHARED,
+    STATE,
+    TASK_OPTIONS,
+    TRAIN_HIDDEN_SIZES,
+)
 from ui.url import build_or_stop, inert, show_warnings
 
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
@@ -356,7 +369,8 @@ st.caption(f"Each step trains on one batch; every {configs[0].probe_every} steps
            "distance is measured on 8 sequences of the batch (heatmaps), and the top Lyapunov exponents along its "
            "first sequence (every step of a run that flosses). "
            + (f"The accuracy chart shows held-out digits that no run trains on: 100 of the 360 held-out images (10 "
-              f"of each digit), measured every {configs[0].probe_every} steps. " if TASKS[configs[0].task].heldout is not None else
+              f"of each digit), measured every {configs[0].probe_every} steps. "
+              if TASKS[configs[0].task].heldout is not None else
               "The accuracy is that of each new batch, before the network trains on it. "
               if TASKS[configs[0].task].accuracy is not None else "")
            + "Training state lives in your browser "

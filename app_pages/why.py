@@ -4,12 +4,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import core
-from ui.heavy import computed
 from ui import flow_figs
 from ui.chart_style import layout
+from ui.heavy import computed
 from ui.live_chart import chart
-from ui.text import headline, short_label
 from ui.nav import available_pages
+from ui.text import headline, short_label
 
 st.title("Why are recurrent networks hard to train?")
 st.caption("The argument in seven steps. The gradient curves are measured live by the same engine as the rest of "
@@ -129,7 +129,8 @@ text.markdown(
     "the pre-activations settle to a gaussian of variance q*, and each step multiplies the gradient's norm by "
     "$\\sqrt{\\chi}$ with $\\chi = s^2\\,\\mathbb{E}[f'(a)^2]$; $\\chi = 1$ is the **edge of chaos** (Poole et al. "
     "2016; Chen, Pennington & Schoenholz 2018). Recent recurrent models are built to stay there: the **LRU** "
-    "(Orvieto et al. 2023) makes the recurrence linear and diagonal, $x_t = \\Lambda x_{t-1} + \\gamma \\odot B u_t$, and "
+    "(Orvieto et al. 2023) makes the recurrence linear and diagonal, "
+    "$x_t = \\Lambda x_{t-1} + \\gamma \\odot B u_t$, and "
     "puts every eigenvalue on a ring just inside the unit circle, so each unit keeps $|\\lambda_j| \\approx 1$ of the "
     "gradient per step; **minGRU** (Feng et al. 2024) lets the gate read only the input, so its Jacobian is "
     "$\\operatorname{diag}(1 - z_t)$: it can never explode, and vanishes only as fast as the gates open.")

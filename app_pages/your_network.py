@@ -11,8 +11,18 @@ from core.watch import read_watch
 from core.weights import MAX_FILE_MB, build_module, find_groups, read_inputs, read_tensors
 from ui import inspect_figs
 from ui.heavy import wait_message
-from ui.inspect_controls import (EXAMPLE, EXAMPLE_INPUTS, EXAMPLE_RUN, INPUTS, RUNS, SOURCES, STATE, UI_MAX_BATCH,
-                                 UI_MAX_SEQ_LEN, VIEWS)
+from ui.inspect_controls import (
+    EXAMPLE,
+    EXAMPLE_INPUTS,
+    EXAMPLE_RUN,
+    INPUTS,
+    RUNS,
+    SOURCES,
+    STATE,
+    UI_MAX_BATCH,
+    UI_MAX_SEQ_LEN,
+    VIEWS,
+)
 from ui.live_chart import chart
 from ui.url import inert, show_warnings
 

@@ -4,9 +4,10 @@ of jobs, each run in a fresh process on one torch thread (as the app and the CLI
 Run: .venv/bin/python benchmarks/bench_budget.py [--quick | --grid] [--cell CELL]
 Prints one row per job with estimate / measured for time and for memory (peak resident-set growth), and
 whether the job is inside its budget. `--light`: the unrolls of the Gradient flow page that skip the queue
-(estimated under ui/heavy.py LIGHT_SECONDS), the heaviest of each cell, and the worst one measured. Time is the job's CPU time (what the running deadline counts, so a busy
-machine does not skew it) and its wall time. The estimates are meant to err on the high side: a ratio below 1
-on a big job means the model should be raised (core/budget.py). `--grid`: every cell at the corners where a
+(estimated under ui/heavy.py LIGHT_SECONDS), the heaviest of each cell, and the worst one measured. Time is the job's
+CPU time (what the running deadline counts, so a busy machine does not skew it) and its wall time. The estimates are
+meant to err on the high side: a ratio below 1 on a big job means the model should be raised (core/budget.py). `--grid`:
+every cell at the corners where a
 cost model goes wrong (batch 1, large H, float64), as unrolls and as training steps; the last line gives the
 smallest and largest ratio (the target is 0.5-2x everywhere).
 """
@@ -33,7 +34,8 @@ def peak():
 if kind == "unroll":
     cfg = core.UnrollConfig(**kw)
     core.unroll(core.UnrollConfig(**{**kw, "seq_len": 2, "batch": 1}))
-    job, cost = (lambda: core.unroll(cfg)), core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype)
+    job = lambda: core.unroll(cfg)  # noqa: E731
+    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype)
 elif kind == "train":                     # the first step: it runs the probe too
     cfg = TrainConfig(**kw)
     trainer, batch = Trainer(cfg), Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()

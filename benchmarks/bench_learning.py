@@ -96,7 +96,8 @@ def bench_xor(args) -> None:
         wins = sum(a >= SUCCESS for a in acc)
         lam_before = statistics.median(r[1][0] for r in results)
         lam_after = statistics.median(r[2][0] for r in results)
-        print(f"  {name:8s}: success {wins}/{len(acc)} ({wins / len(acc):.0%}); accuracy median {statistics.median(acc):.0%}"
+        print(f"  {name:8s}: success {wins}/{len(acc)} ({wins / len(acc):.0%}); "
+              f"accuracy median {statistics.median(acc):.0%}"
               f" (range {min(acc):.0%}–{max(acc):.0%}); λ1 median {lam_before:+.3f} before -> {lam_after:+.3f} after; "
               f"{statistics.median(r[3] for r in results):.1f} s per run", flush=True)
         print("            accuracies: " + " ".join(f"{a:.2f}" for a in acc))

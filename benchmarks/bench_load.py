@@ -67,7 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from benchmarks.streamlit_client import StreamlitSession  # noqa: E402
-from deploy.local_haproxy import start_local_balancer, stop as stop_balancer  # noqa: E402
+from deploy.local_haproxy import start_local_balancer  # noqa: E402
+from deploy.local_haproxy import stop as stop_balancer
 
 LOOPBACK = "127.0.0.1"
 MAX_USERS = 60                     # bounded: one process drives them all on a 2-core machine
@@ -619,8 +620,9 @@ def print_targets(rows: list[dict[str, Any]]) -> None:
 # the heaviest Gradient flow link, (c) 60 sessions from one client without the person cookie do the same; in
 # each, a third person opens a default Phase diagram after the attack has begun. (The 60 sessions carry
 # X-Forwarded-For as HAProxy adds it: one client behind the proxy, not a local one, which the app does not
-# pace.) Per case: the students' steps/s (mean, min; and as a share of case (a)), the Phase diagram's time to its finished run, health p50/p99, the
-# server's peak RSS, errors (the students', the third person's, failed health checks, tracebacks in the log).
+# pace.) Per case: the students' steps/s (mean, min; and as a share of case (a)), the Phase diagram's time to its
+# finished run, health p50/p99, the server's peak RSS, errors (the students', the third person's, failed health checks,
+# tracebacks in the log).
 
 HEAVY_LINK = "cell=lstm&seq_len=2000&hidden=512&batch=1"        # the heaviest job of the issue's report
 HOSTILE_STUDENTS = 5

@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-import core  # noqa: E402
 from conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_for_app_idle  # noqa: E402
+
+import core  # noqa: E402
 from ui.flow_controls import WEIGHT_SCALES  # noqa: E402
 
 ARM = """() => {

@@ -84,8 +84,8 @@ def preset_headless(limit_steps: int = 4000):
 
 
 def live_preset(limit_s: float = 180):
-    from playwright.sync_api import sync_playwright
     from conftest import CHROMIUM, CHROMIUM_ARGS, app_url, wait_for_app_idle
+    from playwright.sync_api import sync_playwright
     server = app_url.__wrapped__()
     base = next(server)
     try:

@@ -121,7 +121,8 @@ def main():
             ratio = probe / plain
             verdict = "" if target is None else (" ok" if ratio <= target else f" ABOVE TARGET {target}")
             print(f"{cell:6s} B{batch:<3d} H{hidden:<4d} T{seq_len:<5d} vs {name:16s} fwd+bwd {plain * 1e3:7.1f} ms: "
-                  f"curves {probe * 1e3:7.1f} ms = {ratio:5.2f}x" + (f" (target <= {target}){verdict}" if target else "")
+                  f"curves {probe * 1e3:7.1f} ms = {ratio:5.2f}x"
+                  + (f" (target <= {target}){verdict}" if target else "")
                   + f"; whole unroll (theory, Lyapunov, clipping) {whole * 1e3:7.1f} ms = {whole / plain2:5.2f}x",
                   flush=True)
     naive = best_of(naive_per_distance(8, 64, 300), 1)

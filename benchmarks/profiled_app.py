@@ -1,4 +1,5 @@
-"""app.py (or $GFL_SCRIPT) run unchanged (runpy) in Streamlit's script thread, observed: for benchmarks/profile_rerun.py only.
+"""app.py (or $GFL_SCRIPT) run unchanged (runpy) in Streamlit's script thread, observed: for
+benchmarks/profile_rerun.py only.
 
 `streamlit run benchmarks/profiled_app.py` with
 - GFL_PROFILE_DIR=<dir>: every script run is profiled (cProfile); writes <dir>/run-<n>.prof and appends the

@@ -13,9 +13,9 @@ MIN_TURN of one, so jobs of a few milliseconds simply alternate), and the next s
 with the least; a person who comes (back) after a pause starts no lower than a virtual clock that follows the
 least-served of those in line (fair queueing's start time), so a newcomer cannot jump a class that has been
 training for an hour, and a person who just used a long job does not lose its debt by pausing. A 30 s unroll
-thus costs its owner as much as a hundred of the class's 0.3 s training chunks. Per person: one job running, at most `max_waiting` waiting; a new job of the
-same tab (and lane) replaces that tab's waiting one (the old waiter gets `Superseded`), and a job beyond the
-bound is refused with `TooManyWaiting`.
+thus costs its owner as much as a hundred of the class's 0.3 s training chunks. Per person: one job running, at most
+`max_waiting` waiting; a new job of the same tab (and lane) replaces that tab's waiting one (the old waiter gets
+`Superseded`), and a job beyond the bound is refused with `TooManyWaiting`.
 
 Two lanes. One-shot jobs (`slot()`) and training chunks (`ticket()`) each have `slots` places, and both lanes
 together `slots` + 1: training never waits behind one-shot jobs only (a 30 s unroll takes a place from the

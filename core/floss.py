@@ -8,7 +8,8 @@ own trajectory (its first FLOSS_SEQUENCES sequences, each on its own): K orthono
 through the step Jacobians J_t = ∂state_t/∂state_{t−1} of the trained layer, re-orthonormalised at every step by
 torch.linalg.qr (whose gradient torch knows), and λ_i = mean over the steps after the burn-in of log|R_ii|. The
 flossing term is TrainConfig.floss_weight (default 1) × Σ_i λ_i², averaged over the sequences: the exponents are
-in nats per step, so K = 16 exponents of −0.2 add 0.64 at weight 1, the size of a chance-level cross-entropy. The diagonal cells (LRU, minGRU) have their exponents in closed form, as in core/lyapunov.py.
+in nats per step, so K = 16 exponents of −0.2 add 0.64 at weight 1, the size of a chance-level cross-entropy. The
+diagonal cells (LRU, minGRU) have their exponents in closed form, as in core/lyapunov.py.
 
 Each supported cell has one tangent builder here, keyed by its registry name; a cell without one cannot be
 flossed (TrainConfig says so).

@@ -17,9 +17,9 @@ from . import meanfield
 from .budget import Budget, check, phase_cost
 from .cells import ACTIVATIONS, GAMMA
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
+from .deadline import within_deadline
 from .probe import DTYPES, build
 from .theory import spectrum
-from .deadline import within_deadline
 
 Y_AXES = ("input_scale", "seq_len", "activation")
 

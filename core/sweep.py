@@ -16,11 +16,11 @@ import torch
 from . import budget, meanfield
 from .cells import ACTIVATION_FN, CELLS, GAMMA, derivative_from_output
 from .config import UnrollConfig
+from .deadline import within_deadline
 from .errors import ConfigError
 from .norms import step_norms
 from .probe import build
 from .theory import fit_rate, spectrum
-from .deadline import within_deadline
 
 
 @dataclass

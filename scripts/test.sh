@@ -32,4 +32,6 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/scripts/containers.conf}
 AXE_VERSION=4.14.1
 grep -qs "\"version\": \"$AXE_VERSION\"" tests/.npm/node_modules/axe-core/package.json ||
     npm install --prefix tests/.npm --no-audit --no-fund --no-save --silent "axe-core@$AXE_VERSION" >/dev/null
+# The linter first (ruff.toml): a style error fails the run before the long tests start.
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

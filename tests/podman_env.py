@@ -119,7 +119,8 @@ def local_mirror():
     them: (torch index URL with torch alone, package index URL with everything else)."""
     wheels = lock_wheels()
     with tempfile.TemporaryDirectory(prefix="gfl-index-") as root:
-        is_torch = lambda w: canonical(w.name.split("-")[0]) == "torch"
+        def is_torch(wheel):
+            return canonical(wheel.name.split("-")[0]) == "torch"
         write_simple_index(Path(root, "torch"), [w for w in wheels if is_torch(w)])
         write_simple_index(Path(root, "pypi"), [w for w in wheels if not is_torch(w)])
         port = free_port()

@@ -1,7 +1,6 @@
 """Charts stay readable in a real browser: no legend over a title or an axis title, no annotation cut at the
 edge of its chart, at a desktop, a phone and 150% zoom (a 1280-px screen zoomed shows 853 CSS pixels)."""
 import pytest
-
 from conftest import wait_for_app_idle
 
 VIEWPORTS = {"desktop": (1400, 1000), "phone": (390, 844), "zoom150": (853, 600)}

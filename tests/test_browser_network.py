@@ -2,6 +2,7 @@
 import json
 
 from conftest import wait_for_app_idle
+
 from ui.inspect_controls import EXAMPLE
 
 NAMES = """() => { const el = document.querySelector('.js-plotly-plot');

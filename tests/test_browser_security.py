@@ -3,8 +3,8 @@ asks no host but the server for anything, and the developer chrome and traceback
 from urllib.parse import urlencode, urlparse
 
 import pytest
-
 from conftest import wait_for_app_idle
+
 from ui.cliff_controls import FIELDS as CLIFF_FIELDS
 from ui.flow_controls import FIELDS as FLOW_FIELDS
 from ui.flow_controls import PAGE_FIELDS

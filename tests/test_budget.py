@@ -1,9 +1,9 @@
 """Every job has a memory and time budget checked up front (core/budget.py): oversized jobs are refused with a
 message naming what to lower, the estimates depend on sizes only, and every slider's maximum fits."""
 import pytest
+from conftest import open_page, run_cli
 
 import core
-from conftest import open_page, run_cli
 from core.cliff import CliffConfig
 from core.phase import PhaseConfig
 from core.training import Race, TrainConfig
@@ -98,8 +98,8 @@ def test_a_training_link_past_the_budget_is_refused_on_the_page_and_the_page_kee
 
 
 # ---- the time budget holds while a job runs (core/deadline.py) ----
-from core import budget                                                      # noqa: E402
-from core.deadline import DeadlineExceeded, within_deadline                  # noqa: E402
+from core import budget  # noqa: E402
+from core.deadline import DeadlineExceeded, within_deadline  # noqa: E402
 
 LONG_UNROLL = core.UnrollConfig(cell="lstm", seq_len=3000, hidden=128, batch=8, dtype="float64")   # ~1 s of CPU
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, run_cli
 
 
@@ -81,7 +80,8 @@ def test_human_readable_summary():
     (["--cell", "transformer"], "error: --cell must be one of rnn, lstm, gru"),
     (["--clip", "-1"], "error: --clip must be a number greater than 0"),
     (["--dtype", "float16"], "error: --dtype must be one of float32, float64"),
-    (["--seq-len", "10000", "--hidden", "1024", "--batch", "256"], "error: this unroll is too big: it would need about"),
+    (["--seq-len", "10000", "--hidden", "1024", "--batch", "256"],
+     "error: this unroll is too big: it would need about"),
     (["--no-such-flag"], "error: unrecognized arguments: --no-such-flag"),
 ])
 def test_bad_input_exits_2_with_one_line(args, fragment):

@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 import podman_env as pm
+import pytest
 from conftest import wait_for_app_idle
+
 from ui.nav import PAGES
 
 pytestmark = pytest.mark.timeout(1500)      # the first test pays for the base (cold) and the build
@@ -213,7 +213,8 @@ def test_too_little_memory_fails_visibly_not_with_half_a_page(built, browser):
         pm.wait_for(lambda: pm.http_get(url + HEALTH)[2] == b"ok", 30, "health at rest")
         page = context.new_page()
         page.goto(url + "/gradient-flow", timeout=60_000)
-        state = lambda: pm.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.split()
+        def state():
+            return pm.podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout.split()
         pm.wait_for(lambda: state()[0] == "exited", 60, "the container to be killed", interval=0.5)
         assert state() == ["exited", "137"]
         assert pm.http_get(url + HEALTH)[0] is None
@@ -236,7 +237,8 @@ def seconds_to_take_out():
     min(timeout connect, inter), `fastinter` apart."""
     cfg = HAPROXY_CFG.read_text()
     line = re.search(r"^\s*default-server\b.*$", cfg, re.M).group(0)
-    number = lambda pattern, text=line: int(re.search(pattern, text).group(1))
+    def number(pattern, text=line):
+        return int(re.search(pattern, text).group(1))
     inter, fastinter, fall = number(r"\binter (\d+)s\b"), number(r"\bfastinter (\d+)s\b"), number(r"\bfall (\d+)\b")
     connect = int(re.search(r"^\s*timeout connect (\d+)s$", cfg, re.M).group(1))
     return inter + fall * (fastinter + min(connect, inter))

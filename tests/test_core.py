@@ -11,8 +11,8 @@ import core
 from core import probe
 from core.cells import ACTIVATION_FN, CELLS
 from core.cells import lstm as lstm_cell
-from core.cells.base import SCAN_LOOP_FROM
 from core.cells import rnn as rnn_cell
+from core.cells.base import SCAN_LOOP_FROM
 
 ACTS = ["tanh", "sigmoid", "relu", "linear"]
 
@@ -71,7 +71,8 @@ def test_rnn_gradient_matches_finite_differences(activation):
     for t0 in (0, 5, 10):
         fd = np.zeros(cfg.hidden)
         for i in range(cfg.hidden):
-            bump = torch.zeros_like(states[t0]); bump[0, i] = eps
+            bump = torch.zeros_like(states[t0])
+            bump[0, i] = eps
             fd[i] = (rnn_loss_from(cfg, t0, states[t0] + bump) - rnn_loss_from(cfg, t0, states[t0] - bump)) / (2 * eps)
         # central differences in float64: truncation O(eps²) and rounding ~1e-16·|L|/eps
         np.testing.assert_allclose(trace.g[t0, 0].numpy(), fd, rtol=1e-6, atol=max(1e-9, 1e-6 * np.abs(fd).max()))
@@ -171,7 +172,8 @@ def test_gated_gradient_matches_finite_differences(cell):
                 h, c = module(x[t], (h, c))
             else:
                 h = module(x[t], h)
-            hs.append(h); cs.append(c)
+            hs.append(h)
+            cs.append(c)
     def output_gate(t0):
         h_prev = hs[t0 - 1] if t0 else h0
         with torch.no_grad():
@@ -183,7 +185,8 @@ def test_gated_gradient_matches_finite_differences(cell):
         for which in ("h", "c") if cell == "lstm" else ("h",):
             fd = np.zeros(cfg.hidden)
             for i in range(cfg.hidden):
-                bump = torch.zeros_like(h0); bump[0, i] = eps
+                bump = torch.zeros_like(h0)
+                bump[0, i] = eps
                 if which == "h":        # the state (h_t, c_t) with h_t moved
                     hp, hm, cp, cm = hs[t0] + bump, hs[t0] - bump, cs[t0], cs[t0]
                 else:                   # c_t moved; h_t = o_t·tanh(c_t) moves with it (every path)
@@ -224,7 +227,8 @@ def test_identity_relu_keeps_gradient_at_one_without_input():
 def test_regimes_for_textbook_settings():
     assert core.unroll(core.UnrollConfig(weight_scale=0.5)).regime == "vanishing"
     assert core.unroll(core.UnrollConfig(activation="linear", init="orthogonal", weight_scale=1.0)).regime == "stable"
-    assert core.unroll(core.UnrollConfig(activation="linear", init="orthogonal", weight_scale=1.2)).regime == "exploding"
+    growing = core.UnrollConfig(activation="linear", init="orthogonal", weight_scale=1.2)
+    assert core.unroll(growing).regime == "exploding"
 
 
 def test_backward_overflow_is_located_and_float64_postpones_it():

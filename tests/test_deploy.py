@@ -14,13 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import free_port, streamlit_server
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from deploy import local_haproxy
-from conftest import free_port, streamlit_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -473,8 +473,9 @@ def test_a_replica_killed_mid_run_leaves_the_other_saying_the_run_was_lost():
     reconnects with its URL and is sent to the other: the page says the run was lost and keeps the settings."""
     import signal
 
-    from benchmarks.streamlit_client import StreamlitSession
     from conftest import run_async
+
+    from benchmarks.streamlit_client import StreamlitSession
     haproxy_or_fail()
     ports = []
     while len(ports) < 3:

@@ -166,7 +166,8 @@ def _reference_exponents(step, seq_len, dim, top):
     return np.sort(sums / (seq_len - start))[::-1]
 
 
-CASES = [dict(cell="rnn", hidden=4, weight_scale=0.3), dict(cell="rnn", hidden=5, activation="relu", bias=3.0, input_scale=0.3, weight_scale=0.5),
+CASES = [dict(cell="rnn", hidden=4, weight_scale=0.3),
+         dict(cell="rnn", hidden=5, activation="relu", bias=3.0, input_scale=0.3, weight_scale=0.5),
          dict(cell="lstm", hidden=2, bias=2.0), dict(cell="lstm", hidden=2, bias=4.0, weight_scale=0.3),
          dict(cell="gru", hidden=2, bias=2.0), dict(cell="gru", hidden=5, weight_scale=2.0)]
 
@@ -251,7 +252,8 @@ def test_the_theory_note_quotes_the_measured_table_for_the_setting_on_screen():
     assert {r["activation"] for r in rows} == {"tanh", "sigmoid", "relu", "linear"}
     assert {r["hidden"] for r in rows} == {256, 1024} and len({r["bias"] for r in rows}) >= 3
     res = core.unroll(UnrollConfig(activation="tanh", bias=3.0, input_scale=1.0, hidden=1024, seq_len=50))
-    row = next(r for r in rows if (r["activation"], r["bias"], r["input_scale"], r["hidden"]) == ("tanh", 3.0, 1.0, 1024))
+    row = next(r for r in rows
+               if (r["activation"], r["bias"], r["input_scale"], r["hidden"]) == ("tanh", 3.0, 1.0, 1024))
     worst = max(abs(e) for e in row["error_percent"] if e is not None)
     assert f"within {worst:.1f}% of the measured factor" in res.theory_note
     dead = core.unroll(UnrollConfig(activation="relu", bias=-3.0, input_scale=1.0, hidden=1024, seq_len=50))

@@ -9,12 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, run_cli
 from safetensors.torch import save, save_file
 
 import core
 from core.__main__ import main
 from core.weights import load_module
-from conftest import ROOT, run_cli
 
 EXAMPLE = ROOT / "examples" / "adding_lstm.safetensors"
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
 from core import digits, floss
 from core.budget import BudgetError
@@ -14,9 +15,6 @@ from core.cells.base import Network, Trace
 from core.errors import ConfigError
 from core.tasks import TASKS
 from core.training import Batches, Model, Race, TrainConfig, Trainer, train
-
-from conftest import run_cli
-
 
 # -- data ---------------------------------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import pytest
 import core
 from core.cliff import cliff
 from core.phase import measured_edge, phase_diagram
-from ui import flow_figs, lesson_steps as L
+from ui import flow_figs
+from ui import lesson_steps as L
 from ui.flow_controls import WEIGHT_SCALES
 
 VARIANTS = [dict(), dict(dtype="float64", seed=1), dict(dtype="float64", seed=2)]
@@ -116,8 +117,8 @@ def test_no_chart_of_the_lesson_or_the_sweep_prints_tex_on_an_axis():
     """Plotly draws `h_{T−k}` literally: subscripts are <sub>…</sub> (or Unicode)."""
     figures = [step.figure() for step in L.STEPS] + [flow_figs.sweep_figure(L.sweep_result())]
     for fig in figures:
-        titles = [fig.layout.title.text or ""] + [a.title.text or "" for a in
-                                                  (fig.layout.xaxis, fig.layout.yaxis)] + [t.name or "" for t in fig.data]
+        axes = (fig.layout.xaxis, fig.layout.yaxis)
+        titles = [fig.layout.title.text or ""] + [a.title.text or "" for a in axes] + [t.name or "" for t in fig.data]
         assert not [t for t in titles if "_{" in t or "^{" in t or "\\" in t], titles
     assert "<sub>T−k</sub>" in figures[0].layout.yaxis.title.text
 

@@ -6,9 +6,9 @@ import statistics
 
 import numpy as np
 import pytest
+from conftest import open_page, run_cli
 
 import core
-from conftest import open_page, run_cli
 from core import meanfield
 from core.phase import PhaseConfig, phase_diagram
 

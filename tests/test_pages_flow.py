@@ -2,9 +2,8 @@
 import json
 
 import pytest
+from conftest import APP, APPTEST_TIMEOUT, open_page, values
 from streamlit.testing.v1 import AppTest
-
-from conftest import values, APP, APPTEST_TIMEOUT, open_page
 
 FLOW = "app_pages/gradient_flow.py"
 
@@ -173,7 +172,8 @@ def test_a_link_with_two_pins_opens_with_both_and_a_bad_pin_gets_one_line():
 def test_reset_page_brings_back_the_defaults_and_drops_the_pins():
     at = open_flow(activation="relu", weight_scale="2", pin="seq_len:40", view="spectrum")
     next(b for b in at.button if b.label == "Reset page").click().run()
-    assert at.selectbox(key="flow__activation").value == "tanh" and at.select_slider(key="flow__weight_scale").value == 1
+    assert at.selectbox(key="flow__activation").value == "tanh"
+    assert at.select_slider(key="flow__weight_scale").value == 1
     assert not any(n.startswith("pinned") for n in trace_names(charts(at)[0]))
     assert dict(at.query_params) == {}
 

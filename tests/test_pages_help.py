@@ -1,6 +1,5 @@
 """Every control of every page explains itself: a help tooltip on each widget (AppTest)."""
 import pytest
-
 from conftest import open_page
 
 WIDGETS = ["button", "checkbox", "date_input", "download_button", "multiselect", "number_input", "radio",

@@ -1,5 +1,6 @@
 """The Training lab with the digits and delayed-XOR tasks and gradient flossing, through AppTest."""
 from conftest import live_figures, open_page
+
 from core.learning_presets import FLOSSING_RACE, FORGETTING_RACE
 
 PAGE = "app_pages/training.py"

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import open_page, values
 from safetensors.torch import save
 
 import core
-from conftest import open_page, values
 from core.weights import load_module
 from ui import inspect_figs
 from ui.inspect_controls import EXAMPLE, EXAMPLE_INPUTS

@@ -2,8 +2,8 @@
 import json
 
 import pytest
-
 from conftest import open_page, values
+
 from ui import theory_figs
 
 

@@ -4,9 +4,9 @@ import time
 
 import pytest
 from conftest import ROOT, live_figures, open_page, run_async, streamlit_server, values
-from core.training import CLIPPING_RACE, GATING_RACE
 
 from benchmarks.streamlit_client import StreamlitSession
+from core.training import CLIPPING_RACE, GATING_RACE
 
 PAGE = "app_pages/training.py"
 
@@ -33,7 +33,8 @@ def test_the_clipping_preset_races_the_same_network_with_and_without_clipping():
     at = open_training(preset="exploding")
     assert any("Exploding gradients and clipping" in i.value for i in at.info)
     assert at.session_state["runner"].race.configs == list(CLIPPING_RACE)
-    assert at.select_slider(key="training__a_clip").value == 1.0 and at.select_slider(key="training__b_clip").value is None
+    assert at.select_slider(key="training__a_clip").value == 1.0
+    assert at.select_slider(key="training__b_clip").value is None
 
 
 def test_step_trains_one_batch_and_reset_starts_over():
@@ -156,7 +157,8 @@ def test_every_task_trains_from_the_page():
         at.button(key="btn_step").click().run()
         assert not at.exception and "step **1**" in status(at)
         task_text = " ".join(c.value for c in at.caption)
-        assert {"copy": "cross-entropy over those 5 recall steps only", "order": "which order it saw"}[task] in task_text
+        expected = {"copy": "cross-entropy over those 5 recall steps only", "order": "which order it saw"}[task]
+        assert expected in task_text
         assert "T is the" in task_text
 
 

@@ -3,10 +3,10 @@ import json
 import textwrap
 
 import pytest
+from conftest import run_async, streamlit_server
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks.streamlit_client import StreamlitSession, _Probe, stream_url
-from conftest import run_async, streamlit_server
 
 APP = textwrap.dedent("""
     import plotly.graph_objects as go

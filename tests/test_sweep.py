@@ -1,9 +1,9 @@
 """The Sweep view: every weight scale of the slider in one batched pass, scrubbed in the browser."""
 import numpy as np
 import pytest
+from conftest import open_page, wait_for_app_idle
 
 import core
-from conftest import open_page, wait_for_app_idle
 from ui import flow_figs
 from ui.flow_controls import WEIGHT_SCALES
 
@@ -76,8 +76,8 @@ def test_scrubbing_the_sweep_redraws_in_the_browser_without_the_server(app_url, 
     s = WEIGHT_SCALES[50]
     page.goto(app_url + f"/gradient-flow?view=sweep&weight_scale={s}")
     wait_for_app_idle(page)
-    find = "[...document.querySelectorAll('.js-plotly-plot')].find(g => g._transitionData && g._transitionData._frames" \
-           " && g._transitionData._frames.length)"
+    find = ("[...document.querySelectorAll('.js-plotly-plot')]"
+            ".find(g => g._transitionData && g._transitionData._frames && g._transitionData._frames.length)")
     page.wait_for_function(f"() => !!({find})", timeout=60_000)
     assert page.evaluate(f"() => ({find}).layout.title.text").startswith(f"s = {s:g}:")
     sent = []

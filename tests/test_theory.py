@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
 import core
 from core.cliff import CliffConfig, cliff, cliff_grid, descend, loss_and_grad
 from core.config import ConfigError
 from core.phase import PhaseConfig, measured_edge, phase_diagram
-from conftest import run_cli
 
 
 def cliff_loss(w: float, b: float, T=50, x0=0.5, target=0.7) -> float:

@@ -7,12 +7,23 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
 from core.config import ConfigError
-from core.tasks import (COPY_LENGTH, COPY_SYMBOLS, ORDER_END, ORDER_START, ORDER_X, ORDER_Y, TASKS, adding_batch,
-                        copy_batch, order_batch, order_positions)
+from core.tasks import (
+    COPY_LENGTH,
+    COPY_SYMBOLS,
+    ORDER_END,
+    ORDER_START,
+    ORDER_X,
+    ORDER_Y,
+    TASKS,
+    adding_batch,
+    copy_batch,
+    order_batch,
+    order_positions,
+)
 from core.training import Batches, Model, Race, TrainConfig, Trainer, probe_distances, train
-from conftest import run_cli
 
 TINY = dict(seq_len=20, hidden=8, batch=16, probe_every=5)
 
@@ -309,6 +320,7 @@ def wait_until(condition, seconds: float = 30.0) -> None:
 
 def test_a_runner_trains_in_its_thread_until_paused_and_pause_means_nothing_more():
     import time
+
     from core.admission import Admission
     from core.training import Runner
     runner = Runner(Race([SMALL]), Admission(slots=1))
@@ -356,6 +368,7 @@ def test_a_run_that_goes_non_finite_stops_as_diverged():
 
 def test_runners_take_turns_on_the_servers_slots_and_an_unwatched_run_waits():
     import time
+
     from core.admission import Admission
     from core.training import Runner
     admission = Admission(slots=1)

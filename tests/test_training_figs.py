@@ -123,7 +123,8 @@ def test_history_csv_has_every_step_of_every_run_and_the_configs_export_round_tr
     b = history(3, grad=lambda s: math.inf if s == 3 else 0.5, loss=lambda s: math.nan if s == 3 else 0.2)
     table = pd.read_csv(io.StringIO(training_figs.history_csv([a, b], ["A: LSTM", "B: RNN tanh"])))
     assert list(table.columns[:6]) == ["run", "step", "loss", "grad_norm", "grad_norm_clipped", "clipped"]
-    assert list(table["run"]) == ["A: LSTM"] * 5 + ["B: RNN tanh"] * 3 and list(table["step"]) == [1, 2, 3, 4, 5, 1, 2, 3]
+    assert list(table["run"]) == ["A: LSTM"] * 5 + ["B: RNN tanh"] * 3
+    assert list(table["step"]) == [1, 2, 3, 4, 5, 1, 2, 3]
     assert table["loss"].isna().tolist() == [False] * 7 + [True] and not table["finite"].iloc[-1]
     configs = json.loads(training_figs.configs_json([a, b], ["A: LSTM", "B: RNN tanh"]))
     assert TrainConfig(**configs["B: RNN tanh"]) == CFG

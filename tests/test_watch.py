@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_inspect import H, reference_step
 
 import core
 from core.inspect import architecture_of
-from test_inspect import H, reference_step
 
 
 def user_loss(out, final, head, y):

@@ -68,7 +68,8 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         name = "Pascanu bound (λ1·γ)^k"
         above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
         if above.any():             # said in the legend: a label on the chart would crowd the top of small charts
-            name += f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}:<br>above the chart from k = {int(np.argmax(above))}"
+            name += (f", λ1·γ = {res.spectrum.lambda1 * res.gamma:.3g}:<br>"
+                     f"above the chart from k = {int(np.argmax(above))}")
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.bound), name=name,
                            mode="lines", line=dict(color=COLORS["bound"], dash="dash", width=2),
                            hovertemplate="distance %{x}<br>bound = %{y:.3e}<extra></extra>"))
@@ -82,7 +83,8 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         with np.errstate(over="ignore"):
             line = res.grad_norm[0] * np.exp(lam * k)
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(line), mode="lines",
-                           name=f"Lyapunov e^(λ_max·k), λ_max = {lam:.3g}", line=dict(color=COLORS["lyapunov"], dash="dot", width=2.5),
+                           name=f"Lyapunov e^(λ_max·k), λ_max = {lam:.3g}",
+                           line=dict(color=COLORS["lyapunov"], dash="dot", width=2.5),
                            hovertemplate="distance %{x}<br>e^(λ_max k) = %{y:.3e}<extra></extra>"))
     if res.cell_grad_norm is not None:
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.cell_grad_norm), name="‖∂L/∂c‖ cell state",

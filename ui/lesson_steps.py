@@ -120,7 +120,8 @@ def saturation_line() -> str:
 
 def sweep_line() -> str:
     e = sweep_edges()
-    return (f"Measured: the factor reaches 1 at s = {e['measured']:.3g}, mean-field χ = 1 at s = {e['mean_field']:.3g}; "
+    return (f"Measured: the factor reaches 1 at s = {e['measured']:.3g}, "
+            f"mean-field χ = 1 at s = {e['mean_field']:.3g}; "
             f"λ1 = 1 already at s = {e['lambda1']:.2g}.")
 
 
@@ -134,7 +135,8 @@ def phase_line() -> str:
     res = phase_result()
     edge = measured_edge(res)
     first, last = 0, len(res.y) - 1
-    return (f"Edge at input scale {res.y[first]:g}: measured s = {edge[first]:.2g}, mean-field {res.mean_field_edge[first]:.2g}; "
+    return (f"Edge at input scale {res.y[first]:g}: measured s = {edge[first]:.2g}, "
+            f"mean-field {res.mean_field_edge[first]:.2g}; "
             f"at {res.y[last]:g}: {edge[last]:.2g} and {res.mean_field_edge[last]:.2g}; Pascanu's bound "
             f"s = {res.theory_edge[last]:.2g}.")
 

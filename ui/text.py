@@ -151,7 +151,8 @@ def cliff_story(res: CliffResult) -> str:
                 f"the threshold ({rescaled}), so no step is longer than {cap:.3g}. {ends} The wall is where exploding "
                 "gradients live: rare, huge, and harmless once their length is capped.")
     start = (f"**What happened.** This descent did not hit the wall: its largest gradient was "
-             f"‖∇E‖ = {sci(float(plain.grad_norm.max()), 3)} and its longest step {sci(float(plain.step_length[jump]), 3)}")
+             f"‖∇E‖ = {sci(float(plain.grad_norm.max()), 3)} and its longest step "
+             f"{sci(float(plain.step_length[jump]), 3)}")
     if _same_path(plain, clipped):
         return (f"{start}, so plain and clipped descent move alike ({rescaled}; they end within 1% of each other). "
                 f"{ends} Click the surface next to the bright ridge to start where the gradient explodes.")

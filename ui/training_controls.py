@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.config import FieldSpec
-from core.tasks import TASKS
 from core.learning_presets import FLOSSING_RACE, FORGETTING_RACE
+from core.tasks import TASKS
 from core.training import CLIPPING_RACE, GATING_RACE, TRAIN_FIELDS, TrainConfig
 from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.page_state import PageState
@@ -70,8 +70,8 @@ PRESETS = {
                 "**Start**: within a few seconds (20–40 steps) B's gradient norm climbs by orders of magnitude, its "
                 "loss jumps and turns NaN, and the race pauses there. Press **Start** again and A goes on alone: its "
                 "gradient was clipped on almost every step, and it stays finite. Clipping does not make A learn "
-                "fast: its loss stays at or above the chance line (MSE 1/6) for the first 200 steps, because this network "
-                "also forgets. It only keeps it alive.",
+                "fast: its loss stays at or above the chance line (MSE 1/6) for the first 200 steps, because this "
+                "network also forgets. It only keeps it alive.",
         "values": {"race": True, **{n: getattr(CLIPPING_RACE[0], n) for n in SHARED},
                    **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", CLIPPING_RACE) for n in RUN_FIELDS}},
     },
@@ -120,7 +120,8 @@ def run_field(prefix: str, name: str) -> UrlField:
     if name == "floss_k":
         spec, snap = replace(spec, hi=FLOSS_KS[-1]), lambda v: min(FLOSS_KS, key=lambda o: abs(o - v))
     if name == "floss_weight":
-        spec, snap = replace(spec, lo=FLOSS_WEIGHTS[0], hi=FLOSS_WEIGHTS[-1], lo_open=False), nearest_option(FLOSS_WEIGHTS)
+        spec = replace(spec, lo=FLOSS_WEIGHTS[0], hi=FLOSS_WEIGHTS[-1], lo_open=False)
+        snap = nearest_option(FLOSS_WEIGHTS)
     if name in ("floss_every", "floss_before"):
         spec = replace(spec, hi=FLOSS_UI_MAX)
     return UrlField(f"{prefix}_{name}", default, spec, snap)

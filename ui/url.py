@@ -90,8 +90,11 @@ def dropped_query_warning() -> str | None:
     """A warning when Streamlit ignored this run's whole query string (more than 1,000 parameters, or more than
     512 Ki characters: every setting of the link is lost, silently), else None."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
-    from streamlit.runtime.state.query_params import (CLIENT_STATE_QUERY_STRING_MAX_FIELDS,
-                                                      CLIENT_STATE_QUERY_STRING_MAX_LENGTH, sanitize_query_string)
+    from streamlit.runtime.state.query_params import (
+        CLIENT_STATE_QUERY_STRING_MAX_FIELDS,
+        CLIENT_STATE_QUERY_STRING_MAX_LENGTH,
+        sanitize_query_string,
+    )
     ctx = get_script_run_ctx()
     raw = getattr(ctx, "query_string", "") or ""
     if not isinstance(raw, str) or not raw or sanitize_query_string(raw):
@@ -124,6 +127,7 @@ def student_link(query: dict[str, str] | None = None) -> str:
     """The address of this view for students: every setting of the page, without presentation mode (a teacher
     presenting hands out the normal view). `query`: the parameters (default: the address bar's)."""
     from urllib.parse import urlencode
+
     from ui.present import PARAM
     if query is None:
         pairs = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..deadline import within_deadline
 from ..lyapunov import qr_exponents
 from .base import CellSpec, Network, Trace, UnrollCost, denormals_as_zero, gated_weights
 from .layers import FusedLayer
-from ..deadline import within_deadline
 
 GATES = 3
 STEPPED_FORWARD = 2048              # batch × hidden from which the stepped forward beats nn.GRU + recompute

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import recurrent_matrix
 from ..deadline import within_deadline
+from .base import recurrent_matrix
 
 
 class FusedLayer(torch.nn.Module):

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..deadline import within_deadline
 from ..lyapunov import qr_exponents
 from .base import CellSpec, Network, Trace, UnrollCost, denormals_as_zero, gated_weights, linear_scan
 from .layers import FusedLayer
-from ..deadline import within_deadline
 
 GATES = 4
 CHUNK_BYTES = 128 * 2**20           # activations of one chunk of the backward pass

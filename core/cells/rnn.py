@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import meanfield
+from ..deadline import within_deadline
 from ..lyapunov import qr_exponents
 from .base import (
     GAMMA,
@@ -23,7 +24,6 @@ from .base import (
     recurrent_matrix,
 )
 from .layers import FusedLayer
-from ..deadline import within_deadline
 
 
 def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> Network:
