@@ -51,6 +51,7 @@ BUDGETS = {
     "loss cliff": Budget(1 * GIB, 10.0),
     "weight-scale sweep": Budget(1 * GIB, 10.0),
     "inspect": Budget(2 * GIB, 30.0),
+    "flossing demo": Budget(1 * GIB, 30.0),       # the lesson's flossing step: a few hundred small flossing steps
 }
 
 # The cost model: seconds = steps × overhead per step + floating-point operations / rate, where a probe's
@@ -89,6 +90,8 @@ LOWER = {
     "phase diagram": "the number of grid points, the batch, the hidden size or T",
     "loss cliff": "the grid resolution, the unrolled steps T or the descent steps",
     "weight-scale sweep": "the sequence length T, the batch or the hidden size",
+    "inspect": "the sequence length T or the batch",
+    "flossing demo": "the flossing steps (floss_before), T or the hidden size",
 }
 
 

@@ -3,7 +3,13 @@
 """
 from __future__ import annotations
 
-from .training import TrainConfig
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .budget import Budget, check
+from .training import Batches, TrainConfig, Trainer, probe_distances
 
 # "Forgetting a digit": a GRU against a tanh RNN (32 units each) on the digits task with a blank delay of 20 steps
 # (T = 84: the last pixel is 20 steps back, the first 83), the same batches, clipping at 1, Adam 3e-3 for the GRU and
@@ -20,3 +26,36 @@ FORGETTING_RACE = (TrainConfig(cell="gru", lr=3e-3, **_DIGITS),
 _XOR = dict(task="xor", seq_len=41, delay=40, batch=32, seed=0, cell="rnn", activation="tanh", hidden=32, lr=3e-3,
             clip=1.0)
 FLOSSING_RACE = (TrainConfig(**_XOR), TrainConfig(**_XOR, floss_k=16, floss_before=200, floss_every=0))
+
+
+@dataclass(frozen=True)
+class FlossingEffect:
+    """What flossing alone does to an untrained network (the lesson's flossing step): ‖∂L/∂h_{T−k}‖ by distance k
+    and the top Lyapunov exponents, on one fixed batch, before and after `floss_before` steps of Σλᵢ²."""
+    distance: np.ndarray
+    grad_norm_before: np.ndarray
+    grad_norm_after: np.ndarray
+    exponents_before: np.ndarray          # top K, nats per step, descending
+    exponents_after: np.ndarray
+
+
+def flossing_effect(cfg: TrainConfig) -> FlossingEffect:
+    """Train `cfg` (a flossing config) for its `floss_before` steps of flossing alone on its own batches, and
+    measure the gradient by distance and the exponents on the first batch before and after."""
+    step = cfg.step_cost()
+    check("flossing demo", Budget(step.memory_bytes, step.seconds * max(cfg.floss_before, 1)), "lower floss_before")
+    trainer = Trainer(cfg)
+    batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed, cfg.task_options)
+    x, target = batches.next()
+
+    def measure():
+        grads = probe_distances(trainer.model, x, target)
+        with torch.no_grad():
+            lyap = trainer.exponents(x).mean(0).numpy()
+        return grads, lyap
+    grads_before, lyap_before = measure()
+    trainer.step(x, target)
+    for _ in range(cfg.floss_before - 1):
+        trainer.step(*batches.next())
+    grads_after, lyap_after = measure()
+    return FlossingEffect(np.arange(cfg.seq_len), grads_before, grads_after, lyap_before, lyap_after)

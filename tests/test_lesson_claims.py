@@ -7,6 +7,7 @@ import pytest
 
 import core
 from core.cliff import cliff
+from core.learning_presets import flossing_effect
 from core.phase import measured_edge, phase_diagram
 from ui import flow_figs
 from ui import lesson_steps as L
@@ -94,6 +95,16 @@ def test_step_8_the_measured_edge_follows_mean_field_and_pascanus_bound_stays_fa
     assert np.all(np.abs(edge / mean_field - 1) < 0.1)
     assert np.all(res.theory_edge < 0.6 * edge)
     assert np.all(np.diff(mean_field) > 0) and edge[-1] > 2 * edge[0]        # larger inputs: a larger edge
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_step_9_flossing_pulls_the_top_exponent_to_zero_and_the_gradient_stops_vanishing(seed):
+    e = flossing_effect(replace(L.FLOSSED, seed=seed))
+    before, after = (g[L.FAR] / g[0] for g in (e.grad_norm_before, e.grad_norm_after))
+    assert e.exponents_before[0] < -0.2 and abs(e.exponents_after[0]) < 0.05     # "pushes them to 0"
+    assert before < 1e-4 and after >= 1                   # "lost almost all of it" / "undiminished" 40 steps back
+    assert np.all(e.grad_norm_after / e.grad_norm_after[0] > 0.5)             # "stays near 1" the whole way
+    assert "40 steps back" in L.STEPS[8].point and L.FAR == L.FLOSSED.delay == 40
 
 
 def test_home_s_arithmetic():

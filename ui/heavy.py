@@ -145,7 +145,8 @@ def wait_message(place: Place) -> str:
             "people take turns). The page fills in as soon as it is your turn.")
 
 
-BUDGET_OF = {"unroll": "unroll", "sweep": "weight-scale sweep", "cliff": "loss cliff", "phase": "phase diagram"}
+BUDGET_OF = {"unroll": "unroll", "sweep": "weight-scale sweep", "cliff": "loss cliff", "phase": "phase diagram",
+             "floss": "flossing demo"}
 LIGHT_SECONDS = 0.05         # estimated cost under which a job skips the queue (it would wait longer than it runs)
 
 
