@@ -259,12 +259,10 @@ STEPS = [
          phase_line,
          ("app_pages/phase.py", "Open the Phase diagram", {})),
     Step("A cure aimed at the exponents: gradient flossing",
-         "The largest Lyapunov exponent is the log of the factor per step. Gradient flossing (Engelken 2023) adds "
-         "Σλᵢ² of the top exponents to the loss, so training pushes them to 0: after flossing alone, the same "
-         "untrained tanh RNN passes its gradient 40 steps back undiminished (the curve stays near 1), where before it "
-         "lost almost all of it.",
-         "The network has learned nothing yet. Why would a gradient that reaches 40 steps back let it learn the XOR "
-         "of two bits 40 steps apart? Run the race: the flossed copy solves it, the plain one stays at chance.",
+         "The top Lyapunov exponent is the log of the factor per step. Gradient flossing (Engelken 2023) adds "
+         "Σλᵢ² to the loss, pushing the exponents to 0: after flossing alone, the same untrained tanh RNN passes "
+         "its gradient 40 steps back undiminished (the curve stays near 1); before, it lost almost all of it.",
+         "It has learned nothing yet. Why would that let it learn the XOR of two bits 40 steps apart?",
          floss_figure,
          floss_line,
          ("app_pages/training.py", "Run the flossing race", {"preset": "flossing"})),
