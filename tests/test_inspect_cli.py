@@ -94,7 +94,7 @@ def test_inputs_from_npy(capsys, tmp_path, lstm_file):
     lying = (tmp_path / "x.npy").read_bytes().replace(b"(12, 2, 3)", b"(99999, 9999, 3)")
     (tmp_path / "lying.npy").write_bytes(lying)
     status, _, err = cli(capsys, lstm_file, "--inputs", tmp_path / "lying.npy")
-    assert status == 2 and "its header declares (99999, 9999, 3) but the file is smaller" in err
+    assert status == 2 and "its header declares (99999, 9999, 3)" in err and err.count("\n") == 1
 
 
 def test_a_vanilla_rnn_takes_its_nonlinearity_from_the_flag(capsys, tmp_path):

@@ -36,7 +36,8 @@ def test_the_shipped_example_shows_every_layer_and_its_numbers():
     res = core.inspect(module, seq_len=60)
     assert figs[0]["data"][1]["y"][-1] == pytest.approx(res.layers[1].grad_norm[-1])
     assert figs[1]["data"][0]["type"] == "heatmap" and figs[1]["data"][0]["y"] == ["layer 0", "layer 1"]
-    texts = [row for row in at.dataframe[0].value["finding"]]
+    diagnosis = next(d.value for d in at.dataframe if "finding" in d.value.columns)    # (charts have data tables)
+    texts = list(diagnosis["finding"])
     assert texts == [f.text for f in res.diagnosis]
     assert len(figs) == 4                         # curves, heatmap, cell-state curves, Lyapunov
     assert not at.error

@@ -62,6 +62,9 @@ h1 { font-size: 2.1rem !important; padding-top: 0 !important; }
 [data-testid="stSidebarNavItems"] a, [data-testid="stSidebarNavLink"] { min-height: 1.6rem !important; padding-top: 0 !important; padding-bottom: 0 !important; }
 [data-testid="stSidebarNavItems"] li { margin: 0 !important; }
 [data-testid="stSidebarNavItems"] a span { font-size: 16px; }
+/* each menu row no taller than its text, so eight pages leave the controls on a 720-pixel-high screen */
+[data-testid="stSidebarNavLink"] { height: 1.75rem !important; min-height: 0 !important; }
+[data-testid="stSidebarNavLink"] span, [data-testid="stSidebarNavLink"] p { line-height: 1.2 !important; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
 [data-testid="stSidebarUserContent"] h2 { padding-top: 0.2rem; padding-bottom: 0.1rem; }
 /* on a projector the teacher says what the captions say: the main chart moves up into view */
