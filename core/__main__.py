@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 
 from .cells import CELLS
 from .config import UNROLL_FIELDS, ConfigError, UnrollConfig
+from .jsonsafe import strict
 from .probe import unroll
 from .runtime import configure_threads
 
@@ -48,19 +48,9 @@ def given(args: argparse.Namespace, specs: dict) -> dict:
     return {k: getattr(args, k) for k in specs if getattr(args, k, None) is not None}
 
 
-def _strict(obj):
-    """Replace non-finite floats with None, recursively, so the output is strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    return obj
-
 
 def emit_json(obj) -> None:
-    json.dump(_strict(obj), sys.stdout, allow_nan=False)
+    json.dump(strict(obj), sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
 
 

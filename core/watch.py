@@ -35,6 +35,7 @@ import torch
 
 from .errors import ConfigError
 from .inspect import Architecture, _curve, _unroll, architecture_of
+from .jsonsafe import strict
 from .norms import total_norm
 
 FORMAT, VERSION = "gfl-watch", 1
@@ -127,7 +128,7 @@ class Watch:
                 "batch": int(x.shape[1]), "layers": layers}
 
     def _write(self, obj) -> None:
-        self._file.write(json.dumps(_strict(obj), allow_nan=False) + "\n")
+        self._file.write(json.dumps(strict(obj), allow_nan=False) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -184,15 +185,6 @@ def _seeds(arch, states, top, given: dict, unbatched: bool):
             seeds.append(g[index].to(final.dtype))
     return outputs, seeds
 
-
-def _strict(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    return obj
 
 
 def watch(module, every: int = 50, path: str = "run.gfl") -> Watch:
