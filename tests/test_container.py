@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import podman_env as pm
 import pytest
 from conftest import wait_for_app_idle
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ui.nav import PAGES
 
@@ -311,7 +312,11 @@ def gfl_cookie(context):
 
 def open_view(page, url):
     page.goto(url, timeout=60_000)
-    wait_for_app_idle(page, timeout=120_000)
+    try:
+        wait_for_app_idle(page, timeout=60_000)
+    except PlaywrightTimeout:        # seen once in a whole-suite run: the first page through the proxy never settled
+        page.reload(timeout=60_000)
+        wait_for_app_idle(page, timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     return page.locator(SEQ_LEN_SLIDER).get_attribute("aria-valuetext")
 
