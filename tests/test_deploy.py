@@ -471,8 +471,10 @@ def test_balancer_upgrades_the_streamlit_websocket_on_the_pinned_backend(balance
 def test_a_replica_killed_mid_run_leaves_the_other_saying_the_run_was_lost():
     """Two processes behind the local HAProxy; a browser trains on one, that one is killed (SIGKILL), the browser
     reconnects with its URL and is sent to the other: the page says the run was lost and keeps the settings."""
+    import asyncio
     import signal
 
+    import websockets
     from conftest import run_async
 
     from benchmarks.streamlit_client import StreamlitSession
@@ -506,9 +508,18 @@ def test_a_replica_killed_mid_run_leaves_the_other_saying_the_run_was_lost():
             assert "run=" in url and "seq_len=20" in url
             procs[int(pinned[3:]) - 1].send_signal(signal.SIGKILL)   # the replica dies with the run
             procs[int(pinned[3:]) - 1].wait(20)
-            async with StreamlitSession() as s:                       # the browser reconnects, same URL
-                await s.connect(base, "training", query_string=url, timeout=120, headers=headers)
-                return [e.alert.body for e in s.elements("alert")], s.query_string
+            # The browser reconnects with the same URL, again and again as Streamlit's page does, until the
+            # balancer has taken the dead replica out (until then it answers 502).
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    async with StreamlitSession() as s:
+                        await s.connect(base, "training", query_string=url, timeout=120, headers=headers)
+                        return [e.alert.body for e in s.elements("alert")], s.query_string
+                except websockets.exceptions.InvalidStatus:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(1)
         alerts, url = run_async(train_then_fail_over())
         lost = [a for a in alerts if "The training run in progress was lost" in a]
         assert lost and "the replica that trained it stopped" in lost[0]
