@@ -85,8 +85,8 @@ class FieldSpec:
         numbers = [o for o in self.ui_options if o is not None]
         if numbers:
             return min(numbers), max(numbers)
-        lo = self.lo if self.ui_lo is None else self.ui_lo
-        hi = self.hi if self.ui_hi is None else self.ui_hi
+        lo = self.lo if self.ui_lo is None else max(self.lo, self.ui_lo)   # within the field's own range (a copy
+        hi = self.hi if self.ui_hi is None else min(self.hi, self.ui_hi)   # with a smaller hi keeps the control's)
         cast = int if self.kind == "int" else float
         return cast(lo), cast(hi)
 

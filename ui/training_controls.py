@@ -1,4 +1,5 @@
-"""The Training lab's controls: fields (each bound to a URL query parameter), presets and help texts."""
+"""The Training lab's controls: fields (each bound to a URL query parameter), presets, help texts, and the sidebar
+drawn from the settings' declarations (core/training.py TRAIN_FIELDS)."""
 from __future__ import annotations
 
 from core.cells import CELL_SETTINGS, CELLS
