@@ -7,28 +7,13 @@ import streamlit as st
 from core.admission import ADMISSION
 from core.cells import CELLS
 from core.tasks import TASKS
-from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainConfig
+from core.training import RUNNERS, History, Race, Runner, TrainConfig
 from ui import a11y, training_figs
-from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.heavy import person, tab
 from ui.live_chart import live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
 from ui.text import sci
-from ui.training_controls import (
-    BATCHES,
-    FLOSS_KS,
-    FLOSS_UI_MAX,
-    FLOSS_WEIGHTS,
-    HELP,
-    LEARNING_RATES,
-    PRESETS,
-    RUN_FIELDS,
-    SEQ_LENS,
-    SHARED,
-    STATE,
-    TASK_OPTIONS,
-    TRAIN_HIDDEN_SIZES,
-)
+from ui.training_controls import PRESETS, RUN_FIELDS, SHARED, STATE, TASK_OPTIONS, run_controls, task_controls
 from ui.url import build_or_stop, inert, show_warnings
 
 TICK_SECONDS = 0.4                            # while running, the live area reruns this often...
@@ -57,48 +42,6 @@ def apply_preset(name: str) -> None:
 def run_label(cfg: TrainConfig, prefix: str) -> str:
     spec = CELLS[cfg.cell]
     return f"{prefix.upper()}: {spec.short}" + (f" {cfg.activation}" if spec.uses_activation else "")
-
-
-def run_controls(container, prefix: str) -> None:
-    k = lambda name: key(f"{prefix}_{name}")          # noqa: E731
-    container.selectbox("Cell", list(CELLS), key=k("cell"), help=HELP["cell"],
-                        format_func=lambda name: CELLS[name].label)
-    uses = CELLS[STATE[f"{prefix}_cell"]].train_uses
-    container.selectbox("Activation", ["tanh", "relu"], key=k("activation"), disabled="activation" not in uses,
-                        help=TRAIN_FIELDS["activation"].help)
-    container.selectbox("Initialisation", list(TRAIN_FIELDS["init"].choices), key=k("init"),
-                        disabled="init" not in uses, help=TRAIN_FIELDS["init"].help)
-    container.select_slider("Weight scale s", WEIGHT_SCALES, key=k("weight_scale"), format_func=lambda v: f"{v:g}",
-                            disabled="weight_scale" not in uses or STATE[f"{prefix}_init"] == "pytorch",
-                            help=HELP["weight_scale"])
-    if "bias" in uses:
-        container.slider("Gate bias", -5.0, 5.0, step=0.1, key=k("bias"), help=TRAIN_FIELDS["bias"].help)
-    if "r_min" in uses:
-        c1, c2 = container.columns(2)
-        c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=k("r_min"), help=TRAIN_FIELDS["r_min"].help)
-        c2.number_input("r max", 0.0, 1.0, step=0.001, format="%.3f", key=k("r_max"), help=TRAIN_FIELDS["r_max"].help)
-        container.slider("Max phase", 0.0, 6.28, step=0.01, key=k("max_phase"), help=TRAIN_FIELDS["max_phase"].help)
-        container.radio("Normalisation γ", ["on", "off"], key=k("lru_norm"), horizontal=True,
-                        help=TRAIN_FIELDS["lru_norm"].help)
-    container.select_slider("Hidden size", TRAIN_HIDDEN_SIZES, key=k("hidden"), help=HELP["hidden"])
-    container.radio("Optimiser", ["adam", "sgd"], key=k("optimizer"), horizontal=True,
-                    format_func={"adam": "Adam", "sgd": "SGD"}.get, help=HELP["optimizer"])
-    container.select_slider("Learning rate", LEARNING_RATES, key=k("lr"), format_func=lambda v: f"{v:g}",
-                            help=HELP["lr"])
-    container.select_slider("Clipping threshold", [None] + CLIP_VALUES, key=k("clip"),
-                            format_func=lambda v: "off" if v is None else f"{v:g}", help=HELP["clip"])
-    container.radio("Clip by", ["norm", "value"], key=k("clip_mode"), horizontal=True,
-                    disabled=STATE[f"{prefix}_clip"] is None, help=HELP["clip_mode"])
-    floss = container.expander("Gradient flossing", expanded=bool(STATE[f"{prefix}_floss_k"]))
-    floss.select_slider("Exponents to floss, K", FLOSS_KS, key=k("floss_k"), help=HELP["floss_k"],
-                        format_func=lambda v: "off" if v == 0 else str(v))
-    off = not STATE[f"{prefix}_floss_k"]
-    floss.number_input("Flossing alone before training (steps)", 0, FLOSS_UI_MAX, key=k("floss_before"),
-                       disabled=off, help=TRAIN_FIELDS["floss_before"].help)
-    floss.number_input("Floss every N training steps (0: never)", 0, FLOSS_UI_MAX, key=k("floss_every"),
-                       disabled=off, help=TRAIN_FIELDS["floss_every"].help)
-    floss.select_slider("Weight of Σλᵢ²", FLOSS_WEIGHTS, key=k("floss_weight"), disabled=off,
-                        format_func=lambda v: f"{v:g}", help=TRAIN_FIELDS["floss_weight"].help)
 
 
 def current_configs() -> list[TrainConfig]:
@@ -144,20 +87,7 @@ sb.button("Preset: Gradient flossing", icon=":material/cleaning_services:", on_c
 sb.button("Preset: Exploding gradients and clipping", icon=":material/bolt:", on_click=apply_preset,
           args=("exploding",), width="stretch", help=PRESETS["exploding"]["text"])
 sb.header("Task")
-sb.selectbox("Task", list(TASKS), key=key("task"), help=TRAIN_FIELDS["task"].help,
-             format_func=lambda name: TASKS[name].label)
-sb.slider("Sequence length T", *SEQ_LENS, key=key("seq_len"), help=TRAIN_FIELDS["seq_len"].help)
-if STATE["task"] == "digits":
-    sb.radio("Pixel order", ["row", "permuted"], key=key("pixel_order"), horizontal=True,
-             format_func={"row": "row by row", "permuted": "permuted"}.get, help=TRAIN_FIELDS["pixel_order"].help)
-    sb.number_input("Permutation seed", 0, UI_MAX_SEED, key=key("perm_seed"), help=TRAIN_FIELDS["perm_seed"].help,
-                    disabled=STATE["pixel_order"] != "permuted")
-elif STATE["task"] == "xor":
-    sb.slider("Delay d (steps between the bits)", 1, SEQ_LENS[1] - 1, key=key("delay"),
-              help=TRAIN_FIELDS["delay"].help)
-sb.select_slider("Batch", BATCHES, key=key("batch"), help=HELP["batch"])
-sb.number_input("Seed", 0, UI_MAX_SEED, key=key("seed"), help=HELP["seed"])
-sb.toggle("Race two runs on the same batches", key=key("race"), help=HELP["race"])
+task_controls(sb)
 if STATE["race"]:
     tab_a, tab_b = sb.tabs(["Run A", "Run B"])
     run_controls(tab_a, "a")

@@ -59,8 +59,7 @@ def _summary(res) -> str:
     spec = CELLS[c.cell]
     settings = [c.activation] if spec.uses_activation else []
     settings += [f"init={c.init}", f"s={c.weight_scale:g}"] if "init" in spec.uses else []
-    settings += [f"|λ| in [{c.r_min:g}, {c.r_max:g}]", f"phases up to {c.max_phase:g}", f"normalisation {c.lru_norm}"] \
-        if "r_min" in spec.uses else []
+    settings += spec.describe(c) if spec.describe is not None else []
     lines = [" ".join([spec.label] + settings + [f"T={c.seq_len} H={c.hidden} batch={c.batch}"]),
              f"regime: {res.regime}   per-step factor: "
              + (f"{res.rate:.4g}" if res.rate is not None else "n/a")

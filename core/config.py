@@ -1,104 +1,79 @@
 """Validated configuration for one unroll, and the field table shared by the CLI, the URL and the UI.
 
-Every field has one `FieldSpec`: its kind, its allowed values and a help line. `UnrollConfig`
-checks itself against the table in `__post_init__`, so a bad value gets the same one-line message
-whether it came from a flag, a query parameter or a widget.
+Every field has one `FieldSpec` (core/fields.py): its kind, its allowed values, a help line and its control on
+the Gradient flow page. `UnrollConfig` checks itself against the table in `__post_init__`, so a bad value gets
+the same one-line message whether it came from a flag, a query parameter or a widget. A cell's own settings are
+declared by the cell (core/cells/) and join the table and the dataclass from the registry.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
-
-import numpy as np
 
 from .budget import check, unroll_cost
-from .cells import ACTIVATIONS, CELLS, INITS
-from .errors import ConfigError
+from .cells import ACTIVATIONS, CELL_SETTINGS, CELLS, INITS, check_cell_settings
+from .errors import ConfigError  # noqa: F401 (where the configs' users import it from)
+from .fields import FieldSpec, add_settings
 
+# The pages' controls (what they offer is also what their URLs accept; the CLI and the API accept the whole range).
+# Log-spaced weight scales 10^(i/40), i = −40..40: 0.1 … 10 with 1.0 exactly in the middle.
+WEIGHT_SCALES = [float(f"{10 ** (i / 40):.3g}") for i in range(-40, 41)]
+HIDDEN_SIZES = [8, 16, 32, 64, 128, 256, 512]
+CLIP_VALUES = [float(f"{10 ** (i / 4):.3g}") for i in range(-8, 13)]   # 0.01 … 1000
+UI_MAX_SEQ_LEN = 2000
+UI_MAX_BATCH = 64
+UI_MAX_INPUT_SCALE = 5.0
+UI_MAX_SEED = 999_999           # plenty of seeds, and a range people can read
 
-@dataclass(frozen=True)
-class FieldSpec:
-    kind: str                   # "choice", "int", "float" or "optional_float" (None = off)
-    help: str
-    choices: tuple = ()
-    lo: float = -math.inf
-    hi: float = math.inf
-    lo_open: bool = False       # True: the lower end is excluded (e.g. a threshold > 0)
-
-    def allowed(self) -> str:
-        if self.kind == "choice":
-            return "one of " + ", ".join(self.choices)
-        what = "an integer" if self.kind == "int" else "a number"
-        lo = f"greater than {self.lo:g}" if self.lo_open else f"from {self.lo:g}"
-        rng = f"{what} {lo} to {self.hi:g}" if not self.lo_open else f"{what} {lo} and at most {self.hi:g}"
-        return rng + (" (or 'off')" if self.kind == "optional_float" else "")
-
-    def parse(self, name: str, raw: Any) -> Any:
-        """Turn a raw value (a string from a flag or URL, or a Python value) into a checked value."""
-        if self.kind == "choice":
-            value = str(raw).strip().lower() if raw is not None else raw
-            if value not in self.choices:
-                raise ConfigError(name, self.allowed(), raw)
-            return value
-        if self.kind == "optional_float" and (raw is None or str(raw).strip().lower() in ("off", "none", "")):
-            return None
-        if isinstance(raw, (bool, np.bool_)):          # True is not 1 here (nor is NumPy's)
-            raise ConfigError(name, self.allowed(), raw)
-        try:
-            number = self._number(raw)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: an int too big for a float, e.g. 10**400
-            raise ConfigError(name, self.allowed(), raw) from None
-        too_low = number <= self.lo if self.lo_open else number < self.lo   # exact for big ints too
-        if too_low or number > self.hi:
-            raise ConfigError(name, self.allowed(), raw)
-        return number
-
-    def _number(self, raw: Any):
-        """raw as this field's int or float; ValueError when it is not one (an int is never passed through a
-        float, so a huge one is compared exactly)."""
-        if isinstance(raw, (int, np.integer)):
-            return int(raw) if self.kind == "int" else float(raw)
-        number = float(raw)                             # a string, a float, a NumPy float
-        if not math.isfinite(number) or (self.kind == "int" and number != int(number)):
-            raise ValueError(raw)
-        return int(number) if self.kind == "int" else number
-
+WEIGHT_SCALE_HELP = "Scale s of the recurrent matrix."
+CLIP_HELP = "Gradient-clipping threshold (off, or a positive value)."
 
 UNROLL_FIELDS: dict[str, FieldSpec] = {
     "cell": FieldSpec("choice", "Recurrent cell: " + "; ".join(f"{c.name} = {c.label}" for c in CELLS.values()) + ".",
-                      tuple(CELLS)),
+                      tuple(CELLS), widget="selectbox", label="Cell",
+                      option_labels={name: c.label for name, c in CELLS.items()}),
     "activation": FieldSpec("choice", "Nonlinearity f of the vanilla RNN (gated cells use their own).",
-                            ACTIVATIONS),
+                            ACTIVATIONS, widget="selectbox", label="Activation f",
+                            option_labels={"sigmoid": "logistic sigmoid", "relu": "ReLU", "linear": "linear (none)"}),
     "init": FieldSpec("choice", "Recurrent matrix W: gaussian N(0, s²/H) (spectral radius ≈ s), "
-                      "orthogonal × s, identity × s, or Xavier/Glorot × s.", INITS),
-    "weight_scale": FieldSpec("float", "Scale s of the recurrent matrix.", lo=0.01, hi=100.0),
-    "seq_len": FieldSpec("int", "Sequence length T (number of unrolled steps).", lo=1, hi=10_000),
-    "hidden": FieldSpec("int", "Hidden size H.", lo=1, hi=1024),
-    "batch": FieldSpec("int", "Sequences per batch; the curve is averaged over them.", lo=1, hi=256),
+                      "orthogonal × s, identity × s, or Xavier/Glorot × s.", INITS,
+                      widget="selectbox", label="Recurrent initialisation",
+                      option_labels={"gaussian": "Gaussian N(0, s²/H)", "orthogonal": "orthogonal × s",
+                                     "identity": "identity × s", "xavier": "Xavier/Glorot × s"}),
+    "weight_scale": FieldSpec("float", WEIGHT_SCALE_HELP, lo=0.01, hi=100.0, widget="select_slider",
+                              label="Weight scale s", ui_options=tuple(WEIGHT_SCALES),
+                              ui_help=WEIGHT_SCALE_HELP + " Log-spaced from 0.1 to 10."),
+    "seq_len": FieldSpec("int", "Sequence length T (number of unrolled steps).", lo=1, hi=10_000,
+                         widget="slider", label="Sequence length T", ui_hi=UI_MAX_SEQ_LEN),
+    "hidden": FieldSpec("int", "Hidden size H.", lo=1, hi=1024, widget="select_slider", label="Hidden size H",
+                        ui_options=tuple(HIDDEN_SIZES)),
+    "batch": FieldSpec("int", "Sequences per batch; the curve is averaged over them.", lo=1, hi=256,
+                       widget="slider", label="Batch", ui_hi=UI_MAX_BATCH),
     "input_scale": FieldSpec("float", "Standard deviation of the N(0, 1) inputs x_t (0: no input).",
-                             lo=0.0, hi=100.0),
-    "seed": FieldSpec("int", "Random seed for weights and inputs.", lo=0, hi=2**31 - 1),
-    "clip": FieldSpec("optional_float", "Gradient-clipping threshold (off, or a positive value).",
-                      lo=0.0, hi=1e9, lo_open=True),
+                             lo=0.0, hi=100.0, widget="slider", label="Input scale", step=0.05,
+                             ui_hi=UI_MAX_INPUT_SCALE),
+    "seed": FieldSpec("int", "Random seed for weights and inputs.", lo=0, hi=2**31 - 1,
+                      widget="number_input", label="Seed", step=1, ui_hi=UI_MAX_SEED),
+    "clip": FieldSpec("optional_float", CLIP_HELP, lo=0.0, hi=1e9, lo_open=True, widget="select_slider",
+                      label="Threshold", ui_options=(None, *CLIP_VALUES),
+                      ui_help=CLIP_HELP + " Slide left to the end to switch clipping off."),
     "clip_mode": FieldSpec("choice", "Clip the total gradient norm, or each gradient entry.",
-                           ("norm", "value")),
+                           ("norm", "value"), widget="radio", label="Mode",
+                           option_labels={"norm": "by norm", "value": "by value"}),
     "dtype": FieldSpec("choice", "Floating-point precision (float64 overflows much later).",
-                       ("float32", "float64")),
+                       ("float32", "float64"), widget="radio", label="Precision"),
     "loss_on": FieldSpec("choice", "Put the loss on the last step only, or on every step.",
-                         ("last", "all")),
-    "bias": FieldSpec("float", "Constant value of every bias (0 by default).", lo=-10.0, hi=10.0),
+                         ("last", "all"), widget="radio", label="Loss on",
+                         option_labels={"last": "last step only", "all": "every step"}),
+    "bias": FieldSpec("float", "Constant value of every bias (0 by default).", lo=-10.0, hi=10.0,
+                      widget="slider", label="Bias b", step=0.1, ui_lo=-5.0, ui_hi=5.0),
     "h0_scale": FieldSpec("float", "Standard deviation of the initial state h_0 (0: zero state).",
-                          lo=0.0, hi=10.0),
-    "r_min": FieldSpec("float", "LRU: smallest |λ| of the ring initialisation.", lo=0.0, hi=1.0),
-    "r_max": FieldSpec("float", "LRU: largest |λ| of the ring initialisation (at least r_min).", lo=0.0, hi=1.0),
-    "max_phase": FieldSpec("float", "LRU: the eigenvalues' phases are drawn from [0, max_phase].", lo=0.0,
-                           hi=6.2832),
-    "lru_norm": FieldSpec("choice", "LRU: scale each input by γ_j = √(1 − |λ_j|²) (on) or not (off).", ("on", "off")),
+                          lo=0.0, hi=10.0, widget="slider", label="Initial state scale", step=0.1, ui_hi=5.0),
+    **{name: s.spec for name, s in CELL_SETTINGS.items()},      # each cell's own (e.g. the LRU's, core/cells/lru.py)
 }
 
 
 @dataclass(frozen=True)
+@add_settings(CELL_SETTINGS)
 class UnrollConfig:
     """One gradient-flow experiment: a randomly initialised network unrolled for seq_len steps."""
     cell: str = "rnn"              # a name in core.cells.CELLS: rnn | lstm | gru | …
@@ -116,17 +91,13 @@ class UnrollConfig:
     loss_on: str = "last"          # last: only ∂L/∂h_T is seeded; all: a loss on every step
     bias: float = 0.0
     h0_scale: float = 0.0
-    r_min: float = 0.9             # LRU only (Orvieto et al. 2023's long-range setting)
-    r_max: float = 0.999
-    max_phase: float = 6.28        # ≈ 2π (the sliders step by 0.01)
-    lru_norm: str = "on"
+    # ...and every cell's own settings (core/cells: CELL_SETTINGS), e.g. the LRU's r_min, r_max, max_phase, lru_norm
 
     def __post_init__(self):
         for f in fields(self):
             checked = UNROLL_FIELDS[f.name].parse(f.name, getattr(self, f.name))
             object.__setattr__(self, f.name, checked)
-        if self.r_max < self.r_min:
-            raise ConfigError("r_max", f"at least r_min ({self.r_min:g})", self.r_max)
+        check_cell_settings(self)
         check("unroll", unroll_cost(self.cell, self.seq_len, self.batch, self.hidden, self.dtype),
               "the sequence length T, the batch or the hidden size")
 

@@ -21,9 +21,10 @@ import torch
 
 from . import floss
 from .budget import BUDGETS, Budget, check, check_deadline, deadline, scale, train_step_cost
-from .cells import CELLS, INITS
+from .cells import CELL_SETTINGS, CELLS, INITS, check_cell_settings
 from .cells.base import denormals_as_zero
-from .config import UNROLL_FIELDS, ConfigError, FieldSpec
+from .config import HIDDEN_SIZES, UI_MAX_SEED, UNROLL_FIELDS, ConfigError, FieldSpec
+from .fields import add_settings
 from .norms import clip_gradients, step_norms, total_norm
 from .tasks import TASKS
 
@@ -32,48 +33,87 @@ PROBE_SEQUENCES = 8
 HELDOUT_PROBE = 100               # held-out sequences measured on probe steps (the digits: 10 of each, core/digits.py)
 TRAIN_LOWER = "the sequence length T, the batch or the hidden size"
 
+# The Training lab's controls (what they offer is also what its URL accepts). Every size on the sliders fits the
+# training-step budget with the others at their defaults (core/budget.py): an LSTM step at H = 512 would take ~4 s,
+# longer than a Pause should wait.
+TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
+BATCHES = [8, 16, 32, 64, 128, 256]
+FLOSS_KS = [0, 1, 2, 4, 8, 16, 32, 64]
+FLOSS_WEIGHTS = [0.1, 0.3, 1.0, 3.0, 10.0]
+FLOSS_UI_MAX = 5000
+# The slider's range: every synthetic task is valid at every length it offers (the digits task needs the 64 pixels
+# and says so below that), and a race of any two cells at the longest length fits the training-step budget (two
+# LSTMs at T = 500: ~1.2 s a step).
+SEQ_LENS = (max(t.min_seq_len for t in TASKS.values() if t.name != "digits"), 500)
+
 TASK_OPTION_FIELDS: dict[str, FieldSpec] = {
     "pixel_order": FieldSpec("choice", "digits: the pixels row by row, or in a fixed random order (permuted).",
-                             ("row", "permuted")),
-    "perm_seed": FieldSpec("int", "digits: the seed of the fixed pixel permutation.", lo=0, hi=2**31 - 1),
+                             ("row", "permuted"), widget="radio", label="Pixel order",
+                             option_labels={"row": "row by row"}),
+    "perm_seed": FieldSpec("int", "digits: the seed of the fixed pixel permutation.", lo=0, hi=2**31 - 1,
+                           widget="number_input", label="Permutation seed", ui_hi=UI_MAX_SEED),
     "delay": FieldSpec("int", "xor: steps from the first bit to the second (the last step); at most T − 1.",
-                       lo=1, hi=999),
+                       lo=1, hi=999, widget="slider", label="Delay d (steps between the bits)", ui_hi=SEQ_LENS[1] - 1),
 }
 FLOSS_FIELDS: dict[str, FieldSpec] = {
     "floss_k": FieldSpec("int", "Gradient flossing: how many of the top Lyapunov exponents to push to 0 (0: off; "
-                         "at most the state size).", lo=0, hi=1024),
+                         "at most the state size).", lo=0, hi=1024, widget="select_slider",
+                         label="Exponents to floss, K", ui_options=tuple(FLOSS_KS), option_labels={0: "off"},
+                         ui_help="Gradient flossing (Engelken 2023): push this many of the top Lyapunov exponents of "
+                                 "the forward dynamics towards 0 by adding Σλᵢ² (× the weight) to the loss; 0 is off. "
+                                 "The exponents are computed along the batch's first sequence with a QR at every "
+                                 "step. At most the state size (2H for an LSTM)."),
     "floss_every": FieldSpec("int", "Gradient flossing: add Σλᵢ² to the loss every this many training steps "
-                             "(0: never during training).", lo=0, hi=100_000),
+                             "(0: never during training).", lo=0, hi=100_000, widget="number_input",
+                             label="Floss every N training steps (0: never)", ui_hi=FLOSS_UI_MAX),
     "floss_before": FieldSpec("int", "Gradient flossing: this many steps of flossing alone (Σλᵢ², no task loss) "
-                              "before training.", lo=0, hi=100_000),
+                              "before training.", lo=0, hi=100_000, widget="number_input",
+                              label="Flossing alone before training (steps)", ui_hi=FLOSS_UI_MAX),
     "floss_weight": FieldSpec("float", "Gradient flossing: the weight of Σλᵢ² in the loss.", lo=0.0, hi=100.0,
-                              lo_open=True),
+                              lo_open=True, widget="select_slider", label="Weight of Σλᵢ²",
+                              ui_options=tuple(FLOSS_WEIGHTS)),
 }
 
 TRAIN_FIELDS: dict[str, FieldSpec] = {
     "task": FieldSpec("choice", "Long-range task to learn: the adding problem, copy (recall a string after a "
                       "delay), temporal order (which of X/Y came first and second), sequential digits (an 8×8 "
-                      "handwritten digit pixel by pixel) or delayed XOR.", tuple(TASKS)),
-    "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=1000, help="Sequence length T of the task."),
-    "cell": UNROLL_FIELDS["cell"],
-    "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"),
+                      "handwritten digit pixel by pixel) or delayed XOR.", tuple(TASKS), widget="selectbox",
+                      label="Task", option_labels={name: t.label for name, t in TASKS.items()}),
+    "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=1000, help="Sequence length T of the task.",
+                       ui_lo=SEQ_LENS[0], ui_hi=SEQ_LENS[1]),
+    "cell": replace(UNROLL_FIELDS["cell"], ui_help="Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU; one "
+                                                   "layer with a linear readout."),
+    "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"), label="Activation", option_labels={},
                           help="Nonlinearity of the vanilla RNN (torch.nn.RNN offers tanh and ReLU)."),
-    "bias": replace(UNROLL_FIELDS["bias"], help="minGRU: the gate's initial bias (negative: gates start closed, so "
-                                                "the state keeps more)."),
-    "r_min": UNROLL_FIELDS["r_min"],
-    "r_max": UNROLL_FIELDS["r_max"],
-    "max_phase": UNROLL_FIELDS["max_phase"],
-    "lru_norm": UNROLL_FIELDS["lru_norm"],
+    "bias": replace(UNROLL_FIELDS["bias"], label="Gate bias",
+                    help="minGRU: the gate's initial bias (negative: gates start closed, so the state keeps more)."),
+    **{name: s.spec for name, s in CELL_SETTINGS.items()},      # each cell's own (e.g. the LRU's, core/cells/lru.py)
     "init": FieldSpec("choice", "Recurrent matrix: PyTorch's default, or one of the Gradient flow page's "
-                      "initialisations × s.", TRAIN_INITS),
-    "weight_scale": UNROLL_FIELDS["weight_scale"],
-    "hidden": replace(UNROLL_FIELDS["hidden"], hi=512),
-    "batch": replace(UNROLL_FIELDS["batch"], hi=512, help="Sequences per training batch."),
-    "optimizer": FieldSpec("choice", "Optimiser.", ("adam", "sgd")),
-    "lr": FieldSpec("float", "Learning rate.", lo=0.0, hi=10.0, lo_open=True),
-    "clip": UNROLL_FIELDS["clip"],
-    "clip_mode": UNROLL_FIELDS["clip_mode"],
-    "seed": UNROLL_FIELDS["seed"],
+                      "initialisations × s.", TRAIN_INITS, widget="selectbox", label="Initialisation"),
+    "weight_scale": replace(UNROLL_FIELDS["weight_scale"],
+                            ui_help="Scale s of the recurrent matrix for the initialisations other than PyTorch's "
+                                    "default."),
+    "hidden": replace(UNROLL_FIELDS["hidden"], hi=512, label="Hidden size", ui_options=tuple(TRAIN_HIDDEN_SIZES),
+                      ui_help="Hidden size H: units in the recurrent layer."),
+    "batch": replace(UNROLL_FIELDS["batch"], hi=512, help="Sequences per training batch.", widget="select_slider",
+                     ui_hi=None, ui_options=tuple(BATCHES),
+                     ui_help="Sequences per training batch (each step trains on one batch)."),
+    "optimizer": FieldSpec("choice", "Optimiser.", ("adam", "sgd"), widget="radio", label="Optimiser",
+                           option_labels={"adam": "Adam", "sgd": "SGD"},
+                           ui_help="Adam adapts the step size per parameter; SGD takes plain gradient steps "
+                                   "(learning rate × gradient)."),
+    "lr": FieldSpec("float", "Learning rate.", lo=0.0, hi=10.0, lo_open=True, widget="select_slider",
+                    label="Learning rate", ui_options=tuple(LEARNING_RATES),
+                    ui_help="Learning rate: the size of each update."),
+    "clip": replace(UNROLL_FIELDS["clip"], label="Clipping threshold",
+                    ui_help="Rescale the gradient when it passes this threshold (off: slide to the left end). "
+                            "Clipping tames exploding gradients; it cannot revive vanishing ones."),
+    "clip_mode": replace(UNROLL_FIELDS["clip_mode"], label="Clip by", option_labels={},
+                         ui_help="By norm: shrink the whole gradient so its total norm is the threshold (direction "
+                                 "kept). By value: cap each entry at ± the threshold (direction may turn)."),
+    "seed": replace(UNROLL_FIELDS["seed"], ui_help="Seeds the weights and the batches: the same seed gives the same "
+                                                   "run."),
     "steps": FieldSpec("int", "Training steps (batches).", lo=1, hi=100_000),
     "probe_every": FieldSpec("int", "Measure ‖∂L/∂h_t‖ by distance every this many steps.", lo=1, hi=10_000),
     **TASK_OPTION_FIELDS,
@@ -82,6 +122,7 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
 
 
 @dataclass(frozen=True)
+@add_settings(CELL_SETTINGS, after="bias")
 class TrainConfig:
     """One network, optimiser and task."""
     task: str = "adding"
@@ -91,10 +132,7 @@ class TrainConfig:
     init: str = "pytorch"
     weight_scale: float = 1.0         # used by every init but "pytorch"
     bias: float = 0.0                 # minGRU's gate bias
-    r_min: float = 0.9                # LRU ring initialisation (core/cells/lru.py)
-    r_max: float = 0.999
-    max_phase: float = 6.28
-    lru_norm: str = "on"
+    # ...then every cell's own settings (core/cells: CELL_SETTINGS), e.g. the LRU's ring
     hidden: int = 64
     batch: int = 64
     optimizer: str = "adam"
@@ -118,8 +156,7 @@ class TrainConfig:
         need = TASKS[self.task].min_seq_len
         if self.seq_len < need:
             raise ConfigError("seq_len", f"at least {need} for the {self.task} task", self.seq_len)
-        if self.r_max < self.r_min:
-            raise ConfigError("r_max", f"at least r_min ({self.r_min:g})", self.r_max)
+        check_cell_settings(self)
         if self.task == "xor" and self.delay > self.seq_len - 1:
             raise ConfigError("delay", f"from 1 to T − 1 = {self.seq_len - 1} for the xor task (T is the sequence "
                               "length)", self.delay)

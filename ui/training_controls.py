@@ -1,26 +1,30 @@
-"""The Training lab's controls: fields (each bound to a URL query parameter), presets and help texts."""
+"""The Training lab's controls: fields (each bound to a URL query parameter), presets, help texts, and the sidebar
+drawn from the settings' declarations (core/training.py TRAIN_FIELDS)."""
 from __future__ import annotations
 
-from dataclasses import replace
-
+from core.cells import CELL_SETTINGS, CELLS
 from core.config import FieldSpec
 from core.learning_presets import FLOSSING_RACE, FORGETTING_RACE
-from core.tasks import TASKS
-from core.training import CLIPPING_RACE, GATING_RACE, TRAIN_FIELDS, TrainConfig
-from ui.flow_controls import CLIP_VALUES, HIDDEN_SIZES, UI_MAX_SEED, WEIGHT_SCALES
+from core.training import (  # noqa: F401 (the controls' values, which the page and the tests import from here)
+    BATCHES,
+    CLIPPING_RACE,
+    FLOSS_KS,
+    FLOSS_UI_MAX,
+    FLOSS_WEIGHTS,
+    GATING_RACE,
+    LEARNING_RATES,
+    SEQ_LENS,
+    TRAIN_FIELDS,
+    TRAIN_HIDDEN_SIZES,
+    TrainConfig,
+)
 from ui.page_state import PageState
-from ui.url import UrlField, nearest_option, round_to
+from ui.url import UrlField, url_field
+from ui.widgets import control, controls
 
 DEFAULT = TrainConfig()
-# Every size on the sliders fits the training-step budget with the others at their defaults (core/budget.py):
-# an LSTM step at H = 512 would take ~4 s, longer than a Pause should wait.
-TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
-LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
-BATCHES = [8, 16, 32, 64, 128, 256]
-FLOSS_KS = [0, 1, 2, 4, 8, 16, 32, 64]
-FLOSS_WEIGHTS = [0.1, 0.3, 1.0, 3.0, 10.0]
-RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", "r_min", "r_max", "max_phase", "lru_norm", "hidden",
-              "optimizer", "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
+RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", *CELL_SETTINGS, "hidden", "optimizer", "lr",
+              "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
 TASK_OPTIONS = ["pixel_order", "perm_seed", "delay"]       # shown only for the task that reads them
 SHARED = ["task", "seq_len", "batch", "seed"] + TASK_OPTIONS
 B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
@@ -76,69 +80,63 @@ PRESETS = {
                    **{f"{p}_{n}": getattr(cfg, n) for p, cfg in zip("ab", CLIPPING_RACE) for n in RUN_FIELDS}},
     },
 }
-HELP = {
-    "race": "Train two networks side by side on exactly the same batches, to compare them fairly.",
-    "cell": "Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU; one layer with a linear readout.",
-    "weight_scale": "Scale s of the recurrent matrix for the initialisations other than PyTorch's default.",
-    "hidden": "Hidden size H: units in the recurrent layer.",
-    "optimizer": "Adam adapts the step size per parameter; SGD takes plain gradient steps (learning rate × gradient).",
-    "lr": "Learning rate: the size of each update.",
-    "clip": "Rescale the gradient when it passes this threshold (off: slide to the left end). Clipping tames "
-            "exploding gradients; it cannot revive vanishing ones.",
-    "clip_mode": "By norm: shrink the whole gradient so its total norm is the threshold (direction kept). By "
-                 "value: cap each entry at ± the threshold (direction may turn).",
-    "batch": "Sequences per training batch (each step trains on one batch).",
-    "seed": "Seeds the weights and the batches: the same seed gives the same run.",
-    "floss_k": "Gradient flossing (Engelken 2023): push this many of the top Lyapunov exponents of the forward "
-                "dynamics towards 0 by adding Σλᵢ² (× the weight) to the loss; 0 is off. The exponents are computed "
-                "along the batch's first sequence with a QR at every step. At most the state size (2H for an LSTM).",
-}
-
-
-FLOSS_UI_MAX = 5000
+RACE = FieldSpec("bool", "Train two networks side by side on exactly the same batches, to compare them fairly.",
+                 widget="toggle", label="Race two runs on the same batches")
+# The controls' tooltips, by setting (from the declarations, core/training.py TRAIN_FIELDS).
+HELP = {"race": RACE.help, **{name: spec.ui_help or spec.help for name, spec in TRAIN_FIELDS.items()}}
 
 
 def run_field(prefix: str, name: str) -> UrlField:
     default = (B_DEFAULTS if prefix == "b" else {}).get(name, getattr(DEFAULT, name))
-    spec = TRAIN_FIELDS[name]
-    snap = {"weight_scale": nearest_option(WEIGHT_SCALES), "hidden": nearest_option(TRAIN_HIDDEN_SIZES),
-            "lr": nearest_option(LEARNING_RATES), "clip": nearest_option(CLIP_VALUES)}.get(name)
-    if name == "weight_scale":
-        spec = replace(spec, lo=0.1, hi=10.0)
-    if name == "clip":
-        spec = replace(spec, lo=CLIP_VALUES[0], hi=CLIP_VALUES[-1], lo_open=False)
-    if name == "hidden":
-        spec = replace(spec, lo=TRAIN_HIDDEN_SIZES[0], hi=TRAIN_HIDDEN_SIZES[-1])
-    if name == "lr":
-        spec = replace(spec, lo=LEARNING_RATES[0], hi=LEARNING_RATES[-1], lo_open=False)
-    if name == "bias":
-        spec, snap = replace(spec, lo=-5.0, hi=5.0), round_to(0.1)
-    if name in ("r_min", "r_max"):
-        snap = round_to(0.001)
-    if name == "max_phase":
-        spec, snap = replace(spec, hi=6.28), round_to(0.01)
-    if name == "floss_k":
-        spec, snap = replace(spec, hi=FLOSS_KS[-1]), lambda v: min(FLOSS_KS, key=lambda o: abs(o - v))
-    if name == "floss_weight":
-        spec = replace(spec, lo=FLOSS_WEIGHTS[0], hi=FLOSS_WEIGHTS[-1], lo_open=False)
-        snap = nearest_option(FLOSS_WEIGHTS)
-    if name in ("floss_every", "floss_before"):
-        spec = replace(spec, hi=FLOSS_UI_MAX)
-    return UrlField(f"{prefix}_{name}", default, spec, snap)
+    return url_field(f"{prefix}_{name}", default, TRAIN_FIELDS[name])
 
 
-# The slider's range: every synthetic task is valid at every length it offers (the digits task needs the 64 pixels
-# and says so below that), and a race of any two cells at the longest length fits the training-step budget (two
-# LSTMs at T = 500: ~1.2 s a step).
-SEQ_LENS = (max(t.min_seq_len for t in TASKS.values() if t.name != "digits"), 500)
-SHARED_SPECS = {"seq_len": replace(TRAIN_FIELDS["seq_len"], lo=SEQ_LENS[0], hi=SEQ_LENS[1]),
-                "batch": replace(TRAIN_FIELDS["batch"], lo=BATCHES[0], hi=BATCHES[-1]),
-                "seed": replace(TRAIN_FIELDS["seed"], hi=UI_MAX_SEED),
-                "perm_seed": replace(TRAIN_FIELDS["perm_seed"], hi=UI_MAX_SEED),
-                "delay": replace(TRAIN_FIELDS["delay"], hi=SEQ_LENS[1] - 1)}
-FIELDS = ([UrlField("race", False, FieldSpec("bool", HELP["race"]))]
-          + [UrlField(n, getattr(DEFAULT, n), SHARED_SPECS.get(n, TRAIN_FIELDS[n]),
-                      nearest_option(BATCHES) if n == "batch" else None)
-             for n in SHARED]
+FIELDS = ([UrlField("race", False, RACE)]
+          + [url_field(n, getattr(DEFAULT, n), TRAIN_FIELDS[n]) for n in SHARED]
           + [run_field(p, n) for p in ("a", "b") for n in RUN_FIELDS])
 STATE = PageState("training", FIELDS, extra_params=("preset", "run"))
+
+
+def _control(container, name: str, **overrides):
+    return control(container, TRAIN_FIELDS[name], STATE.key(name), **overrides)
+
+
+def task_controls(container) -> None:
+    """The task and what the runs share: the sequence length, the task's options, the batch and the seed."""
+    _control(container, "task")
+    _control(container, "seq_len")
+    if STATE["task"] == "digits":
+        _control(container, "pixel_order")
+        _control(container, "perm_seed", disabled=STATE["pixel_order"] != "permuted")
+    elif STATE["task"] == "xor":
+        _control(container, "delay")
+    _control(container, "batch")
+    _control(container, "seed")
+    control(container, RACE, STATE.key("race"))
+
+
+def run_controls(container, prefix: str) -> None:
+    """One run's network, optimiser, clipping and flossing (prefix "a" or "b")."""
+    def run(name: str, where=container, **overrides):
+        return control(where, TRAIN_FIELDS[name], STATE.key(f"{prefix}_{name}"), **overrides)
+    run("cell")
+    cell = CELLS[STATE[f"{prefix}_cell"]]
+    uses = cell.train_uses
+    run("activation", disabled="activation" not in uses)
+    run("init", disabled="init" not in uses)
+    run("weight_scale", disabled="weight_scale" not in uses or STATE[f"{prefix}_init"] == "pytorch")
+    if "bias" in uses:
+        run("bias")
+    controls(container, {name: TRAIN_FIELDS[name] for name in cell.settings},
+             lambda name: STATE.key(f"{prefix}_{name}"))                                # the cell's own
+    run("hidden")
+    run("optimizer")
+    run("lr")
+    run("clip")
+    run("clip_mode", disabled=STATE[f"{prefix}_clip"] is None)
+    floss = container.expander("Gradient flossing", expanded=bool(STATE[f"{prefix}_floss_k"]))
+    run("floss_k", floss)
+    off = not STATE[f"{prefix}_floss_k"]
+    run("floss_before", floss, disabled=off)
+    run("floss_every", floss, disabled=off)
+    run("floss_weight", floss, disabled=off)

@@ -45,6 +45,25 @@ def round_to(step: float):
     return lambda value: round(round(value / step) * step, 10)
 
 
+def url_field(name: str, default, spec: FieldSpec) -> UrlField:
+    """The URL field of a setting drawn by its declared control: it accepts what the control offers (FieldSpec.for_ui)
+    and snaps a value onto the control's options, its step or its displayed precision."""
+    return UrlField(name, default, spec.for_ui(), _snap(spec))
+
+
+def _snap(spec: FieldSpec):
+    numbers = [o for o in spec.ui_options if o is not None]
+    if numbers:
+        if min(numbers) > 0:
+            return nearest_option(numbers)
+        return lambda value: min(numbers, key=lambda o: abs(o - value))   # 0 is an option (e.g. off)
+    if spec.kind == "float" and spec.fmt is not None:      # a typed number: to the digits it is shown with
+        return round_to(10 ** -int(spec.fmt.rstrip("f").split(".")[1]))
+    if spec.kind == "float" and spec.step is not None:
+        return round_to(spec.step)
+    return None
+
+
 def parse_url_value(field: UrlField, raw: str):
     """The checked value of one raw query-parameter string; raises ConfigError."""
     if field.spec.kind == "bool":

@@ -191,4 +191,14 @@ class CellSpec:
     train_step_overhead_s: float = 20e-6          # per time step of a probed training step (Python, kernel calls)
     train_batch_floor: float = 1.0                # sequences' worth of work a step's weights cost at any batch
                                                   # (a dense H×H recurrence streams them every step; 0: diagonal)
-    uses: tuple = ("init", "weight_scale", "bias")   # the settings this cell reads (besides T, H, batch, inputs)
+    uses: tuple = ("init", "weight_scale", "bias")   # the shared settings this cell reads (besides T, H, batch, inputs)
+    settings: dict = field(default_factory=dict, hash=False)   # its own settings, by name: Setting(default,
+                                                  # FieldSpec) (core/fields.py); the configs, the CLI, the URLs and
+                                                  # the pages' controls carry them
+    check: Callable | None = None                 # (cfg) -> None: raises ConfigError when its settings disagree
+    describe: Callable | None = None              # (cfg) -> list of str: its settings in the CLI's summary line
+
+    def __post_init__(self):                      # a cell reads its own settings, in the probe and in training
+        object.__setattr__(self, "uses", tuple(self.uses) + tuple(n for n in self.settings if n not in self.uses))
+        object.__setattr__(self, "train_uses", tuple(self.train_uses)
+                           + tuple(n for n in self.settings if n not in self.train_uses))

@@ -16,11 +16,37 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+from ..fields import FieldSpec, Setting
 from ..lyapunov import diagonal_exponents
 from .base import CellSpec, Network, Theory, Trace, UnrollCost, linear_scan
 from .layers import LRULayer
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+# The LRU's own settings (the configs, the CLI, the URLs and both pages' controls read them from here).
+# Defaults: Orvieto et al. 2023's long-range setting; max_phase ≈ 2π (its slider steps by 0.01).
+SETTINGS = {
+    "r_min": Setting(0.9, FieldSpec("float", "LRU: smallest |λ| of the ring initialisation.", lo=0.0, hi=1.0,
+                                    widget="number_input", label="r min", step=0.01, fmt="%.3f")),
+    "r_max": Setting(0.999, FieldSpec("float", "LRU: largest |λ| of the ring initialisation (at least r_min).",
+                                      lo=0.0, hi=1.0, widget="number_input", label="r max", step=0.001, fmt="%.3f")),
+    "max_phase": Setting(6.28, FieldSpec("float", "LRU: the eigenvalues' phases are drawn from [0, max_phase].",
+                                         lo=0.0, hi=6.2832, widget="slider", label="Max phase", step=0.01, ui_hi=6.28)),
+    "lru_norm": Setting("on", FieldSpec("choice", "LRU: scale each input by γ_j = √(1 − |λ_j|²) (on) or not (off).",
+                                        ("on", "off"), widget="radio", label="Normalisation γ")),
+}
+
+
+def check(cfg) -> None:
+    """The ring is [r_min, r_max]."""
+    if cfg.r_max < cfg.r_min:
+        raise ConfigError("r_max", f"at least r_min ({cfg.r_min:g})", cfg.r_max)
+
+
+def describe(cfg) -> list[str]:
+    return [f"|λ| in [{cfg.r_min:g}, {cfg.r_max:g}]", f"phases up to {cfg.max_phase:g}",
+            f"normalisation {cfg.lru_norm}"]
 
 
 def build(cfg, input_size: int, generator: torch.Generator, dtype: torch.dtype) -> Network:
@@ -101,7 +127,7 @@ def theory(cfg, net: Network, trace: Trace) -> Theory:
 
 
 SPEC = CellSpec(
-    train_uses=("r_min", "r_max", "max_phase", "lru_norm"),
+    settings=SETTINGS, check=check, describe=describe, uses=(), train_uses=(),
     train_layer=LRULayer,
     name="lru", label="LRU (linear recurrent unit)", short="LRU",
     help="Orvieto et al. 2023: a diagonal complex linear recurrence whose eigenvalues sit on a ring just inside the "
@@ -110,6 +136,5 @@ SPEC = CellSpec(
     cost=UnrollCost(flops_per_bh2=20, overhead_s=5e-6, tensors_per_step=24, batch_floor=0.1,
                     elementwise_s=100e-9),
     lyapunov=lyapunov, theory=theory, train_gates=5, train_step_overhead_s=90e-6, train_batch_floor=0.0,
-    train_tensors_per_step=24,
-    uses=("r_min", "r_max", "max_phase", "lru_norm"))
+    train_tensors_per_step=24)
 
