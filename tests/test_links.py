@@ -10,6 +10,7 @@ from ui import nav
 from ui.lesson_return import link_params
 from ui.lesson_steps import STEPS
 from ui.links import LinkError, link
+from ui.url import parse_url_value
 
 why = importlib.import_module("app_pages.why")
 home = importlib.import_module("app_pages.home")
@@ -17,7 +18,8 @@ home = importlib.import_module("app_pages.home")
 LINKS = ([(page, values) for links in why.LINKS.values() for page, _, values in links]
          + [(step.link[0], {**step.link[2], **link_params(n)}) for n, step in enumerate(STEPS, 1)]
          + [(nav.GRADIENT_FLOW, values) for _, values, _ in home.TRY_FIRST]
-         + [(page, {}) for page in nav.PAGES])
+         + [(page, {}) for page in nav.PAGES]
+         + [(nav.LESSON, {"step": n}) for n in range(1, len(STEPS) + 1)])       # "Back to the lesson, step n"
 LINKS = list({link(page, values): (page, values) for page, values in LINKS}.values())     # each address once
 
 
@@ -42,3 +44,12 @@ def test_every_link_of_the_why_lesson_and_home_pages_opens_its_view_without_a_wa
     assert urlsplit(address).path == page.url_path
     at = open_page(page.script, **dict(parse_qsl(urlsplit(address).query)))
     assert not at.warning, [w.value for w in at.warning]
+    state = page.state()
+    for name, raw in parse_qsl(urlsplit(address).query):     # the page took the link's settings
+        if state is not None and name in state.by_name:
+            assert at.session_state[state.key(name)] == parse_url_value(state.by_name[name], raw), name
+
+
+def test_a_link_typed_by_hand_with_a_wrong_name_is_warned_about_by_the_page():
+    at = open_page(nav.GRADIENT_FLOW.script, sequence_length="60")
+    assert any("sequence_length" in w.value for w in at.warning)
