@@ -1,4 +1,4 @@
-"""Gradient Flow Lab: the router. Page config, navigation over app_pages/, shared chrome.
+"""Gradient Flow Lab: the router. Page config, navigation over the pages of ui/nav.py, shared chrome.
 
 The page scripts are in app_pages/ rather than pages/: Streamlit treats a pages/ folder beside the
 entry point as a legacy multipage app, which breaks direct links to the pages' url paths.
@@ -11,7 +11,7 @@ import core
 from ui import a11y, lesson_return, present, server_log
 from ui.heavy import pace_runs, remember_person
 from ui.lesson_steps import STEPS
-from ui.nav import ICON, ROOT, available_pages
+from ui.nav import HOME, ICON, LESSON, ROOT, available_pages
 
 # Torch's thread policy, once for the whole server (core/runtime.py: one thread per computation).
 core.configure_threads()
@@ -24,10 +24,12 @@ sys.setswitchinterval(0.0005)
 st.set_page_config(page_title="Gradient Flow Lab", page_icon=str(ICON), layout="wide")
 pace_runs()                     # at most ~5 page runs a second per person, after a burst of 20 (ui/heavy.py)
 
-pages = [st.Page(str(ROOT / path), title=title, icon=icon, url_path=url, default=(url == "home"))
-         for path, title, icon, url, _ in available_pages()]
+# Each page is a script that defines its page function and calls it (ui/nav.py); Streamlit's pages are given
+# as files so that a page's identity is its script (AppTest.switch_page names pages by their files).
+pages = [st.Page(str(ROOT / page.script), title=page.title, icon=page.icon, url_path=page.url_path,
+                 default=page is HOME) for page in available_pages()]
 navigation = st.navigation(pages)
-on_lesson = navigation.url_path == "lesson"
+on_lesson = navigation.url_path == LESSON.url_path
 # The lesson has no controls in the sidebar: it opens collapsed, so the chart and the talking point get the width.
 st.set_page_config(initial_sidebar_state="collapsed" if on_lesson else "auto")
 present.begin()                 # presentation mode (the toggle goes under the page's own controls)

@@ -1,5 +1,6 @@
 """Gradient flow: ‖∂L/∂h_{T−k}‖ against distance k, beside the theory that predicts it."""
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -61,16 +62,6 @@ def draw_metrics(cols, res: core.UnrollResult) -> None:
                         "Mikolov & Bengio 2013). Sufficient for vanishing when below 1, but loose.")
 
 
-url_warnings = flow_controls()
-pins: list[str] = st.session_state.setdefault(PINS_KEY, [])
-st.title("Gradient flow")
-if not presenting():                       # on a projector the chart comes first; the teacher says this
-    st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
-               "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
-               "shrink or grow geometrically with k.")
-show_warnings(url_warnings)
-
-
 def current() -> tuple[core.UnrollConfig | None, core.UnrollResult | None]:
     """This run's settings and their result (a shared result: every part of the page asks, one computes)."""
     try:
@@ -80,29 +71,55 @@ def current() -> tuple[core.UnrollConfig | None, core.UnrollResult | None]:
     return cfg, measure(cfg)
 
 
-# Everything that depends on the settings is drawn by one fragment, called at several places of the page (they
-# rerun together). Moving a slider that changes nothing else in the sidebar reruns only these parts
-# (ui/flow_controls: on_change → st.rerun(RESULTS)); the title, the explanations and the tabs stay as they are.
+# Everything that depends on the settings is drawn by one fragment, called at several places of the page with the
+# part it draws there (they rerun together). Moving a slider that changes nothing else in the sidebar reruns only
+# these parts (ui/flow_controls: on_change → st.rerun(RESULTS)); the title, the explanations and the tabs stay as
+# they are.
 @st.fragment(key=RESULTS)
-def results(part: str) -> None:
-    if part == "head":                  # across the page: computes (once, shared), the numbers and the headline
-        try:
-            cfg = core.UnrollConfig(**config_values())
-        except core.ConfigError as err:
-            st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
-            return
-        if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
-            res = measure(cfg)          # milliseconds: a spinner would only add flicker
-        else:
-            with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
-                res = measure(cfg)
-        head(res)
+def results(part: Callable[[], None]) -> None:
+    part()
+
+
+def head_part() -> None:
+    """Across the page: computes (once, shared), the numbers and the headline; or why the settings cannot run."""
+    try:
+        cfg = core.UnrollConfig(**config_values())
+    except core.ConfigError as err:
+        st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
         return
+    if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
+        res = measure(cfg)          # milliseconds: a spinner would only add flicker
+    else:
+        with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
+            res = measure(cfg)
+    head(res)
+
+
+def chart_part() -> None:
     cfg, res = current()
-    if part == "bottom":
-        bottom(res)
-    elif res is not None:               # (otherwise the head part said why)
-        {"chart": curve_chart, "theory": theory, "tabs": tab_views}[part](cfg, res)
+    if res is not None:                 # (otherwise the head part said why)
+        curve_chart(cfg, res)
+
+
+def theory_part() -> None:
+    cfg, res = current()
+    if res is not None:
+        st.markdown(theory_sentences(res))
+
+
+def tabs_part() -> None:
+    cfg, res = current()
+    if res is not None:
+        tab_views(cfg, res)
+
+
+def bottom_part() -> None:
+    bottom(current()[1])
+
+
+def pins() -> list[str]:
+    """The pinned curves' codes (ui/flow_controls.py), kept in the session."""
+    return st.session_state.setdefault(PINS_KEY, [])
 
 
 def head(res: core.UnrollResult) -> None:
@@ -116,7 +133,7 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     if res.overflow is not None and res.overflow["where"] == "forward" and res.overflow["forward_step"] >= 2:
         prefix = measure(replace(cfg, seq_len=res.overflow["forward_step"]))   # same weights and inputs
     pinned = []
-    for code in pins:                      # each pin is recomputed from its settings (a shared result)
+    for code in pins():                      # each pin is recomputed from its settings (a shared result)
         pin_cfg = pin_config(code)
         pin_res = measure(pin_cfg)
         pinned.append((short_label(pin_cfg), pin_res.distance, pin_res.grad_norm))
@@ -125,17 +142,7 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
         curve_fig = fit_height(curve_fig, 540)
     chart(curve_fig, key="curve")
-    with st.container(horizontal=True):
-        if st.button("Pin this curve", icon=":material/push_pin:", disabled=pin_code(cfg) in pins,
-                     help="Keep this curve on the chart to compare it with the next settings you try. Pins are "
-                          "named by their settings and kept in the link (at most five)."):
-            pins.append(pin_code(cfg))
-            del pins[:-MAX_PINS]                  # the five most recent
-            st.rerun()
-        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pins,
-                     help="Remove every pinned curve from the chart."):
-            pins.clear()
-            st.rerun()
+    pin_buttons(cfg)
     if prefix is not None:
         st.caption(f"Dotted, beyond the overflow line: the same network and inputs run for only "
                    f"{prefix.config.seq_len} steps (the longest run whose states stay finite), drawn at the distances "
@@ -149,8 +156,19 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
             draw_metrics(st.columns(5), res)
 
 
-def theory(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
-    st.markdown(theory_sentences(res))
+def pin_buttons(cfg: core.UnrollConfig) -> None:
+    pinned = pins()
+    with st.container(horizontal=True):
+        if st.button("Pin this curve", icon=":material/push_pin:", disabled=pin_code(cfg) in pinned,
+                     help="Keep this curve on the chart to compare it with the next settings you try. Pins are "
+                          "named by their settings and kept in the link (at most five)."):
+            pinned.append(pin_code(cfg))
+            del pinned[:-MAX_PINS]                  # the five most recent
+            st.rerun()
+        if st.button("Clear pinned", icon=":material/clear_all:", disabled=not pinned,
+                     help="Remove every pinned curve from the chart."):
+            pinned.clear()
+            st.rerun()
 
 
 def tab_views(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
@@ -201,7 +219,7 @@ def bottom(res: core.UnrollResult | None) -> None:
         st.download_button("Download the curve (CSV)", lambda: curve_csv(res), file_name="gradient_flow.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:",
                            help="Distance, measured gradient norm and the Pascanu bound.")
-    STATE.end({PIN_PARAM: pins})
+    STATE.end({PIN_PARAM: pins()})
     share_bar(reset_whole_page)
 
 
@@ -223,15 +241,8 @@ def reset_whole_page() -> None:
     st.rerun()
 
 
-results("head")
-if presenting():        # the chart across the page, at a height that leaves it whole on a 1280×720 projector
-    chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
-else:
-    chart_col, text_col = st.columns([2.3, 1], gap="medium")
-with chart_col:
-    results("chart")
-with text_col:
-    results("theory")
+def how_to_read() -> None:
+    """Beside the chart: the product of Jacobians, the bound, and why the default view vanishes."""
     st.markdown("**How to read it.** Each point is the norm of $\\partial L/\\partial h_{T-k}$: how much of the "
                 "error signal from the loss (at the last step) reaches the state $k$ steps back, through every "
                 "path, averaged over the batch. Back-propagation multiplies one Jacobian per step:")
@@ -244,10 +255,34 @@ with text_col:
                 "for it to explode (Pascanu, Mikolov & Bengio 2013). Saturated units ($f' \\approx 0$) cut the "
                 f"signal even when $W$ is large. *Regime rule:* {core.REGIME_RULE}.")
 
-# Only the open tab is computed and drawn (on_change="rerun"), so a slider move redraws two charts, not five.
-tabs = st.tabs(TAB_LABELS, key=STATE.key("view"), on_change="rerun")
-for tab in tabs:
-    if tab.open:
-        with tab:
-            results("tabs")
-results("bottom")
+
+def gradient_flow_page() -> None:
+    url_warnings = flow_controls()
+    pins()                                 # the pinned curves, from a link or this session
+    st.title("Gradient flow")
+    if not presenting():                   # on a projector the chart comes first; the teacher says this
+        st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
+                   "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
+                   "shrink or grow geometrically with k.")
+    show_warnings(url_warnings)
+    results(head_part)
+    if presenting():    # the chart across the page, at a height that leaves it whole on a 1280×720 projector
+        chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
+    else:
+        chart_col, text_col = st.columns([2.3, 1], gap="medium")
+    with chart_col:
+        results(chart_part)
+    with text_col:
+        results(theory_part)
+        how_to_read()
+    # Only the open tab is computed and drawn (on_change="rerun"), so a slider move redraws two charts, not five.
+    tabs = st.tabs(TAB_LABELS, key=STATE.key("view"), on_change="rerun")
+    for tab in tabs:
+        if tab.open:
+            with tab:
+                results(tabs_part)
+    results(bottom_part)
+
+
+if __name__ == "__main__":             # run by Streamlit as the page (ui/nav.py)
+    gradient_flow_page()

@@ -179,17 +179,26 @@ def replay_view(run):
         chart(inspect_figs.watch_heatmap_figure(records, layer, direction), key=f"network_watch_{layer}_{direction}")
 
 
-warnings = STATE.begin()
-values = sidebar()
-st.title("Your network")
-st.caption("Bring a recurrent network: its weights (and, if you like, its inputs). The chart shows ‖∂L/∂h_t‖, the norm "
-           "of the total derivative of the loss with respect to the hidden state at step t (through every path: "
-           "the recurrence and the layer above), per sequence, averaged over the batch, for every layer and "
-           "direction. For an LSTM, the cell state's too.")
-show_warnings(warnings)
-st.radio("View", list(VIEWS), format_func=VIEWS.get, key=key("view"), horizontal=True, label_visibility="collapsed",
-         help="Inspect a network's weights now, or replay the gradients core.watch recorded while it trained.")
-if values["view"] == "inspect":
-    inspect_view(values)
-else:
-    replay_view(values["run"])
+INTRO = ("Bring a recurrent network: its weights (and, if you like, its inputs). The chart shows ‖∂L/∂h_t‖, the norm "
+         "of the total derivative of the loss with respect to the hidden state at step t (through every path: "
+         "the recurrence and the layer above), per sequence, averaged over the batch, for every layer and "
+         "direction. For an LSTM, the cell state's too.")
+
+
+def your_network_page() -> None:
+    warnings = STATE.begin()
+    values = sidebar()
+    st.title("Your network")
+    st.caption(INTRO)
+    show_warnings(warnings)
+    st.radio("View", list(VIEWS), format_func=VIEWS.get, key=key("view"), horizontal=True,
+             label_visibility="collapsed",
+             help="Inspect a network's weights now, or replay the gradients core.watch recorded while it trained.")
+    if values["view"] == "inspect":
+        inspect_view(values)
+    else:
+        replay_view(values["run"])
+
+
+if __name__ == "__main__":             # run by Streamlit as the page (ui/nav.py)
+    your_network_page()

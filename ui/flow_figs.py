@@ -34,36 +34,61 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     `finite_prefix`: when the forward pass blew up, the same network run only as long as it stays finite.
     `pinned`: earlier curves (label, distance, grad_norm) kept for comparison. `y_decades`: a fixed log10 range of
     the y axis (None: fitted to the curves)."""
-    traces, shapes, notes = [], [], []
     k = res.distance
     last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
-    framed = log_range(np.concatenate([np.asarray(c, dtype=float) for c in
-                                       [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
-                                        None if finite_prefix is None else finite_prefix.grad_norm]
-                                       + [n for _, _, n in pinned] if c is not None]), spare=0.5)
-    if y_decades is not None:
-        framed = y_decades
-    for i, (label, dist, norms) in enumerate(pinned):
-        traces.append(dict(type="scatter", x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
-                           line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
-                           opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
+    framed = y_decades if y_decades is not None else _curves_range(res, finite_prefix, pinned)
+    traces = _pinned_traces(pinned)
     if finite_prefix is not None:
-        # Its steps are the first steps of this run, which sit at the largest distances (beyond the overflow):
-        # drawn there, it cannot be read as this run's curve.
-        steps = finite_prefix.config.seq_len
-        offset = int(k[-1]) - (steps - 1)
-        traces.append(dict(type="scatter", x=finite_prefix.distance + offset,
-                           y=_positive_or_none(finite_prefix.grad_norm),
-                           name=f"the first {steps} steps alone (loss on step {steps}), at their distances here",
-                           mode="lines", line=dict(color=COLORS["lyapunov"], width=2, dash="dot"),
-                           hovertemplate=f"distance %{{x}} here (%{{customdata}} from step {steps})"
-                                         "<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>",
-                           customdata=finite_prefix.distance))
+        traces.append(_prefix_trace(res, finite_prefix))
     traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
                        mode="lines", line=dict(color=COLORS["grad"], width=3),
                        hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
     if res.overflow is not None:
         traces.append(_where_finite_ends(res))
+    traces += _theory_traces(res, framed) + _other_norm_traces(res)
+    shapes, notes = _event_marks(res, last)
+    yaxis = (log_axis(*framed, "gradient norm (log scale)") if framed is not None else
+             dict(type="log", title=dict(text="gradient norm (log scale)"), exponentformat="power"))
+    xaxis = dict(title=dict(text="time-step distance k = T − t  (0 = the step the loss is on)"),
+                 range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
+    return figure(traces, "Gradient norm against time-step distance", 460, shapes, notes, xaxis=xaxis, yaxis=yaxis)
+
+
+def _curves_range(res: UnrollResult, finite_prefix: UnrollResult | None,
+                  pinned: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[float, float] | None:
+    """The log10 range that holds every curve drawn (with half a decade to spare)."""
+    return log_range(np.concatenate([np.asarray(c, dtype=float) for c in
+                                     [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
+                                      None if finite_prefix is None else finite_prefix.grad_norm]
+                                     + [n for _, _, n in pinned] if c is not None]), spare=0.5)
+
+
+def _pinned_traces(pinned: list[tuple[str, np.ndarray, np.ndarray]]) -> list[dict]:
+    traces = []
+    for i, (label, dist, norms) in enumerate(pinned):
+        traces.append(dict(type="scatter", x=dist, y=_positive_or_none(norms), name=f"pinned: {label}", mode="lines",
+                           line=dict(color=PINNED_COLORS[i % len(PINNED_COLORS)], width=1.5),
+                           opacity=0.8, hovertemplate=f"{label}<br>distance %{{x}}<br>%{{y:.3e}}<extra></extra>"))
+    return traces
+
+
+def _prefix_trace(res: UnrollResult, finite_prefix: UnrollResult) -> dict:
+    """The same network run only as long as it stays finite. Its steps are the first steps of this run, which sit
+    at the largest distances (beyond the overflow): drawn there, it cannot be read as this run's curve."""
+    steps = finite_prefix.config.seq_len
+    offset = int(res.distance[-1]) - (steps - 1)
+    return dict(type="scatter", x=finite_prefix.distance + offset,
+                y=_positive_or_none(finite_prefix.grad_norm),
+                name=f"the first {steps} steps alone (loss on step {steps}), at their distances here",
+                mode="lines", line=dict(color=COLORS["lyapunov"], width=2, dash="dot"),
+                hovertemplate=f"distance %{{x}} here (%{{customdata}} from step {steps})"
+                              "<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>",
+                customdata=finite_prefix.distance)
+
+
+def _theory_traces(res: UnrollResult, framed: tuple[float, float] | None) -> list[dict]:
+    """What theory says of the curve: the Pascanu bound, the mean-field (or exact) line, the Lyapunov line."""
+    k, traces = res.distance, []
     if np.isfinite(res.bound).any():
         name = "Pascanu bound (λ1·γ)^k"
         above = np.isfinite(res.bound) & (res.bound > 10 ** framed[1]) if framed is not None else res.bound < 0
@@ -86,6 +111,12 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                            name=f"Lyapunov e^(λ_max·k), λ_max = {lam:.3g}",
                            line=dict(color=COLORS["lyapunov"], dash="dot", width=2.5),
                            hovertemplate="distance %{x}<br>e^(λ_max k) = %{y:.3e}<extra></extra>"))
+    return traces
+
+
+def _other_norm_traces(res: UnrollResult) -> list[dict]:
+    """An LSTM's cell-state gradient, and the gradient after clipping (when clipping changed it)."""
+    k, traces = res.distance, []
     if res.cell_grad_norm is not None:
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.cell_grad_norm), name="‖∂L/∂c‖ cell state",
                            mode="lines", line=dict(color=COLORS["cell"], width=2),
@@ -94,6 +125,12 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.clipped_grad_norm), name="after clipping",
                            mode="lines", line=dict(color=COLORS["clipped"], width=2, dash="dot"),
                            hovertemplate="distance %{x}<br>clipped = %{y:.3e}<extra></extra>"))
+    return traces
+
+
+def _event_marks(res: UnrollResult, last: int) -> tuple[list[dict], list[dict]]:
+    """(shapes, annotations): where the run overflowed, and where the gradient underflowed to exactly 0."""
+    shapes, notes = [], []
     if res.overflow is not None:
         d = res.overflow["distance"]
         what = "forward pass" if res.overflow["where"] == "forward" else "gradient"
@@ -107,11 +144,7 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
         notes.append(dict(x=d, y=0, yref="paper", text=f"exactly 0 from distance {d}<br>(underflow)",
                           showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="bottom",
                           bgcolor="rgba(255,255,255,0.8)"))
-    yaxis = (log_axis(*framed, "gradient norm (log scale)") if framed is not None else
-             dict(type="log", title=dict(text="gradient norm (log scale)"), exponentformat="power"))
-    xaxis = dict(title=dict(text="time-step distance k = T − t  (0 = the step the loss is on)"),
-                 range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
-    return figure(traces, "Gradient norm against time-step distance", 460, shapes, notes, xaxis=xaxis, yaxis=yaxis)
+    return shapes, notes
 
 
 def _where_finite_ends(res: UnrollResult) -> dict:

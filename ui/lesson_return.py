@@ -6,10 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import present
+from ui.links import page_link
+from ui.nav import LESSON
 
 PARAM = "lesson"
 KEY = "_lesson_return"
-LESSON = "app_pages/lesson.py"
 
 
 def link_params(step: int) -> dict[str, str]:
@@ -30,5 +31,5 @@ def begin(on_lesson: bool, steps: int) -> None:
         return
     step = st.session_state.get(KEY)
     if step is not None:
-        st.page_link(LESSON, label=f"Back to the lesson, step {step}", icon=":material/arrow_back:",
-                     query_params={"step": str(step), **present.url_params()})
+        page_link(st, LESSON, {"step": step, **present.url_params()}, label=f"Back to the lesson, step {step}",
+                  icon=":material/arrow_back:")

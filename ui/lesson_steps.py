@@ -15,12 +15,15 @@ import plotly.graph_objects as go
 
 import core
 from core.cliff import CliffConfig, CliffResult, cliff
+from core.config import FieldSpec
 from core.learning_presets import FLOSSING_RACE, FlossingEffect, flossing_effect
 from core.phase import PhaseConfig, PhaseResult, measured_edge, phase_diagram
-from ui import flow_figs, theory_figs
+from ui import flow_figs, nav, theory_figs
 from ui.chart_style import layout, log_range, log_yaxis
 from ui.flow_controls import WEIGHT_SCALES
 from ui.heavy import computed
+from ui.page_state import PageState
+from ui.url import UrlField
 
 LINE_COLOURS = ["#0072B2", "#D55E00", "#009E73"]
 GRAD_AXIS = "‖∂L/∂h<sub>T−k</sub>‖ (log scale)"
@@ -180,7 +183,7 @@ class Step:
     question: str                  # to ask the class
     figure: Callable[[], go.Figure]
     measured: Callable[[], str]    # the numbers the point rests on, measured from the settings the chart draws
-    link: tuple[str, str, dict]    # (page script, label, query parameters) to open it in the lab
+    link: tuple[nav.Page, str, dict]   # (page, label, its settings) to open it in the lab (ui/links.py)
     runs: tuple[Run, ...] = field(default=())
 
 
@@ -193,7 +196,7 @@ STEPS = [
          "learn from?",
          lambda: compare("Same weights (s = 1), two activations", ACTIVATIONS),
          lambda: factors_line(ACTIVATIONS),
-         ("app_pages/gradient_flow.py", "Try other activations", {"activation": "sigmoid", "seq_len": "60"}),
+         (nav.GRADIENT_FLOW, "Try other activations", {"activation": "sigmoid", "seq_len": "60"}),
          runs=ACTIVATIONS),
     Step("Exploding with ReLU, and what clipping does",
          "With ReLU and weight scale 2 each step multiplies the signal by more than 1: the gradient grows "
@@ -203,7 +206,7 @@ STEPS = [
          "vanishes?",
          lambda: flow_figs.gradient_curve_figure(unroll(EXPLODING.config)),
          exploding_line,
-         ("app_pages/gradient_flow.py", "Open it with the clipping tab",
+         (nav.GRADIENT_FLOW, "Open it with the clipping tab",
           {"activation": "relu", "weight_scale": "2", "seq_len": "60", "clip": "1", "view": "clipping"}),
          runs=(EXPLODING,)),
     Step("Saturation",
@@ -213,7 +216,7 @@ STEPS = [
          "Why would making the inputs larger make the gradient vanish instead of explode?",
          lambda: flow_figs.saturation_figure(unroll(SATURATED.config)),
          saturation_line,
-         ("app_pages/gradient_flow.py", "Open the saturation view",
+         (nav.GRADIENT_FLOW, "Open the saturation view",
           {"weight_scale": "2", "input_scale": "5", "seq_len": "60", "view": "saturation"}),
          runs=(SATURATED, UNSATURATED)),
     Step("Initialisation as a cure, and its limit",
@@ -223,7 +226,7 @@ STEPS = [
          "Which of the three can carry information 200 steps? Why did the orthogonal matrix not save tanh?",
          lambda: compare("Three initialisations, T = 200", INITS),
          lambda: factors_line(INITS),
-         ("app_pages/gradient_flow.py", "Compare them yourself",
+         (nav.GRADIENT_FLOW, "Compare them yourself",
           {"init": "identity", "activation": "relu", "input_scale": "0.1", "seq_len": "200"}),
          runs=INITS),
     Step("Theory predicts the curve: the edge of chaos",
@@ -233,7 +236,7 @@ STEPS = [
          "At which s does the curve go flat? Is that where the largest singular value of W equals 1?",
          lambda: flow_figs.sweep_figure(sweep_result()),
          sweep_line,
-         ("app_pages/gradient_flow.py", "Open the sweep", {"view": "sweep", "seq_len": "60"})),
+         (nav.GRADIENT_FLOW, "Open the sweep", {"view": "sweep", "seq_len": "60"})),
     Step("The gating race",
          "The LSTM's cell state is carried by a forget gate and an addition, not a matrix product: with its "
          "forget gates open (bias 3, a common initialisation) its gradient decays far more slowly than a vanilla "
@@ -242,7 +245,7 @@ STEPS = [
          "to check (it takes about a minute for the LSTM).",
          lambda: compare("LSTM against a vanilla RNN, T = 100", GATES),
          lambda: factors_line(GATES),
-         ("app_pages/training.py", "Run the race in the Training lab", {"preset": "gating"}),
+         (nav.TRAINING, "Run the race in the Training lab", {"preset": "gating"}),
          runs=GATES),
     Step("The loss cliff, with and without clipping",
          "Pascanu's one-unit network has a loss surface with a sheer wall. A plain gradient step that hits it is "
@@ -250,14 +253,14 @@ STEPS = [
          "Why does the plain step overshoot so badly, although the slope is the right way?",
          lambda: theory_figs.cliff_surface_figure(cliff_result(), show="loss"),
          cliff_line,
-         ("app_pages/cliff.py", "Open the Loss cliff", {})),
+         (nav.CLIFF, "Open the Loss cliff", {})),
     Step("The phase diagram: where the edge lies",
          "The measured per-step factor over weight scale and input scale. Blue vanishes, red explodes; the "
          "measured edge follows the mean-field edge, while Pascanu's sufficient bound stays far to the left.",
          "Why does a larger input scale move the edge to larger weights?",
          lambda: theory_figs.phase_figure(phase_result()),
          phase_line,
-         ("app_pages/phase.py", "Open the Phase diagram", {})),
+         (nav.PHASE, "Open the Phase diagram", {})),
     Step("A cure aimed at the exponents: gradient flossing",
          "The top Lyapunov exponent is the log of the factor per step. Gradient flossing (Engelken 2023) adds "
          "Σλᵢ² to the loss, pushing the exponents to 0: after flossing alone, the same untrained tanh RNN passes "
@@ -265,5 +268,9 @@ STEPS = [
          "It has learned nothing yet. Why would that let it learn the XOR of two bits 40 steps apart?",
          floss_figure,
          floss_line,
-         ("app_pages/training.py", "Run the flossing race", {"preset": "flossing"})),
+         (nav.TRAINING, "Run the flossing race", {"preset": "flossing"})),
 ]
+
+
+# The lesson page's one setting, the step, in its URL (/lesson?step=3).
+STATE = PageState("lesson", [UrlField("step", 1, FieldSpec("int", "The lesson step.", lo=1, hi=len(STEPS)))])

@@ -65,9 +65,15 @@ class PageState:
         """This page's query parameters in the current URL (every value, in order)."""
         return {k: st.query_params.get_all(k) for k in st.query_params if k in self.by_name}
 
-    def begin(self, on_link: Callable[[], None] | None = None) -> list[str]:
+    def begin(self, on_link: Callable[[], None] | None = None,
+              repair: Callable[[], list[str]] | None = None) -> list[str]:
         """Before the widgets: put the right values into the widget keys. Returns the warnings (inert
-        markdown) about the URL. `on_link` runs when a new link was applied."""
+        markdown) about the URL. `on_link` runs when a new link was applied; `repair` on every run after it,
+        to bring values that are valid one by one but not together back into line (it returns its warnings)."""
+        warnings = self._apply(on_link)
+        return warnings + repair() if repair is not None else warnings
+
+    def _apply(self, on_link: Callable[[], None] | None) -> list[str]:
         memo = st.session_state.get(self._memo_key)
         params = self.link_params()
         # The first field's widget is drawn on every run of the page, so its key is missing exactly when

@@ -138,6 +138,16 @@ def for_projector(fig: go.Figure) -> go.Figure:
         return fig
     fig = copy.deepcopy(fig)
     fig.layout.meta = "projector"
+    _projector_text(fig)
+    _projector_lines(fig)
+    broken = _two_line_titles(fig)
+    _projector_sliders(fig)
+    _projector_room(fig, broken)
+    return fig
+
+
+def _projector_text(fig: go.Figure) -> None:
+    """Every text of the chart at the projector's sizes: fonts, axes, annotations."""
     lay = fig.layout
     fig.update_layout(font=_scaled(lay.font, CHART_TEXT_PX), hoverlabel=dict(font=dict(size=CHART_TEXT_PX - 2)),
                       legend=dict(font=_scaled(lay.legend.font, CHART_TEXT_PX)),
@@ -152,7 +162,11 @@ def for_projector(fig: go.Figure) -> go.Figure:
     fig.for_each_yaxis(powers_only)
     for ann in lay.annotations or ():
         ann.font = _scaled(ann.font, CHART_TEXT_PX)
-    for shape in lay.shapes or ():
+
+
+def _projector_lines(fig: go.Figure) -> None:
+    """Thicker lines and bigger markers; colour bars' text at the projector's size."""
+    for shape in fig.layout.shapes or ():
         if shape.line is not None and shape.type == "line":
             shape.line.width = max(LINE_PX, shape.line.width or 0)
     for trace in fig.data:
@@ -165,6 +179,15 @@ def for_projector(fig: go.Figure) -> go.Figure:
         if trace.type in ("heatmap", "contour") and trace.colorbar is not None:
             trace.colorbar.tickfont = dict(size=CHART_TEXT_PX)
             trace.colorbar.title.font = dict(size=CHART_TEXT_PX)
+    for frame in fig.frames or ():
+        for trace in frame.data:
+            if trace.type == "scatter":
+                trace.line = dict(width=None)          # frames keep the figure's own (now thicker) lines
+
+
+def _two_line_titles(fig: go.Figure) -> bool:
+    """Long titles (the figure's and its frames') broken in two lines, with room above the plot; True if any was."""
+    lay = fig.layout
     titles = [lay.title] + [frame.layout.title for frame in fig.frames or () if frame.layout is not None]
     broken = False
     for title in titles:
@@ -173,17 +196,24 @@ def for_projector(fig: go.Figure) -> go.Figure:
     if broken:                                  # room for the second line above the plot
         fig.update_layout(margin=dict(t=max(lay.margin.t or 50, 64) + TITLE_LINE_PX),
                           height=(lay.height or 400) + TITLE_LINE_PX)
-    for slider in lay.sliders or ():            # under the (taller) axis title
+    return broken
+
+
+def _projector_sliders(fig: go.Figure) -> None:
+    """A slider's text at the projector's size, under the (taller) axis title."""
+    lay = fig.layout
+    for slider in lay.sliders or ():
         slider.font = dict(size=CHART_TEXT_PX)
         slider.currentvalue.font = dict(size=CHART_TEXT_PX)
         slider.pad.t = (slider.pad.t or 0) + 40
     if lay.sliders:
         fig.update_layout(height=(lay.height or 400) + 40, margin=dict(b=(lay.margin.b or 55) + 40))
-    for frame in fig.frames or ():
-        for trace in frame.data:
-            if trace.type == "scatter":
-                trace.line = dict(width=None)          # frames keep the figure's own (now thicker) lines
-    # the legend under the plot: more rows at the bigger font, and each row taller
+
+
+def _projector_room(fig: go.Figure, broken: bool) -> None:
+    """The legend under the plot gets more rows at the bigger font, each row taller; the plot keeps 220 px and the
+    chart fits MAX_CHART_PX."""
+    lay = fig.layout
     if legend_rows(fig) and lay.legend.orientation == "h":
         # the rows layout() made room for, against the rows the 20 px legend needs (the same estimate, narrower rows)
         extra = legend_rows(fig, LEGEND_CHARS_PER_ROW) * LEGEND_ROW_PX - legend_rows(fig) * chart_style.LEGEND_ROW_PX
@@ -192,4 +222,3 @@ def for_projector(fig: go.Figure) -> go.Figure:
                           margin=dict(b=(lay.margin.b or 55) + max(0, extra) + 10, t=margin_t))
     room = (fig.layout.margin.t or 50) + (fig.layout.margin.b or 55) + 220      # the plot itself keeps 220 px
     fig.update_layout(height=min(fig.layout.height or 400, max(MAX_CHART_PX, room)))
-    return fig

@@ -92,30 +92,31 @@ def _exit_point(tr: Trajectory, k: int, c) -> tuple[tuple[float, float], tuple[f
     return (float(exit_[0]), float(exit_[1])), (float(label[0]), float(label[1]))
 
 
-def trajectory_norms_figure(res: CliffResult) -> go.Figure:
-    """‖∇E‖ at each step of both descents, with the clipping threshold."""
+def _descents_figure(res: CliffResult, values: str, hover: str) -> go.Figure:
+    """One line per descent (plain, clipped) of `values` (a field of the trajectory) against the step."""
     fig = go.Figure()
     for tr, name in ((res.plain, "plain"), (res.clipped, "clipped")):
         color, dash, symbol = PATH_STYLE[name]
-        fig.add_trace(go.Scatter(x=np.arange(len(tr.grad_norm)), y=tr.grad_norm, mode="lines+markers", name=name,
+        y = getattr(tr, values)
+        fig.add_trace(go.Scatter(x=np.arange(len(y)), y=y, mode="lines+markers", name=name,
                                  line=dict(color=color, dash=dash), marker=dict(symbol=symbol, size=6),
-                                 hovertemplate="step %{x}: ‖∇E‖ %{y:.3g}<extra></extra>"))
+                                 hovertemplate=hover))
+    fig.update_xaxes(title="gradient-descent step")
+    return fig
+
+
+def trajectory_norms_figure(res: CliffResult) -> go.Figure:
+    """‖∇E‖ at each step of both descents, with the clipping threshold."""
+    fig = _descents_figure(res, "grad_norm", "step %{x}: ‖∇E‖ %{y:.3g}<extra></extra>")
     log_hline(fig, res.config.clip, f"threshold {res.config.clip:g}", CLIPPED)
     framed = log_range(np.concatenate([res.plain.grad_norm, res.clipped.grad_norm, [res.config.clip]]))
     log_yaxis(fig, *framed, "‖∇E‖")
-    fig.update_xaxes(title="gradient-descent step")
     return layout(fig, "Gradient norm along each descent", height=330)
 
 
 def trajectory_loss_figure(res: CliffResult) -> go.Figure:
-    fig = go.Figure()
-    for tr, name in ((res.plain, "plain"), (res.clipped, "clipped")):
-        color, dash, symbol = PATH_STYLE[name]
-        fig.add_trace(go.Scatter(x=np.arange(len(tr.loss)), y=tr.loss, mode="lines+markers", name=name,
-                                 line=dict(color=color, dash=dash), marker=dict(symbol=symbol, size=6),
-                                 hovertemplate="step %{x}: E %{y:.4g}<extra></extra>"))
+    fig = _descents_figure(res, "loss", "step %{x}: E %{y:.4g}<extra></extra>")
     fig.update_yaxes(title="E", rangemode="tozero")
-    fig.update_xaxes(title="gradient-descent step")
     return layout(fig, "Loss along each descent", height=330)
 
 
@@ -137,6 +138,28 @@ def phase_figure(res: PhaseResult) -> go.Figure:
     ylabel = {"input_scale": "input scale", "seq_len": "sequence length T", "activation": "activation"}[cfg.y_axis]
     with np.errstate(divide="ignore", invalid="ignore"):
         log_rate = np.log10(res.rate)
+    fig = _factor_heatmap(res, x, y, log_rate)
+    if categorical:
+        _edge_ticks(fig, res, y)
+    else:
+        _edge_lines(fig, res, x, y, log_rate)
+    fig.add_vline(x=res.radius_edge, line=dict(color=RADIUS, dash="dot"))
+    # annotations on a log axis take log10 coordinates (add_vline's own annotation would misplace it)
+    fig.add_annotation(x=np.log10(res.radius_edge), y=0, yref="paper", yanchor="top", xanchor="left",
+                       text="spectral radius 1", showarrow=False, font=dict(color=RADIUS, size=11), yshift=-2)
+    fig.add_trace(_cell_targets(res, x, y, ylabel))
+    half = (np.log10(x[-1]) - np.log10(x[0])) / (len(x) - 1) / 2
+    fig.update_xaxes(type="log", title="weight scale s (log)", range=[np.log10(x[0]) - half, np.log10(x[-1]) + half])
+    if categorical:
+        fig.update_yaxes(title=ylabel, tickvals=y, ticktext=res.y)
+    else:
+        fig.update_yaxes(title=ylabel, type="log" if cfg.y_axis == "seq_len" else "linear")
+    return layout(fig, f"Per-step gradient factor of the vanilla RNN ({cfg.init} init, H = {cfg.hidden})",
+                  height=560)
+
+
+def _factor_heatmap(res: PhaseResult, x, y, log_rate: np.ndarray) -> go.Figure:
+    """The measured factor in a log colour centred on 1 (at most ±2 decades), overflowed cells in their own."""
     limit = float(np.nanmax(np.abs(log_rate[np.isfinite(log_rate)]))) if np.isfinite(log_rate).any() else 1.0
     limit = min(max(limit, 0.5), 2.0)
     tickvals, ticktext = _factor_ticks(limit)
@@ -148,43 +171,42 @@ def phase_figure(res: PhaseResult) -> go.Figure:
                                  colorscale=[[0, OVERFLOW], [1, OVERFLOW]], hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="overflow (inf/NaN)",
                                  marker=dict(symbol="square", size=12, color=OVERFLOW)))
-    if not categorical:
-        fig.add_trace(go.Contour(x=x, y=y, z=log_rate, contours=dict(start=0, end=0, size=1, coloring="none"),
-                                 line=dict(color="black", width=3), showscale=False, name="measured factor = 1",
-                                 showlegend=True, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="lines", name=PASCANU_NAME,
-                                 line=dict(color=THEORY, dash="dash", width=2), hoverinfo="skip"))
-        if np.isfinite(res.mean_field_edge).any():
-            fig.add_trace(go.Scatter(x=res.mean_field_edge, y=y, mode="lines", name=MEAN_FIELD_NAME,
-                                     line=dict(color=MEAN_FIELD, width=3, dash="dot"), hoverinfo="skip"))
-    else:                                   # one short tick per row: rows are separate networks
-        tick = dict(symbol="line-ns", size=40)
-        fig.add_trace(go.Scatter(x=measured_edge(res), y=y, mode="markers", name="measured factor = 1",
-                                 marker=dict(**tick, line=dict(color="black", width=4)), hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="markers", name=PASCANU_NAME,
-                                 marker=dict(**tick, line=dict(color=THEORY, width=2)), hoverinfo="skip"))
-        if np.isfinite(res.mean_field_edge).any():
-            fig.add_trace(go.Scatter(x=res.mean_field_edge, y=y, mode="markers", name=MEAN_FIELD_NAME,
-                                     marker=dict(symbol="diamond-wide", size=14, color=MEAN_FIELD,
-                                                 line=dict(color="black", width=1)), hoverinfo="skip"))
-    fig.add_vline(x=res.radius_edge, line=dict(color=RADIUS, dash="dot"))
-    # annotations on a log axis take log10 coordinates (add_vline's own annotation would misplace it)
-    fig.add_annotation(x=np.log10(res.radius_edge), y=0, yref="paper", yanchor="top", xanchor="left",
-                       text="spectral radius 1", showarrow=False, font=dict(color=RADIUS, size=11), yshift=-2)
+    return fig
+
+
+def _edge_lines(fig: go.Figure, res: PhaseResult, x, y, log_rate: np.ndarray) -> None:
+    """A numeric y axis: the measured edge (factor = 1 contour), Pascanu's bound and the mean-field edge as lines."""
+    fig.add_trace(go.Contour(x=x, y=y, z=log_rate, contours=dict(start=0, end=0, size=1, coloring="none"),
+                             line=dict(color="black", width=3), showscale=False, name="measured factor = 1",
+                             showlegend=True, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="lines", name=PASCANU_NAME,
+                             line=dict(color=THEORY, dash="dash", width=2), hoverinfo="skip"))
+    if np.isfinite(res.mean_field_edge).any():
+        fig.add_trace(go.Scatter(x=res.mean_field_edge, y=y, mode="lines", name=MEAN_FIELD_NAME,
+                                 line=dict(color=MEAN_FIELD, width=3, dash="dot"), hoverinfo="skip"))
+
+
+def _edge_ticks(fig: go.Figure, res: PhaseResult, y) -> None:
+    """Activations on the y axis: one short tick per row (rows are separate networks), mean-field as diamonds."""
+    tick = dict(symbol="line-ns", size=40)
+    fig.add_trace(go.Scatter(x=measured_edge(res), y=y, mode="markers", name="measured factor = 1",
+                             marker=dict(**tick, line=dict(color="black", width=4)), hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=res.theory_edge, y=y, mode="markers", name=PASCANU_NAME,
+                             marker=dict(**tick, line=dict(color=THEORY, width=2)), hoverinfo="skip"))
+    if np.isfinite(res.mean_field_edge).any():
+        fig.add_trace(go.Scatter(x=res.mean_field_edge, y=y, mode="markers", name=MEAN_FIELD_NAME,
+                                 marker=dict(symbol="diamond-wide", size=14, color=MEAN_FIELD,
+                                             line=dict(color="black", width=1)), hoverinfo="skip"))
+
+
+def _cell_targets(res: PhaseResult, x, y, ylabel: str) -> go.Scatter:
+    """An invisible marker on every cell: its hover text, and the click that opens it on the Gradient flow page."""
     gx, gy = np.meshgrid(x, y)
     labels = np.broadcast_to(np.asarray(res.y, dtype=object)[:, None], res.rate.shape)
     factor = np.where(res.overflow, "overflow (inf/NaN)",
                       np.vectorize(lambda r: f"{r:.3g}" if np.isfinite(r) else "n/a")(res.rate))
-    fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=10, opacity=0),
-                             showlegend=False, name="cells", customdata=np.stack([labels.ravel(), factor.ravel()], 1),
-                             hovertemplate="s %{x:.3g}, " + ylabel + " %{customdata[0]}<br>per-step factor "
-                                           "%{customdata[1]}<br>click to open it on the Gradient flow page"
-                                           "<extra></extra>"))
-    half = (np.log10(x[-1]) - np.log10(x[0])) / (len(x) - 1) / 2
-    fig.update_xaxes(type="log", title="weight scale s (log)", range=[np.log10(x[0]) - half, np.log10(x[-1]) + half])
-    if categorical:
-        fig.update_yaxes(title=ylabel, tickvals=y, ticktext=res.y)
-    else:
-        fig.update_yaxes(title=ylabel, type="log" if cfg.y_axis == "seq_len" else "linear")
-    return layout(fig, f"Per-step gradient factor of the vanilla RNN ({cfg.init} init, H = {cfg.hidden})",
-                   height=560)
+    return go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(size=10, opacity=0),
+                      showlegend=False, name="cells", customdata=np.stack([labels.ravel(), factor.ravel()], 1),
+                      hovertemplate="s %{x:.3g}, " + ylabel + " %{customdata[0]}<br>per-step factor "
+                                    "%{customdata[1]}<br>click to open it on the Gradient flow page"
+                                    "<extra></extra>")
