@@ -4,10 +4,11 @@ import time
 
 import streamlit as st
 
-from core.admission import ADMISSION
 from core.cells import CELLS
 from core.tasks import TASKS
-from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainConfig
+from core.training import TRAIN_FIELDS, Race, TrainConfig
+from serve.admission import ADMISSION, Place
+from serve.runner import RUNNERS, Runner, RunStatus
 from ui import a11y, training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.heavy import person, tab
@@ -188,8 +189,8 @@ configs = build_or_stop(current_configs, "train this configuration")
 task = TASKS[configs[0].task]
 st.caption(f"**Task: {task.label}.** {task.description}")
 
-# The run trains in a background thread (core.training.Runner) while this page only draws it: the thread
-# takes turns with every other heavy job of the server (core/admission.py) and stops when the page is left.
+# The run trains in a background thread (serve/runner.py) while this page only draws it: the thread takes
+# turns with every other heavy job of the server (serve/admission.py) and stops when the page is left.
 runner: Runner | None = st.session_state.get("runner")
 if runner is None or (runner.race.steps == 0 and runner.race.configs != configs):
     reset_lab()
@@ -230,8 +231,8 @@ if stale:
                "(the charts below still show the old run).", icon=":material/sync_problem:")
 
 
-def training_wait(place) -> str:
-    """What a run waiting for its next chunk is waiting for (core/admission.py Place)."""
+def training_wait(place: Place) -> str:
+    """What a run waiting for its next chunk is waiting for (serve/admission.py Place)."""
     if place.own_first:
         return "waiting for your earlier job (in this or another tab) to finish: each person runs one job at a time"
     ahead = "nobody" if not place.people_ahead else (
@@ -240,24 +241,21 @@ def training_wait(place) -> str:
             "turns)")
 
 
-def status_line(histories: list[History], steps: int, seconds: float, labels: list[str]) -> str:
-    rate = steps / seconds if seconds > 0 else 0.0
-    last = [h.records[-1] for h in histories if h.records]
-    losses = " · ".join(f"{label} loss {sci(r.loss, 3)}" for label, r in zip(labels, last))
-    return (f"**{run_state()}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
-            + (f" · {losses}" if losses else ""))
+def status_line(run: RunStatus, labels: list[str]) -> str:
+    losses = " · ".join(f"{label} loss {sci(loss, 3)}" for label, loss in zip(labels, run.losses))
+    return (f"**{run_state(run)}** · step **{run.step}** · {run.steps_per_second:.0f} steps/s · "
+            f"{run.seconds:.1f} s of training" + (f" · {losses}" if losses else ""))
 
 
-def run_state() -> str:
-    state = {"idle": "ready", "running": "training…", "paused": "paused", "diverged": "stopped: NaN/inf"}[
-        runner.status]
-    if runner.busy and runner.status != "running":
-        state = "pausing: finishing the step in progress…"
-    elif runner.refused is not None and runner.status == "running":
-        state = f"not training: {runner.refused}"
-    elif runner.waiting is not None and runner.status == "running":
-        state = training_wait(runner.waiting)
-    return state
+def run_state(run: RunStatus) -> str:
+    """The run's state in words."""
+    if run.state == "refused":
+        return f"not training: {run.refused}"
+    if run.state == "waiting" and run.waiting is not None:
+        return training_wait(run.waiting)
+    return {"ready": "ready", "running": "training…", "waiting": "training…", "pausing":
+            "pausing: finishing the step in progress…", "paused": "paused", "stopped": "stopped: NaN/inf"}[
+        run.state]
 
 
 fast = running and runner.target is not None
@@ -280,19 +278,21 @@ def live():
         st.rerun(scope="app")
     run_labels = [run_label(c, p) for c, p in zip(lab.configs, ["a", "b"])]
     task = TASKS[lab.configs[0].task]
-    histories, steps, seconds = runner.snapshot()
-    st.markdown(status_line(histories, steps, seconds, run_labels))
-    if runner.over_budget is not None:
-        st.error(f"Training paused: {runner.over_budget}. Press Reset to train with smaller settings.",
+    histories, run_status = runner.snapshot()
+    st.session_state["run_status"] = run_status          # what the line below says, typed (tests read it)
+    steps = run_status.step
+    st.markdown(status_line(run_status, run_labels))
+    if run_status.over_budget is not None:
+        st.error(f"Training paused: {run_status.over_budget}. Press Reset to train with smaller settings.",
                  icon=":material/timer_off:")
     # For a screen reader: the run's state alone, in a live region (ui/a11y.py), so a change is announced
     # (ready, training, paused, stopped) and not every step count of the line above.
-    st.container(key=a11y.RUN_STATE_KEY).markdown(f"Training lab: {run_state()}")
-    if runner.error is not None:
-        st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
+    st.container(key=a11y.RUN_STATE_KEY).markdown(f"Training lab: {run_state(run_status)}")
+    if run_status.error is not None:
+        st.error(f"Training stopped: {inert(run_status.error)}. Press Start to try again, or Reset.",
                  icon=":material/error:")
-    ff = runner.target
-    if ff is not None and runner.status == "running":
+    ff = run_status.fast_forward
+    if ff is not None and run_status.state in ("running", "waiting", "refused"):
         done, total = steps - ff[0], ff[1] - ff[0]
         st.progress(min(1.0, done / total), text=f"Fast-forward: {done} of {total} steps (the charts come back "
                                                   "at the end; Pause stops here)")
