@@ -299,7 +299,7 @@ def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
     return states, inp
 
 
-def _curve(grads: list) -> np.ndarray:
+def _curve(grads: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
     """Mean over the batch of the per-sequence norms (float64) of a list of (B, n) gradients, in time order."""
     with torch.no_grad():
         return step_norms(torch.stack(grads)).mean(dim=1).numpy()
@@ -328,12 +328,12 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
     The products with the weight matrices, which read the whole matrix every step (memory-bound), run in float32:
     half the traffic (the loop ran ~2× faster); against float64 products the largest exponent moves by ~1e-8
     relative, the fifth (the most sensitive to rounding) by ~1e-4."""
-    p = {k: (v.to("cpu", torch.float64).numpy() if v is not None else None) for k, v in w.items()}
+    p = {k: v.to("cpu", torch.float64).numpy() for k, v in w.items() if v is not None}   # no weight_hr: no projection
     H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
     w_ih, w_hh = p["weight_ih"], p["weight_hh"]
     ih32, hh32 = w_ih.astype(np.float32), w_hh.astype(np.float32)
-    hr32 = p["weight_hr"].astype(np.float32) if p["weight_hr"] is not None else None
+    hr32 = p["weight_hr"].astype(np.float32) if "weight_hr" in p else None
 
     def mv(m32, v):
         return m32 @ v.astype(np.float32)
@@ -357,6 +357,7 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
                 dn = an[t][:, None] * (di[2 * H:] + dr * gh[t, 2 * H:, None] + r[t][:, None] * dhh[2 * H:])
                 return (1 - z[t])[:, None] * dn + z[t][:, None] * dh + dz * (h_prev[t] - n[t])[:, None], None
             return gru_step
+        assert c is not None                                                 # an LSTM has its cell states
         a = gi + gh
         i, f, o = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 3 * H:])
         g = np.tanh(a[:, 2 * H:3 * H])

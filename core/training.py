@@ -254,11 +254,14 @@ class Trainer:
 
     def evaluate(self, sequences: int | None = None) -> tuple[float, float]:
         """(loss, accuracy) on the task's held-out set (its first `sequences`; default all)."""
+        task = TASKS[self.cfg.task]
+        if self.heldout is None or task.accuracy is None:
+            raise ValueError(f"the {self.cfg.task} task has no held-out set")
         x, target = self.heldout
         x, target = x[:, :sequences], target[:sequences]
         with torch.no_grad():
             outputs = self.model(x)
-            return float(TASKS[self.cfg.task].loss(outputs, target)), TASKS[self.cfg.task].accuracy(outputs, target)
+            return float(task.loss(outputs, target)), task.accuracy(outputs, target)
 
     def exponents(self, x: torch.Tensor) -> torch.Tensor:
         """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd."""
@@ -282,11 +285,12 @@ class Trainer:
             with torch.set_grad_enabled(not floss_only):
                 outputs = self.model(x)
                 loss = task.loss(outputs, target)
-            objective = None if floss_only else loss
             if flossed:                   # Engelken (2023): Σλᵢ² pulls the top exponents towards 0
                 lyap = self.exponents(x)
                 term = cfg.floss_weight * floss.penalty(lyap)
-                objective = term if objective is None else objective + term
+                objective = term if floss_only else loss + term
+            else:
+                objective = loss
             objective.backward()
             loss_value = float(loss.detach())
             if not math.isfinite(float(objective.detach())):
@@ -337,7 +341,8 @@ def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:
     batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed, cfg.task_options)
     total = cfg.steps if steps is None else steps
     for i in range(total):
-        record = trainer.step(*batches.next(), final=i == total - 1)
+        x, target = batches.next()
+        record = trainer.step(x, target, final=i == total - 1)
         yield record
         if not record.finite:
             return
@@ -386,6 +391,7 @@ class History:
             self.probe_count = sum(r.probe is not None for r in self.records)
 
     def append(self, record: StepRecord) -> None:
+        assert self.clipped_steps is not None and self.probe_count is not None      # counted by __post_init__
         self.records.append(record)
         self.clipped_steps += record.clipped
         self.probe_count += record.probe is not None

@@ -293,18 +293,19 @@ class Ticket:
             if self._held is not None:
                 return True
             adm._expire()
-            job = adm._waiting.get(self._tid) if self._tid is not None else None
-            if job is None or job.superseded:
+            tid = self._tid
+            job = adm._waiting.get(tid) if tid is not None else None
+            if tid is None or job is None or job.superseded:
                 try:
-                    self._tid = adm._join(self.person, self.tab, "chunk")
+                    tid = self._tid = adm._join(self.person, self.tab, "chunk")
                     self.refused = None
                 except TooManyWaiting as exc:
                     self._tid, self.refused = None, str(exc)
                     return False
-                job = adm._waiting[self._tid]
+                job = adm._waiting[tid]
             job.seen = time.monotonic()
-            if adm._take(self._tid):
-                self._held, self._tid = self._tid, None
+            if adm._take(tid):
+                self._held, self._tid = tid, None
         return self._held is not None
 
     def wait(self, timeout: float) -> bool:
@@ -319,7 +320,8 @@ class Ticket:
 
     def place(self) -> Place | None:
         with self._adm._cond:
-            return self._adm.place(self._tid) if self._tid in self._adm._waiting else None
+            tid = self._tid
+            return self._adm.place(tid) if tid is not None and tid in self._adm._waiting else None
 
     def ahead(self) -> int:
         place = self.place()

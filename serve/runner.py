@@ -17,6 +17,7 @@ from .admission import ANONYMOUS, Admission, Place
 
 Mode = Literal["idle", "running", "paused", "diverged"]
 RunState = Literal["ready", "running", "waiting", "refused", "pausing", "paused", "stopped"]
+SETTLED: dict[Mode, RunState] = {"idle": "ready", "running": "running", "paused": "paused", "diverged": "stopped"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Runner:
         elif mode == "running":
             state = "refused" if refused is not None else "waiting" if waiting is not None else "running"
         else:
-            state = {"idle": "ready", "paused": "paused", "diverged": "stopped"}[mode]
+            state = SETTLED[mode]
         losses = tuple(h.records[-1].loss for h in histories if h.records)
         return histories, RunStatus(state, steps, seconds, losses, waiting, refused, self.over_budget, self.error,
                                     self.target)

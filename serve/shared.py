@@ -46,7 +46,7 @@ class SharedResults:
         self._admission = admission
         self._lock = threading.Lock()
         self._values: OrderedDict = OrderedDict()        # key -> (value, bytes)
-        self._inflight: dict = {}
+        self._inflight: dict[object, threading.Event] = {}    # key being computed -> set when that ends
         self.computed = 0                      # how many times compute() ran (tests, benchmarks)
         self.bytes = 0                         # what the kept results hold
 
@@ -58,13 +58,11 @@ class SharedResults:
                 if key in self._values:
                     self._values.move_to_end(key)
                     return self._values[key][0]
-                done = self._inflight.get(key)
-                owner = done is None
-                if owner:
+                other = self._inflight.get(key)
+                if other is None:                       # this session computes it
                     done = self._inflight[key] = threading.Event()
-            if owner:
-                break
-            while not done.wait(0.25):                  # someone else computes exactly this
+                    break
+            while not other.wait(0.25):                 # someone else computes exactly this
                 if on_wait is not None:
                     on_wait(Place(0, False, -1, -1, sharing=True))
         try:

@@ -7,12 +7,17 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 import torch
 
 from ..deadline import within_deadline
+
+if TYPE_CHECKING:                     # both import the registry that imports this module
+    from ..config import UnrollConfig
+    from ..training import TrainConfig
+    from .layers import TrainLayer
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 INITS = ("gaussian", "orthogonal", "identity", "xavier")
@@ -167,6 +172,31 @@ class UnrollCost:
                                   # batch a step's products stream the weights from memory (matrix-vector products)
 
 
+class Build(Protocol):
+    def __call__(self, cfg: UnrollConfig, input_size: int, generator: torch.Generator, dtype: torch.dtype, /) \
+            -> Network: ...
+
+
+class Probe(Protocol):
+    """One forward and one backward pass: every step's state and ∂L/∂h_t (v: ∂L/∂h on the loss's steps)."""
+    def __call__(self, net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str, /) \
+            -> Trace: ...
+
+
+class Lyapunov(Protocol):
+    """The top exponents along the first sequence's trajectory, descending (core/lyapunov.py)."""
+    def __call__(self, net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor, /) -> np.ndarray: ...
+
+
+class TheoryOf(Protocol):
+    def __call__(self, cfg: UnrollConfig, net: Network, trace: Trace, /) -> Theory: ...
+
+
+class BuildTrainLayer(Protocol):
+    def __call__(self, input_size: int, hidden: int, cfg: TrainConfig, generator: torch.Generator, /) \
+            -> TrainLayer: ...
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """Everything the app needs to know about one recurrent cell: a new cell is one module with one of these."""
@@ -174,16 +204,16 @@ class CellSpec:
     label: str                                    # for people: "Vanilla RNN", "LSTM", ...
     short: str                                    # in legends and run names: "RNN", "LSTM", ...
     help: str                                     # one line, shown by the cell picker
-    build: Callable                               # (cfg, input_size, generator, dtype) -> Network
-    probe: Callable                               # (net, x, h0, v, loss_on) -> Trace
+    build: Build
+    probe: Probe
+    train_layer: BuildTrainLayer                  # the cell as a trainable module (layers.py)
     carry_label: str                              # what the saturation heatmap shows
     spectrum_label: str                           # what the spectrum chart shows
     cost: UnrollCost
     uses_activation: bool = False                 # the activation f applies (vanilla RNN only)
-    gamma: Callable[[str], float] | None = None   # sup|f'| for Pascanu's bound, where it applies
-    lyapunov: Callable | None = None              # (net, trace, x, h0) -> exponents, descending (core/lyapunov.py)
-    theory: Callable | None = None                # (cfg, net, trace) -> Theory
-    train_layer: Callable | None = None           # (input_size, hidden, cfg, generator) -> torch module (layers.py)
+    gamma: Callable[[str], float | None] | None = None   # sup|f'| for Pascanu's bound, where it applies
+    lyapunov: Lyapunov | None = None
+    theory: TheoryOf | None = None
     train_uses: tuple = ("init", "weight_scale")  # the settings its training layer reads
     train_gates: int = 1                          # H-wide real matrix blocks per step in training (cost model;
                                                   # a complex H×H product counts as several)

@@ -169,14 +169,13 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     tanh_c = torch.tanh(c)
     w = p["weight_hh"].numpy()
     # per-step coefficients, computed once for all steps (the step itself only indexes them)
-    a_f, a_i, a_g = f * (1 - f) * c_before, i * (1 - i) * g, i * (1 - g * g)
-    a_o, b_c = o * (1 - o) * tanh_c, o * (1 - tanh_c * tanh_c)
-    a_f, a_i, a_g, a_o, b_c, f = (a.numpy()[:, :, None] for a in (a_f, a_i, a_g, a_o, b_c, f))
+    a_f, a_i, a_g, a_o, b_c, f_n = (a.numpy()[:, :, None] for a in (
+        f * (1 - f) * c_before, i * (1 - i) * g, i * (1 - g * g), o * (1 - o) * tanh_c, o * (1 - tanh_c * tanh_c), f))
 
     def step(t, q):
         dh, dc = q[:H], q[H:]
         dz = w @ dh                                                   # (4H, m)
-        dc_new = a_f[t] * dz[H:2 * H] + f[t] * dc + a_i[t] * dz[:H] + a_g[t] * dz[2 * H:3 * H]
+        dc_new = a_f[t] * dz[H:2 * H] + f_n[t] * dc + a_i[t] * dz[:H] + a_g[t] * dz[2 * H:3 * H]
         dh_new = a_o[t] * dz[3 * H:] + b_c[t] * dc_new
         return np.concatenate([dh_new, dc_new])
     return qr_exponents(step, len(h), 2 * H)
