@@ -326,8 +326,8 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
     """The linearised step of one forward direction along sequence 0, in NumPy: step(t, dh_prev, dc_prev, dx) ->
     (dh, dc) (dx None: no tangent on the input), every per-step coefficient computed once for all t in float64.
     The products with the weight matrices, which read the whole matrix every step (memory-bound), run in float32:
-    half the traffic (the loop ran ~2× faster); against float64 products the largest exponent moves by ~1e-8
-    relative, the fifth (the most sensitive to rounding) by ~1e-4."""
+    half the traffic; against float64 products the largest exponent moves by ~1e-8 relative, the fifth (the most
+    sensitive to rounding) by ~1e-4."""
     p = {k: v.to("cpu", torch.float64).numpy() for k, v in w.items() if v is not None}   # no weight_hr: no projection
     H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])

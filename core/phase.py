@@ -61,7 +61,7 @@ class PhaseConfig:
     input_scale: float = 1.0       # when the y axis is not the input scale
     seq_len: int = 100             # when the y axis is not the sequence length
     hidden: int = 64
-    batch: int = 4                 # sequences averaged per cell (4 keeps a 40×40 grid well under 1 s)
+    batch: int = 4                 # sequences averaged per cell (few: the whole grid stays interactive)
     seed: int = 0
     dtype: str = "float32"
 

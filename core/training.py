@@ -100,7 +100,8 @@ class TrainConfig:
     clip_mode: str = "norm"
     seed: int = 0
     steps: int = 1000                 # for the CLI; the page trains until paused
-    probe_every: int = 20             # the probe costs ~10 ms: every 20 steps keeps the loop within 10% of plain
+    probe_every: int = 20             # the probe costs a fraction of a step: every 20 steps keeps
+                                      # the loop close to a plain one (benchmarks/bench_training.py)
     pixel_order: str = "row"          # digits task
     perm_seed: int = 0                # digits task, pixel_order "permuted"
     delay: int = 10                   # xor task
@@ -162,8 +163,8 @@ class TrainConfig:
 # With Adam 1e-2 the LSTM's mean loss over 20 steps is under 0.01 after 640-1,240 steps on seeds 0-4
 # (seed 3: 760; with 1e-3 it needs 3,000+). The RNN gets 1e-3: at 1e-2 it sits on the chance level too
 # but with bursts of loss up to ~9 (seed 3, steps 600-700), which would muddle the picture.
-# H = 32 and Adam 3e-2 for the LSTM: on seeds 0-5 it is under MSE 0.01 after 520-940 steps (12-19 s alone on one
-# thread); at H = 64 and 1e-2 it took 640-820+ steps of twice the cost. The RNN stays on the chance line either way.
+# H = 32 and Adam 3e-2 for the LSTM: on seeds 0-5 it is under MSE 0.01 after 520-940 steps; at H = 64 and 1e-2
+# it took 640-820+ steps of twice the cost. The RNN stays on the chance line either way.
 GATING_RACE = (
     TrainConfig(task="adding", seq_len=100, batch=64, seed=3, cell="lstm", hidden=32, lr=3e-2, clip=1.0),
     TrainConfig(task="adding", seq_len=100, batch=64, seed=3, cell="rnn", activation="tanh", hidden=32, lr=1e-3,
@@ -277,9 +278,9 @@ class Trainer:
         flossed, floss_only = self.flossing()
         lyap = None
         # The update treats subnormal numbers (below 1.2e-38) as zero: on a long sequence the far steps' gradients
-        # are subnormal and torch's kernels read them ~10x slower (an LSTM step at T 300, H 128, batch 128: 2.9 s
-        # against 0.29 s), while what they add to an update is nothing Adam or SGD could feel. The ∂L/∂h probe
-        # below runs outside, so the heatmap keeps the values torch computes.
+        # are subnormal and torch's kernels read them many times slower (README, Benchmarks), while what they add to
+        # an update is nothing Adam or SGD could feel. The ∂L/∂h probe below runs outside, so the heatmap keeps the
+        # values torch computes.
         with denormals_as_zero():
             self.optimizer.zero_grad(set_to_none=True)
             with torch.set_grad_enabled(not floss_only):

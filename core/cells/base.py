@@ -69,9 +69,8 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
     """In place along dim 0, the elementwise linear recursion s_t = values_t + mult_t ⊙ s_{t−1} (reverse:
     s_t = values_t + mult_t ⊙ s_{t+1}), with mult broadcastable to values (real or complex). Small states take
     log2(T) vectorised doubling passes (Python's per-step cost would dominate a loop); larger ones a loop of two
-    NumPy calls per step (a third of torch's per-call cost), which does log2(T) times less arithmetic. The
-    crossover, measured: (T 1000, 64 values a step) doubling 0.49 ms, loop 0.92 ms; (T 100, 512 values) 0.31
-    against 0.13 ms; (T 1000, 4096 values) 6.6 against 3.4 ms. Returns values, now holding s."""
+    NumPy calls per step (a third of torch's per-call cost), which does log2(T) times less arithmetic; the
+    crossover SCAN_LOOP_FROM was measured (README, Benchmarks). Returns values, now holding s."""
     steps = values.shape[0]
     mult = mult.resolve_conj().expand_as(values)    # (a conjugate view resolved before it is broadcast: small)
     if values[0].numel() * math.log2(max(steps, 2)) < SCAN_LOOP_FROM:
@@ -103,10 +102,8 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
 def denormals_as_zero():
     """Within: float arithmetic of this thread treats subnormal numbers (below 1.2e-38 in float32) as zero.
     For sums whose terms vanish (a weight gradient summed over every step of a long sequence, the far steps'
-    gradients subnormal; a whole training step, core/training.py): a product reading subnormal operands runs ~10×
-    slower on x86 (measured: the LSTM's two weight-gradient products at B1 H64 T1000, 2.3 ms each against
-    0.22 ms; the vanilla RNN's whole probe at B32 H128 T1000, 229 against 130 ms; an LSTM training step at T 300,
-    H 128, batch 128, 2.9 against 0.29 s), while what they would add is below 1e-35, far under the float32
+    gradients subnormal; a whole training step, core/training.py): a product reading subnormal operands runs many
+    times slower on x86 (README, Benchmarks), while what they would add is below 1e-35, far under the float32
     rounding of the sum. Not for the per-step curves themselves (the probes' and the training lab's heatmap),
     which the pages show down to the subnormal range as torch computes them."""
     torch.set_flush_denormal(True)

@@ -66,7 +66,7 @@ class FusedLayer(TrainLayer):
 def _scan(multiplier: torch.Tensor, drive: torch.Tensor) -> list:
     """s_t = multiplier_t ⊙ s_{t−1} + drive_t from s_{−1} = 0, under autograd, one tensor per step. The steps are
     taken with unbind: indexing a graph tensor step by step makes its backward allocate a full-size zero tensor per
-    step (a minGRU training step took 91 ms that way, 12 ms this way)."""
+    step (several times slower for a minGRU training step; README, Benchmarks)."""
     drives = drive.unbind(0)
     multipliers = multiplier.unbind(0) if multiplier.dim() == drive.dim() else [multiplier] * len(drives)
     state = torch.zeros_like(drives[0])
