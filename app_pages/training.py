@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.admission import ADMISSION
 from core.cells import CELLS
 from core.tasks import TASKS
-from core.training import RUNNERS, History, Race, Runner, TrainConfig
+from core.training import History, Race, TrainConfig
+from serve.admission import ADMISSION, Place
+from serve.runner import RUNNERS, Runner, RunStatus
 from ui import a11y, training_figs
 from ui.heavy import person, tab
 from ui.live_chart import live_figure, live_plotly_chart
@@ -136,7 +137,7 @@ def session_runner(configs: list[TrainConfig]) -> Runner:
     """This session's runner: kept while it has trained, replaced when the settings changed before any step.
 
     The run trains in a background thread (core.training.Runner) while this page only draws it: the thread takes
-    turns with every other heavy job of the server (core/admission.py) and stops when the page is left."""
+    turns with every other heavy job of the server (serve/admission.py) and stops when the page is left."""
     runner: Runner | None = st.session_state.get("runner")
     if runner is None or (runner.race.steps == 0 and runner.race.configs != configs):
         reset_lab()
@@ -185,8 +186,8 @@ def run_buttons(view: LiveView, stale: bool) -> None:
                    "(the charts below still show the old run).", icon=":material/sync_problem:")
 
 
-def training_wait(place) -> str:
-    """What a run waiting for its next chunk is waiting for (core/admission.py Place)."""
+def training_wait(place: Place) -> str:
+    """What a run waiting for its next chunk is waiting for (serve/admission.py Place)."""
     if place.own_first:
         return "waiting for your earlier job (in this or another tab) to finish: each person runs one job at a time"
     ahead = "nobody" if not place.people_ahead else (
@@ -195,24 +196,21 @@ def training_wait(place) -> str:
             "turns)")
 
 
-def status_line(runner: Runner, histories: list[History], steps: int, seconds: float, labels: list[str]) -> str:
-    rate = steps / seconds if seconds > 0 else 0.0
-    last = [h.records[-1] for h in histories if h.records]
-    losses = " · ".join(f"{label} loss {sci(r.loss, 3)}" for label, r in zip(labels, last))
-    return (f"**{run_state(runner)}** · step **{steps}** · {rate:.0f} steps/s · {seconds:.1f} s of training"
-            + (f" · {losses}" if losses else ""))
+def status_line(run: RunStatus, labels: list[str]) -> str:
+    losses = " · ".join(f"{label} loss {sci(loss, 3)}" for label, loss in zip(labels, run.losses))
+    return (f"**{run_state(run)}** · step **{run.step}** · {run.steps_per_second:.0f} steps/s · "
+            f"{run.seconds:.1f} s of training" + (f" · {losses}" if losses else ""))
 
 
-def run_state(runner: Runner) -> str:
-    state = {"idle": "ready", "running": "training…", "paused": "paused", "diverged": "stopped: NaN/inf"}[
-        runner.status]
-    if runner.busy and runner.status != "running":
-        state = "pausing: finishing the step in progress…"
-    elif runner.refused is not None and runner.status == "running":
-        state = f"not training: {runner.refused}"
-    elif runner.waiting is not None and runner.status == "running":
-        state = training_wait(runner.waiting)
-    return state
+def run_state(run: RunStatus) -> str:
+    """The run's state in words."""
+    if run.state == "refused":
+        return f"not training: {run.refused}"
+    if run.state == "waiting" and run.waiting is not None:
+        return training_wait(run.waiting)
+    return {"ready": "ready", "running": "training…", "waiting": "training…", "pausing":
+            "pausing: finishing the step in progress…", "paused": "paused", "stopped": "stopped: NaN/inf"}[
+        run.state]
 
 
 # ---- the live area: a fragment redrawn every tick while the run trains ----------------------------------------
@@ -230,9 +228,11 @@ def live_area(view: LiveView) -> None:
         # drops a run's last messages when a timer's rerun arrives just as it ends). Redraw the page whole.
         st.rerun(scope="app")
     run_labels = [run_label(c, p) for c, p in zip(runner.race.configs, ["a", "b"])]
-    histories, steps, seconds = runner.snapshot()
-    run_status(runner, histories, steps, seconds, run_labels)
-    if fast_forward_progress(runner, steps):
+    histories, status = runner.snapshot()
+    st.session_state["run_status"] = status          # what the status line says, typed (tests read it)
+    steps = status.step
+    run_status(status, run_labels)
+    if fast_forward_progress(status):
         return
     divergence_alerts(st.container(), runner, histories, run_labels)
     figures = live_figures(runner, histories, steps, run_labels)
@@ -241,25 +241,25 @@ def live_area(view: LiveView) -> None:
         downloads(histories, run_labels)
 
 
-def run_status(runner: Runner, histories: list[History], steps: int, seconds: float, run_labels: list[str]) -> None:
-    st.markdown(status_line(runner, histories, steps, seconds, run_labels))
-    if runner.over_budget is not None:
-        st.error(f"Training paused: {runner.over_budget}. Press Reset to train with smaller settings.",
+def run_status(status: RunStatus, run_labels: list[str]) -> None:
+    st.markdown(status_line(status, run_labels))
+    if status.over_budget is not None:
+        st.error(f"Training paused: {status.over_budget}. Press Reset to train with smaller settings.",
                  icon=":material/timer_off:")
     # For a screen reader: the run's state alone, in a live region (ui/a11y.py), so a change is announced
     # (ready, training, paused, stopped) and not every step count of the line above.
-    st.container(key=a11y.RUN_STATE_KEY).markdown(f"Training lab: {run_state(runner)}")
-    if runner.error is not None:
-        st.error(f"Training stopped: {inert(runner.error)}. Press Start to try again, or Reset.",
+    st.container(key=a11y.RUN_STATE_KEY).markdown(f"Training lab: {run_state(status)}")
+    if status.error is not None:
+        st.error(f"Training stopped: {inert(status.error)}. Press Start to try again, or Reset.",
                  icon=":material/error:")
 
 
-def fast_forward_progress(runner: Runner, steps: int) -> bool:
+def fast_forward_progress(status: RunStatus) -> bool:
     """While fast-forwarding: a progress bar instead of the charts (True)."""
-    ff = runner.target
-    if ff is None or runner.status != "running":
+    ff = status.fast_forward
+    if ff is None or status.state not in ("running", "waiting", "refused"):
         return False
-    done, total = steps - ff[0], ff[1] - ff[0]
+    done, total = status.step - ff[0], ff[1] - ff[0]
     st.progress(min(1.0, done / total), text=f"Fast-forward: {done} of {total} steps (the charts come back "
                                               "at the end; Pause stops here)")
     return True

@@ -4,11 +4,11 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from core.admission import ADMISSION
 from core.errors import ConfigError
 from core.inspect import inspect
 from core.watch import read_watch
 from core.weights import MAX_FILE_MB, build_module, find_groups, read_inputs, read_tensors
+from serve.admission import ADMISSION
 from ui import inspect_figs
 from ui.heavy import wait_message
 from ui.inspect_controls import (

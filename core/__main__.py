@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import sys
+from typing import Any, Callable
 
 from .cells import CELLS
 from .config import UNROLL_FIELDS, ConfigError, UnrollConfig
@@ -54,6 +55,15 @@ def emit_json(obj) -> None:
     sys.stdout.write("\n")
 
 
+def report(args, res, summary: Callable[[Any], str]) -> int:
+    """Print a subcommand's result: one strict JSON object (its to_json_dict()) with --json, else its summary."""
+    if args.json:
+        emit_json(res.to_json_dict())
+    else:
+        print(summary(res))
+    return 0
+
+
 def _summary(res) -> str:
     c = res.config
     spec = CELLS[c.cell]
@@ -89,13 +99,7 @@ def _summary(res) -> str:
 
 
 def cmd_unroll(args) -> int:
-    cfg = UnrollConfig.from_mapping(given(args, UNROLL_FIELDS))
-    res = unroll(cfg)
-    if args.json:
-        emit_json(res.to_json_dict())
-    else:
-        print(_summary(res))
-    return 0
+    return report(args, unroll(UnrollConfig.from_mapping(given(args, UNROLL_FIELDS))), _summary)
 
 
 # Other subcommands register here: name -> (help, function(subparser) that adds flags, handler).

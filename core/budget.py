@@ -9,7 +9,7 @@ models fitted to measurements on the reference machine (2-core x86-64, one torch
 on the high side. Budgets per job:
 
     job              memory   time
-    unroll           2 GiB    30 s    (an LSTM at T = 10,000, H = 256, batch 8 fits: ~20 s)
+    unroll           2 GiB    30 s    (an LSTM at T = 10,000, H = 256, batch 8 fits)
     training step    1 GiB    1.5 s   (a step is what Pause waits for, so it stays short)
     phase diagram    2 GiB    30 s
     loss cliff       1 GiB    10 s

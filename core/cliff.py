@@ -132,7 +132,10 @@ def descend(cfg: CliffConfig, clip: float | None) -> Trajectory:
         loss, gw, gb = loss_and_grad(point[0:1], point[1:2], cfg.seq_len, cfg.x0, cfg.target)
         grad = torch.cat([gw, gb])
         norm = float(torch.linalg.vector_norm(grad))
-        ws.append(float(point[0])), bs.append(float(point[1])), losses.append(float(loss)), norms.append(norm)
+        ws.append(float(point[0]))
+        bs.append(float(point[1]))
+        losses.append(float(loss))
+        norms.append(norm)
         if step == cfg.steps or not np.isfinite(norm):
             break
         if clip is not None:

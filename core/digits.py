@@ -24,6 +24,7 @@ HELDOUT_PER_CLASS = 36          # 360 held-out images, 1,437 for training
 HELDOUT_PROBE = 100             # measured on probe steps: 10 of each digit
 SPLIT_SEED = 20_260_301         # fixed: the split never changes between runs, machines or versions
 PERM_SEED_MAX = 2**31 - 1
+Batch = tuple[torch.Tensor, torch.Tensor]       # (inputs (T, B, D), targets): what every task's batch maker returns
 
 
 @lru_cache(maxsize=1)
@@ -62,14 +63,14 @@ def sequences(indices: np.ndarray, seq_len: int, order: str, perm_seed: int) -> 
 
 
 def digits_batch(seq_len: int, batch: int, generator: torch.Generator, pixel_order: str = "row",
-                 perm_seed: int = 0):
+                 perm_seed: int = 0) -> Batch:
     """A training batch: `batch` training images drawn with replacement; inputs (T, B, 1), labels (B,)."""
     train, _ = split()
     pick = train[torch.randint(0, len(train), (batch,), generator=generator).numpy()]
     return sequences(pick, seq_len, pixel_order, perm_seed), torch.from_numpy(load()[1][pick])
 
 
-def heldout_set(seq_len: int, pixel_order: str = "row", perm_seed: int = 0):
+def heldout_set(seq_len: int, pixel_order: str = "row", perm_seed: int = 0) -> Batch:
     """Every held-out image once: inputs (T, 360, 1), labels (360,)."""
     _, heldout = split()
     return sequences(heldout, seq_len, pixel_order, perm_seed), torch.from_numpy(load()[1][heldout])

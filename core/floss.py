@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .budget import Budget
-from .cells.layers import _scan
+from .cells.layers import TrainLayer, _scan
 from .lyapunov import burn_in
 
 FLOSS_SEQUENCES = 1              # the batch's sequences whose trajectories are flossed: the first, as core/lyapunov.py
@@ -139,7 +139,7 @@ def _lru(layer, x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 # cell name -> (state size per hidden unit, exponents(layer, x (T, B, D), k) -> (B, k) descending)
-FLOSS: dict[str, tuple[int, Callable]] = {
+FLOSS: dict[str, tuple[int, Callable[[TrainLayer, torch.Tensor, int], torch.Tensor]]] = {
     "rnn": (1, _rnn), "lstm": (2, _lstm), "gru": (1, _gru), "mingru": (1, _mingru), "lru": (1, _lru)}
 
 
@@ -148,7 +148,7 @@ def state_size(cell: str, hidden: int) -> int:
     return FLOSS[cell][0] * hidden
 
 
-def exponents(cell: str, layer: torch.nn.Module, x: torch.Tensor, k: int) -> torch.Tensor:
+def exponents(cell: str, layer: TrainLayer, x: torch.Tensor, k: int) -> torch.Tensor:
     """Top k exponents (nats per step, descending) along each sequence of x (T, B, D): (B, k), under autograd."""
     return FLOSS[cell][1](layer, x, k)
 

@@ -299,7 +299,7 @@ def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
     return states, inp
 
 
-def _curve(grads: list) -> np.ndarray:
+def _curve(grads: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
     """Mean over the batch of the per-sequence norms (float64) of a list of (B, n) gradients, in time order."""
     with torch.no_grad():
         return step_norms(torch.stack(grads)).mean(dim=1).numpy()
@@ -326,14 +326,14 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
     """The linearised step of one forward direction along sequence 0, in NumPy: step(t, dh_prev, dc_prev, dx) ->
     (dh, dc) (dx None: no tangent on the input), every per-step coefficient computed once for all t in float64.
     The products with the weight matrices, which read the whole matrix every step (memory-bound), run in float32:
-    half the traffic (the loop ran ~2× faster); against float64 products the largest exponent moves by ~1e-8
-    relative, the fifth (the most sensitive to rounding) by ~1e-4."""
-    p = {k: (v.to("cpu", torch.float64).numpy() if v is not None else None) for k, v in w.items()}
+    half the traffic; against float64 products the largest exponent moves by ~1e-8 relative, the fifth (the most
+    sensitive to rounding) by ~1e-4."""
+    p = {k: v.to("cpu", torch.float64).numpy() for k, v in w.items() if v is not None}   # no weight_hr: no projection
     H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
     w_ih, w_hh = p["weight_ih"], p["weight_hh"]
     ih32, hh32 = w_ih.astype(np.float32), w_hh.astype(np.float32)
-    hr32 = p["weight_hr"].astype(np.float32) if p["weight_hr"] is not None else None
+    hr32 = p["weight_hr"].astype(np.float32) if "weight_hr" in p else None
 
     def mv(m32, v):
         return m32 @ v.astype(np.float32)
@@ -357,6 +357,7 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
                 dn = an[t][:, None] * (di[2 * H:] + dr * gh[t, 2 * H:, None] + r[t][:, None] * dhh[2 * H:])
                 return (1 - z[t])[:, None] * dn + z[t][:, None] * dh + dz * (h_prev[t] - n[t])[:, None], None
             return gru_step
+        assert c is not None                                                 # an LSTM has its cell states
         a = gi + gh
         i, f, o = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 3 * H:])
         g = np.tanh(a[:, 2 * H:3 * H])
@@ -418,52 +419,79 @@ def _name(lf) -> str:
 
 def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.ndarray) -> list:
     """The diagnosis: a short list of Findings, each sentence following from the number beside it."""
-    out = []
     span = len(layers[0].grad_norm) - 1
-    for lf in layers:
-        zeros = int(np.sum(lf.grad_norm == 0))
-        if lf.rate is None and zeros:
-            out.append(Finding(f"{_name(lf).capitalize()}: ‖∂L/∂h_t‖ is exactly 0 at {zeros} of {span + 1} steps: "
-                               f"those states do not reach the loss (or their gradient underflowed).", zeros,
-                               f"steps with ‖∂L/∂h_t‖ = 0, {_name(lf)}"))
-        if lf.rate is None or span < 1:
-            continue
-        curve = lf.by_distance
-        ratio = float(curve[-1] / curve[0]) if curve[0] != 0 else float("nan")
-        if lf.regime not in ("vanishing", "exploding"):
-            continue
-        verb, word = ("shrinks", "vanishes") if lf.regime == "vanishing" else ("grows", "explodes")
-        if math.isfinite(ratio) and ratio > 0:
-            out.append(Finding(f"{_name(lf).capitalize()}: over {span} steps the signal {verb} "
-                               f"{_fold(math.log10(ratio))}-fold (end-to-start ratio {ratio:.3g}; fitted per-step "
-                               f"factor {lf.rate:.3g}): the gradient {word}.",
-                               ratio, f"end-to-start ratio, {_name(lf)}"))
-        else:                            # past the float range: the fitted factor says how far
-            out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} {verb} a signal "
-                               f"{_fold(span * math.log10(lf.rate))}-fold over {span} steps, past the float range: "
-                               f"the gradient {word}.", lf.rate, f"fitted per-step factor, {_name(lf)}"))
-    if any(lf.regime == "exploding" for lf in layers):
-        typical = np.concatenate([lf.grad_norm for lf in layers])
-        typical = typical[np.isfinite(typical) & (typical > 0)]
-        if typical.size:
-            median = float(np.median(typical))
-            out.append(Finding(f"Clip the gradient norm: the median measured ‖∂L/∂h_t‖ is {median:.3g}; a threshold "
-                               f"of that order (torch.nn.utils.clip_grad_norm_) keeps the rare huge steps from "
-                               f"throwing the weights away.", median, "median ‖∂L/∂h_t‖ over every layer and step"))
+    out = [f for lf in layers for f in _curve_findings(lf, span)]
+    out += _clipping_findings(layers) + _saturation_findings(arch, layers, saturation)
+    out += _depth_findings(arch, layers) + _chaos_findings(lyapunov, span)
+    if not out:
+        rates = [lf.rate for lf in layers if lf.rate is not None]
+        if rates:
+            out.append(Finding(f"Every layer and direction is stable over {span} steps (per-step factors "
+                               f"{min(rates):.3g} to {max(rates):.3g}): nothing to change for this length.",
+                               max(rates), "largest per-step factor"))
+    return out
+
+
+def _curve_findings(lf: LayerFlow, span: int) -> list:
+    """Steps the gradient does not reach, and how far a vanishing or exploding curve goes over the sequence."""
+    out = []
+    zeros = int(np.sum(lf.grad_norm == 0))
+    if lf.rate is None and zeros:
+        out.append(Finding(f"{_name(lf).capitalize()}: ‖∂L/∂h_t‖ is exactly 0 at {zeros} of {span + 1} steps: "
+                           f"those states do not reach the loss (or their gradient underflowed).", zeros,
+                           f"steps with ‖∂L/∂h_t‖ = 0, {_name(lf)}"))
+    if lf.rate is None or span < 1 or lf.regime not in ("vanishing", "exploding"):
+        return out
+    curve = lf.by_distance
+    ratio = float(curve[-1] / curve[0]) if curve[0] != 0 else float("nan")
+    verb, word = ("shrinks", "vanishes") if lf.regime == "vanishing" else ("grows", "explodes")
+    if math.isfinite(ratio) and ratio > 0:
+        out.append(Finding(f"{_name(lf).capitalize()}: over {span} steps the signal {verb} "
+                           f"{_fold(math.log10(ratio))}-fold (end-to-start ratio {ratio:.3g}; fitted per-step "
+                           f"factor {lf.rate:.3g}): the gradient {word}.",
+                           ratio, f"end-to-start ratio, {_name(lf)}"))
+    else:                            # past the float range: the fitted factor says how far
+        out.append(Finding(f"{_name(lf).capitalize()}: the per-step factor {lf.rate:.3g} {verb} a signal "
+                           f"{_fold(span * math.log10(lf.rate))}-fold over {span} steps, past the float range: "
+                           f"the gradient {word}.", lf.rate, f"fitted per-step factor, {_name(lf)}"))
+    return out
+
+
+def _clipping_findings(layers: list) -> list:
+    """Where a layer explodes: a clipping threshold of the order of the typical gradient."""
+    if not any(lf.regime == "exploding" for lf in layers):
+        return []
+    typical = np.concatenate([lf.grad_norm for lf in layers])
+    typical = typical[np.isfinite(typical) & (typical > 0)]
+    if not typical.size:
+        return []
+    median = float(np.median(typical))
+    return [Finding(f"Clip the gradient norm: the median measured ‖∂L/∂h_t‖ is {median:.3g}; a threshold "
+                    f"of that order (torch.nn.utils.clip_grad_norm_) keeps the rare huge steps from "
+                    f"throwing the weights away.", median, "median ‖∂L/∂h_t‖ over every layer and step")]
+
+
+# A gated cell whose gate is mostly shut where its gradient vanishes: (the gate, what that does, the remedy).
+SHUT_GATES = {
+    "lstm": ("forget gates", "the cell state forgets within a few steps",
+             "a forget-gate bias of 1 to 2 (the second quarter of bias_ih) keeps it longer"),
+    "gru": ("update gates", "the state is overwritten at almost every step",
+            "a positive bias of the update gate (the second third of bias_ih) makes it carry"),
+}
+
+
+def _saturation_findings(arch: Architecture, layers: list, saturation: list) -> list:
+    """Why a vanishing layer vanishes: shut gates, a small λ1 of W_hh, or saturated units."""
+    out = []
     vanishing = {(lf.layer, lf.direction) for lf in layers if lf.regime == "vanishing"}
     for s, lf in zip(saturation, layers):
         if (s.layer, s.direction) not in vanishing or not np.isfinite(s.share_low):
             continue
-        if arch.kind == "lstm" and s.share_low >= 0.25:
-            out.append(Finding(f"{_name(lf).capitalize()}: {s.share_low:.0%} of forget gates are below "
-                               f"{SATURATED[0]}, so the cell state forgets within a few steps; a forget-gate bias of "
-                               f"1 to 2 (the second quarter of bias_ih) keeps it longer.", s.share_low,
-                               f"share of forget gates below {SATURATED[0]}, {_name(lf)}"))
-        elif arch.kind == "gru" and s.share_low >= 0.25:
-            out.append(Finding(f"{_name(lf).capitalize()}: {s.share_low:.0%} of update gates are below "
-                               f"{SATURATED[0]}, so the state is overwritten at almost every step; a positive bias "
-                               f"of the update gate (the second third of bias_ih) makes it carry.", s.share_low,
-                               f"share of update gates below {SATURATED[0]}, {_name(lf)}"))
+        if arch.kind in SHUT_GATES and s.share_low >= 0.25:
+            gate, effect, remedy = SHUT_GATES[arch.kind]
+            out.append(Finding(f"{_name(lf).capitalize()}: {s.share_low:.0%} of {gate} are below "
+                               f"{SATURATED[0]}, so {effect}; {remedy}.", s.share_low,
+                               f"share of {gate} below {SATURATED[0]}, {_name(lf)}"))
         elif arch.kind == "rnn" and lf.lambda1 < 1:
             out.append(Finding(f"{_name(lf).capitalize()}: λ1 of W_hh is {lf.lambda1:.3g} < 1 and |f′| ≤ 1, so the "
                                f"gradient must vanish (Pascanu et al. 2013); try an orthogonal initialisation (or the "
@@ -474,26 +502,31 @@ def diagnose(arch: Architecture, layers: list, saturation: list, lyapunov: np.nd
                                f"(saturated or dead units) although λ1 = {lf.lambda1:.3g}; lower the weight or input "
                                f"scale, or use a gated cell (LSTM, GRU).", s.share_low,
                                f"share of |f′(a)| below {SATURATED[0]}, {_name(lf)}"))
-    if arch.num_layers > 1:
-        bottom, top = layers[0], layers[-arch.directions]
-        lo, hi = float(np.nanmean(bottom.grad_norm)), float(np.nanmean(top.grad_norm))
-        if hi > 0 and np.isfinite(lo / hi) and lo / hi < 0.01:
-            out.append(Finding(f"The gradient reaching layer 0 is {lo / hi:.3g} of the one reaching layer "
-                               f"{arch.num_layers - 1} (mean over steps): each layer costs signal; try fewer layers.",
-                               lo / hi, "mean ‖∂L/∂h_t‖ of layer 0 over that of the top layer"))
-    if lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] * span > math.log(REGIME_FACTOR):
-        growth = _fold(lyapunov[0] * span / math.log(10))
-        out.append(Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} per step: nearby forward "
-                           f"trajectories drift apart {growth}-fold over {span} steps "
-                           f"(chaotic dynamics, which go with exploding gradients).",
-                           float(lyapunov[0]), "largest Lyapunov exponent, nats per step"))
-    if not out:
-        rates = [lf.rate for lf in layers if lf.rate is not None]
-        if rates:
-            out.append(Finding(f"Every layer and direction is stable over {span} steps (per-step factors "
-                               f"{min(rates):.3g} to {max(rates):.3g}): nothing to change for this length.",
-                               max(rates), "largest per-step factor"))
     return out
+
+
+def _depth_findings(arch: Architecture, layers: list) -> list:
+    """A stack whose bottom layer gets under 1 % of the gradient its top layer gets."""
+    if arch.num_layers <= 1:
+        return []
+    bottom, top = layers[0], layers[-arch.directions]
+    lo, hi = float(np.nanmean(bottom.grad_norm)), float(np.nanmean(top.grad_norm))
+    if not (hi > 0 and np.isfinite(lo / hi) and lo / hi < 0.01):
+        return []
+    return [Finding(f"The gradient reaching layer 0 is {lo / hi:.3g} of the one reaching layer "
+                    f"{arch.num_layers - 1} (mean over steps): each layer costs signal; try fewer layers.",
+                    lo / hi, "mean ‖∂L/∂h_t‖ of layer 0 over that of the top layer")]
+
+
+def _chaos_findings(lyapunov: np.ndarray, span: int) -> list:
+    """Forward dynamics that drift apart over the sequence by more than the regime rule's factor."""
+    if not (lyapunov.size and np.isfinite(lyapunov[0]) and lyapunov[0] * span > math.log(REGIME_FACTOR)):
+        return []
+    growth = _fold(lyapunov[0] * span / math.log(10))
+    return [Finding(f"The largest Lyapunov exponent is {lyapunov[0]:.3g} per step: nearby forward "
+                    f"trajectories drift apart {growth}-fold over {span} steps "
+                    f"(chaotic dynamics, which go with exploding gradients).",
+                    float(lyapunov[0]), "largest Lyapunov exponent, nats per step")]
 
 
 # ---- the public call -----------------------------------------------------------------------------------------

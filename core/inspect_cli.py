@@ -71,13 +71,8 @@ def summary(res: InspectResult) -> str:
 
 
 def cmd_inspect(args) -> int:
-    from .__main__ import emit_json
-    res = run(args)
-    if args.json:
-        emit_json(res.to_json_dict())
-    else:
-        print(summary(res))
-    return 0
+    from .__main__ import report
+    return report(args, run(args), summary)
 
 
 COMMANDS = {

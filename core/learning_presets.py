@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,15 +17,15 @@ from .training import Batches, TrainConfig, Trainer, probe_distances
 # 1e-3 for the RNN (which learns the undelayed task, T = 64, at that rate: 39 % held-out after 400 steps). An LSTM
 # with PyTorch's initialisation (forget gates half open) forgets across these 20 blank steps too: 10 % held-out
 # after 800 steps at Adam 3e-3 and at 1e-2, where the GRU is at 69 %.
-_DIGITS = dict(task="digits", seq_len=84, batch=32, seed=0, hidden=32, clip=1.0)
+_DIGITS: dict[str, Any] = dict(task="digits", seq_len=84, batch=32, seed=0, hidden=32, clip=1.0)
 FORGETTING_RACE = (TrainConfig(cell="gru", lr=3e-3, **_DIGITS),
                    TrainConfig(cell="rnn", activation="tanh", lr=1e-3, **_DIGITS))
 
 # "Gradient flossing": the same tanh RNN (32 units, PyTorch's initialisation) twice on delayed XOR at delay 40, the
 # same batches: run B first flosses the top 16 exponents for 200 steps (Σλᵢ² alone), then trains plainly.
 # benchmarks/bench_learning.py --xor: after 800 steps 10 of 10 seeds solve it with flossing, 0 of 10 without.
-_XOR = dict(task="xor", seq_len=41, delay=40, batch=32, seed=0, cell="rnn", activation="tanh", hidden=32, lr=3e-3,
-            clip=1.0)
+_XOR: dict[str, Any] = dict(task="xor", seq_len=41, delay=40, batch=32, seed=0, cell="rnn", activation="tanh",
+                            hidden=32, lr=3e-3, clip=1.0)
 FLOSSING_RACE = (TrainConfig(**_XOR), TrainConfig(**_XOR, floss_k=16, floss_before=200, floss_every=0))
 
 

@@ -74,6 +74,5 @@ def _block(tangent_step, q: np.ndarray, start: int, end: int, every_step: bool =
 def diagonal_exponents(log_multipliers: torch.Tensor, top: int = TOP) -> np.ndarray:
     """A diagonal Jacobian diag(d_t) has exponents mean_t log|d_t,j|: log_multipliers is (T, H) of log|d_t,j|
     (or (H,) when constant); the `top` largest after the burn-in, descending."""
-    values = log_multipliers if log_multipliers.dim() == 1 else log_multipliers[burn_in(len(log_multipliers)):].mean(0)
-    values = values.to(torch.float64).numpy()
-    return np.sort(values)[::-1][:top].copy()
+    means = log_multipliers if log_multipliers.dim() == 1 else log_multipliers[burn_in(len(log_multipliers)):].mean(0)
+    return np.sort(means.to(torch.float64).numpy())[::-1][:top].copy()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ class PhaseConfig:
     input_scale: float = 1.0       # when the y axis is not the input scale
     seq_len: int = 100             # when the y axis is not the sequence length
     hidden: int = 64
-    batch: int = 4                 # sequences averaged per cell (4 keeps a 40×40 grid well under 1 s)
+    batch: int = 4                 # sequences averaged per cell (few: the whole grid stays interactive)
     seed: int = 0
     dtype: str = "float32"
 
@@ -112,7 +113,7 @@ class PhaseConfig:
 
     def cell_config(self, s: float, y) -> UnrollConfig:
         """The single-configuration unroll that a grid cell stands for."""
-        kw = dict(activation=self.activation, init=self.init, weight_scale=float(s),
+        kw: dict[str, Any] = dict(activation=self.activation, init=self.init, weight_scale=float(s),
                   input_scale=self.input_scale, seq_len=self.seq_len, hidden=self.hidden,
                   batch=self.batch, seed=self.seed, dtype=self.dtype)
         kw[self.y_axis] = y
@@ -129,7 +130,7 @@ class PhaseResult:
     theory_edge: np.ndarray        # (ny,) weight scale where λ1·γ = 1 (Pascanu: sufficient for vanishing)
     radius_edge: float             # weight scale where the spectral radius of s·W0 is 1
     lambda1_at_1: float            # λ1 of W0 (s = 1)
-    mean_field_edge: np.ndarray = None   # (ny,) weight scale where mean-field χ = 1 (NaN: none, or no random W)
+    mean_field_edge: np.ndarray    # (ny,) weight scale where mean-field χ = 1 (NaN: none, or no random W)
 
     def to_json_dict(self) -> dict:
         def clean(a):
@@ -229,8 +230,9 @@ def phase_diagram(cfg: PhaseConfig) -> PhaseResult:
     overflow = np.zeros((len(ys), len(xs)), dtype=bool)
     with torch.no_grad():
         if cfg.y_axis == "activation":
-            groups = [(i, act, xs, torch.full_like(xs, cfg.input_scale), torch.full((len(xs),), cfg.seq_len))
-                      for i, act in enumerate(ys)]
+            groups: list[tuple[int | None, str, torch.Tensor, torch.Tensor, torch.Tensor]] = [
+                (i, act, xs, torch.full_like(xs, cfg.input_scale), torch.full((len(xs),), cfg.seq_len))
+                for i, act in enumerate(ys)]
         else:
             grid_s = xs.repeat(len(ys))
             grid_y = torch.tensor(ys, dtype=torch.float64).repeat_interleave(len(xs))

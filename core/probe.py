@@ -230,10 +230,11 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     if theory is not None and not one_path:
         theory = replace(theory, curve=None, note=theory.note + " " + ALL_STEPS_NOTE)
     theory_curve = None
-    if (theory is not None and one_path and np.isfinite(grad_norm[0])
-            and (theory.rate is not None or theory.curve is not None)):
-        shape = theory.curve if theory.curve is not None else np.power(theory.rate, distance.astype(float))
-        theory_curve = grad_norm[0] * np.asarray(shape, dtype=float)
+    if theory is not None and one_path and np.isfinite(grad_norm[0]):
+        if theory.curve is not None:
+            theory_curve = grad_norm[0] * np.asarray(theory.curve, dtype=float)
+        elif theory.rate is not None:
+            theory_curve = grad_norm[0] * np.power(theory.rate, distance.astype(float))
     lyapunov = (spec.lyapunov(net, trace, x, h0) if spec.lyapunov is not None and bad_step is None
                 else np.array([]))
     zero_cause = _zero_cause(cfg, trace, reached_zero_at)

@@ -1,18 +1,17 @@
 """Process-wide settings of the engine, decided once at startup: torch's thread policy.
 
 The work here is small and sequential (one matrix product of a few hundred rows per time step), so
-torch's default of one intra-op thread per core mostly buys OpenMP synchronisation: an LSTM unroll at
-T = 1000, H = 64, batch 8 takes 0.3 s with one thread and 1.5-2 s with two on a 2-core machine, and a
-server that runs several users' jobs at once gets its parallelism from running them side by side, not
-from splitting each one (benchmarks/bench_threads.py prints both settings). The entry points (the
-Streamlit app, the CLI, the test suite) call `configure_threads()` before any work; notebooks that
-import `core` keep torch's defaults unless they call it too.
+torch's default of one intra-op thread per core mostly buys OpenMP synchronisation, and a server that
+runs several users' jobs at once gets its parallelism from running them side by side, not from splitting
+each one (benchmarks/bench_threads.py prints both settings; the README's "Budgets and threads" has
+figures). The entry points (the Streamlit app, the CLI, the test suite) call `configure_threads()` before
+any work; notebooks that import `core` keep torch's defaults unless they call it too.
 
 The same call shortens the interpreter's thread switch interval (5 ms by default) to 0.1 ms. A training run
-trains in a thread of the server (core.training.Runner) and releases the interpreter lock for every torch
+trains in a thread of the server (serve/runner.py) and releases the interpreter lock for every torch
 operation; under Python's default, each time it wants the lock back while another thread (a page drawing its
-charts) is busy in Python, it waits up to 5 ms, so a step of a few hundred small operations slowed from 60 ms to
-over 1 s beside one busy thread (16.8 → 0.9 steps/s); with 0.1 ms the two share the core (10.2 steps/s).
+charts) is busy in Python, it waits up to a whole interval, so a step of a few hundred small operations beside
+one busy thread crawls; with 0.1 ms the two share the core (figures in the README).
 """
 from __future__ import annotations
 

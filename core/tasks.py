@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 
 from . import digits
+from .digits import Batch
 
 COPY_SYMBOLS = 8
 COPY_LENGTH = 5
@@ -38,7 +39,7 @@ ORDER_X, ORDER_Y, ORDER_START, ORDER_END = 4, 5, 6, 7
 ORDER_CLASSES = 4                # XX, XY, YX, YY
 
 
-def adding_batch(seq_len: int, batch: int, generator: torch.Generator):
+def adding_batch(seq_len: int, batch: int, generator: torch.Generator) -> Batch:
     """Inputs (T, B, 2) and targets (B, 1)."""
     values = torch.rand(seq_len, batch, generator=generator)
     half = max(seq_len // 2, 1)
@@ -52,7 +53,7 @@ def adding_batch(seq_len: int, batch: int, generator: torch.Generator):
     return torch.stack([values, markers], dim=-1), target
 
 
-def copy_batch(seq_len: int, batch: int, generator: torch.Generator):
+def copy_batch(seq_len: int, batch: int, generator: torch.Generator) -> Batch:
     """Inputs (T, B, K+2) one-hot (K symbols, blank, go) and target symbols (COPY_LENGTH, B)."""
     k, n = COPY_SYMBOLS, COPY_LENGTH
     symbols = torch.randint(0, k, (n, batch), generator=generator)
@@ -70,7 +71,7 @@ def order_positions(seq_len: int) -> tuple[range, range]:
     return first, second
 
 
-def order_batch(seq_len: int, batch: int, generator: torch.Generator):
+def order_batch(seq_len: int, batch: int, generator: torch.Generator) -> Batch:
     """Inputs (T, B, 8) one-hot (a-d, X, Y, start, end) and target classes (B,) = 2·[first is Y] + [second is Y]."""
     codes = torch.randint(0, ORDER_DISTRACTORS, (seq_len, batch), generator=generator)
     codes[0], codes[-1] = ORDER_START, ORDER_END
@@ -82,7 +83,7 @@ def order_batch(seq_len: int, batch: int, generator: torch.Generator):
     return torch.nn.functional.one_hot(codes, ORDER_END + 1).float(), 2 * is_y[0] + is_y[1]
 
 
-def xor_batch(seq_len: int, batch: int, generator: torch.Generator, delay: int = 10):
+def xor_batch(seq_len: int, batch: int, generator: torch.Generator, delay: int = 10) -> Batch:
     """Inputs (T, B, 2): channel 0 a bit as ±1 at the two marked steps (0 elsewhere), channel 1 the marker; the
     bits sit at steps T − 1 − delay and T − 1. Targets (B,): their XOR."""
     bits = torch.randint(0, 2, (2, batch), generator=generator)
@@ -126,7 +127,7 @@ def first_sequences_of_recall(target: torch.Tensor, n: int) -> torch.Tensor:
     return target[:, :n]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Task:
     name: str
     input_size: int
@@ -135,27 +136,29 @@ class Task:
     baseline_label: str
     loss_name: str
     min_seq_len: int
-    batch: Callable          # (seq_len, batch, generator) -> (inputs (T, B, input_size), targets)
-    loss: Callable           # (outputs at the answer steps, targets) -> scalar loss
-    take: Callable = first_sequences       # (targets, n) -> the targets of the first n sequences
+    batch: Callable[..., Batch]       # (seq_len, batch, generator, **the task's options) -> (inputs (T, B, D), targets)
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]    # (outputs at the answer steps, targets) -> loss
+    take: Callable[[torch.Tensor, int], torch.Tensor] = first_sequences   # the targets of the first n sequences
     answer_steps: int = 1    # the readout is scored on this many final steps
     label: str = ""          # for people: the task's name ...
     description: str = ""    # ... what the network sees, what is scored, and what T counts
     options: tuple = ()      # TrainConfig fields the batch maker reads besides (seq_len, batch, generator)
-    accuracy: Callable | None = None     # (outputs, targets) -> share right, for classification tasks
-    heldout: Callable | None = None      # (seq_len, **options) -> a fixed held-out set (inputs, targets)
+    accuracy: Callable[[torch.Tensor, torch.Tensor], float] | None = None   # share right, for classification tasks
+    heldout: Callable[..., Batch] | None = None   # (seq_len, **the task's options) -> a fixed held-out set
 
 
 TASKS = {
-    "adding": Task("adding", 2, 1, 1 / 6, "predict 1 always: MSE 1/6", "MSE", 2, adding_batch, mse_of_last_step,
-                   label="adding problem",
+    "adding": Task(name="adding", input_size=2, output_size=1, baseline=1 / 6,
+                   baseline_label="predict 1 always: MSE 1/6", loss_name="MSE", min_seq_len=2, batch=adding_batch,
+                   loss=mse_of_last_step, label="adding problem",
                    description="Each step shows a random number in [0, 1] and a marker; exactly two steps are "
                                "marked, one in each half of the sequence. After the last step the network must "
                                "answer the sum of the two marked numbers; scored by the mean squared error of that "
                                "one answer. T is the whole sequence length. Always answering 1 scores 1/6."),
-    "copy": Task("copy", COPY_SYMBOLS + 2, COPY_SYMBOLS, math.log(COPY_SYMBOLS),
-                 f"guess: cross-entropy ln {COPY_SYMBOLS}", "cross-entropy", 2 * COPY_LENGTH + 1, copy_batch,
-                 cross_entropy_of_recall, first_sequences_of_recall, COPY_LENGTH, accuracy=accuracy_of_recall,
+    "copy": Task(name="copy", input_size=COPY_SYMBOLS + 2, output_size=COPY_SYMBOLS, baseline=math.log(COPY_SYMBOLS),
+                 baseline_label=f"guess: cross-entropy ln {COPY_SYMBOLS}", loss_name="cross-entropy",
+                 min_seq_len=2 * COPY_LENGTH + 1, batch=copy_batch, loss=cross_entropy_of_recall,
+                 take=first_sequences_of_recall, answer_steps=COPY_LENGTH, accuracy=accuracy_of_recall,
                  label="copy / memory",
                  description=f"The first {COPY_LENGTH} steps show symbols out of {COPY_SYMBOLS}, then blanks, then a "
                              f"'go' marker; in the last {COPY_LENGTH} steps the network must repeat the {COPY_LENGTH} "
@@ -163,17 +166,19 @@ TASKS = {
                              f"only. T is the total length (symbols, delay, marker and recall), so the delay is "
                              f"T − {2 * COPY_LENGTH + 1} steps. Guessing scores ln {COPY_SYMBOLS} ≈ "
                              f"{math.log(COPY_SYMBOLS):.2f}."),
-    "order": Task("order", ORDER_END + 1, ORDER_CLASSES, math.log(ORDER_CLASSES),
-                  f"guess: cross-entropy ln {ORDER_CLASSES}", "cross-entropy", 10, order_batch,
-                  cross_entropy_of_last_step, accuracy=accuracy_of_last_step,
+    "order": Task(name="order", input_size=ORDER_END + 1, output_size=ORDER_CLASSES,
+                  baseline=math.log(ORDER_CLASSES), baseline_label=f"guess: cross-entropy ln {ORDER_CLASSES}",
+                  loss_name="cross-entropy", min_seq_len=10, batch=order_batch, loss=cross_entropy_of_last_step,
+                  accuracy=accuracy_of_last_step,
                   label="temporal order",
                   description="Random distractor symbols, with one X or Y hidden in the second tenth of the "
                               "sequence and another in the sixth. At the last step the network must say which "
                               "order it saw (XX, XY, YX or YY); scored by the cross-entropy of that one answer. T "
                               "is the whole sequence length, so the first symbol is about 0.8·T steps back. "
                               f"Guessing scores ln {ORDER_CLASSES} ≈ {math.log(ORDER_CLASSES):.2f}."),
-    "digits": Task("digits", 1, digits.CLASSES, math.log(digits.CLASSES), "constant answer: cross-entropy ln 10",
-                   "cross-entropy", digits.PIXELS, digits.digits_batch, cross_entropy_of_last_step,
+    "digits": Task(name="digits", input_size=1, output_size=digits.CLASSES, baseline=math.log(digits.CLASSES),
+                   baseline_label="constant answer: cross-entropy ln 10", loss_name="cross-entropy",
+                   min_seq_len=digits.PIXELS, batch=digits.digits_batch, loss=cross_entropy_of_last_step,
                    accuracy=accuracy_of_last_step, options=("pixel_order", "perm_seed"), heldout=digits.heldout_set,
                    label="sequential digits",
                    description="A handwritten 8×8 digit (UCI optdigits), one pixel per step: row by row, or in a "
@@ -182,8 +187,9 @@ TASKS = {
                                "Training batches come from 1,437 training images; the held-out accuracy is "
                                "measured on 360 other images (36 per digit). T is the whole length, so the last "
                                "pixel is T − 64 steps back. A constant answer scores ln 10 ≈ 2.30 (10 %)."),
-    "xor": Task("xor", 2, 2, math.log(2), "guess: cross-entropy ln 2", "cross-entropy", 2, xor_batch,
-                cross_entropy_of_last_step, accuracy=accuracy_of_last_step, options=("delay",),
+    "xor": Task(name="xor", input_size=2, output_size=2, baseline=math.log(2),
+                baseline_label="guess: cross-entropy ln 2", loss_name="cross-entropy", min_seq_len=2, batch=xor_batch,
+                loss=cross_entropy_of_last_step, accuracy=accuracy_of_last_step, options=("delay",),
                 label="delayed XOR",
                 description="Two random bits (shown as ±1 with a marker): the first `delay` steps before the last "
                             "step, the second at the last step. There the network must answer their XOR; scored "

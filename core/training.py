@@ -9,10 +9,7 @@ sequences of the current batch, by stepping cells that share the model's weights
 from __future__ import annotations
 
 import math
-import threading
 import time
-import uuid
-import weakref
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Iterator
 
@@ -20,7 +17,7 @@ import numpy as np
 import torch
 
 from . import floss
-from .budget import BUDGETS, Budget, check, check_deadline, deadline, scale, train_step_cost
+from .budget import Budget, check, train_step_cost
 from .cells import CELL_SETTINGS, CELLS, INITS, check_cell_settings
 from .cells.base import denormals_as_zero
 from .config import HIDDEN_SIZES, UI_MAX_SEED, UNROLL_FIELDS, ConfigError, FieldSpec
@@ -141,7 +138,8 @@ class TrainConfig:
     clip_mode: str = "norm"
     seed: int = 0
     steps: int = 1000                 # for the CLI; the page trains until paused
-    probe_every: int = 20             # the probe costs ~10 ms: every 20 steps keeps the loop within 10% of plain
+    probe_every: int = 20             # the probe costs a fraction of a step: every 20 steps keeps
+                                      # the loop close to a plain one (benchmarks/bench_training.py)
     pixel_order: str = "row"          # digits task
     perm_seed: int = 0                # digits task, pixel_order "permuted"
     delay: int = 10                   # xor task
@@ -202,8 +200,8 @@ class TrainConfig:
 # With Adam 1e-2 the LSTM's mean loss over 20 steps is under 0.01 after 640-1,240 steps on seeds 0-4
 # (seed 3: 760; with 1e-3 it needs 3,000+). The RNN gets 1e-3: at 1e-2 it sits on the chance level too
 # but with bursts of loss up to ~9 (seed 3, steps 600-700), which would muddle the picture.
-# H = 32 and Adam 3e-2 for the LSTM: on seeds 0-5 it is under MSE 0.01 after 520-940 steps (12-19 s alone on one
-# thread); at H = 64 and 1e-2 it took 640-820+ steps of twice the cost. The RNN stays on the chance line either way.
+# H = 32 and Adam 3e-2 for the LSTM: on seeds 0-5 it is under MSE 0.01 after 520-940 steps; at H = 64 and 1e-2
+# it took 640-820+ steps of twice the cost. The RNN stays on the chance line either way.
 GATING_RACE = (
     TrainConfig(task="adding", seq_len=100, batch=64, seed=3, cell="lstm", hidden=32, lr=3e-2, clip=1.0),
     TrainConfig(task="adding", seq_len=100, batch=64, seed=3, cell="rnn", activation="tanh", hidden=32, lr=1e-3,
@@ -294,11 +292,14 @@ class Trainer:
 
     def evaluate(self, sequences: int | None = None) -> tuple[float, float]:
         """(loss, accuracy) on the task's held-out set (its first `sequences`; default all)."""
+        task = TASKS[self.cfg.task]
+        if self.heldout is None or task.accuracy is None:
+            raise ValueError(f"the {self.cfg.task} task has no held-out set")
         x, target = self.heldout
         x, target = x[:, :sequences], target[:sequences]
         with torch.no_grad():
             outputs = self.model(x)
-            return float(TASKS[self.cfg.task].loss(outputs, target)), TASKS[self.cfg.task].accuracy(outputs, target)
+            return float(task.loss(outputs, target)), task.accuracy(outputs, target)
 
     def exponents(self, x: torch.Tensor) -> torch.Tensor:
         """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd."""
@@ -314,19 +315,20 @@ class Trainer:
         flossed, floss_only = self.flossing()
         lyap = None
         # The update treats subnormal numbers (below 1.2e-38) as zero: on a long sequence the far steps' gradients
-        # are subnormal and torch's kernels read them ~10x slower (an LSTM step at T 300, H 128, batch 128: 2.9 s
-        # against 0.29 s), while what they add to an update is nothing Adam or SGD could feel. The ∂L/∂h probe
-        # below runs outside, so the heatmap keeps the values torch computes.
+        # are subnormal and torch's kernels read them many times slower (README, Benchmarks), while what they add to
+        # an update is nothing Adam or SGD could feel. The ∂L/∂h probe below runs outside, so the heatmap keeps the
+        # values torch computes.
         with denormals_as_zero():
             self.optimizer.zero_grad(set_to_none=True)
             with torch.set_grad_enabled(not floss_only):
                 outputs = self.model(x)
                 loss = task.loss(outputs, target)
-            objective = None if floss_only else loss
             if flossed:                   # Engelken (2023): Σλᵢ² pulls the top exponents towards 0
                 lyap = self.exponents(x)
                 term = cfg.floss_weight * floss.penalty(lyap)
-                objective = term if objective is None else objective + term
+                objective = term if floss_only else loss + term
+            else:
+                objective = loss
             objective.backward()
             loss_value = float(loss.detach())
             if not math.isfinite(float(objective.detach())):
@@ -377,7 +379,8 @@ def train(cfg: TrainConfig, steps: int | None = None) -> Iterator[StepRecord]:
     batches = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed, cfg.task_options)
     total = cfg.steps if steps is None else steps
     for i in range(total):
-        record = trainer.step(*batches.next(), final=i == total - 1)
+        x, target = batches.next()
+        record = trainer.step(x, target, final=i == total - 1)
         yield record
         if not record.finite:
             return
@@ -426,6 +429,7 @@ class History:
             self.probe_count = sum(r.probe is not None for r in self.records)
 
     def append(self, record: StepRecord) -> None:
+        assert self.clipped_steps is not None and self.probe_count is not None      # counted by __post_init__
         self.records.append(record)
         self.clipped_steps += record.clipped
         self.probe_count += record.probe is not None
@@ -526,124 +530,3 @@ class Race:
                 break
         self.seconds += time.perf_counter() - start
         return done
-
-
-RUNNERS: "weakref.WeakValueDictionary[str, Runner]" = weakref.WeakValueDictionary()   # this process's runs
-
-
-class Runner:
-    """Trains a Race in a background thread while a page watches it, so drawing the charts and training
-    never wait for each other (and a page's reruns cost no training time).
-
-    Status: "idle" (nothing trained yet), "running", "paused", "diverged" (the step that went non-finite
-    paused it). The thread trains in chunks of about `chunk_s` seconds, each one admitted by `admission`'s
-    ticket (core/admission.py: runs of every session take turns on the server's cores), and only while the
-    page keeps calling `watch()`: if nobody has looked for `unwatched_s` seconds (the page was closed or
-    left) the thread ends and the run waits; the next `watch()` starts it again. `lock` is held for every
-    step, so one session never trains two steps at once (a Step press, the thread), and `snapshot()` reads
-    between steps."""
-
-    def __init__(self, race: Race, admission, chunk_s: float = 0.3, unwatched_s: float = 4.0,
-                 person: str = "anonymous", tab=None):
-        self.race = race
-        self.status = "idle"
-        self.target: tuple[int, int] | None = None     # fast-forward: (from step, to step), then pause
-        self.waiting = None                            # while it waits for a worker: its admission Place
-        self.refused: str | None = None                # why it cannot even queue (its person has too many waiting)
-        self.over_budget: str | None = None            # a step ran past its time budget: the budget's message
-        self.error: str | None = None                  # what stopped the thread, if it failed
-        self.lock = threading.Lock()
-        self.chunk_s, self.unwatched_s = chunk_s, unwatched_s
-        self._admission = admission
-        self.person, self.tab = person, tab
-        self._ticket = admission.ticket(person, tab)
-        self._seen = time.monotonic()
-        self._thread: threading.Thread | None = None
-        self._starting = threading.Lock()
-        self.run_id = uuid.uuid4().hex[:12]           # names the run in its page's URL (a lost run is told apart)
-        RUNNERS[self.run_id] = self
-
-    # -- what the page does ------------------------------------------------------------------------------------
-    @property
-    def busy(self) -> bool:
-        """The thread is alive (it may be finishing the step it was in when paused)."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def watch(self) -> None:
-        """The page is open: keep the run going (restart the thread if it stopped while nobody looked)."""
-        self._seen = time.monotonic()
-        with self._starting:                         # two reruns of one session may watch at once
-            if self.status == "running" and not self.busy:
-                self._thread = threading.Thread(target=self._run, name="gfl-training", daemon=True)
-                self._thread.start()
-
-    def start(self, steps: int | None = None) -> None:
-        """Train until paused, or (fast-forward) exactly `steps` more steps, then pause."""
-        if not self.race.live:
-            return
-        self.target = None if steps is None else (self.race.steps, self.race.steps + steps)
-        self.error = self.over_budget = None
-        self.status = "running"
-        self.watch()
-
-    def pause(self) -> None:
-        """Stop before the next step (the step in progress, if any, finishes)."""
-        if self.status == "running":
-            self.status = "paused"
-        self.target = None
-
-    def step(self) -> None:
-        """Train exactly one step now, in the caller's thread (waits for a worker like any heavy job)."""
-        with self._admission.slot(self.person, self.tab), self.lock:
-            if self.status != "running" and self.race.live:
-                self.status = "paused"
-                try:
-                    self._advance_one()
-                except ConfigError as exc:            # past the step's time budget
-                    self.over_budget = str(exc)
-
-    def snapshot(self) -> tuple[list[History], int, float]:
-        """(copies of the histories, steps, seconds trained), consistent with each other."""
-        with self.lock:
-            return [h.copy() for h in self.race.histories], self.race.steps, self.race.seconds
-
-    def _advance_one(self) -> None:
-        """One step (lock held); a run that goes non-finite pauses the lab as "diverged". The step's time budget
-        (both runs of a race) holds while it runs: past it, DeadlineExceeded (its message says what to lower)."""
-        race = self.race
-        stopped = sum(d is not None for d in race.diverged)
-        with deadline("training step", BUDGETS["training step"].seconds * scale() * len(race.configs)):
-            race.advance(max_steps=1)
-            check_deadline()
-        if sum(d is not None for d in race.diverged) > stopped or not race.live:
-            self.status, self.target = "diverged", None
-        elif self.target is not None and race.steps >= self.target[1]:
-            self.status, self.target = "paused", None
-
-    # -- the thread -----------------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        ticket = self._ticket
-        try:
-            while self.status == "running" and time.monotonic() - self._seen < self.unwatched_s:
-                if not ticket.wait(0.25):
-                    self.waiting, self.refused = ticket.place(), ticket.refused
-                    continue
-                self.waiting = self.refused = None
-                try:
-                    began = time.perf_counter()
-                    while self.status == "running" and time.perf_counter() - began < self.chunk_s:
-                        with self.lock:
-                            if self.status != "running":
-                                break
-                            self._advance_one()
-                finally:
-                    ticket.done()
-        except ConfigError as exc:                # past the step's time budget: the budget's own message
-            self.over_budget = str(exc)
-            self.status = "paused"
-        except Exception as exc:                  # shown on the page; the run keeps what it trained
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.status = "paused"
-        finally:
-            self.waiting = self.refused = None
-            ticket.leave()

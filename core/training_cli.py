@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 import signal
-import threading
 import time
 from contextlib import contextmanager
+from typing import Iterator
 
 from .tasks import TASKS
 from .training import TRAIN_FIELDS, TrainConfig, train
@@ -19,24 +19,32 @@ def _add(parser):
     parser.epilog = "tasks: " + " ".join(f"{name}: {t.description}" for name, t in TASKS.items())
 
 
+class _Interrupted:
+    """Set by Ctrl-C (SIGINT) while a run trains."""
+    is_set: bool = False
+
+
 @contextmanager
-def _interruptible():
+def _interruptible() -> Iterator[_Interrupted]:
     """Ctrl-C stops a long run within one step. The KeyboardInterrupt raised by Python's handler can be lost when
     it lands inside a call that swallows it (seen once in a full test-suite run on a loaded machine: the run went
-    on for a minute with nothing on stderr); the flag set here is checked after every step as well."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
+    on for a minute with nothing on stderr); the flag set here is checked after every step as well. Called off
+    the main thread (where no signal handler can be set), it leaves Ctrl-C to Python's own handler."""
+    interrupted = _Interrupted()
 
     def on_sigint(signum, frame):
-        interrupted.set()
+        interrupted.is_set = True
         raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        installed = True
+    except ValueError:                    # not the main thread: signal handlers belong to the main thread
+        installed = False
     try:
         yield interrupted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if installed:
+            signal.signal(signal.SIGINT, previous)
 
 
 def cmd_train(args) -> int:
@@ -44,14 +52,14 @@ def cmd_train(args) -> int:
         return _train(args, interrupted)
 
 
-def _train(args, interrupted: threading.Event) -> int:
+def _train(args, interrupted: _Interrupted) -> int:
     from .__main__ import emit_json, given
     cfg = TrainConfig(**given(args, TRAIN_FIELDS))
     task = TASKS[cfg.task]
     records = []
     printed_at = -math.inf
     for record in train(cfg):
-        if interrupted.is_set():
+        if interrupted.is_set:
             raise KeyboardInterrupt
         records.append(record)
         # progress at the first step, then every twentieth of the run or every PROGRESS_SECONDS, whichever

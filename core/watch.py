@@ -55,8 +55,8 @@ class Watch:
         self.module, self.every, self.path = module, every, path
         self.steps = 0                     # forward calls in training mode seen so far
         self.records = 0
-        self._pending = None               # the recorded step waiting for its backward pass
-        self._loss = None
+        self._pending: dict | None = None  # the recorded step waiting for its backward pass
+        self._loss: float | None = None
         self._file = open(path, "w", encoding="utf-8")
         self._write({"format": FORMAT, "version": VERSION, "every": every, "architecture": self.arch.to_dict()})
         params = [p for p in module.parameters() if p.requires_grad]

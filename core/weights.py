@@ -50,7 +50,7 @@ class Group:
     state_dict: dict                 # its tensors under torch's own names (prefix removed)
 
 
-def _short(text: str, limit: int = 60) -> str:
+def _short(text: object, limit: int = 60) -> str:
     text = "".join(c if c.isprintable() else " " for c in str(text)).strip()
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -156,7 +156,7 @@ def _shape(sd: dict, prefix: str, key: str) -> tuple:
 
 
 def _architecture(prefix: str, sd: dict, nonlinearity: str) -> Architecture:
-    layers = sorted({int(KEY.match(k)["layer"]) for k in sd})
+    layers = sorted({int(m["layer"]) for k in sd if (m := KEY.match(k))})      # every key of a group matches
     if layers != list(range(len(layers))) or len(layers) > MAX_LAYERS:
         raise WeightsError(f"{_short(prefix) or 'the file'}: layers {layers[:8]} are not 0 to {len(layers) - 1} "
                            f"(at most {MAX_LAYERS})")
@@ -204,7 +204,7 @@ def _label(arch: Architecture) -> str:
 
 def _expected_shapes(arch: Architecture) -> dict:
     rows, P = {"rnn": 1, "gru": 3, "lstm": 4}[arch.kind] * arch.hidden_size, arch.output_size
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for k in range(arch.num_layers):
         for sfx in ([f"_l{k}", f"_l{k}_reverse"] if arch.bidirectional else [f"_l{k}"]):
             shapes["weight_ih" + sfx] = (rows, arch.layer_input_size(k))
@@ -225,7 +225,7 @@ def build_module(group: Group) -> torch.nn.Module:
     arch = group.architecture
     dtype = next(iter(group.state_dict.values())).dtype
     dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
-    kwargs = {"proj_size": arch.proj_size} if arch.kind == "lstm" else {}
+    kwargs: dict[str, object] = {"proj_size": arch.proj_size} if arch.kind == "lstm" else {}
     if arch.kind == "rnn":
         kwargs["nonlinearity"] = arch.nonlinearity
     with torch.device("meta"):

@@ -32,6 +32,8 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/scripts/containers.conf}
 AXE_VERSION=4.14.1
 grep -qs "\"version\": \"$AXE_VERSION\"" tests/.npm/node_modules/axe-core/package.json ||
     npm install --prefix tests/.npm --no-audit --no-fund --no-save --silent "axe-core@$AXE_VERSION" >/dev/null
-# The linter first (ruff.toml): a style error fails the run before the long tests start.
+# The linter first (ruff.toml), then the type checker on the engine and the server's pieces (mypy.ini): a style
+# or type error fails the run before the long tests start.
 .venv/bin/ruff check --quiet .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -1,10 +1,11 @@
-"""The admission point for heavy jobs and the shared results (core/admission.py)."""
+"""The admission point for heavy jobs and the shared results (serve/admission.py, serve/shared.py)."""
 import threading
 import time
 
 import pytest
 
-from core.admission import Admission, SharedResults, Superseded, TooManyWaiting, slots_from_env
+from serve.admission import Admission, Superseded, TooManyWaiting, slots_from_env
+from serve.shared import SharedResults
 from ui.heavy import wait_message
 
 
@@ -397,7 +398,7 @@ def test_the_shared_results_are_bounded_in_bytes_and_the_newest_are_kept():
 
 def test_the_default_cache_bound_is_documented_and_every_kind_of_result_is_counted():
     import core
-    from core.admission import SHARED, value_bytes
+    from serve.shared import SHARED, value_bytes
     assert SHARED.max_bytes == 256 * 2**20
     res = core.unroll(core.UnrollConfig(seq_len=1000, hidden=64))
     assert value_bytes(res) >= res.grad_norm.nbytes + res.distance.nbytes

@@ -138,10 +138,10 @@ def test_the_deadline_belongs_to_the_thread_that_set_it_and_nothing_is_checked_w
 
 
 def test_a_training_step_past_its_budget_pauses_the_run_with_the_budgets_message(monkeypatch):
-    from core.admission import Admission
-    from core.training import Runner
+    from serve.admission import Admission
+    from serve.runner import Runner
     runner = Runner(Race([TrainConfig(seq_len=200, hidden=64, batch=32)]), Admission(slots=1))
-    monkeypatch.setattr("core.training.scale", lambda: 1e-6)   # the step's budget: microseconds
+    monkeypatch.setattr("serve.runner.scale", lambda: 1e-6)   # the step's budget: microseconds
     runner.step()
     assert runner.over_budget.startswith("this training step ran past its time budget of ")
     assert runner.over_budget.endswith("lower the sequence length T, the batch or the hidden size")

@@ -260,7 +260,7 @@ def docker_ignores(path: str) -> bool:
 def test_dockerignore_keeps_what_the_app_needs():
     ignored = dockerignore_patterns()
     assert ".venv" in ignored and ".git" in ignored
-    for needed in ("app.py", "app_pages", "ui", "core", ".streamlit", "requirements.txt", "requirements.lock"):
+    for needed in ("app.py", "app_pages", "ui", "serve", "core", ".streamlit", "requirements.txt", "requirements.lock"):
         assert needed not in ignored
         assert not docker_ignores(needed)
     assert not docker_ignores(".streamlit/config.toml")
@@ -268,7 +268,7 @@ def test_dockerignore_keeps_what_the_app_needs():
     from ui.nav import PAGES
     for path, *_ in PAGES:
         assert not docker_ignores(path), path
-    for folder in ("core", "ui", "app_pages"):
+    for folder in ("core", "serve", "ui", "app_pages"):
         for py in (ROOT / folder).glob("*.py"):
             assert not docker_ignores(py.relative_to(ROOT).as_posix()), py
 

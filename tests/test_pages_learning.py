@@ -2,12 +2,13 @@
 from conftest import live_figures, open_page
 
 from core.learning_presets import FLOSSING_RACE, FORGETTING_RACE
+from serve.runner import RunStatus
 
 PAGE = "app_pages/training.py"
 
 
-def status(at) -> str:
-    return next(m.value for m in at.markdown if " · step **" in m.value)
+def status(at) -> RunStatus:
+    return at.session_state["run_status"]
 
 
 def titles(at) -> list[str]:
@@ -26,7 +27,7 @@ def test_flossing_preset_races_the_same_rnn_with_and_without_flossing():
     assert at.session_state["runner"].race.configs == list(FLOSSING_RACE)
     assert at.slider(key="training__delay").value == 40
     at.button(key="btn_step").click().run()
-    assert "step **1**" in status(at)
+    assert status(at).step == 1
     plain, flossed = at.session_state["runner"].race.histories
     assert flossed.records[0].flossed and len(flossed.records[0].lyapunov) == 16
     assert not plain.records[0].flossed and len(plain.records[0].lyapunov) == 5

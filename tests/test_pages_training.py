@@ -7,6 +7,7 @@ from conftest import ROOT, live_figures, open_page, run_async, streamlit_server,
 
 from benchmarks.streamlit_client import StreamlitSession
 from core.training import CLIPPING_RACE, GATING_RACE
+from serve.runner import RunStatus
 
 PAGE = "app_pages/training.py"
 
@@ -15,7 +16,12 @@ def open_training(**params):
     return open_page(PAGE, **params)
 
 
-def status(at) -> str:
+def status(at) -> RunStatus:
+    """The run's status as the live area last drew it (its status line says the same in words)."""
+    return at.session_state["run_status"]
+
+
+def status_line(at) -> str:
     return next(m.value for m in at.markdown if " · step **" in m.value)
 
 
@@ -25,7 +31,8 @@ def test_preset_link_sets_up_the_race():
     assert at.toggle(key="training__race").value is True
     assert at.selectbox(key="training__a_cell").value == "lstm" and at.selectbox(key="training__b_cell").value == "rnn"
     assert at.slider(key="training__seq_len").value == 100 and at.selectbox(key="training__task").value == "adding"
-    assert status(at).startswith("**ready** · step **0**")
+    assert (status(at).state, status(at).step) == ("ready", 0)
+    assert status_line(at).startswith("**ready** · step **0**")
     assert at.session_state["runner"].race.configs == list(GATING_RACE)        # exactly the preset of the engine
 
 
@@ -40,13 +47,13 @@ def test_the_clipping_preset_races_the_same_network_with_and_without_clipping():
 def test_step_trains_one_batch_and_reset_starts_over():
     at = open_training(seq_len="20", a_hidden="8", batch="8")
     at.button(key="btn_step").click().run()
-    assert "step **1**" in status(at)
+    assert status(at).step == 1
     at.button(key="btn_step").click().run()
-    assert "step **2**" in status(at) and "A: LSTM loss" in status(at)
+    assert status(at).step == 2 and len(status(at).losses) == 1 and "A: LSTM loss" in status_line(at)
     assert [d.proto.label for d in at.get("download_button")] == ["Download history (CSV)",
                                                                   "Download configuration (JSON)"]
     at.button(key="btn_reset").click().run()
-    assert "step **0**" in status(at)
+    assert status(at).step == 0
 
 
 def test_start_runs_live_and_pause_stops():
@@ -65,7 +72,7 @@ def test_start_runs_live_and_pause_stops():
     while runner.busy and time.monotonic() < deadline:             # the step in progress finishes
         time.sleep(0.1)
     at.run()
-    assert runner.status == "paused" and "**paused**" in status(at)
+    assert runner.status == "paused" and status(at).state == "paused"
     paused_at = steps_shown(at)
     time.sleep(1.0)
     at.run()
@@ -94,7 +101,7 @@ def test_the_run_waits_while_nobody_watches_and_goes_on_when_the_page_is_back():
 
 
 def steps_shown(at) -> int:
-    return int(status(at).split("step **")[1].split("**")[0])
+    return status(at).step
 
 
 def step_until_diverged(at, most: int) -> None:
@@ -115,7 +122,7 @@ def test_divergence_pauses_with_advice_and_keeps_history():
     assert at.button(key="btn_start").disabled
     figures = live_figures(at)
     assert len(figures) == 3                                       # charts keep the history
-    steps = int(status(at).split("step **")[1].split("**")[0])
+    steps = status(at).step
     assert len(values(figures[0]["data"][0]["x"])) == steps
 
 
@@ -143,10 +150,10 @@ def test_race_goes_on_with_the_healthy_run_after_the_other_diverges():
     step_until_diverged(at, 5)
     message = next(e.value for e in at.error if "stopped at step" in e.value)
     assert message.startswith("**B: RNN relu stopped") and "Start to go on with A: LSTM alone" in message
-    stopped = int(status(at).split("step **")[1].split("**")[0])
+    stopped = status(at).step
     assert not at.button(key="btn_step").disabled and not at.button(key="btn_start").disabled
     at.button(key="btn_step").click().run()
-    assert f"step **{stopped + 1}**" in status(at) and at.session_state["runner"].status == "paused"
+    assert status(at).step == stopped + 1 and at.session_state["runner"].status == "paused"
     assert any("B: RNN relu stopped" in e.value for e in at.error)          # the stopped run stays reported
 
 
@@ -155,7 +162,7 @@ def test_every_task_trains_from_the_page():
         at = open_training(task=task, seq_len="20", a_hidden="8", batch="8")
         assert at.selectbox(key="training__task").value == task
         at.button(key="btn_step").click().run()
-        assert not at.exception and "step **1**" in status(at)
+        assert not at.exception and status(at).step == 1
         task_text = " ".join(c.value for c in at.caption)
         expected = {"copy": "cross-entropy over those 5 recall steps only", "order": "which order it saw"}[task]
         assert expected in task_text
@@ -168,7 +175,7 @@ def test_a_visit_to_another_page_keeps_the_controls_and_the_run():
     at.button(key="btn_step").click().run()
     at.switch_page("app_pages/home.py").run()
     at.switch_page("app_pages/training.py").run()
-    assert not at.exception and "step **2**" in status(at)
+    assert not at.exception and status(at).step == 2
     assert at.select_slider(key="training__a_lr").value == 0.01 and at.slider(key="training__seq_len").value == 20
     assert not any("press **Reset**" in w.value for w in at.warning)
     assert not at.button(key="btn_start").disabled
@@ -182,7 +189,7 @@ def test_a_preset_link_followed_on_a_later_visit_still_opens_the_preset():
     at.query_params["preset"] = "gating"                   # what the Why page's link does
     at.run()
     assert any("Why gating matters" in i.value for i in at.info)
-    assert at.session_state["runner"].race.configs == list(GATING_RACE) and "step **0**" in status(at)
+    assert at.session_state["runner"].race.configs == list(GATING_RACE) and status(at).step == 0
     assert "preset" not in at.query_params                  # applied once, not again on every rerun
 
 
@@ -222,9 +229,9 @@ def test_a_link_naming_a_run_this_server_does_not_have_says_the_run_was_lost_and
     assert "0123456789ab" in lost and "the server was restarted, or the replica" in lost
     assert "Your settings are kept: press **Start** to train again." in lost
     assert at.slider(key="training__seq_len").value == 20                     # the settings are the link's
-    assert status(at).startswith("**ready** · step **0**")
+    assert (status(at).state, status(at).step) == ("ready", 0)
     at.button(key="btn_step").click().run()                                    # training again…
-    assert "step **1**" in status(at)
+    assert status(at).step == 1
     assert not any("was lost" in w.value for w in at.warning)                  # …the note has been read
     run_id = at.session_state["runner"].run_id
     assert at.query_params["run"] in (run_id, [run_id])                        # the URL now names this run

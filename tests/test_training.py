@@ -321,8 +321,8 @@ def wait_until(condition, seconds: float = 30.0) -> None:
 def test_a_runner_trains_in_its_thread_until_paused_and_pause_means_nothing_more():
     import time
 
-    from core.admission import Admission
-    from core.training import Runner
+    from serve.admission import Admission
+    from serve.runner import Runner
     runner = Runner(Race([SMALL]), Admission(slots=1))
     runner.start()
     wait_until(lambda: runner.race.steps >= 5)
@@ -332,7 +332,8 @@ def test_a_runner_trains_in_its_thread_until_paused_and_pause_means_nothing_more
     runner.watch()                                    # watching a paused run does not start it
     time.sleep(0.3)
     assert runner.race.steps == steps and runner.status == "paused" and not runner.busy
-    histories, snap_steps, _ = runner.snapshot()
+    histories, status = runner.snapshot()
+    snap_steps = status.step
     assert snap_steps == steps and [r.step for r in histories[0].records] == list(range(1, steps + 1))
     # the same batches as a plain run: the thread changes when steps happen, not what they compute
     plain = Race([SMALL])
@@ -341,8 +342,8 @@ def test_a_runner_trains_in_its_thread_until_paused_and_pause_means_nothing_more
 
 
 def test_fast_forward_trains_exactly_n_steps_then_pauses():
-    from core.admission import Admission
-    from core.training import Runner
+    from serve.admission import Admission
+    from serve.runner import Runner
     runner = Runner(Race([SMALL]), Admission(slots=1))
     runner.step()
     assert runner.status == "paused" and runner.race.steps == 1
@@ -353,8 +354,8 @@ def test_fast_forward_trains_exactly_n_steps_then_pauses():
 
 
 def test_a_run_that_goes_non_finite_stops_as_diverged():
-    from core.admission import Admission
-    from core.training import Runner
+    from serve.admission import Admission
+    from serve.runner import Runner
     bad = replace(SMALL, activation="relu", init="identity", weight_scale=3.16, optimizer="sgd", lr=1.0,
                   seq_len=60)
     runner = Runner(Race([bad]), Admission(slots=1))
@@ -369,8 +370,8 @@ def test_a_run_that_goes_non_finite_stops_as_diverged():
 def test_runners_take_turns_on_the_servers_slots_and_an_unwatched_run_waits():
     import time
 
-    from core.admission import Admission
-    from core.training import Runner
+    from serve.admission import Admission
+    from serve.runner import Runner
     admission = Admission(slots=1)
     runners = [Runner(Race([replace(SMALL, seed=s)]), admission, chunk_s=0.05) for s in range(3)]
     most = []

@@ -1,5 +1,5 @@
-"""Heavy work from a page: through the process's one admission point and its shared results
-(core/admission.py), with a visible, honest status while a job waits, and the time budget enforced while it runs.
+"""Heavy work from a page: through the process's one admission point and its shared results (serve/admission.py,
+serve/shared.py), with a visible, honest status while a job waits, and the time budget enforced while it runs.
 
 Who is a person (the unit of fairness): the browser, by the cookie `gfl_person` this app sets on the first
 visit (`remember_person()`, a random id, one year); a browser without it (its first page load, cookies
@@ -19,8 +19,9 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from core.admission import SHARED, Place, TooManyWaiting
 from core.budget import BudgetError, deadline
+from serve.admission import Place, TooManyWaiting
+from serve.shared import SHARED
 
 COOKIE = "gfl_person"
 _COOKIE_VALUE = re.compile(r"[0-9a-f]{32}")

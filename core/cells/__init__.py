@@ -22,8 +22,8 @@ from .base import (
 CELLS: dict[str, CellSpec] = {spec.name: spec for spec in (rnn.SPEC, lstm.SPEC, gru.SPEC, lru.SPEC, mingru.SPEC)}
 
 
-def _cell_settings() -> dict:
-    settings = {}
+def _cell_settings() -> dict[str, Setting]:
+    settings: dict[str, Setting] = {}
     for spec in CELLS.values():
         if clash := set(settings) & set(spec.settings):
             raise TypeError(f"cell {spec.name} declares settings another cell has: {', '.join(sorted(clash))}")

@@ -7,12 +7,17 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 import torch
 
 from ..deadline import within_deadline
+
+if TYPE_CHECKING:                     # both import the registry that imports this module
+    from ..config import UnrollConfig
+    from ..training import TrainConfig
+    from .layers import TrainLayer
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 INITS = ("gaussian", "orthogonal", "identity", "xavier")
@@ -64,9 +69,8 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
     """In place along dim 0, the elementwise linear recursion s_t = values_t + mult_t ⊙ s_{t−1} (reverse:
     s_t = values_t + mult_t ⊙ s_{t+1}), with mult broadcastable to values (real or complex). Small states take
     log2(T) vectorised doubling passes (Python's per-step cost would dominate a loop); larger ones a loop of two
-    NumPy calls per step (a third of torch's per-call cost), which does log2(T) times less arithmetic. The
-    crossover, measured: (T 1000, 64 values a step) doubling 0.49 ms, loop 0.92 ms; (T 100, 512 values) 0.31
-    against 0.13 ms; (T 1000, 4096 values) 6.6 against 3.4 ms. Returns values, now holding s."""
+    NumPy calls per step (a third of torch's per-call cost), which does log2(T) times less arithmetic; the
+    crossover SCAN_LOOP_FROM was measured (README, Benchmarks). Returns values, now holding s."""
     steps = values.shape[0]
     mult = mult.resolve_conj().expand_as(values)    # (a conjugate view resolved before it is broadcast: small)
     if values[0].numel() * math.log2(max(steps, 2)) < SCAN_LOOP_FROM:
@@ -98,10 +102,8 @@ def linear_scan(values: torch.Tensor, mult: torch.Tensor, reverse: bool = False)
 def denormals_as_zero():
     """Within: float arithmetic of this thread treats subnormal numbers (below 1.2e-38 in float32) as zero.
     For sums whose terms vanish (a weight gradient summed over every step of a long sequence, the far steps'
-    gradients subnormal; a whole training step, core/training.py): a product reading subnormal operands runs ~10×
-    slower on x86 (measured: the LSTM's two weight-gradient products at B1 H64 T1000, 2.3 ms each against
-    0.22 ms; the vanilla RNN's whole probe at B32 H128 T1000, 229 against 130 ms; an LSTM training step at T 300,
-    H 128, batch 128, 2.9 against 0.29 s), while what they would add is below 1e-35, far under the float32
+    gradients subnormal; a whole training step, core/training.py): a product reading subnormal operands runs many
+    times slower on x86 (README, Benchmarks), while what they would add is below 1e-35, far under the float32
     rounding of the sum. Not for the per-step curves themselves (the probes' and the training lab's heatmap),
     which the pages show down to the subnormal range as torch computes them."""
     torch.set_flush_denormal(True)
@@ -167,6 +169,31 @@ class UnrollCost:
                                   # batch a step's products stream the weights from memory (matrix-vector products)
 
 
+class Build(Protocol):
+    def __call__(self, cfg: UnrollConfig, input_size: int, generator: torch.Generator, dtype: torch.dtype, /) \
+            -> Network: ...
+
+
+class Probe(Protocol):
+    """One forward and one backward pass: every step's state and ∂L/∂h_t (v: ∂L/∂h on the loss's steps)."""
+    def __call__(self, net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss_on: str, /) \
+            -> Trace: ...
+
+
+class Lyapunov(Protocol):
+    """The top exponents along the first sequence's trajectory, descending (core/lyapunov.py)."""
+    def __call__(self, net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor, /) -> np.ndarray: ...
+
+
+class TheoryOf(Protocol):
+    def __call__(self, cfg: UnrollConfig, net: Network, trace: Trace, /) -> Theory: ...
+
+
+class BuildTrainLayer(Protocol):
+    def __call__(self, input_size: int, hidden: int, cfg: TrainConfig, generator: torch.Generator, /) \
+            -> TrainLayer: ...
+
+
 @dataclass(frozen=True)
 class CellSpec:
     """Everything the app needs to know about one recurrent cell: a new cell is one module with one of these."""
@@ -174,16 +201,16 @@ class CellSpec:
     label: str                                    # for people: "Vanilla RNN", "LSTM", ...
     short: str                                    # in legends and run names: "RNN", "LSTM", ...
     help: str                                     # one line, shown by the cell picker
-    build: Callable                               # (cfg, input_size, generator, dtype) -> Network
-    probe: Callable                               # (net, x, h0, v, loss_on) -> Trace
+    build: Build
+    probe: Probe
+    train_layer: BuildTrainLayer                  # the cell as a trainable module (layers.py)
     carry_label: str                              # what the saturation heatmap shows
     spectrum_label: str                           # what the spectrum chart shows
     cost: UnrollCost
     uses_activation: bool = False                 # the activation f applies (vanilla RNN only)
-    gamma: Callable[[str], float] | None = None   # sup|f'| for Pascanu's bound, where it applies
-    lyapunov: Callable | None = None              # (net, trace, x, h0) -> exponents, descending (core/lyapunov.py)
-    theory: Callable | None = None                # (cfg, net, trace) -> Theory
-    train_layer: Callable | None = None           # (input_size, hidden, cfg, generator) -> torch module (layers.py)
+    gamma: Callable[[str], float | None] | None = None   # sup|f'| for Pascanu's bound, where it applies
+    lyapunov: Lyapunov | None = None
+    theory: TheoryOf | None = None
     train_uses: tuple = ("init", "weight_scale")  # the settings its training layer reads
     train_gates: int = 1                          # H-wide real matrix blocks per step in training (cost model;
                                                   # a complex H×H product counts as several)

@@ -119,13 +119,13 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
     w = p["weight_hh"].numpy()
     # per-step coefficients, computed once for all steps (the step itself only indexes them)
-    a_r, a_z, a_n = r * (1 - r) * gh[:, 2 * H:], z * (1 - z), 1 - n * n
-    a_r, a_z, a_n, r, z, d = (a.numpy()[:, :, None] for a in (a_r, a_z, a_n, r, z, h_prev - n))
+    a_r, a_z, a_n, r_n, z_n, d = (a.numpy()[:, :, None] for a in (
+        r * (1 - r) * gh[:, 2 * H:], z * (1 - z), 1 - n * n, r, z, h_prev - n))
 
     def step(t, q):
         dz_all = w @ q                                                # (3H, m)
-        dn = a_n[t] * (r[t] * dz_all[2 * H:] + a_r[t] * dz_all[:H])
-        return (1 - z[t]) * dn + d[t] * (a_z[t] * dz_all[H:2 * H]) + z[t] * q
+        dn = a_n[t] * (r_n[t] * dz_all[2 * H:] + a_r[t] * dz_all[:H])
+        return (1 - z_n[t]) * dn + d[t] * (a_z[t] * dz_all[H:2 * H]) + z_n[t] * q
     return qr_exponents(step, len(h), H)
 
 

@@ -13,7 +13,15 @@ from ..deadline import within_deadline
 from .base import recurrent_matrix
 
 
-class FusedLayer(torch.nn.Module):
+class TrainLayer(torch.nn.Module):
+    """What every training layer offers: forward(x (T, B, D)) -> outputs (T, B, H), and probe_steps(x) -> (the
+    states of every step, kept under autograd, and the outputs)."""
+
+    def probe_steps(self, x: torch.Tensor) -> tuple[list, torch.Tensor]:
+        raise NotImplementedError
+
+
+class FusedLayer(TrainLayer):
     """torch.nn.RNN / LSTM / GRU (one layer: the fused kernels train it); a cell of the matching kind that shares
     its parameters steps it by hand for the probe. PyTorch's default initialisation U(±1/√H), or the recurrent
     blocks drawn by `init` × s with zero biases."""
@@ -58,7 +66,7 @@ class FusedLayer(torch.nn.Module):
 def _scan(multiplier: torch.Tensor, drive: torch.Tensor) -> list:
     """s_t = multiplier_t ⊙ s_{t−1} + drive_t from s_{−1} = 0, under autograd, one tensor per step. The steps are
     taken with unbind: indexing a graph tensor step by step makes its backward allocate a full-size zero tensor per
-    step (a minGRU training step took 91 ms that way, 12 ms this way)."""
+    step (several times slower for a minGRU training step; README, Benchmarks)."""
     drives = drive.unbind(0)
     multipliers = multiplier.unbind(0) if multiplier.dim() == drive.dim() else [multiplier] * len(drives)
     state = torch.zeros_like(drives[0])
@@ -69,7 +77,7 @@ def _scan(multiplier: torch.Tensor, drive: torch.Tensor) -> list:
     return states
 
 
-class LRULayer(torch.nn.Module):
+class LRULayer(TrainLayer):
     """The LRU block of Orvieto et al. (2023): x_t = Λ x_{t−1} + γ ⊙ (B u_t), output Re(C x_t) + D u_t. A linear
     recurrence cannot multiply one input by another (the adding problem needs value × marker), and the paper's
     blocks interleave position-wise nonlinear layers with the recurrence: here a gated linear unit on the input,
@@ -105,7 +113,7 @@ class LRULayer(torch.nn.Module):
         return self.probe_steps(x)[1]
 
 
-class MinGRULayer(torch.nn.Module):
+class MinGRULayer(TrainLayer):
     """minGRU (Feng et al. 2024): z_t = σ(W_z x_t + b_z), h̃_t = W_h x_t + b_h, h_t = (1 − z_t) h_{t−1} + z_t h̃_t."""
 
     def __init__(self, input_size: int, hidden: int, cfg, generator: torch.Generator):

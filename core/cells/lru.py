@@ -114,9 +114,9 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
 def theory(cfg, net: Network, trace: Trace) -> Theory:
     """Exact: ∂L/∂x_{T−k} = conj(Λ)^k v (loss on the last step), or Σ_{j≤k} conj(Λ)^j v (on every step)."""
     lam_abs = eigenvalues(net.params).abs().to(torch.float64).numpy()
-    v = trace.g[-1, 0].abs().to(torch.float64).numpy() if cfg.loss_on == "last" else None
     k = np.arange(cfg.seq_len)[:, None]
     if cfg.loss_on == "last":
+        v = trace.g[-1, 0].abs().to(torch.float64).numpy()
         curve = np.sqrt(((v ** 2) * lam_abs ** (2 * k)).sum(axis=1))
         note = ("The LRU's Jacobian is the diagonal matrix Λ, the same at every step, so the curve is known exactly: "
                 "‖conj(Λ)^k v‖ = √(Σ_j v_j²|λ_j|^(2k)). Each unit keeps its |λ_j| of the gradient per step: with "

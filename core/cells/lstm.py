@@ -85,9 +85,41 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
     w_ih, w_hh, bias = _blocks(p["weight_ih"], H), _blocks(p["weight_hh"], H), _blocks(p["bias_ih"] + p["bias_hh"], H)
     steps = max(1, min(T, CHUNK_BYTES // (B * H * x.element_size() * CHUNK_TENSORS)))
     bounds = [(t0, min(T, t0 + steps)) for t0 in range(0, T, steps)]
-    stepped = B * H >= STEPPED_FORWARD
     h = torch.empty(T, B, H, dtype=x.dtype)
-    starts, kept = [], None                        # (h, c) where each chunk starts; the last chunk's gates
+    starts, kept = _forward(x, h0, p, (w_ih, w_hh, bias), bounds, h)
+    g = torch.empty(T, B, H, dtype=x.dtype)
+    gc = torch.empty(T, B, H, dtype=x.dtype)
+    saturation = torch.empty(T, H, dtype=x.dtype)
+    grad_w = torch.zeros(GATES * H, D + H, dtype=x.dtype)             # torch's gate order, [W_ih | W_hh]
+    grad_b = torch.zeros(GATES * H, dtype=x.dtype)
+    back = _Backward(g.numpy(), gc.numpy(), v.numpy(), p["weight_hh"].numpy(), loss_on == "all")
+    back.g[T - 1] = 0
+    with torch.no_grad(), np.errstate(all="ignore"):
+        for (t0, t1), (hs, cs) in zip(reversed(bounds), reversed(starts)):
+            h_prev = torch.cat([hs.unsqueeze(0), h[t0:t1 - 1]])
+            if kept is not None and t1 == T:
+                gates, c, tanh_c = kept
+            else:
+                gates, c, tanh_c = _recompute(x[t0:t1], h_prev, cs, w_ih, w_hh, bias)
+            kept = None
+            f, a, coef = _coefficients(gates, c, tanh_c, cs)
+            saturation[t0:t1] = f[:, 0]
+            del gates, c, tanh_c
+            flat = back.chunk(t0, f, a, coef).view(-1, GATES * H)
+            with denormals_as_zero():          # the far steps' δ (subnormal in float32) add nothing visible
+                grad_w[:, :D].addmm_(flat.T, x[t0:t1].reshape(-1, D))
+                grad_w[:, D:].addmm_(flat.T, h_prev.reshape(-1, H))
+            grad_b += flat.sum(0)
+    return Trace(h, g, gc, saturation, [grad_w[:, :D], grad_w[:, D:], grad_b, grad_b.clone()])
+
+
+def _forward(x, h0, p, blocks, bounds, h) -> tuple[list, tuple | None]:
+    """The states of every step into h, chunk by chunk, without autograd. Returns (h, c) where each chunk starts
+    and, when the last chunk was stepped by hand, its (gates, c, tanh c) for the backward pass (else None)."""
+    T = x.shape[0]
+    w_ih, w_hh, bias = blocks                      # the gate blocks of _blocks()
+    stepped = x.shape[1] * h0.shape[-1] >= STEPPED_FORWARD
+    starts, kept = [], None
     with torch.no_grad():
         hs, cs = h0, torch.zeros_like(h0)
         weights = [p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"]]
@@ -101,58 +133,54 @@ def probe(net: Network, x: torch.Tensor, h0: torch.Tensor, v: torch.Tensor, loss
                                              True, 1, 0.0, False, False, False)
                 h[t0:t1] = out
                 hs, cs = hn[0], cn[0]
-    g = torch.empty(T, B, H, dtype=x.dtype)
-    gc = torch.empty(T, B, H, dtype=x.dtype)
-    saturation = torch.empty(T, H, dtype=x.dtype)
-    grad_w = torch.zeros(GATES * H, D + H, dtype=x.dtype)             # torch's gate order, [W_ih | W_hh]
-    grad_b = torch.zeros(GATES * H, dtype=x.dtype)
-    w_back = p["weight_hh"].numpy()
-    gn, gcn, vn = g.numpy(), gc.numpy(), v.numpy()
-    every_step = loss_on == "all"
-    e = np.zeros((B, H), dtype=gn.dtype)           # f_{t+1} ⊙ ∂L/∂c_{t+1}, handed to the chunk before
-    spare = np.empty((B, H), dtype=gn.dtype)       # ∂L/∂h_{−1}, not needed
-    gn[T - 1] = 0
-    with torch.no_grad(), np.errstate(all="ignore"):
-        for (t0, t1), (hs, cs) in zip(reversed(bounds), reversed(starts)):
-            n = t1 - t0
-            h_prev = torch.cat([hs.unsqueeze(0), h[t0:t1 - 1]])
-            if kept is not None and t1 == T:
-                gates, c, tanh_c = kept
-            else:
-                gates, c, tanh_c = _recompute(x[t0:t1], h_prev, cs, w_ih, w_hh, bias)
-            kept = None
-            i, f, o, gg = gates.unbind(2)
-            c_prev = torch.cat([cs.unsqueeze(0), c[:-1]])
-            a = o * (1 - tanh_c * tanh_c)                                # ∂h_t/∂c_t
-            coef = torch.empty(n, B, GATES, H, dtype=x.dtype)           # torch's order i, f, g, o
-            torch.mul(gg * i, 1 - i, out=coef[:, :, 0])                  # ∂c_t/∂(pre-activation of i)
-            torch.mul(c_prev * f, 1 - f, out=coef[:, :, 1])              # … of f
-            torch.mul(i, 1 - gg * gg, out=coef[:, :, 2])                 # … of g
-            torch.mul(tanh_c * o, 1 - o, out=coef[:, :, 3])              # ∂h_t/∂(pre-activation of o)
-            saturation[t0:t1] = f[:, 0]
-            del c, c_prev, gates, i, o, gg
-            f_n, a_n = f.contiguous().numpy(), a.numpy()
-            k_n, o_n = coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
-            delta = torch.empty(n, B, GATES, H, dtype=x.dtype)
-            d_n = delta.numpy()
-            d3, dflat = d_n[:, :, :3], d_n.reshape(n, B, GATES * H)
-            for s in within_deadline(range(n - 1, -1, -1)):             # s: step t0 + s
-                t = t0 + s
-                gt, gct = gn[t], gcn[t]                                  # gt holds the path through step t + 1
-                if every_step or t == T - 1:
-                    gt += vn
-                np.multiply(gt, a_n[s], out=gct)
-                gct += e
-                np.multiply(k_n[s], gct[:, None, :], out=d3[s])
-                np.multiply(o_n[s], gt, out=d_n[s, :, 3])
-                np.multiply(f_n[s], gct, out=e)
-                np.dot(dflat[s], w_back, out=gn[t - 1] if t else spare)
-            flat = delta.view(-1, GATES * H)
-            with denormals_as_zero():          # the far steps' δ (subnormal in float32) add nothing visible
-                grad_w[:, :D].addmm_(flat.T, x[t0:t1].reshape(-1, D))
-                grad_w[:, D:].addmm_(flat.T, h_prev.reshape(-1, H))
-            grad_b += flat.sum(0)
-    return Trace(h, g, gc, saturation, [grad_w[:, :D], grad_w[:, D:], grad_b, grad_b.clone()])
+    return starts, kept
+
+
+def _coefficients(gates, c, tanh_c, cs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A chunk's per-step factors of the backward pass: (f, ∂h_t/∂c_t, the four gates' derivatives (n, B, 4, H))."""
+    n, B, _, H = gates.shape
+    i, f, o, gg = gates.unbind(2)
+    c_prev = torch.cat([cs.unsqueeze(0), c[:-1]])
+    a = o * (1 - tanh_c * tanh_c)                                # ∂h_t/∂c_t
+    coef = torch.empty(n, B, GATES, H, dtype=gates.dtype)       # torch's order i, f, g, o
+    torch.mul(gg * i, 1 - i, out=coef[:, :, 0])                  # ∂c_t/∂(pre-activation of i)
+    torch.mul(c_prev * f, 1 - f, out=coef[:, :, 1])              # … of f
+    torch.mul(i, 1 - gg * gg, out=coef[:, :, 2])                 # … of g
+    torch.mul(tanh_c * o, 1 - o, out=coef[:, :, 3])              # ∂h_t/∂(pre-activation of o)
+    return f, a, coef
+
+
+class _Backward:
+    """∂L/∂h_t and ∂L/∂c_t written into g and gc (NumPy views), chunk by chunk from the last step back; `e` hands
+    f_{t+1} ⊙ ∂L/∂c_{t+1} to the chunk before."""
+
+    def __init__(self, g: np.ndarray, gc: np.ndarray, v: np.ndarray, w_hh: np.ndarray, every_step: bool):
+        self.g, self.gc, self.v, self.w_hh, self.every_step = g, gc, v, w_hh, every_step
+        self.e = np.zeros(g.shape[1:], dtype=g.dtype)
+        self.spare = np.empty(g.shape[1:], dtype=g.dtype)       # ∂L/∂h_{−1}, not needed
+
+    def chunk(self, t0: int, f: torch.Tensor, a: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+        """The steps t0.. of one chunk, last to first; returns their gates' pre-activation gradients δ (n, B, 4, H)."""
+        n, B, _, H = coef.shape
+        T = len(self.g)
+        gn, gcn, vn, e, w_back = self.g, self.gc, self.v, self.e, self.w_hh
+        f_n, a_n = f.contiguous().numpy(), a.numpy()
+        k_n, o_n = coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
+        delta = torch.empty(n, B, GATES, H, dtype=coef.dtype)
+        d_n = delta.numpy()
+        d3, dflat = d_n[:, :, :3], d_n.reshape(n, B, GATES * H)
+        for s in within_deadline(range(n - 1, -1, -1)):             # s: step t0 + s
+            t = t0 + s
+            gt, gct = gn[t], gcn[t]                                  # gt holds the path through step t + 1
+            if self.every_step or t == T - 1:
+                gt += vn
+            np.multiply(gt, a_n[s], out=gct)
+            gct += e
+            np.multiply(k_n[s], gct[:, None, :], out=d3[s])
+            np.multiply(o_n[s], gt, out=d_n[s, :, 3])
+            np.multiply(f_n[s], gct, out=e)
+            np.dot(dflat[s], w_back, out=gn[t - 1] if t else self.spare)
+        return delta
 
 
 def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
@@ -169,14 +197,13 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     tanh_c = torch.tanh(c)
     w = p["weight_hh"].numpy()
     # per-step coefficients, computed once for all steps (the step itself only indexes them)
-    a_f, a_i, a_g = f * (1 - f) * c_before, i * (1 - i) * g, i * (1 - g * g)
-    a_o, b_c = o * (1 - o) * tanh_c, o * (1 - tanh_c * tanh_c)
-    a_f, a_i, a_g, a_o, b_c, f = (a.numpy()[:, :, None] for a in (a_f, a_i, a_g, a_o, b_c, f))
+    a_f, a_i, a_g, a_o, b_c, f_n = (a.numpy()[:, :, None] for a in (
+        f * (1 - f) * c_before, i * (1 - i) * g, i * (1 - g * g), o * (1 - o) * tanh_c, o * (1 - tanh_c * tanh_c), f))
 
     def step(t, q):
         dh, dc = q[:H], q[H:]
         dz = w @ dh                                                   # (4H, m)
-        dc_new = a_f[t] * dz[H:2 * H] + f[t] * dc + a_i[t] * dz[:H] + a_g[t] * dz[2 * H:3 * H]
+        dc_new = a_f[t] * dz[H:2 * H] + f_n[t] * dc + a_i[t] * dz[:H] + a_g[t] * dz[2 * H:3 * H]
         dh_new = a_o[t] * dz[3 * H:] + b_c[t] * dc_new
         return np.concatenate([dh_new, dc_new])
     return qr_exponents(step, len(h), 2 * H)

@@ -40,10 +40,11 @@ def forward(net: Network, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         if net.activation in ("tanh", "relu"):
             rnn = torch.nn.RNN(x.shape[-1], p["w_hh"].shape[0], nonlinearity=net.activation, dtype=x.dtype)
-            rnn.weight_hh_l0.copy_(p["w_hh"])
-            rnn.weight_ih_l0.copy_(p["w_ih"])
-            rnn.bias_ih_l0.copy_(p["b"])
-            rnn.bias_hh_l0.zero_()
+            fused = dict(rnn.named_parameters())
+            fused["weight_hh_l0"].copy_(p["w_hh"])
+            fused["weight_ih_l0"].copy_(p["w_ih"])
+            fused["bias_ih_l0"].copy_(p["b"])
+            fused["bias_hh_l0"].zero_()
             return rnn(x, h0.unsqueeze(0))[0]
         f = {"sigmoid": torch.sigmoid_, "linear": lambda a: a}[net.activation]
         pre = torch.addmm(p["b"], x.reshape(-1, x.shape[-1]), p["w_ih"].T).view(*x.shape[:2], -1)

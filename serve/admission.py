@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -81,7 +80,7 @@ class Place:
     own_first: bool
     running: int
     slots: int
-    sharing: bool = False        # another visitor computes exactly this result (core.admission.SharedResults)
+    sharing: bool = False        # another visitor computes exactly this result (serve/shared.py)
 
 
 @dataclass
@@ -294,18 +293,19 @@ class Ticket:
             if self._held is not None:
                 return True
             adm._expire()
-            job = adm._waiting.get(self._tid) if self._tid is not None else None
-            if job is None or job.superseded:
+            tid = self._tid
+            job = adm._waiting.get(tid) if tid is not None else None
+            if tid is None or job is None or job.superseded:
                 try:
-                    self._tid = adm._join(self.person, self.tab, "chunk")
+                    tid = self._tid = adm._join(self.person, self.tab, "chunk")
                     self.refused = None
                 except TooManyWaiting as exc:
                     self._tid, self.refused = None, str(exc)
                     return False
-                job = adm._waiting[self._tid]
+                job = adm._waiting[tid]
             job.seen = time.monotonic()
-            if adm._take(self._tid):
-                self._held, self._tid = self._tid, None
+            if adm._take(tid):
+                self._held, self._tid = tid, None
         return self._held is not None
 
     def wait(self, timeout: float) -> bool:
@@ -320,7 +320,8 @@ class Ticket:
 
     def place(self) -> Place | None:
         with self._adm._cond:
-            return self._adm.place(self._tid) if self._tid in self._adm._waiting else None
+            tid = self._tid
+            return self._adm.place(tid) if tid is not None and tid in self._adm._waiting else None
 
     def ahead(self) -> int:
         place = self.place()
@@ -341,91 +342,4 @@ class Ticket:
             self._tid = None
 
 
-def value_bytes(value, _seen=None) -> int:
-    """Bytes a result holds: its NumPy arrays' and tensors' buffers, and its containers and scalars (roughly)."""
-    seen = _seen if _seen is not None else set()
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
-    nbytes = getattr(value, "nbytes", None)
-    if isinstance(nbytes, int):
-        return nbytes + 112
-    if hasattr(value, "element_size") and hasattr(value, "nelement"):        # a torch tensor
-        return value.element_size() * value.nelement() + 112
-    if isinstance(value, dict):
-        return sys.getsizeof(value) + sum(value_bytes(k, seen) + value_bytes(v, seen) for k, v in value.items())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return sys.getsizeof(value) + sum(value_bytes(v, seen) for v in value)
-    fields = getattr(value, "__dict__", None)
-    if fields is None and hasattr(value, "__slots__"):
-        fields = {s: getattr(value, s, None) for s in value.__slots__}
-    if fields is not None:
-        return sys.getsizeof(value) + value_bytes(fields, seen)
-    return sys.getsizeof(value)
-
-
-class SharedResults:
-    """Results shared by every session of this process, least recently used dropped first, bounded by
-    `max_entries` and by `max_bytes` (the results' arrays, value_bytes(); a single result larger than the bound
-    is returned but not kept). Identical requests (a teacher's link opened by a whole class) are computed once:
-    while one session computes a key, the others asking for it wait for that result instead of computing it
-    again. Hits never queue. If the computing session is interrupted (its user moved on), a waiting one takes
-    over."""
-
-    def __init__(self, max_entries: int = 128, admission: Admission | None = None,
-                 max_bytes: int = 256 * 2**20):
-        self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._admission = admission
-        self._lock = threading.Lock()
-        self._values: OrderedDict = OrderedDict()        # key -> (value, bytes)
-        self._inflight: dict = {}
-        self.computed = 0                      # how many times compute() ran (tests, benchmarks)
-        self.bytes = 0                         # what the kept results hold
-
-    def get(self, key, compute, on_wait=None, light: bool = False, person: str = ANONYMOUS, tab=None):
-        """compute()'s value for key. light: a job of a few milliseconds (a default-size unroll) runs at once
-        when its person has nothing else running (Admission.slot); it is still computed once."""
-        while True:
-            with self._lock:
-                if key in self._values:
-                    self._values.move_to_end(key)
-                    return self._values[key][0]
-                done = self._inflight.get(key)
-                owner = done is None
-                if owner:
-                    done = self._inflight[key] = threading.Event()
-            if owner:
-                break
-            while not done.wait(0.25):                  # someone else computes exactly this
-                if on_wait is not None:
-                    on_wait(Place(0, False, -1, -1, sharing=True))
-        try:
-            with (self._admission or ADMISSION).slot(person, tab, on_wait=on_wait, light=light):
-                value = compute()
-            self.computed += 1
-            self._keep(key, value)
-            return value
-        finally:
-            with self._lock:
-                del self._inflight[key]
-            done.set()
-
-    def _keep(self, key, value) -> None:
-        size = value_bytes(value)
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            self._values[key] = (value, size)
-            self.bytes += size
-            while len(self._values) > self.max_entries or self.bytes > self.max_bytes:
-                _, (_, dropped) = self._values.popitem(last=False)
-                self.bytes -= dropped
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-            self.bytes = 0
-
-
 ADMISSION = Admission()
-SHARED = SharedResults()
