@@ -31,7 +31,7 @@ from ui.url import share_bar, show_warnings
 
 
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
-    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds
+    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype, cfg.layers).seconds
     return computed("unroll", cfg, lambda: core.unroll(cfg), seconds=cost)
 
 
@@ -91,7 +91,7 @@ def results(part: str) -> None:
         except core.ConfigError as err:
             st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
             return
-        if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
+        if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype, cfg.layers).seconds < 0.2:
             res = measure(cfg)          # milliseconds: a spinner would only add flicker
         else:
             with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):

@@ -68,6 +68,12 @@ JOB_SECONDS = 0.02                     # what any job spends besides its steps (
 TRAIN_FLOOR_S = 0.85e-9                # streaming the weights (every step of a dense recurrence, at any batch)
 TRAIN_SEQUENCE_S = 6.8e-11             # each sequence of the batch, through the fused kernels
 PROBE_SEQUENCE_S = 3.3e-10             # each sequence of the ∂L/∂h probe (cells stepped under autograd)
+# A stacked unroll (core/stack.py) steps each layer under autograd: per step and layer at least STACK_STEP_S, and
+# the one-layer model's memory and time × STACK_MEMORY and STACK_TIME (an LSTM at T 1000, B 32, H 256: one layer
+# 397 MB, two 1430 MB peak; the stacked path took ~1.2× the one-layer probe per layer).
+STACK_STEP_S = 150e-6
+STACK_MEMORY = 2.3
+STACK_TIME = 1.25
 
 
 class BudgetError(ConfigError):
@@ -133,8 +139,9 @@ def itemsize(dtype: str) -> int:
     return 8 if dtype == "float64" else 4
 
 
-def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str) -> Budget:
-    """One probe: a forward and a backward pass through seq_len steps (the cell's own cost model)."""
+def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str, layers: int = 1) -> Budget:
+    """One probe: a forward and a backward pass through seq_len steps (the cell's own cost model), times the
+    layers of a stack (core/stack.py: each layer under autograd, at least STACK_STEP_S a step)."""
     cost = CELLS[cell].cost
     per_step = batch * hidden * itemsize(dtype)
     memory = (JOB_MEMORY + seq_len * per_step * cost.tensors_per_step + 8 * hidden * hidden * itemsize(dtype)
@@ -142,7 +149,12 @@ def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str) ->
     floor = cost.batch_floor * hidden * itemsize(dtype) / 512
     flops = cost.flops_per_bh2 * (batch + floor) * hidden * hidden * seq_len
     elementwise = cost.elementwise_s * itemsize(dtype) / 4 * seq_len * batch * hidden
-    seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype] + elementwise
+    if layers == 1:
+        seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype] + elementwise
+        return Budget(memory, seconds)
+    memory = JOB_MEMORY + layers * (memory - JOB_MEMORY) * STACK_MEMORY
+    seconds = JOB_SECONDS + layers * (seq_len * max(cost.overhead_s, STACK_STEP_S) + flops / FLOP_RATE[dtype]
+                                      + elementwise) * STACK_TIME
     return Budget(memory, seconds)
 
 

@@ -90,6 +90,8 @@ UNROLL_FIELDS: dict[str, FieldSpec] = {
     "bias": FieldSpec("float", "Constant value of every bias (0 by default).", lo=-10.0, hi=10.0),
     "h0_scale": FieldSpec("float", "Standard deviation of the initial state h_0 (0: zero state).",
                           lo=0.0, hi=10.0),
+    "layers": FieldSpec("int", "Stacked layers: layer l's states are layer l + 1's inputs; the loss reads the top "
+                        "layer (vanilla RNN, LSTM and GRU).", lo=1, hi=4),
     "r_min": FieldSpec("float", "LRU: smallest |λ| of the ring initialisation.", lo=0.0, hi=1.0),
     "r_max": FieldSpec("float", "LRU: largest |λ| of the ring initialisation (at least r_min).", lo=0.0, hi=1.0),
     "max_phase": FieldSpec("float", "LRU: the eigenvalues' phases are drawn from [0, max_phase].", lo=0.0,
@@ -116,6 +118,7 @@ class UnrollConfig:
     loss_on: str = "last"          # last: only ∂L/∂h_T is seeded; all: a loss on every step
     bias: float = 0.0
     h0_scale: float = 0.0
+    layers: int = 1                # stacked layers (rnn, lstm, gru); grad_norm is the top layer's
     r_min: float = 0.9             # LRU only (Orvieto et al. 2023's long-range setting)
     r_max: float = 0.999
     max_phase: float = 6.28        # ≈ 2π (the sliders step by 0.01)
@@ -127,7 +130,10 @@ class UnrollConfig:
             object.__setattr__(self, f.name, checked)
         if self.r_max < self.r_min:
             raise ConfigError("r_max", f"at least r_min ({self.r_min:g})", self.r_max)
-        check("unroll", unroll_cost(self.cell, self.seq_len, self.batch, self.hidden, self.dtype),
+        if self.layers > 1 and not CELLS[self.cell].stacks:
+            raise ConfigError("layers", f"1 for the {self.cell} cell (stacked layers: "
+                              f"{', '.join(n for n, c in CELLS.items() if c.stacks)})", self.layers)
+        check("unroll", unroll_cost(self.cell, self.seq_len, self.batch, self.hidden, self.dtype, self.layers),
               "the sequence length T, the batch or the hidden size")
 
     def to_dict(self) -> dict:

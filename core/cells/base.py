@@ -192,3 +192,4 @@ class CellSpec:
     train_batch_floor: float = 1.0                # sequences' worth of work a step's weights cost at any batch
                                                   # (a dense H×H recurrence streams them every step; 0: diagonal)
     uses: tuple = ("init", "weight_scale", "bias")   # the settings this cell reads (besides T, H, batch, inputs)
+    stacks: bool = False                          # layers > 1 (core/stack.py; torch.nn's num_layers in training)
