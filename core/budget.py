@@ -159,9 +159,10 @@ def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str, la
 
 
 def train_step_cost(cell: str, seq_len: int, batch: int, hidden: int, input_size: int,
-                    probe_sequences: int) -> Budget:
+                    probe_sequences: int, layers: int = 1) -> Budget:
     """One training step of a fused torch.nn.RNN/LSTM/GRU layer, including the ∂L/∂h probe that runs
-    every probe_every steps (the slowest step is what a user waits for)."""
+    every probe_every steps (the slowest step is what a user waits for); a stack of `layers` costs each layer's
+    (the layers above read H inputs, at least as many as the bottom one's where the task's input is smaller)."""
     spec = CELLS[cell]
     weights = spec.train_gates * hidden * (hidden + input_size)
     per_unit = (TRAIN_FLOOR_S * spec.train_batch_floor + TRAIN_SEQUENCE_S * batch
@@ -169,6 +170,9 @@ def train_step_cost(cell: str, seq_len: int, batch: int, hidden: int, input_size
     seconds = seq_len * (spec.train_step_overhead_s + weights * per_unit)
     memory = 4 * seq_len * (batch * (spec.train_tensors_per_step * hidden + input_size)
                             + probe_sequences * spec.cost.tensors_per_step * hidden)
+    if layers > 1:
+        upper = train_step_cost(cell, seq_len, batch, hidden, max(hidden, input_size), probe_sequences)
+        return Budget(memory + (layers - 1) * upper.memory_bytes, seconds + (layers - 1) * upper.seconds)
     return Budget(memory, seconds)
 
 
