@@ -125,6 +125,8 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
         curve_fig = fit_height(curve_fig, 540)
     chart(curve_fig, key="curve")
+    if cfg.layers > 1:
+        chart(flow_figs.layer_heatmap_figure(res), key="layers_heatmap")
     with st.container(horizontal=True):
         if st.button("Pin this curve", icon=":material/push_pin:", disabled=pin_code(cfg) in pins,
                      help="Keep this curve on the chart to compare it with the next settings you try. Pins are "

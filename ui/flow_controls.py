@@ -43,6 +43,7 @@ FIELDS = [
     UrlField("hidden", DEFAULTS.hidden, replace(UNROLL_FIELDS["hidden"], lo=HIDDEN_SIZES[0], hi=HIDDEN_SIZES[-1]),
              nearest_option(HIDDEN_SIZES)),
     UrlField("batch", DEFAULTS.batch, replace(UNROLL_FIELDS["batch"], hi=UI_MAX_BATCH)),
+    UrlField("layers", DEFAULTS.layers, UNROLL_FIELDS["layers"]),
     UrlField("input_scale", DEFAULTS.input_scale, replace(UNROLL_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE),
              round_to(0.05)),
     UrlField("seed", DEFAULTS.seed, replace(UNROLL_FIELDS["seed"], hi=UI_MAX_SEED)),
@@ -135,6 +136,7 @@ def flow_controls() -> list[str]:
     sb.slider("Sequence length T", 1, UI_MAX_SEQ_LEN, key=key("seq_len"), help=_help("seq_len"), **LIGHT)
     sb.select_slider("Hidden size H", HIDDEN_SIZES, key=key("hidden"), help=_help("hidden"), **LIGHT)
     sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=_help("batch"), **LIGHT)
+    sb.slider("Layers", 1, int(UNROLL_FIELDS["layers"].hi), key=key("layers"), help=_help("layers"), **LIGHT)
     sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=0.05, key=key("input_scale"), help=_help("input_scale"))
     sb.number_input("Seed", 0, UI_MAX_SEED, step=1, key=key("seed"), help=_help("seed"), **LIGHT)
     sb.radio("Y axis", list(Y_AXIS_FIELD.spec.choices), key=key("y_axis"), horizontal=True,

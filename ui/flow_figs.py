@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from core.cells import CELLS
 from core.probe import UnrollResult
 from ui.chart_style import edge_anchor, figure, hline_parts, layout, log_axis, log_range, log_yaxis, vline
+from ui.inspect_figs import layer_heatmap
 
 # Okabe & Ito's colour-blind-safe palette; tests/test_colour_vision.py checks every multi-line chart, pins
 # included, under simulated deuteranopia and protanopia.
@@ -16,6 +17,8 @@ COLORS = {"grad": "#0072B2", "bound": "#6E6E6E", "cell": "#009E73", "clipped": "
           "lyapunov": "#CC79A7",
           "bad": "#d62728", "threshold": "#d62728"}
 MAX_HEATMAP_COLUMNS = 400
+# The layers below the top of a stack: the measured curve's colour, each its own dash (no other line uses these).
+LOWER_LAYER_DASHES = ["longdash", "longdashdot", "8px,3px,2px,3px,2px,3px"]
 
 
 def _positive_or_none(a: np.ndarray) -> list:
@@ -38,7 +41,7 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     k = res.distance
     last = max([int(k[-1])] + [int(d[-1]) for _, d, _ in pinned if len(d)])
     framed = log_range(np.concatenate([np.asarray(c, dtype=float) for c in
-                                       [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
+                                       [res.layer_grad_norm.ravel(), res.cell_grad_norm, res.clipped_grad_norm,
                                         None if finite_prefix is None else finite_prefix.grad_norm]
                                        + [n for _, _, n in pinned] if c is not None]), spare=0.5)
     if y_decades is not None:
@@ -59,7 +62,15 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
                            hovertemplate=f"distance %{{x}} here (%{{customdata}} from step {steps})"
                                          "<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>",
                            customdata=finite_prefix.distance))
-    traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
+    layers = res.layer_grad_norm.shape[0]
+    for layer, curve in enumerate(res.layer_grad_norm[:-1]):          # a stack: the layers below, bottom first
+        traces.append(dict(type="scatter", x=k, y=_positive_or_none(curve), name=f"layer {layer + 1}",
+                           mode="lines", line=dict(color=COLORS["grad"], width=2,
+                                                   dash=LOWER_LAYER_DASHES[layer % len(LOWER_LAYER_DASHES)]),
+                           hovertemplate=f"layer {layer + 1}<br>distance %{{x}}<br>‖∂L/∂h‖ = %{{y:.3e}}"
+                                         "<extra></extra>"))
+    top = f"layer {layers} (top): ‖∂L/∂h‖ measured" if layers > 1 else "‖∂L/∂h‖ measured"
+    traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name=top,
                        mode="lines", line=dict(color=COLORS["grad"], width=3),
                        hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
     if res.overflow is not None:
@@ -112,6 +123,15 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     xaxis = dict(title=dict(text="time-step distance k = T − t  (0 = the step the loss is on)"),
                  range=[-0.02 * max(last, 1), last * 1.02 + 0.5])
     return figure(traces, "Gradient norm against time-step distance", 460, shapes, notes, xaxis=xaxis, yaxis=yaxis)
+
+
+def layer_heatmap_figure(res: UnrollResult) -> go.Figure:
+    """A stack's layer × distance heatmap of log10 ‖∂L/∂h^l_{T−k}‖ (the Your network page's, by distance)."""
+    names = [f"layer {k + 1}" + (" (top)" if k == len(res.layer_grad_norm) - 1 else "")
+             for k in range(len(res.layer_grad_norm))]
+    return layer_heatmap(res.layer_grad_norm, names, "time-step distance k = T − t  (0 = the step the loss is on)",
+                         "distance", "Layer × distance: where the gradient dies in the stack (dark = small; gaps "
+                         "are exactly 0)")
 
 
 def _where_finite_ends(res: UnrollResult) -> dict:
