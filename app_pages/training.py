@@ -81,6 +81,7 @@ def run_controls(container, prefix: str) -> None:
         container.radio("Normalisation γ", ["on", "off"], key=k("lru_norm"), horizontal=True,
                         help=TRAIN_FIELDS["lru_norm"].help)
     container.select_slider("Hidden size", TRAIN_HIDDEN_SIZES, key=k("hidden"), help=HELP["hidden"])
+    container.slider("Layers", 1, int(TRAIN_FIELDS["layers"].hi), key=k("layers"), help=TRAIN_FIELDS["layers"].help)
     container.radio("Optimiser", ["adam", "sgd"], key=k("optimizer"), horizontal=True,
                     format_func={"adam": "Adam", "sgd": "SGD"}.get, help=HELP["optimizer"])
     container.select_slider("Learning rate", LEARNING_RATES, key=k("lr"), format_func=lambda v: f"{v:g}",

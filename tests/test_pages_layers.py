@@ -58,3 +58,14 @@ def test_layer_figures():
     assert len(heat.data[0].z) == 4 and len(heat.data[0].z[0]) == 30
     one = flow_figs.gradient_curve_figure(core.unroll(core.UnrollConfig(seq_len=30)))
     assert "‖∂L/∂h‖ measured" in [t.name for t in one.data] and "layer 1" not in [t.name for t in one.data]
+
+
+def test_the_training_lab_trains_a_stack_from_a_link():
+    at = open_page("app_pages/training.py", seq_len="20", a_hidden="8", batch="8", a_layers="2", a_cell="gru")
+    assert at.slider(key="training__a_layers").value == 2
+    assert at.session_state["runner"].race.configs[0].layers == 2
+    at.button(key="btn_step").click().run()
+    assert not at.exception
+    assert any("step **1**" in m.value for m in at.markdown)
+    bad = open_page("app_pages/training.py", a_layers="7")
+    assert any("a_layers=7" in w.value and "must be an integer from 1 to 4" in w.value for w in bad.warning)

@@ -20,7 +20,8 @@ BATCHES = [8, 16, 32, 64, 128, 256]
 FLOSS_KS = [0, 1, 2, 4, 8, 16, 32, 64]
 FLOSS_WEIGHTS = [0.1, 0.3, 1.0, 3.0, 10.0]
 RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", "r_min", "r_max", "max_phase", "lru_norm", "hidden",
-              "optimizer", "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
+              "layers", "optimizer", "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before",
+              "floss_weight"]
 TASK_OPTIONS = ["pixel_order", "perm_seed", "delay"]       # shown only for the task that reads them
 SHARED = ["task", "seq_len", "batch", "seed"] + TASK_OPTIONS
 B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
@@ -78,9 +79,9 @@ PRESETS = {
 }
 HELP = {
     "race": "Train two networks side by side on exactly the same batches, to compare them fairly.",
-    "cell": "Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU; one layer with a linear readout.",
+    "cell": "Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU, with a linear readout.",
     "weight_scale": "Scale s of the recurrent matrix for the initialisations other than PyTorch's default.",
-    "hidden": "Hidden size H: units in the recurrent layer.",
+    "hidden": "Hidden size H: units in each recurrent layer.",
     "optimizer": "Adam adapts the step size per parameter; SGD takes plain gradient steps (learning rate × gradient).",
     "lr": "Learning rate: the size of each update.",
     "clip": "Rescale the gradient when it passes this threshold (off: slide to the left end). Clipping tames "
