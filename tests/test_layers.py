@@ -176,3 +176,15 @@ def test_cli_bad_layers():
     assert out.stderr.strip() == "error: --layers must be an integer from 1 to 4, got '9'"
     out = _cli("unroll", "--cell", "lru", "--layers", "2")
     assert out.returncode == 2 and out.stderr.startswith("error: --layers must be 1 for the lru cell")
+
+
+def test_the_sentences_agree_with_the_numbers_of_random_stacks():
+    """The engine's sentences (tests/test_consistency.py's audit) over stacks of random settings."""
+    from test_consistency import contradictions, random_configs
+    rng = np.random.default_rng(23)
+    found = []
+    for cfg in random_configs(24, seed=5):
+        stacked = replace(cfg, cell=str(rng.choice(["rnn", "lstm", "gru"])), layers=int(rng.integers(2, 5)),
+                          seq_len=min(cfg.seq_len, 300))
+        found += [(stacked, c) for c in contradictions(core.unroll(stacked))]
+    assert found == []
