@@ -68,10 +68,12 @@ JOB_SECONDS = 0.02                     # what any job spends besides its steps (
 TRAIN_FLOOR_S = 0.85e-9                # streaming the weights (every step of a dense recurrence, at any batch)
 TRAIN_SEQUENCE_S = 6.8e-11             # each sequence of the batch, through the fused kernels
 PROBE_SEQUENCE_S = 3.3e-10             # each sequence of the ∂L/∂h probe (cells stepped under autograd)
-# A stacked unroll (core/stack.py) steps each layer under autograd: per step and layer at least STACK_STEP_S, and
-# the one-layer model's memory and time × STACK_MEMORY and STACK_TIME (an LSTM at T 1000, B 32, H 256: one layer
-# 397 MB, two 1430 MB peak; the stacked path took ~1.2× the one-layer probe per layer).
-STACK_STEP_S = 150e-6
+# A stacked unroll (core/stack.py) steps each layer under autograd: per step and layer at least STACK_STEP_S × (1 +
+# the cell's gate blocks) of Python and kernel calls, and the one-layer model's memory and time × STACK_MEMORY and
+# STACK_TIME (an LSTM at T 1000, B 32, H 256: one layer 397 MB, two 1430 MB peak, the stacked path ~1.2× the
+# one-layer probe per layer; at B 8, H 64, T 2000, 4 layers, the LSTM's steps took ~0.9 ms each, the RNN's ~0.3 ms,
+# on the reference machine under a load of 10 on its 2 cores).
+STACK_STEP_S = 120e-6
 STACK_MEMORY = 2.3
 STACK_TIME = 1.25
 
@@ -153,8 +155,8 @@ def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str, la
         seconds = JOB_SECONDS + seq_len * cost.overhead_s + flops / FLOP_RATE[dtype] + elementwise
         return Budget(memory, seconds)
     memory = JOB_MEMORY + layers * (memory - JOB_MEMORY) * STACK_MEMORY
-    seconds = JOB_SECONDS + layers * (seq_len * max(cost.overhead_s, STACK_STEP_S) + flops / FLOP_RATE[dtype]
-                                      + elementwise) * STACK_TIME
+    step_s = max(cost.overhead_s, STACK_STEP_S * (1 + CELLS[cell].train_gates))
+    seconds = JOB_SECONDS + layers * (seq_len * step_s + flops / FLOP_RATE[dtype] + elementwise) * STACK_TIME
     return Budget(memory, seconds)
 
 
