@@ -127,6 +127,8 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     chart(curve_fig, key="curve")
     if cfg.layers > 1:
         chart(flow_figs.layer_heatmap_figure(res), key="layers_heatmap")
+        st.caption("One row per layer of the stack, bottom first; the top row is the measured curve above. A lower "
+                   "layer's state reaches the loss through its own recurrence and through the layers above it.")
     with st.container(horizontal=True):
         if st.button("Pin this curve", icon=":material/push_pin:", disabled=pin_code(cfg) in pins,
                      help="Keep this curve on the chart to compare it with the next settings you try. Pins are "
@@ -194,6 +196,9 @@ def curve_csv(res: core.UnrollResult) -> str:
     curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
     if res.cell_grad_norm is not None:
         curve["cell_grad_norm"] = res.cell_grad_norm
+    if len(res.layer_grad_norm) > 1:               # a stack: every layer's curve, bottom first
+        for layer, row in enumerate(res.layer_grad_norm, start=1):
+            curve[f"layer_{layer}_grad_norm"] = row
     return curve.to_csv(index=False)
 
 

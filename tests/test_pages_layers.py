@@ -69,3 +69,4 @@ def test_the_training_lab_trains_a_stack_from_a_link():
     assert any("step **1**" in m.value for m in at.markdown)
     bad = open_page("app_pages/training.py", a_layers="7")
     assert any("a_layers=7" in w.value and "must be an integer from 1 to 4" in w.value for w in bad.warning)
+
