@@ -32,7 +32,7 @@ from ui.url import share_bar, show_warnings
 
 
 def measure(cfg: core.UnrollConfig) -> core.UnrollResult:
-    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds
+    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype, cfg.layers).seconds
     return computed("unroll", cfg, lambda: core.unroll(cfg), seconds=cost)
 
 
@@ -87,7 +87,7 @@ def head_part() -> None:
     except core.ConfigError as err:
         st.error(f"Cannot run this configuration: {err}.", icon=":material/block:")
         return
-    if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype).seconds < 0.2:
+    if core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype, cfg.layers).seconds < 0.2:
         res = measure(cfg)          # milliseconds: a spinner would only add flicker
     else:
         with st.spinner(f"Unrolling {cfg.seq_len} steps of the {core.cells.CELLS[cfg.cell].label}…"):
@@ -142,6 +142,10 @@ def curve_chart(cfg: core.UnrollConfig, res: core.UnrollResult) -> None:
     if presenting():        # title, plot, axes and legend in what a 1280×720 projector leaves under the headline
         curve_fig = fit_height(curve_fig, 540)
     chart(curve_fig, key="curve")
+    if cfg.layers > 1:
+        chart(flow_figs.layer_heatmap_figure(res), key="layers_heatmap")
+        st.caption("One row per layer of the stack, bottom first; the top row is the measured curve above. A lower "
+                   "layer's state reaches the loss through its own recurrence and through the layers above it.")
     pin_buttons(cfg)
     if prefix is not None:
         st.caption(f"Dotted, beyond the overflow line: the same network and inputs run for only "
@@ -210,6 +214,9 @@ def curve_csv(res: core.UnrollResult) -> str:
     curve = pd.DataFrame({"distance": res.distance, "grad_norm": res.grad_norm, "bound": res.bound})
     if res.cell_grad_norm is not None:
         curve["cell_grad_norm"] = res.cell_grad_norm
+    if len(res.layer_grad_norm) > 1:               # a stack: every layer's curve, bottom first
+        for layer, row in enumerate(res.layer_grad_norm, start=1):
+            curve[f"layer_{layer}_grad_norm"] = row
     return curve.to_csv(index=False)
 
 

@@ -35,7 +35,7 @@ if kind == "unroll":
     cfg = core.UnrollConfig(**kw)
     core.unroll(core.UnrollConfig(**{**kw, "seq_len": 2, "batch": 1}))
     job = lambda: core.unroll(cfg)  # noqa: E731
-    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype)
+    cost = core.budget.unroll_cost(cfg.cell, cfg.seq_len, cfg.batch, cfg.hidden, cfg.dtype, cfg.layers)
 elif kind == "train":                     # the first step: it runs the probe too
     cfg = TrainConfig(**kw)
     trainer, batch = Trainer(cfg), Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()

@@ -70,7 +70,8 @@ def _summary(res) -> str:
     settings = [c.activation] if spec.uses_activation else []
     settings += [f"init={c.init}", f"s={c.weight_scale:g}"] if "init" in spec.uses else []
     settings += spec.describe(c) if spec.describe is not None else []
-    lines = [" ".join([spec.label] + settings + [f"T={c.seq_len} H={c.hidden} batch={c.batch}"]),
+    layers = [f"layers={c.layers} (the curve is the top layer's)"] if c.layers > 1 else []
+    lines = [" ".join([spec.label] + settings + [f"T={c.seq_len} H={c.hidden} batch={c.batch}"] + layers),
              f"regime: {res.regime}   per-step factor: "
              + (f"{res.rate:.4g}" if res.rate is not None else "n/a")
              + f"   λ1={res.spectrum.lambda1:.4g}   spectral radius={res.spectrum.spectral_radius:.4g}",
@@ -91,10 +92,11 @@ def _summary(res) -> str:
     if c.clip is not None:
         lines.append(f"parameter-gradient norm {res.param_grad_norm:.4g}; clipping by {c.clip_mode} "
                      f"at {c.clip:g} scales it by {res.clip_factor:.4g}")
-    lines.append("distance  grad_norm")
+    lines.append("distance  grad_norm" + (f" (top layer {c.layers})" if c.layers > 1 else "")
+                 + "".join(f"  layer {k + 1:<3d}" for k in range(c.layers - 1)))
     step = max(1, len(res.distance) // 20)
     for k in range(0, len(res.distance), step):
-        lines.append(f"{k:8d}  {res.grad_norm[k]:.4e}")
+        lines.append(f"{k:8d}  {res.grad_norm[k]:.4e}" + "".join(f"  {row[k]:.3e}" for row in res.layer_grad_norm[:-1]))
     return "\n".join(lines)
 
 

@@ -68,6 +68,8 @@ UNROLL_FIELDS: dict[str, FieldSpec] = {
                       widget="slider", label="Bias b", step=0.1, ui_lo=-5.0, ui_hi=5.0),
     "h0_scale": FieldSpec("float", "Standard deviation of the initial state h_0 (0: zero state).",
                           lo=0.0, hi=10.0, widget="slider", label="Initial state scale", step=0.1, ui_hi=5.0),
+    "layers": FieldSpec("int", "Stacked layers: layer l's states are layer l + 1's inputs; the loss reads the top "
+                        "layer (vanilla RNN, LSTM and GRU).", lo=1, hi=4, widget="slider", label="Layers", step=1),
     **{name: s.spec for name, s in CELL_SETTINGS.items()},      # each cell's own (e.g. the LRU's, core/cells/lru.py)
 }
 
@@ -91,6 +93,7 @@ class UnrollConfig:
     loss_on: str = "last"          # last: only ∂L/∂h_T is seeded; all: a loss on every step
     bias: float = 0.0
     h0_scale: float = 0.0
+    layers: int = 1                # stacked layers (rnn, lstm, gru); grad_norm is the top layer's
     # ...and every cell's own settings (core/cells: CELL_SETTINGS), e.g. the LRU's r_min, r_max, max_phase, lru_norm
 
     def __post_init__(self):
@@ -98,7 +101,10 @@ class UnrollConfig:
             checked = UNROLL_FIELDS[f.name].parse(f.name, getattr(self, f.name))
             object.__setattr__(self, f.name, checked)
         check_cell_settings(self)
-        check("unroll", unroll_cost(self.cell, self.seq_len, self.batch, self.hidden, self.dtype),
+        if self.layers > 1 and not CELLS[self.cell].stacks:
+            raise ConfigError("layers", f"1 for the {self.cell} cell (stacked layers: "
+                              f"{', '.join(n for n, c in CELLS.items() if c.stacks)})", self.layers)
+        check("unroll", unroll_cost(self.cell, self.seq_len, self.batch, self.hidden, self.dtype, self.layers),
               "the sequence length T, the batch or the hidden size")
 
     def to_dict(self) -> dict:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import budget
+from .cells import ACTIVATION_FN
 from .config import FieldSpec
 from .errors import ConfigError
 from .lyapunov import qr_exponents
@@ -212,7 +213,7 @@ def _lstm_direction(xw, w, order, h0, c0, record):
     w_hh_t = _sigmoid_first(w["weight_hh"], H).T
     w_hr_t = w["weight_hr"].T if w["weight_hr"] is not None else None
     h, c = h0, c0
-    hs, cs = [None] * len(order), [None] * len(order)
+    hs, cs = [None] * len(xw), [None] * len(xw)
     for t in order:
         gates = torch.addmm(xw[t], h, w_hh_t)
         ifo = torch.sigmoid(gates[:, :3 * H])
@@ -231,7 +232,7 @@ def _gru_direction(xw, w, order, h0, record):
     H = h0.shape[-1]
     w_hh_t, b_hh = w["weight_hh"].T, w["bias_hh"]
     h = h0
-    hs = [None] * len(order)
+    hs = [None] * len(xw)
     for t in order:
         gh = torch.addmm(b_hh, h, w_hh_t)
         rz = torch.sigmoid(xw[t][:, :2 * H] + gh[:, :2 * H])
@@ -243,14 +244,15 @@ def _gru_direction(xw, w, order, h0, record):
     return hs
 
 
-def _rnn_direction(xw, w, order, h0, relu, record):
-    """One vanilla RNN direction; xw holds x_t W_ih^T + b_ih + b_hh."""
+def _rnn_direction(xw, w, order, h0, activation, record):
+    """One vanilla RNN direction with f = ACTIVATION_FN[activation]; xw holds x_t W_ih^T + b_ih + b_hh."""
     w_hh_t = w["weight_hh"].T
+    f = ACTIVATION_FN[activation]
     h = h0
-    hs = [None] * len(order)
+    hs = [None] * len(xw)
     for t in order:
         a = torch.addmm(xw[t], h, w_hh_t)
-        h = torch.relu(a) if relu else torch.tanh(a)
+        h = f(a)
         hs[t] = h
         record.append(h.detach())                      # |f′| is read off h afterwards
     return hs
@@ -290,7 +292,7 @@ def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
                 hs = _gru_direction(xw.unbind(0), w, order, h0, record)
             else:
                 xw = torch.addmm(w["bias_ih"] + w["bias_hh"], flat, w["weight_ih"].T).view(T, B, -1)
-                hs = _rnn_direction(xw.unbind(0), w, order, h0, arch.nonlinearity == "relu", record)
+                hs = _rnn_direction(xw.unbind(0), w, order, h0, arch.nonlinearity, record)
             if reverse:
                 record.reverse()
             states.append((layer, "reverse" if reverse else "forward", hs, cs, w, inp, record))
@@ -343,7 +345,7 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
         gh = h_prev @ w_hh.T + p["bias_hh"]
         if arch.kind == "rnn":
             a = gi + gh
-            d = (a > 0).astype(float) if arch.nonlinearity == "relu" else 1 - np.tanh(a) ** 2
+            d = _activation_derivative(arch.nonlinearity, a)
             return lambda t, dh, dc, dx: (d[t][:, None] * (mv(hh32, dh) + (0 if dx is None else mv(ih32, dx))), None)
         if arch.kind == "gru":
             r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
@@ -373,6 +375,18 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
             dm = k_o[t][:, None] * dz[3 * H:] + b_c[t][:, None] * dc_new
             return (mv(hr32, dm) if hr32 is not None else dm), dc_new
         return lstm_step
+
+
+def _activation_derivative(activation: str, a: np.ndarray) -> np.ndarray:
+    """f′(a) of the vanilla RNN's nonlinearity, in NumPy."""
+    if activation == "relu":
+        return (a > 0).astype(float)
+    if activation == "sigmoid":
+        s = 1 / (1 + np.exp(-a))
+        return s * (1 - s)
+    if activation == "linear":
+        return np.ones_like(a)
+    return 1 - np.tanh(a) ** 2
 
 
 def _lyapunov(arch: Architecture, states: list, x: torch.Tensor) -> np.ndarray:

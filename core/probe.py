@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from . import stack
 from .cells import CELLS
 from .config import UnrollConfig
 from .meanfield import critical_weight_scale
@@ -22,6 +23,12 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 ALL_STEPS_NOTE = ("With the loss on every step, the gradient at distance k sums the signals of k + 1 losses, each "
                   "sent back along its own path, so neither this line nor Pascanu's bound describes the curve: "
                   "both are drawn only for the loss on the last step.")
+
+STACKED_NOTE = ("With stacked layers the top layer reads the states of the layer below, not gaussian inputs, so the "
+                "one-layer theory draws no line here.")
+
+STACKED_CRITICAL_NOTE = ("The edge of chaos is mean-field theory's for one layer fed by gaussian inputs; with stacked "
+                         "layers it is not computed.")
 
 
 @dataclass
@@ -54,6 +61,9 @@ class UnrollResult:
     zero_cause: str | None = None         # with reached_zero_at: "underflow" | "zero_derivative"
     critical_weight_scale: float | None = None   # s at the edge of chaos for this network (None: it has none)
     critical_note: str = ""               # why there is none
+    layer_grad_norm: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))   # (layers, T): mean
+                                          # ‖∂L/∂h^l_{T−k}‖ of each layer l, bottom first; the last row is grad_norm
+    layer_cell_grad_norm: np.ndarray | None = None   # LSTM: the same for the cell states c^l
 
     @property
     def end_to_start_ratio(self) -> float:
@@ -86,9 +96,13 @@ class UnrollResult:
             "zero_cause": self.zero_cause,
             "critical_weight_scale": _finite(self.critical_weight_scale),
             "critical_note": self.critical_note,
+            "layer_grad_norm": [_finite_list(row) for row in self.layer_grad_norm],
+            "layer_cell_grad_norm": (None if self.layer_cell_grad_norm is None
+                                     else [_finite_list(row) for row in self.layer_cell_grad_norm]),
             "config": self.config.to_dict(),
         }
         return out
+
 
 
 def _end_to_start(grad_norm: np.ndarray) -> float:
@@ -133,6 +147,21 @@ def build(cfg: UnrollConfig):
     net = CELLS[cfg.cell].build(cfg, cfg.hidden, gen, dtype)
     x, h0, v = make_inputs(cfg, gen, dtype)
     return net, x, h0, v
+
+
+def build_stack(cfg: UnrollConfig):
+    """The layers of a stacked config, bottom first, with their initial states; the inputs and readout. The bottom
+    layer, the inputs and the readout are drawn as for one layer (the same seed gives the same ones); each layer
+    above is drawn after them, like the bottom one, and reads the states of the layer below (H wide)."""
+    dtype = DTYPES[cfg.dtype]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    nets = [CELLS[cfg.cell].build(cfg, cfg.hidden, gen, dtype)]
+    x, h0, v = make_inputs(cfg, gen, dtype)
+    h0s = [h0]
+    for _ in range(1, cfg.layers):
+        nets.append(CELLS[cfg.cell].build(cfg, cfg.hidden, gen, dtype))
+        h0s.append(torch.randn(cfg.batch, cfg.hidden, generator=gen, dtype=dtype) * cfg.h0_scale)
+    return nets, x, h0s, v
 
 
 def _first_bad_index(norms: np.ndarray) -> int | None:
@@ -192,23 +221,37 @@ def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
 def unroll(cfg: UnrollConfig) -> UnrollResult:
     """Unroll the network of `cfg` and measure the gradient norm at every time-step distance."""
     spec = CELLS[cfg.cell]
-    net, x, h0, v = build(cfg)
-    trace = spec.probe(net, x, h0, v, cfg.loss_on)
+    stacked = None
+    if cfg.layers == 1:
+        net, x, h0, v = build(cfg)
+        trace = spec.probe(net, x, h0, v, cfg.loss_on)
+        every_state = [trace.h]
+    else:           # the top layer's trace feeds every field below; the layers' curves come with it
+        nets, x, h0s, v = build_stack(cfg)
+        stacked = stack.probe(nets, x, h0s, v, cfg.loss_on, lyapunov=spec.lyapunov is not None)
+        net, h0, trace, every_state = nets[-1], h0s[-1], stacked.top, stacked.states
     distance = np.arange(cfg.seq_len)
     grad_norm = _batch_mean_norm(trace.g)
     cell_grad_norm = _batch_mean_norm(trace.gc) if trace.gc is not None else None
+    layer_grad_norm = (np.stack([_batch_mean_norm(g) for g in stacked.g[:-1]] + [grad_norm]) if stacked
+                       else grad_norm[None])
+    layer_cell_grad_norm = (None if cell_grad_norm is None else
+                            np.stack([_batch_mean_norm(g) for g in stacked.gc[:-1]] + [cell_grad_norm]) if stacked
+                            else cell_grad_norm[None])
 
     overflow = None
-    with torch.no_grad():
-        state_ok = torch.isfinite(trace.h.abs().amax(dim=(1, 2))).numpy()   # amax propagates NaN
+    with torch.no_grad():       # a state that blew up in any layer (every layer above reads it)
+        state_ok = np.logical_and.reduce([torch.isfinite(h.abs().amax(dim=(1, 2))).numpy() for h in every_state])
     bad_step = int(np.flatnonzero(~state_ok)[0]) if not state_ok.all() else None
     if bad_step is not None:
         # Every Jacobian after the blown-up state is undefined, so is every gradient behind it.
         grad_norm[1:] = np.nan
+        layer_grad_norm[:, 1:] = np.nan
         if cell_grad_norm is not None:
             cell_grad_norm[1:] = np.nan
+            layer_cell_grad_norm[:, 1:] = np.nan
         overflow = {"where": "forward", "forward_step": bad_step, "distance": cfg.seq_len - 1 - bad_step,
-                    "kind": "nan" if torch.isnan(trace.h[bad_step]).any().item() else "inf"}
+                    "kind": "nan" if any(torch.isnan(h[bad_step]).any().item() for h in every_state) else "inf"}
     elif (bad_distance := _first_bad_index(grad_norm)) is not None:
         overflow = {"where": "backward", "forward_step": None, "distance": bad_distance,
                     "kind": "nan" if np.isnan(grad_norm[bad_distance]) else "inf"}
@@ -227,6 +270,8 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     total, factor = _clip(cfg, trace.param_grads)
     clipped = grad_norm * factor if cfg.clip is not None and np.isfinite(factor) else None
     theory = spec.theory(cfg, net, trace) if spec.theory is not None else None
+    if theory is not None and stacked:
+        theory = replace(theory, rate=None, curve=None, label=theory.label.split(",")[0], note=STACKED_NOTE)
     if theory is not None and not one_path:
         theory = replace(theory, curve=None, note=theory.note + " " + ALL_STEPS_NOTE)
     theory_curve = None
@@ -235,10 +280,12 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
             theory_curve = grad_norm[0] * np.asarray(theory.curve, dtype=float)
         elif theory.rate is not None:
             theory_curve = grad_norm[0] * np.power(theory.rate, distance.astype(float))
-    lyapunov = (spec.lyapunov(net, trace, x, h0) if spec.lyapunov is not None and bad_step is None
-                else np.array([]))
+    lyapunov = (stacked.lyapunov if stacked else spec.lyapunov(net, trace, x, h0)
+                if spec.lyapunov is not None and bad_step is None else np.array([]))
     zero_cause = _zero_cause(cfg, trace, reached_zero_at)
     critical, critical_note = critical_weight_scale(cfg)
+    if stacked and critical is not None:
+        critical, critical_note = None, STACKED_CRITICAL_NOTE
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
         bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,
@@ -249,4 +296,5 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
         theory_rate=(theory.rate if theory is not None and theory.rate is not None
                      else fit_rate(distance, theory_curve) if theory_curve is not None else None),
         theory_note=theory.note if theory else "", lyapunov=np.asarray(lyapunov, dtype=float),
-        zero_cause=zero_cause, critical_weight_scale=critical, critical_note=critical_note)
+        zero_cause=zero_cause, critical_weight_scale=critical, critical_note=critical_note,
+        layer_grad_norm=layer_grad_norm, layer_cell_grad_norm=layer_cell_grad_norm)

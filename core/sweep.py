@@ -57,6 +57,8 @@ def weight_scale_sweep(cfg: UnrollConfig, scales) -> SweepResult:
     """The curves of `cfg` at every weight scale in `scales` (everything else as in cfg)."""
     if not sweepable(cfg.cell):
         raise ConfigError("cell", "a cell with a weight scale (Vanilla RNN, LSTM, GRU)", cfg.cell)
+    if cfg.layers != 1:           # the sweep's batched curves are of one layer
+        raise ConfigError("layers", "1 for the weight-scale sweep (it unrolls one layer)", cfg.layers)
     scales = np.asarray(scales, dtype=float)
     budget.check("weight-scale sweep", sweep_cost(cfg, len(scales)),
                  "the sequence length T, the batch or the hidden size")

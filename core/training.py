@@ -79,8 +79,8 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
                       label="Task", option_labels={name: t.label for name, t in TASKS.items()}),
     "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=1000, help="Sequence length T of the task.",
                        ui_lo=SEQ_LENS[0], ui_hi=SEQ_LENS[1]),
-    "cell": replace(UNROLL_FIELDS["cell"], ui_help="Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU; one "
-                                                   "layer with a linear readout."),
+    "cell": replace(UNROLL_FIELDS["cell"], ui_help="Vanilla RNN, LSTM, GRU (torch's fused layers), LRU or minGRU, "
+                                                   "with a linear readout."),
     "activation": replace(UNROLL_FIELDS["activation"], choices=("tanh", "relu"), label="Activation", option_labels={},
                           help="Nonlinearity of the vanilla RNN (torch.nn.RNN offers tanh and ReLU)."),
     "bias": replace(UNROLL_FIELDS["bias"], label="Gate bias",
@@ -92,7 +92,9 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
                             ui_help="Scale s of the recurrent matrix for the initialisations other than PyTorch's "
                                     "default."),
     "hidden": replace(UNROLL_FIELDS["hidden"], hi=512, label="Hidden size", ui_options=tuple(TRAIN_HIDDEN_SIZES),
-                      ui_help="Hidden size H: units in the recurrent layer."),
+                      ui_help="Hidden size H: units in each recurrent layer."),
+    "layers": replace(UNROLL_FIELDS["layers"], help="Stacked layers (torch.nn's num_layers; vanilla RNN, LSTM and "
+                      "GRU); the readout and the ‖∂L/∂h‖ heatmap are the top layer's."),
     "batch": replace(UNROLL_FIELDS["batch"], hi=512, help="Sequences per training batch.", widget="select_slider",
                      ui_hi=None, ui_options=tuple(BATCHES),
                      ui_help="Sequences per training batch (each step trains on one batch)."),
@@ -131,6 +133,7 @@ class TrainConfig:
     bias: float = 0.0                 # minGRU's gate bias
     # ...then every cell's own settings (core/cells: CELL_SETTINGS), e.g. the LRU's ring
     hidden: int = 64
+    layers: int = 1                   # stacked layers (rnn, lstm, gru)
     batch: int = 64
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -158,6 +161,11 @@ class TrainConfig:
         if self.task == "xor" and self.delay > self.seq_len - 1:
             raise ConfigError("delay", f"from 1 to T − 1 = {self.seq_len - 1} for the xor task (T is the sequence "
                               "length)", self.delay)
+        if self.layers > 1 and not CELLS[self.cell].stacks:
+            raise ConfigError("layers", f"1 for the {self.cell} cell (stacked layers: "
+                              f"{', '.join(n for n, c in CELLS.items() if c.stacks)})", self.layers)
+        if self.floss_k and self.layers > 1:
+            raise ConfigError("floss_k", "0 (off) with stacked layers (flossing works on one layer)", self.floss_k)
         if self.floss_k:
             if self.cell not in floss.FLOSS:
                 raise ConfigError("floss_k", f"0 (off) for the {self.cell} cell: its Lyapunov exponents cannot be "
@@ -178,14 +186,20 @@ class TrainConfig:
         and the held-out evaluation of a task that has one)."""
         task = TASKS[self.task]
         parts = [train_step_cost(self.cell, self.seq_len, self.batch, self.hidden, task.input_size,
-                                 min(PROBE_SEQUENCES, self.batch))]
-        if self.cell in floss.FLOSS:
+                                 min(PROBE_SEQUENCES, self.batch), self.layers)]
+        if self.records_exponents:
             k = self.floss_k or min(floss.REPORT_K, floss.state_size(self.cell, self.hidden))
             parts.append(floss.cost(self.cell, self.seq_len, self.hidden, k, min(floss.FLOSS_SEQUENCES, self.batch),
                                     backward=bool(self.floss_k)))
         if task.heldout is not None:      # the held-out sample through the fused layer: at most a step's cost
-            parts.append(train_step_cost(self.cell, self.seq_len, HELDOUT_PROBE, self.hidden, task.input_size, 0))
+            parts.append(train_step_cost(self.cell, self.seq_len, HELDOUT_PROBE, self.hidden, task.input_size, 0,
+                                         self.layers))
         return Budget(sum(p.memory_bytes for p in parts), sum(p.seconds for p in parts))
+
+    @property
+    def records_exponents(self) -> bool:
+        """Probe steps record the top Lyapunov exponents (core/floss.py: cells it knows, one layer)."""
+        return self.cell in floss.FLOSS and self.layers == 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -351,7 +365,7 @@ class Trainer:
         if finite and (self.steps_done == 1 or self.steps_done % cfg.probe_every == 0 or final):
             n = min(PROBE_SEQUENCES, x.shape[1])
             record.probe = probe_distances(self.model, x[:, :n], task.take(target, n))
-            if record.lyapunov is None and cfg.cell in floss.FLOSS:
+            if record.lyapunov is None and cfg.records_exponents:
                 with torch.no_grad():
                     record.lyapunov = self.exponents(x).mean(0).tolist()
             if self.heldout is not None:

@@ -27,13 +27,13 @@ def test_every_flag_reaches_the_config():
                   "--seq-len", "12", "--hidden", "8", "--batch", "2", "--input-scale", "0", "--seed", "4",
                   "--clip", "0.5", "--clip-mode", "value", "--dtype", "float64", "--loss-on", "all",
                   "--bias", "0.5", "--h0-scale", "0.2", "--r-min", "0.5", "--r-max", "0.8", "--max-phase", "1",
-                  "--lru-norm", "off", "--json")
+                  "--lru-norm", "off", "--layers", "2", "--json")
     assert out.returncode == 0, out.stderr
     cfg = json.loads(out.stdout)["config"]
     assert cfg == {"cell": "gru", "activation": "relu", "init": "orthogonal", "weight_scale": 0.7, "seq_len": 12,
                    "hidden": 8, "batch": 2, "input_scale": 0.0, "seed": 4, "clip": 0.5, "clip_mode": "value",
                    "dtype": "float64", "loss_on": "all", "bias": 0.5, "h0_scale": 0.2, "r_min": 0.5, "r_max": 0.8,
-                   "max_phase": 1.0, "lru_norm": "off"}
+                   "max_phase": 1.0, "lru_norm": "off", "layers": 2}
 
 
 @pytest.mark.parametrize("cell", ["lru", "mingru"])

@@ -99,7 +99,7 @@ def theory_contradictions(res) -> list[str]:
         tolerance = 1e-4 if cfg.dtype == "float32" else 1e-9
         if np.any(res.grad_norm[ok] > res.bound[ok] * (1 + tolerance) + 1e-300):
             found.append("the measured curve lies above Pascanu's bound")
-    applies = (cfg.cell == "rnn" and cfg.init in meanfield.APPLIES_TO_INITS
+    applies = (cfg.cell == "rnn" and cfg.layers == 1 and cfg.init in meanfield.APPLIES_TO_INITS
                and meanfield.degenerate(cfg.activation, cfg.input_scale, cfg.bias, cfg.h0_scale) is None)
     if (res.mean_field_rate is not None) != applies:
         found.append("a mean-field factor where it does not apply (or none where it does)")

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from core.cells import CELLS
 from core.probe import UnrollResult
 from ui.chart_style import edge_anchor, figure, hline_parts, layout, log_axis, log_range, log_yaxis, vline
+from ui.inspect_figs import layer_heatmap
 
 # Okabe & Ito's colour-blind-safe palette; tests/test_colour_vision.py checks every multi-line chart, pins
 # included, under simulated deuteranopia and protanopia.
@@ -16,6 +17,8 @@ COLORS = {"grad": "#0072B2", "bound": "#6E6E6E", "cell": "#009E73", "clipped": "
           "lyapunov": "#CC79A7",
           "bad": "#d62728", "threshold": "#d62728"}
 MAX_HEATMAP_COLUMNS = 400
+# The layers below the top of a stack: the measured curve's colour, each its own dash (no other line uses these).
+LOWER_LAYER_DASHES = ["longdash", "longdashdot", "8px,3px,2px,3px,2px,3px"]
 
 
 def _positive_or_none(a: np.ndarray) -> list:
@@ -40,7 +43,10 @@ def gradient_curve_figure(res: UnrollResult, finite_prefix: UnrollResult | None 
     traces = _pinned_traces(pinned)
     if finite_prefix is not None:
         traces.append(_prefix_trace(res, finite_prefix))
-    traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name="‖∂L/∂h‖ measured",
+    traces += _lower_layer_traces(res, k)
+    top = f"layer {len(res.layer_grad_norm)} (top): ‖∂L/∂h‖ measured" if len(res.layer_grad_norm) > 1 \
+        else "‖∂L/∂h‖ measured"
+    traces.append(dict(type="scatter", x=k, y=_positive_or_none(res.grad_norm), name=top,
                        mode="lines", line=dict(color=COLORS["grad"], width=3),
                        hovertemplate="distance %{x}<br>‖∂L/∂h‖ = %{y:.3e}<extra></extra>"))
     if res.overflow is not None:
@@ -58,9 +64,17 @@ def _curves_range(res: UnrollResult, finite_prefix: UnrollResult | None,
                   pinned: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[float, float] | None:
     """The log10 range that holds every curve drawn (with half a decade to spare)."""
     return log_range(np.concatenate([np.asarray(c, dtype=float) for c in
-                                     [res.grad_norm, res.cell_grad_norm, res.clipped_grad_norm,
+                                     [res.layer_grad_norm.ravel(), res.cell_grad_norm, res.clipped_grad_norm,
                                       None if finite_prefix is None else finite_prefix.grad_norm]
                                      + [n for _, _, n in pinned] if c is not None]), spare=0.5)
+
+
+def _lower_layer_traces(res: UnrollResult, k: np.ndarray) -> list[dict]:
+    """A stack's layers below the top, bottom first: the measured curve's colour, each its own dash."""
+    return [dict(type="scatter", x=k, y=_positive_or_none(curve), name=f"layer {layer + 1}", mode="lines",
+                 line=dict(color=COLORS["grad"], width=2, dash=LOWER_LAYER_DASHES[layer % len(LOWER_LAYER_DASHES)]),
+                 hovertemplate=f"layer {layer + 1}<br>distance %{{x}}<br>‖∂L/∂h‖ = %{{y:.3e}}<extra></extra>")
+            for layer, curve in enumerate(res.layer_grad_norm[:-1])]
 
 
 def _pinned_traces(pinned: list[tuple[str, np.ndarray, np.ndarray]]) -> list[dict]:
@@ -145,6 +159,15 @@ def _event_marks(res: UnrollResult, last: int) -> tuple[list[dict], list[dict]]:
                           showarrow=False, xanchor=edge_anchor(d, 0, last), yanchor="bottom",
                           bgcolor="rgba(255,255,255,0.8)"))
     return shapes, notes
+
+
+def layer_heatmap_figure(res: UnrollResult) -> go.Figure:
+    """A stack's layer × distance heatmap of log10 ‖∂L/∂h^l_{T−k}‖ (the Your network page's, by distance)."""
+    names = [f"layer {k + 1}" + (" (top)" if k == len(res.layer_grad_norm) - 1 else "")
+             for k in range(len(res.layer_grad_norm))]
+    return layer_heatmap(res.layer_grad_norm, names, "time-step distance k = T − t  (0 = the step the loss is on)",
+                         "distance", "Layer × distance: where the gradient dies in the stack (dark = small; gaps "
+                         "are exactly 0)")
 
 
 def _where_finite_ends(res: UnrollResult) -> dict:

@@ -46,7 +46,14 @@ def curves_figure(res: InspectResult, cell_state: bool = False) -> go.Figure:
 
 def heatmap_figure(res: InspectResult) -> go.Figure:
     """log10 ‖∂L/∂h_t‖ over layer and direction (rows, bottom layer at the bottom) × time step (columns)."""
-    rows = np.array([lf.grad_norm for lf in res.layers], dtype=float)
+    return layer_heatmap([lf.grad_norm for lf in res.layers], [label(lf) for lf in res.layers], "time step t",
+                         "step", "Layer × time: where the gradient dies (dark = small; gaps are exactly 0)")
+
+
+def layer_heatmap(curves, names: list, x_title: str, x_name: str, title: str) -> go.Figure:
+    """log10 of one curve per row (rows bottom first, drawn bottom up) × its index (columns; neighbouring columns
+    averaged beyond MAX_COLUMNS). Shared by the Your network and the Gradient flow pages."""
+    rows = np.array(curves, dtype=float)
     steps = np.arange(rows.shape[1])
     if rows.shape[1] > MAX_COLUMNS:
         width = int(np.ceil(rows.shape[1] / MAX_COLUMNS))
@@ -54,12 +61,11 @@ def heatmap_figure(res: InspectResult) -> go.Figure:
         rows, steps = rows[:, :n].reshape(len(rows), -1, width).mean(axis=2), steps[:n:width]
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(np.isfinite(rows) & (rows > 0), np.log10(rows), np.nan)
-    names = [label(lf) for lf in res.layers]
+    what = "‖∂L/∂h_t‖" if x_name == "step" else "‖∂L/∂h‖"
     trace = dict(type="heatmap", z=z, x=steps, y=names, colorscale="Viridis",
-                 colorbar=dict(title="log10 ‖∂L/∂h_t‖"),
-                 hovertemplate="%{y}, step %{x}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>")
-    return figure([trace], "Layer × time: where the gradient dies (dark = small; gaps are exactly 0)",
-                  height=max(260, 60 + 40 * len(names)), xaxis=dict(title="time step t"),
+                 colorbar=dict(title=f"log10 {what}"),
+                 hovertemplate=f"%{{y}}, {x_name} %{{x}}<br>log10 {what} = %{{z:.2f}}<extra></extra>")
+    return figure([trace], title, height=max(260, 60 + 40 * len(names)), xaxis=dict(title=x_title),
                   yaxis=dict(title="", type="category"))
 
 

@@ -23,8 +23,8 @@ from ui.url import UrlField, url_field
 from ui.widgets import control, controls
 
 DEFAULT = TrainConfig()
-RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", *CELL_SETTINGS, "hidden", "optimizer", "lr",
-              "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
+RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", *CELL_SETTINGS, "hidden", "layers", "optimizer",
+              "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
 TASK_OPTIONS = ["pixel_order", "perm_seed", "delay"]       # shown only for the task that reads them
 SHARED = ["task", "seq_len", "batch", "seed"] + TASK_OPTIONS
 B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
@@ -130,6 +130,7 @@ def run_controls(container, prefix: str) -> None:
     controls(container, {name: TRAIN_FIELDS[name] for name in cell.settings},
              lambda name: STATE.key(f"{prefix}_{name}"))                                # the cell's own
     run("hidden")
+    run("layers", disabled=not cell.stacks)
     run("optimizer")
     run("lr")
     run("clip")

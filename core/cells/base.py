@@ -222,6 +222,7 @@ class CellSpec:
     settings: dict = field(default_factory=dict, hash=False)   # its own settings, by name: Setting(default,
                                                   # FieldSpec) (core/fields.py); the configs, the CLI, the URLs and
                                                   # the pages' controls carry them
+    stacks: bool = False                          # layers > 1 (core/stack.py; torch.nn's num_layers in training)
     check: Callable | None = None                 # (cfg) -> None: raises ConfigError when its settings disagree
     describe: Callable | None = None              # (cfg) -> list of str: its settings in the CLI's summary line
 

@@ -130,6 +130,7 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
 
 
 SPEC = CellSpec(
+    stacks=True,
     train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.GRU, torch.nn.GRUCell, i, h, cfg, g),
     name="gru", label="GRU", short="GRU",
     help="Gated recurrent unit: the update gate z mixes the old state and a candidate (Cho et al. 2014).",

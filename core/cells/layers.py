@@ -22,45 +22,62 @@ class TrainLayer(torch.nn.Module):
 
 
 class FusedLayer(TrainLayer):
-    """torch.nn.RNN / LSTM / GRU (one layer: the fused kernels train it); a cell of the matching kind that shares
-    its parameters steps it by hand for the probe. PyTorch's default initialisation U(±1/√H), or the recurrent
-    blocks drawn by `init` × s with zero biases."""
+    """torch.nn.RNN / LSTM / GRU with cfg.layers stacked layers (num_layers; the fused kernels train it); cells of
+    the matching kind that share each layer's parameters step it by hand for the probe. PyTorch's default
+    initialisation U(±1/√H), or every layer's recurrent blocks drawn by `init` × s with zero biases."""
 
     def __init__(self, layer: type, cell: type, input_size: int, hidden: int, cfg, generator: torch.Generator,
                  **kwargs):
         super().__init__()
-        self.layer = layer(input_size, hidden, **kwargs)
-        self.cell = cell(input_size, hidden, **kwargs)
+        layers = getattr(cfg, "layers", 1)
+        self.layer = layer(input_size, hidden, num_layers=layers, **kwargs)
+        self.cells = torch.nn.ModuleList(cell(input_size if k == 0 else hidden, hidden, **kwargs)
+                                         for k in range(layers))
         with torch.no_grad():
             for p in self.layer.parameters():
                 p.uniform_(-hidden ** -0.5, hidden ** -0.5, generator=generator)
             if cfg.init != "pytorch":
-                gates = self.layer.weight_hh_l0.shape[0] // hidden
-                self.layer.weight_hh_l0.copy_(torch.cat([
-                    recurrent_matrix(cfg.init, cfg.weight_scale, hidden, generator, torch.float32)
-                    for _ in range(gates)]))
-                self.layer.bias_hh_l0.zero_()
-                self.layer.bias_ih_l0.zero_()
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            delattr(self.cell, name)
-            setattr(self.cell, name, getattr(self.layer, name + "_l0"))
+                for k in range(layers):
+                    weight_hh = getattr(self.layer, f"weight_hh_l{k}")
+                    weight_hh.copy_(torch.cat([
+                        recurrent_matrix(cfg.init, cfg.weight_scale, hidden, generator, torch.float32)
+                        for _ in range(weight_hh.shape[0] // hidden)]))
+                    getattr(self.layer, f"bias_hh_l{k}").zero_()
+                    getattr(self.layer, f"bias_ih_l{k}").zero_()
+        for k, stepped in enumerate(self.cells):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                delattr(stepped, name)
+                setattr(stepped, name, getattr(self.layer, f"{name}_l{k}"))
+
+    @property
+    def cell(self) -> torch.nn.Module:
+        """The bottom layer's cell."""
+        return self.cells[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)[0]
 
     def probe_steps(self, x: torch.Tensor) -> tuple[list, torch.Tensor]:
-        """(the state h_t of every step, the outputs), under autograd."""
+        """(the top layer's state h_t of every step, the outputs), under autograd (the layers below without it:
+        only the top layer's states are asked for, and they reach the loss through the top layer alone)."""
+        for below in self.cells[:-1]:
+            with torch.no_grad():
+                x = torch.stack(self._steps(below, x))
+        states = self._steps(self.cells[-1], x)
+        return states, torch.stack(states)
+
+    def _steps(self, stepped, x: torch.Tensor) -> list:
         h = x.new_zeros(x.shape[1], self.layer.hidden_size)
-        lstm = isinstance(self.cell, torch.nn.LSTMCell)
+        lstm = isinstance(stepped, torch.nn.LSTMCell)
         c = torch.zeros_like(h)
         states = []
         for t in within_deadline(range(x.shape[0])):
             if lstm:
-                h, c = self.cell(x[t], (h, c))
+                h, c = stepped(x[t], (h, c))
             else:
-                h = self.cell(x[t], h)
+                h = stepped(x[t], h)
             states.append(h)
-        return states, torch.stack(states)
+        return states
 
 
 def _scan(multiplier: torch.Tensor, drive: torch.Tensor) -> list:

@@ -210,6 +210,7 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
 
 
 SPEC = CellSpec(
+    stacks=True,
     train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.LSTM, torch.nn.LSTMCell, i, h, cfg, g),
     name="lstm", label="LSTM", short="LSTM",
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "

@@ -110,6 +110,7 @@ def theory(cfg, net: Network, trace: Trace) -> Theory:
 
 
 SPEC = CellSpec(
+    stacks=True,
     train_uses=("activation", "init", "weight_scale"),
     train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.RNN, torch.nn.RNNCell, i, h, cfg, g,
                                                 nonlinearity=cfg.activation),
