@@ -235,9 +235,10 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
     cell_grad_norm = _batch_mean_norm(trace.gc) if trace.gc is not None else None
     layer_grad_norm = (np.stack([_batch_mean_norm(g) for g in stacked.g[:-1]] + [grad_norm]) if stacked
                        else grad_norm[None])
-    layer_cell_grad_norm = (None if cell_grad_norm is None else
-                            np.stack([_batch_mean_norm(g) for g in stacked.gc[:-1]] + [cell_grad_norm]) if stacked
-                            else cell_grad_norm[None])
+    layer_cell_grad_norm: np.ndarray | None = None
+    if cell_grad_norm is not None:
+        lower = [_batch_mean_norm(g) for g in stacked.gc[:-1]] if stacked and stacked.gc is not None else []
+        layer_cell_grad_norm = np.stack(lower + [cell_grad_norm])
 
     overflow = None
     with torch.no_grad():       # a state that blew up in any layer (every layer above reads it)
@@ -249,7 +250,8 @@ def unroll(cfg: UnrollConfig) -> UnrollResult:
         layer_grad_norm[:, 1:] = np.nan
         if cell_grad_norm is not None:
             cell_grad_norm[1:] = np.nan
-            layer_cell_grad_norm[:, 1:] = np.nan
+            if layer_cell_grad_norm is not None:
+                layer_cell_grad_norm[:, 1:] = np.nan
         overflow = {"where": "forward", "forward_step": bad_step, "distance": cfg.seq_len - 1 - bad_step,
                     "kind": "nan" if any(torch.isnan(h[bad_step]).any().item() for h in every_state) else "inf"}
     elif (bad_distance := _first_bad_index(grad_norm)) is not None:

@@ -9,6 +9,7 @@ One layer keeps the cells' own hand-written probes (core/cells/<cell>.py), which
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,9 +34,10 @@ def architecture(cell: str, activation: str, layers: int, hidden: int) -> Archit
                         bidirectional=False, nonlinearity=activation if cell == "rnn" else "sigmoid/tanh gates")
 
 
-def _torch_layout(net: Network) -> tuple[dict, list]:
+def _torch_layout(net: Network) -> tuple[dict[str, Any], list]:
     """The layer's weights as leaves that want a gradient, in torch.nn's names; and the leaves in Network order."""
     leaves = {name: t.detach().clone().requires_grad_() for name, t in net.params.items()}
+    w: dict[str, Any]
     if net.cell == "rnn":
         w = {"weight_ih": leaves["w_ih"], "weight_hh": leaves["w_hh"], "bias_ih": leaves["b"],
              "bias_hh": torch.zeros_like(leaves["b"])}
@@ -50,7 +52,10 @@ def probe(nets: list, x: torch.Tensor, h0s: list, v: torch.Tensor, loss_on: str,
     T, B, H = x.shape
     cell = nets[0].cell
     arch = architecture(cell, nets[0].activation, len(nets), H)
-    inp, states, params, records = x, [], [], []
+    inp = x
+    states: list[tuple] = []
+    params: list[torch.Tensor] = []
+    records: list = []
     with torch.enable_grad():
         for net, h0 in zip(nets, h0s):
             w, leaves = _torch_layout(net)
@@ -76,11 +81,13 @@ def probe(nets: list, x: torch.Tensor, h0s: list, v: torch.Tensor, loss_on: str,
         wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
         grads = torch.autograd.grad(loss, wanted + params, allow_unused=True, materialize_grads=True)
     with torch.no_grad():
-        g, gc, at = [], [] if cell == "lstm" else None, 0
+        g: list[torch.Tensor] = []
+        gc: list[torch.Tensor] | None = [] if cell == "lstm" else None
+        at = 0
         for _, _, hs, cs, *_ in states:
             g.append(torch.stack(grads[at:at + T]))
             at += T
-            if cs is not None:
+            if cs is not None and gc is not None:
                 gc.append(torch.stack(grads[at:at + T]))
                 at += T
         hs_detached = [torch.stack(hs).detach() for _, _, hs, *_ in states]
