@@ -4,23 +4,13 @@ import streamlit as st
 
 from core.phase import PHASE_FIELDS, PhaseConfig, PhaseResult, measured_edge, phase_diagram
 from ui import phase_state, theory_figs
-from ui.flow_controls import UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
 from ui.heavy import computed
 from ui.links import page_link
 from ui.live_chart import chart
 from ui.nav import GRADIENT_FLOW
-from ui.phase_controls import (
-    INPUT_STEP,
-    PHASE_HIDDEN_SIZES,
-    STATE,
-    UI_MAX_BATCH,
-    UI_MAX_SEQ_LEN,
-    UI_MAX_SEQ_LEN_ROWS,
-    Y_LABELS,
-    nearest_cell,
-    phase_link_params,
-)
+from ui.phase_controls import NETWORK, STATE, Y_LABELS, nearest_cell, phase_link_params, y_controls
 from ui.url import build_or_stop, show_warnings
+from ui.widgets import control, controls
 
 key = STATE.key
 PICK = "phase_pick"                  # the clicked cell, (x, y), for the grid it was made on
@@ -37,50 +27,25 @@ def pick_cell():
 
 
 def axes_controls(sb, y_axis: str) -> None:
+    """The grid: the y axis, the weight scales and the chosen axis's range and rows (their counts computed so that
+    every cell lands on the Gradient flow page's slider values, ui/phase_state.py)."""
     sb.header("Axes")
-    sb.radio("Second control (y axis)", list(Y_LABELS), key=key("y_axis"), format_func=Y_LABELS.get,
-             on_change=phase_state.switch_y_axis, help=PHASE_FIELDS["y_axis"].help)
-    c1, c2 = sb.columns(2)
-    c1.select_slider("s from", WEIGHT_SCALES, key=key("s_min"), format_func=lambda v: f"{v:g}",
-                     help=PHASE_FIELDS["s_min"].help)
-    c2.select_slider("s to", WEIGHT_SCALES, key=key("s_max"), format_func=lambda v: f"{v:g}",
-                     help=PHASE_FIELDS["s_max"].help)
-    sb.select_slider("Weight scales (columns)", phase_state.s_count_options(), key=key("s_count"),
-                     help="Number of log-spaced weight scales. Only counts that put every column on a value of the "
-                          "Gradient flow page's weight-scale slider are offered.")
-    if y_axis == "input_scale":
-        c1, c2 = sb.columns(2)
-        c1.number_input("input scale from", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_min"),
-                        help="Smallest input scale (bottom row).")
-        c2.number_input("input scale to", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("y_max"),
-                        help="Largest input scale (top row).")
-        sb.select_slider("Rows", phase_state.y_count_options(), key=key("y_count"),
-                         help="Evenly spaced input scales; only counts that land on multiples of 0.05 are offered.")
-    elif y_axis == "seq_len":
-        c1, c2 = sb.columns(2)
-        c1.number_input("T from", 2.0, float(UI_MAX_SEQ_LEN), step=10.0, format="%.0f", key=key("y_min"),
-                        help="Shortest sequence length (bottom row).")
-        c2.number_input("T to", 2.0, float(UI_MAX_SEQ_LEN), step=10.0, format="%.0f", key=key("y_max"),
-                        help="Longest sequence length (top row).")
-        sb.slider("Rows", 2, UI_MAX_SEQ_LEN_ROWS, key=key("y_count"),
-                  help="Log-spaced sequence lengths (rounded to whole steps; duplicates merged).")
+    control(sb, PHASE_FIELDS["y_axis"], key("y_axis"), on_change=phase_state.switch_y_axis, horizontal=False)
+    for column, name in zip(sb.columns(2), ("s_min", "s_max")):
+        control(column, PHASE_FIELDS[name], key(name))
+    control(sb, PHASE_FIELDS["s_count"], key("s_count"), options=phase_state.s_count_options())
+    if own := y_controls(y_axis):             # the activation axis has no range or rows
+        controls(sb, {name: own[name] for name in ("y_min", "y_max")}, key)
+        computed = {"options": phase_state.y_count_options()} if y_axis == "input_scale" else {}
+        control(sb, own["y_count"], key("y_count"), **computed)
 
 
 def network_controls(sb, y_axis: str) -> None:
+    """The network of every cell, but for the setting on the y axis."""
     sb.header("Network (vanilla RNN)")
-    if y_axis != "activation":
-        sb.selectbox("Activation", list(PHASE_FIELDS["activation"].choices), key=key("activation"),
-                     help=PHASE_FIELDS["activation"].help)
-    sb.selectbox("Initialisation", list(PHASE_FIELDS["init"].choices), key=key("init"),
-                 help=PHASE_FIELDS["init"].help)
-    if y_axis != "input_scale":
-        sb.slider("Input scale", 0.0, UI_MAX_INPUT_SCALE, step=INPUT_STEP, key=key("input_scale"),
-                  help=PHASE_FIELDS["input_scale"].help)
-    if y_axis != "seq_len":
-        sb.slider("Sequence length T", 2, UI_MAX_SEQ_LEN, key=key("seq_len"), help=PHASE_FIELDS["seq_len"].help)
-    sb.select_slider("Hidden size H", PHASE_HIDDEN_SIZES, key=key("hidden"), help=PHASE_FIELDS["hidden"].help)
-    sb.slider("Batch", 1, UI_MAX_BATCH, key=key("batch"), help=PHASE_FIELDS["batch"].help)
-    sb.number_input("Seed", 0, UI_MAX_SEED, key=key("seed"), help=PHASE_FIELDS["seed"].help)
+    for name in NETWORK:
+        if name != y_axis:
+            control(sb, PHASE_FIELDS[name], key(name))
 
 
 def picked_cell(cfg: PhaseConfig, res: PhaseResult) -> None:

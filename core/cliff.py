@@ -17,21 +17,44 @@ from .budget import check, cliff_cost
 from .config import UNROLL_FIELDS, ConfigError, FieldSpec
 from .deadline import within_deadline
 
+# The page's controls (ui/cliff_controls.py); what they offer is also what its URL accepts, except the learning
+# rates, which a link may extend (any valid rate joins the slider as it is), and the start point, which a click on
+# the surface sets to any point (a number input keeps what it is given).
+RESOLUTIONS = (50, 100, 150, 200, 300, 400)
+LEARNING_RATES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+START_HELP = " Or click the surface."
+
+
+def _edge(help: str, label: str) -> FieldSpec:
+    return FieldSpec("float", help, lo=-20.0, hi=20.0, widget="number_input", label=label, step=0.5)
+
+
+def _start(help: str, label: str) -> FieldSpec:
+    return FieldSpec("float", help, lo=-20.0, hi=20.0, widget="number_input", label=label, step=0.1,
+                     ui_help=help + START_HELP)
+
+
 CLIFF_FIELDS: dict[str, FieldSpec] = {
-    "w_min": FieldSpec("float", "Left edge of the w axis.", lo=-20.0, hi=20.0),
-    "w_max": FieldSpec("float", "Right edge of the w axis (greater than w_min).", lo=-20.0, hi=20.0),
-    "b_min": FieldSpec("float", "Bottom edge of the b axis.", lo=-20.0, hi=20.0),
-    "b_max": FieldSpec("float", "Top edge of the b axis (greater than b_min).", lo=-20.0, hi=20.0),
-    "resolution": FieldSpec("int", "Grid points per axis.", lo=10, hi=400),
-    "seq_len": replace(UNROLL_FIELDS["seq_len"], hi=200, help="Unrolled steps T (50 in the paper)."),
-    "x0": FieldSpec("float", "Initial state x_0.", lo=-5.0, hi=5.0),
-    "target": FieldSpec("float", "Target value of σ(x_T).", lo=0.0, hi=1.0, lo_open=True),
-    "w0": FieldSpec("float", "Starting w of gradient descent.", lo=-20.0, hi=20.0),
-    "b0": FieldSpec("float", "Starting b of gradient descent.", lo=-20.0, hi=20.0),
-    "lr": FieldSpec("float", "Learning rate of gradient descent.", lo=0.0, hi=100.0, lo_open=True),
-    "steps": FieldSpec("int", "Gradient-descent steps.", lo=1, hi=500),
+    "w_min": _edge("Left edge of the w axis.", "w from"),
+    "w_max": _edge("Right edge of the w axis (greater than w_min).", "w to"),
+    "b_min": _edge("Bottom edge of the b axis.", "b from"),
+    "b_max": _edge("Top edge of the b axis (greater than b_min).", "b to"),
+    "resolution": FieldSpec("int", "Grid points per axis.", lo=10, hi=400, widget="select_slider",
+                            label="Grid resolution", ui_options=RESOLUTIONS),
+    "seq_len": replace(UNROLL_FIELDS["seq_len"], hi=200, help="Unrolled steps T (50 in the paper).",
+                       label="Unrolled steps T", ui_hi=None),
+    "x0": FieldSpec("float", "Initial state x_0.", lo=-5.0, hi=5.0, widget="number_input", label="x_0", step=0.1),
+    "target": FieldSpec("float", "Target value of σ(x_T).", lo=0.0, hi=1.0, lo_open=True, widget="number_input",
+                        label="target σ(x_T)", step=0.05, ui_lo=0.01),
+    "w0": _start("Starting w of gradient descent.", "start w"),
+    "b0": _start("Starting b of gradient descent.", "start b"),
+    "lr": FieldSpec("float", "Learning rate of gradient descent.", lo=0.0, hi=100.0, lo_open=True,
+                    widget="select_slider", label="Learning rate", ui_options=LEARNING_RATES, ui_open=True),
+    "steps": FieldSpec("int", "Gradient-descent steps.", lo=1, hi=500, widget="slider", label="Steps", ui_hi=200),
     "clip": FieldSpec("float", "Gradient-norm clipping threshold for the clipped run.", lo=0.0, hi=1e6,
-                      lo_open=True),
+                      lo_open=True, widget="slider", label="Clipping threshold", step=0.05, ui_lo=0.05, ui_hi=10.0,
+                      ui_help="The clipped run rescales the gradient whenever ‖∇E‖ passes this threshold, so no "
+                              "step is longer than learning rate × threshold."),
 }
 
 

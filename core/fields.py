@@ -29,10 +29,12 @@ class FieldSpec:
     # The control a page draws (ui/widgets.py); its range is also what the page's URL accepts (ui/url.py).
     widget: str = ""            # one of WIDGETS ("": no control, e.g. a CLI-only setting)
     label: str = ""
-    step: float | None = None
+    step: float | None = None   # a slider's grid (a URL value snaps onto it); a number input's arrow step only
     ui_lo: float | None = None  # the control's range, where narrower than the engine's (None: lo, hi)
     ui_hi: float | None = None
     ui_options: tuple = ()      # a select_slider's values, in order (None: off)
+    ui_open: bool = False       # ui_options are the usual values, not the only ones: a valid value off them (from a
+                                # link) joins them as it is, and the URL accepts the field's whole range
     option_labels: dict = field(default_factory=dict, hash=False)   # how an option is shown, where not as itself
     fmt: str | None = None      # number_input's printf format, e.g. "%.3f" (a URL value is rounded to it)
     ui_help: str | None = None  # the control's tooltip, where it says more or other than `help`
@@ -92,7 +94,7 @@ class FieldSpec:
 
     def for_ui(self) -> FieldSpec:
         """This field as its control offers it: the range narrowed to the control's (a page's URL accepts that)."""
-        if self.kind not in ("int", "float", "optional_float") or not (
+        if self.ui_open or self.kind not in ("int", "float", "optional_float") or not (
                 self.ui_options or self.ui_lo is not None or self.ui_hi is not None):
             return self
         lo, hi = self.ui_range()

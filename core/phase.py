@@ -17,33 +17,76 @@ import torch
 from . import meanfield
 from .budget import Budget, check, phase_cost
 from .cells import ACTIVATIONS, GAMMA
-from .config import UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
+from .config import UI_MAX_INPUT_SCALE, UNROLL_FIELDS, ConfigError, FieldSpec, UnrollConfig
 from .deadline import within_deadline
+from .fields import Setting
 from .probe import DTYPES, build
 from .theory import spectrum
 
 Y_AXES = ("input_scale", "seq_len", "activation")
+Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
 
+# The page's controls (ui/phase_controls.py) offer, and its URL accepts, only grids whose every cell opens as the
+# same configuration on the Gradient flow page: its weight scales, its hidden sizes, input scales in steps of its
+# slider's. Every maximum fits the phase-diagram budget with the others at their defaults (core/budget.py): the grid
+# keeps a T × cells × batch × H derivative tensor, so T, H and the batch stop at 1,000, 256 and 32, and the
+# sequence-length axis (every row padded to the longest T) at 30 rows. The grid sizes the page offers are computed
+# from the ranges (ui/phase_state.py): the declarations give their label and help.
 PHASE_FIELDS: dict[str, FieldSpec] = {
-    "y_axis": FieldSpec("choice", "The second control, on the y axis.", Y_AXES),
-    "s_min": replace(UNROLL_FIELDS["weight_scale"], help="Smallest weight scale (x axis, log-spaced)."),
-    "s_max": replace(UNROLL_FIELDS["weight_scale"], help="Largest weight scale (greater than s_min)."),
-    "s_count": FieldSpec("int", "Number of weight scales.", lo=2, hi=100),
+    "y_axis": FieldSpec("choice", "The second control, on the y axis.", Y_AXES, widget="radio",
+                        label="Second control (y axis)", option_labels=Y_LABELS),
+    "s_min": replace(UNROLL_FIELDS["weight_scale"], help="Smallest weight scale (x axis, log-spaced).",
+                     label="s from", ui_help=None),
+    "s_max": replace(UNROLL_FIELDS["weight_scale"], help="Largest weight scale (greater than s_min).",
+                     label="s to", ui_help=None),
+    "s_count": FieldSpec("int", "Number of weight scales.", lo=2, hi=100, widget="select_slider",
+                         label="Weight scales (columns)",
+                         ui_help="Number of log-spaced weight scales. Only counts that put every column on a value "
+                                 "of the Gradient flow page's weight-scale slider are offered."),
+    # the y range and rows: their controls depend on the y axis (Y_SETTINGS below)
     "y_min": FieldSpec("float", "Smallest y value (input scale or sequence length).", lo=0.0, hi=2000.0),
     "y_max": FieldSpec("float", "Largest y value (greater than y_min).", lo=0.0, hi=2000.0),
     "y_count": FieldSpec("int", "Number of y values (ignored for activation).", lo=2, hi=100),
-    "activation": UNROLL_FIELDS["activation"],
-    "init": UNROLL_FIELDS["init"],
+    "activation": replace(UNROLL_FIELDS["activation"], label="Activation", option_labels={}),
+    "init": replace(UNROLL_FIELDS["init"], label="Initialisation", option_labels={}),
     "input_scale": replace(UNROLL_FIELDS["input_scale"], help="Input scale when it is not the y axis."),
-    "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=2000,
+    "seq_len": replace(UNROLL_FIELDS["seq_len"], lo=2, hi=2000, ui_hi=1000,
                        help="Sequence length T when it is not the y axis."),
-    "hidden": replace(UNROLL_FIELDS["hidden"], hi=512),
-    "batch": replace(UNROLL_FIELDS["batch"], hi=64),
+    "hidden": replace(UNROLL_FIELDS["hidden"], hi=512,
+                      ui_options=tuple(h for h in UNROLL_FIELDS["hidden"].ui_options if h <= 256)),
+    "batch": replace(UNROLL_FIELDS["batch"], hi=64, ui_hi=32),
     "seed": UNROLL_FIELDS["seed"],
-    "dtype": UNROLL_FIELDS["dtype"],
+    "dtype": replace(UNROLL_FIELDS["dtype"], widget="", label=""),      # the command line's only
 }
 
-Y_LIMITS = {"input_scale": (0.0, 5.0), "seq_len": (2.0, 2000.0)}
+# Each y axis's own range and rows (the activation axis has none): its default, its limits (lo, hi: PhaseConfig
+# checks them) and its controls. A page keeps one set per axis and shows the chosen axis's.
+_INPUT_STEP = UNROLL_FIELDS["input_scale"].step        # every row on a value of the Gradient flow page's slider
+Y_SETTINGS: dict[str, dict[str, Setting]] = {
+    "input_scale": {
+        "y_min": Setting(0.0, replace(PHASE_FIELDS["y_min"], hi=5.0, widget="number_input", label="input scale from",
+                                      step=_INPUT_STEP, ui_hi=UI_MAX_INPUT_SCALE,
+                                      ui_help="Smallest input scale (bottom row).")),
+        "y_max": Setting(3.0, replace(PHASE_FIELDS["y_max"], hi=5.0, widget="number_input", label="input scale to",
+                                      step=_INPUT_STEP, ui_hi=UI_MAX_INPUT_SCALE,
+                                      ui_help="Largest input scale (top row).")),
+        "y_count": Setting(31, replace(PHASE_FIELDS["y_count"], widget="select_slider", label="Rows",
+                                       ui_help="Evenly spaced input scales; only counts that land on multiples of "
+                                               f"{_INPUT_STEP:g} are offered.")),      # the counts: computed
+    },
+    "seq_len": {
+        "y_min": Setting(10.0, replace(PHASE_FIELDS["y_min"], lo=2.0, widget="number_input", label="T from",
+                                       step=10.0, fmt="%.0f", ui_hi=PHASE_FIELDS["seq_len"].ui_hi,
+                                       ui_help="Shortest sequence length (bottom row).")),
+        "y_max": Setting(1000.0, replace(PHASE_FIELDS["y_max"], lo=2.0, widget="number_input", label="T to",
+                                         step=10.0, fmt="%.0f", ui_hi=PHASE_FIELDS["seq_len"].ui_hi,
+                                         ui_help="Longest sequence length (top row).")),
+        "y_count": Setting(21, replace(PHASE_FIELDS["y_count"], widget="slider", label="Rows", ui_hi=30,
+                                       ui_help="Log-spaced sequence lengths (rounded to whole steps; duplicates "
+                                               "merged).")),
+    },
+}
+Y_LIMITS = {axis: (own["y_min"].spec.lo, own["y_min"].spec.hi) for axis, own in Y_SETTINGS.items()}
 
 
 @dataclass(frozen=True)

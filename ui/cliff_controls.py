@@ -1,32 +1,48 @@
-"""The Loss cliff's controls: fields bound to URL query parameters, and what the widgets can show."""
+"""The Loss cliff's controls: fields bound to URL query parameters, and the sidebar drawn from the settings'
+declarations (core/cliff.py CLIFF_FIELDS)."""
 from __future__ import annotations
 
-from dataclasses import replace
+import streamlit as st
 
 from core.cliff import CLIFF_FIELDS, CliffConfig
 from core.config import FieldSpec
 from ui.page_state import PageState
-from ui.url import UrlField, nearest_option, round_to
+from ui.url import UrlField, url_field
+from ui.widgets import control, controls
 
 PAGE = "cliff"
 DEFAULTS = CliffConfig()
-RESOLUTIONS = [50, 100, 150, 200, 300, 400]
-LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0]
-MAX_STEPS = 200
-CLIP_STEP = 0.05
-
-
-# What the widgets can show; a URL value outside it gets a warning naming the allowed range.
-UI_SPECS = {
-    "resolution": (replace(CLIFF_FIELDS["resolution"], lo=RESOLUTIONS[0], hi=RESOLUTIONS[-1]),
-                   nearest_option(RESOLUTIONS)),
-    "steps": (replace(CLIFF_FIELDS["steps"], hi=MAX_STEPS), None),
-    "clip": (replace(CLIFF_FIELDS["clip"], lo=CLIP_STEP, hi=10.0, lo_open=False), round_to(CLIP_STEP)),
-    "target": (replace(CLIFF_FIELDS["target"], lo=0.01, lo_open=False), None),
-}
 SHOW = {"grad": "gradient norm", "loss": "loss"}
-FIELDS = ([UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (spec, None)))
-           for name, spec in CLIFF_FIELDS.items()]
-          + [UrlField("show", "grad", FieldSpec("choice", "Colour the surface by the gradient norm (log) or the loss.",
-                                                tuple(SHOW)))])
+# The page's own setting (not the experiment's): what colours the surface.
+SHOW_SPEC = FieldSpec("choice", "Colour the surface by the gradient norm (log) or the loss.", tuple(SHOW),
+                      widget="radio", label="Colour the surface by", option_labels=SHOW,
+                      ui_help="Gradient norm (log colour) shows the wall as a bright ridge; the loss shows the jump "
+                              "in E across it.")
+# Each field accepts what its control offers, a URL value outside it gets a warning naming the allowed range
+# (the learning rate accepts any valid rate: it joins the slider's).
+FIELDS = ([url_field(name, getattr(DEFAULTS, name), spec) for name, spec in CLIFF_FIELDS.items()]
+          + [UrlField("show", "grad", SHOW_SPEC)])
 STATE = PageState(PAGE, FIELDS)
+
+
+def _control(container, name: str, **overrides):
+    return control(container, CLIFF_FIELDS[name], STATE.key(name), **overrides)
+
+
+def cliff_controls(sb) -> None:
+    """The sidebar: the start and the step, the surface, the network, the colouring."""
+    sb.header("Start and step")
+    controls(sb, {name: CLIFF_FIELDS[name] for name in ("w0", "b0")}, STATE.key)
+    _control(sb, "lr")
+    _control(sb, "steps")
+    _control(sb, "clip")
+    sb.header("Surface")
+    c1, c2 = sb.columns(2)
+    for column, name in ((c1, "w_min"), (c2, "w_max"), (c1, "b_min"), (c2, "b_max")):
+        _control(column, name)
+    _control(sb, "resolution")
+    _control(sb, "seq_len")
+    with sb.expander("Network"):
+        _control(st, "x0")
+        _control(st, "target")
+    control(sb, SHOW_SPEC, STATE.key("show"))

@@ -1,51 +1,42 @@
 """The Phase diagram's controls: fields bound to URL query parameters, the y axes' own ranges, grid sizes that
-land on the Gradient flow page's slider values, and the link that opens a cell on that page."""
+land on the Gradient flow page's slider values, and the link that opens a cell on that page. Every control is
+declared in core/phase.py (PHASE_FIELDS, and each y axis's range and rows in Y_SETTINGS)."""
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 
-from core.phase import PHASE_FIELDS, PhaseConfig
-from ui.flow_controls import HIDDEN_SIZES, UI_MAX_INPUT_SCALE, UI_MAX_SEED, WEIGHT_SCALES
+from core.config import FieldSpec
+from core.phase import PHASE_FIELDS, Y_AXES, Y_LABELS, Y_SETTINGS, PhaseConfig  # noqa: F401 (Y_LABELS: the page's)
+from ui.flow_controls import UI_MAX_INPUT_SCALE, WEIGHT_SCALES  # noqa: F401 (UI_MAX_INPUT_SCALE: the tests')
 from ui.page_state import PageState
-from ui.url import UrlField, nearest_option, round_to
+from ui.url import nearest_option, url_field
 
 PAGE = "phase"
 DEFAULTS = PhaseConfig()
-INPUT_STEP = 0.05          # the Gradient flow page's input-scale slider step
-MAX_CELLS_PER_AXIS = 100
-# Every slider's maximum fits the phase-diagram budget with the others at their defaults (core/budget.py): the grid
-# keeps a T × cells × batch × H derivative tensor, so T, H and the batch stop at 1,000, 256 and 32, and the
-# sequence-length axis (every row padded to the longest T) at 30 rows.
-UI_MAX_SEQ_LEN = 1000
-UI_MAX_BATCH = 32
-UI_MAX_SEQ_LEN_ROWS = 30
-PHASE_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
-UI_Y_LIMITS = {"input_scale": (0.0, UI_MAX_INPUT_SCALE), "seq_len": (2.0, float(UI_MAX_SEQ_LEN))}
-Y_LABELS = {"input_scale": "input scale", "seq_len": "sequence length", "activation": "activation"}
+SHOWN = ["y_axis", "s_min", "s_max", "s_count", "y_min", "y_max", "y_count", "activation", "init",
+         "input_scale", "seq_len", "hidden", "batch", "seed"]
+NETWORK = ["activation", "init", "input_scale", "seq_len", "hidden", "batch", "seed"]   # but the one on the y axis
+Y_NAMES = ("y_min", "y_max", "y_count")
+# Every cell must open as the same configuration on the Gradient flow page, so the controls offer what its sliders
+# offer, and so does the URL (core/phase.py PHASE_FIELDS). The y range and rows are checked against the chosen
+# axis's controls after the link is read (ui/phase_state.py).
+FIELDS = [url_field(name, getattr(DEFAULTS, name), PHASE_FIELDS[name]) for name in SHOWN]
+STATE = PageState(PAGE, FIELDS)
+
+MAX_CELLS_PER_AXIS = PHASE_FIELDS["s_count"].hi
+UI_MAX_SEQ_LEN = PHASE_FIELDS["seq_len"].ui_range()[1]
+INPUT_STEP = Y_SETTINGS["input_scale"]["y_min"].spec.step          # rows on the input-scale slider's values
+UI_MAX_SEQ_LEN_ROWS = Y_SETTINGS["seq_len"]["y_count"].spec.ui_range()[1]
+UI_Y_LIMITS = {axis: own["y_min"].spec.ui_range() for axis, own in Y_SETTINGS.items()}
 # Each y axis has its own sensible range and rows, and keeps what the user chose for it in this session.
-Y_DEFAULTS = {"input_scale": (0.0, 3.0, 31), "seq_len": (10.0, 1000.0, 21), "activation": (0.0, 3.0, 31)}
+Y_DEFAULTS = {axis: tuple(Y_SETTINGS[axis][n].default if axis in Y_SETTINGS else getattr(DEFAULTS, n)
+                          for n in Y_NAMES) for axis in Y_AXES}
 AXIS_MEMORY = "_phase_axis_values"
 
 
-# Every cell must open as the same configuration on the Gradient flow page, so the controls offer what
-# its sliders offer: weight scales 10^(i/40) from 0.1 to 10, its hidden sizes, input scales in steps of 0.05.
-UI_SPECS = {
-    "s_min": (replace(PHASE_FIELDS["s_min"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
-    "s_max": (replace(PHASE_FIELDS["s_max"], lo=WEIGHT_SCALES[0], hi=WEIGHT_SCALES[-1]), nearest_option(WEIGHT_SCALES)),
-    "hidden": (replace(PHASE_FIELDS["hidden"], lo=PHASE_HIDDEN_SIZES[0], hi=PHASE_HIDDEN_SIZES[-1]),
-               nearest_option(PHASE_HIDDEN_SIZES)),
-    "seq_len": (replace(PHASE_FIELDS["seq_len"], hi=UI_MAX_SEQ_LEN), None),
-    "batch": (replace(PHASE_FIELDS["batch"], hi=UI_MAX_BATCH), None),
-    "input_scale": (replace(PHASE_FIELDS["input_scale"], hi=UI_MAX_INPUT_SCALE), round_to(INPUT_STEP)),
-    "seed": (replace(PHASE_FIELDS["seed"], hi=UI_MAX_SEED), None),
-}
-SHOWN = ["y_axis", "s_min", "s_max", "s_count", "y_min", "y_max", "y_count", "activation", "init",
-         "input_scale", "seq_len", "hidden", "batch", "seed"]
-FIELDS = [UrlField(name, getattr(DEFAULTS, name), *UI_SPECS.get(name, (PHASE_FIELDS[name], None))) for name in SHOWN]
-STATE = PageState(PAGE, FIELDS)
-Y_NAMES = ("y_min", "y_max", "y_count")
+def y_controls(y_axis: str) -> dict[str, FieldSpec]:
+    """The declarations of the y range's and rows' controls on this axis ({} for the activation axis)."""
+    return {name: setting.spec for name, setting in Y_SETTINGS.get(y_axis, {}).items()}
 
 
 def aligned_counts(span: int, most: int) -> list[int]:

@@ -52,6 +52,8 @@ def url_field(name: str, default, spec: FieldSpec) -> UrlField:
 
 
 def _snap(spec: FieldSpec):
+    if spec.ui_open:                                       # a value off the options joins them, unchanged
+        return None
     numbers = [o for o in spec.ui_options if o is not None]
     if numbers:
         if min(numbers) > 0:
@@ -59,7 +61,9 @@ def _snap(spec: FieldSpec):
         return lambda value: min(numbers, key=lambda o: abs(o - value))   # 0 is an option (e.g. off)
     if spec.kind == "float" and spec.fmt is not None:      # a typed number: to the digits it is shown with
         return round_to(10 ** -int(spec.fmt.rstrip("f").split(".")[1]))
-    if spec.kind == "float" and spec.step is not None:
+    # A slider's step is its grid; a number input's is only how far its arrows move, and it keeps any value typed
+    # in (e.g. the Loss cliff's start point, which a click on the surface sets to three decimals).
+    if spec.kind == "float" and spec.step is not None and spec.widget != "number_input":
         return round_to(spec.step)
     return None
 
