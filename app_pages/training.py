@@ -361,7 +361,7 @@ def live():
 # on its way when Pause was pressed) then names a fragment the new run did not register, and the server drops it
 # on arrival. With one id for every state, such a tick arriving just as that full run ends makes Streamlit 1.67
 # start a new run and drop the end of the full one (its last deltas, and the timer it set), so the page kept
-# stale buttons and stopped ticking (benchmarks/streamlit_client.py, module notes).
+# stale buttons and stopped ticking (harness/streamlit_client.py, module notes).
 phase = "running" if running else "finishing" if finishing else "idle"
 live.__qualname__ = live.__name__ = f"live_{phase}"
 st.fragment(live, run_every=None if phase == "idle" else tick)()

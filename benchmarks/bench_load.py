@@ -6,7 +6,7 @@ Run: .venv/bin/python benchmarks/bench_load.py [--users 1,10,30] [--setups one,t
      --snapshot runs the servers on a copy of the committed HEAD (while someone edits the working tree);
      --verbose prints every student (and, for a timeout, how long its stream had been silent).
 
-Each student is a protocol-level client (benchmarks/streamlit_client.py: Streamlit's own WebSocket protocol
+Each student is a protocol-level client (harness/streamlit_client.py: Streamlit's own WebSocket protocol
 and protobufs, no browser), on loopback only, and follows a classroom path: arrive (arrivals `--stagger` s
 apart), load the page's HTML (GET /, which through the balancer sets the GFLSRV stickiness cookie that the
 stream then carries), open Gradient flow, move the "Weight scale s" select_slider `--moves` times with a
@@ -66,9 +66,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from benchmarks.streamlit_client import StreamlitSession  # noqa: E402
 from deploy.local_haproxy import start_local_balancer  # noqa: E402
 from deploy.local_haproxy import stop as stop_balancer
+from harness.streamlit_client import StreamlitSession  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 MAX_USERS = 60                     # bounded: one process drives them all on a 2-core machine
