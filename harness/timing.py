@@ -75,7 +75,7 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[dict[str, Any]]) -> str:
     """A fixed-width text table: `columns` are (header, row key, decimals; -1: as text); a header starting with
-    "|" opens a group. Numbers are right-aligned with fmt, text left-aligned."""
+    "|" opens a group. Numbers are right-aligned (fmt), text left-aligned."""
     cells = [[c[0].lstrip("|") for c in columns]]
     for r in rows:
         cells.append([str(r[key]) if digits < 0 else fmt(r[key], digits) for _, key, digits in columns])
@@ -84,7 +84,7 @@ def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[dict[str, Any]
     for k, line in enumerate(cells):
         parts = []
         for j, (header, _, digits) in enumerate(columns):
-            text = line[j].ljust(widths[j]) if digits < 0 and k else line[j].rjust(widths[j])
+            text = line[j].ljust(widths[j]) if digits < 0 else line[j].rjust(widths[j])
             parts.append(("| " if header.startswith("|") else "") + text)
         lines.append(" ".join(parts))
         if k == 0:
