@@ -351,7 +351,7 @@ def downloads(histories: list[History], run_labels: list[str]) -> None:
 # fragment the new run did not register, and the server drops it on arrival. With one id for every state, such a
 # tick arriving just as that full run ends makes Streamlit 1.67 start a new run and drop the end of the full one
 # (its last deltas, and the timer it set), so the page kept stale buttons and stopped ticking
-# (benchmarks/streamlit_client.py, module notes).
+# (harness/streamlit_client.py, module notes).
 def live_running(view: LiveView) -> None:
     live_area(view)
 

@@ -14,9 +14,7 @@ the per-step curves cost, without the Lyapunov loop).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
 from core.inspect import _curve, _unroll, architecture_of, inspect  # noqa: E402
+from harness.timing import median_times  # noqa: E402
 
 CASES = [  # (label, module factory, target)
     ("LSTM 2 layers", lambda: torch.nn.LSTM(256, 256, 2), 2.0),
@@ -34,20 +33,6 @@ CASES = [  # (label, module factory, target)
     ("LSTM 2 layers proj 128", lambda: torch.nn.LSTM(256, 256, 2, proj_size=128), 2.0),
 ]
 T, B = 256, 8
-
-
-def median_times(fns, repeats: int) -> list[float]:
-    """Median seconds of each function, run in turn within every repeat (a slow spell of a shared machine hits
-    them alike)."""
-    for fn in fns:
-        fn()                                 # warm-up
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, out in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 def plain(module, x, v, flush=False):

@@ -21,8 +21,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]     # core (imported by conftest), conftest
-from conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_for_app_idle
+sys.path.insert(0, str(ROOT))
+from harness.browser import launch_chromium, wait_for_app_idle
+from harness.server import loadavg, streamlit_server, wait_for_load
+from harness.timing import percentile, summary
 
 TARGET_RATIO = 1.3          # app median / floor median
 TARGET_MS = 300             # issue #2: the app's median on its own
@@ -75,26 +77,10 @@ class Subject:
         self.context.close()
 
 
-def p90(times: list[float]) -> float:
-    return statistics.quantiles(times, n=10, method="inclusive")[8] if len(times) > 1 else times[0]
-
-
-def summary(times: list[float]) -> str:
-    return (f"n={len(times)}  median {statistics.median(times):6.0f} ms  p90 {p90(times):6.0f} ms  "
-            f"min {min(times):5.0f} ms  max {max(times):5.0f} ms")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "0 n/a n/a"
-
-
 def measure(app_base: str, floor_base: str, steps: int, block: int, warmup: int) -> tuple[Subject, Subject]:
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             app = Subject("app", browser, app_base + "/gradient-flow", "Weight scale s")
             floor = Subject("floor", browser, floor_base + "/", "Floor scale")
@@ -126,11 +112,7 @@ def main():
     if args.steps < 1 or args.block < 1 or args.warmup < 0:
         parser.error("--steps and --block must be >= 1, --warmup >= 0")
     if args.max_load is not None:
-        deadline = time.monotonic() + args.max_wait
-        while float(loadavg().split()[0]) > args.max_load and time.monotonic() < deadline:
-            time.sleep(15)
-        if float(loadavg().split()[0]) > args.max_load:
-            print(f"warning: load average {loadavg()} still above {args.max_load}: the numbers will be noisy")
+        wait_for_load(args.max_load, args.max_wait)
     load_before = loadavg()
     app_env = {**os.environ, "GFL_TORCH_THREADS": "1"}       # the app's thread policy (core/runtime.py)
     with ExitStack() as servers:                              # each server stopped by its own PID on exit
@@ -138,12 +120,13 @@ def main():
         floor_base = servers.enter_context(streamlit_server(FLOOR_APP))
         app, floor = measure(app_base, floor_base, args.steps, args.block, args.warmup)
     ratio = statistics.median(app.times) / statistics.median(floor.times)
+    ratio_p90 = percentile(app.times, 0.9) / percentile(floor.times, 0.9)
     print(f"slider -> chart latency, Chromium, interleaved rounds of {args.block} presses, "
           f"{args.warmup} warm-up presses each (load avg before {load_before}, after {loadavg()})")
     print(f"  app   (Gradient flow page, weight scale s):         {summary(app.times)}")
     print(f"  floor (select_slider + 100-point log-y line chart): {summary(floor.times)}")
     print(f"  ratio app/floor: median {ratio:.2f} (target <= {TARGET_RATIO}: "
-          f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}), p90 {p90(app.times) / p90(floor.times):.2f}")
+          f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}), p90 {ratio_p90:.2f}")
     print(f"  app median / {TARGET_MS} ms target = {statistics.median(app.times) / TARGET_MS:.2f}")
 
 

@@ -23,9 +23,11 @@ import torch
 os.environ.setdefault("GFL_BUDGET_SCALE", "4")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.bench_training import plain_step_fn  # noqa: E402
 from core import floss  # noqa: E402
 from core.tasks import TASKS  # noqa: E402
-from core.training import Batches, Model, TrainConfig, Trainer  # noqa: E402
+from core.training import Batches, TrainConfig, Trainer  # noqa: E402
+from harness.timing import interleaved  # noqa: E402
 
 CELLS = ("rnn", "lstm", "gru", "lru", "mingru")
 SUCCESS = 0.9
@@ -103,34 +105,16 @@ def bench_xor(args) -> None:
         print("            accuracies: " + " ".join(f"{a:.2f}" for a in acc))
 
 
-def plain_loop(cfg: TrainConfig):
-    model = Model(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
-    def step(x, y):
-        opt.zero_grad()
-        torch.nn.functional.mse_loss(model(x)[-1], y).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-    return step
-
-
 def bench_cost(steps: int) -> None:
     print(f"flossing step (K 16) / plain step, H 64, T 100, batch 64, adding task, {steps} interleaved steps, medians")
     for cell in ("rnn", "lstm", "gru", "lru", "mingru"):
         cfg = TrainConfig(cell=cell, seq_len=100, hidden=64, batch=64, probe_every=10_000)
         runs = {"plain": Trainer(cfg).step, "floss": Trainer(TrainConfig(**{**cfg.to_dict(), "floss_k": 16})).step,
-                "torch": plain_loop(cfg)}
+                "torch": plain_step_fn(cfg)}
         batches = [Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next() for _ in range(10)]
-        times = {name: [] for name in runs}
-        for i in range(steps + 3):
-            x, y = batches[i % len(batches)]
-            for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
-                t = time.perf_counter()
-                runs[name](x, y)
-                if i >= 3:
-                    times[name].append(time.perf_counter() - t)
-        med = {name: statistics.median(v) for name, v in times.items()}
+        times = interleaved(list(runs.values()), steps, warmup=3, alternate=True,
+                            inputs=lambda i: batches[i % len(batches)])
+        med = {name: statistics.median(t) for name, t in zip(runs, times)}
         estimate = floss.cost(cell, 100, 64, 16, floss.FLOSS_SEQUENCES).seconds
         print(f"  {cell:6s}: plain {med['plain'] * 1e3:6.1f} ms, flossing {med['floss'] * 1e3:6.1f} ms, ratio "
               f"{med['floss'] / med['plain']:.2f} (target <= 2); plain PyTorch loop {med['torch'] * 1e3:6.1f} ms "

@@ -6,7 +6,7 @@ Run: .venv/bin/python benchmarks/bench_load.py [--users 1,10,30] [--setups one,t
      --snapshot runs the servers on a copy of the committed HEAD (while someone edits the working tree);
      --verbose prints every student (and, for a timeout, how long its stream had been silent).
 
-Each student is a protocol-level client (benchmarks/streamlit_client.py: Streamlit's own WebSocket protocol
+Each student is a protocol-level client (harness/streamlit_client.py: Streamlit's own WebSocket protocol
 and protobufs, no browser), on loopback only, and follows a classroom path: arrive (arrivals `--stagger` s
 apart), load the page's HTML (GET /, which through the balancer sets the GFLSRV stickiness cookie that the
 stream then carries), open Gradient flow, move the "Weight scale s" select_slider `--moves` times with a
@@ -18,8 +18,8 @@ Set-ups, each started fresh for every N, with GFL_TORCH_THREADS=1 as deploy/ run
        one per core);
   two: two processes behind HAProxy started from deploy/haproxy.cfg (deploy/local_haproxy.py), each with its
        share of the cores as heavy-job slots (GFL_HEAVY_SLOTS = cores / 2, at least 1), as deploy/compose.yaml
-       gives each replica GFL_HEAVY_SLOTS = its CPU limit. (With the app's default each process would run a
-       job per core, twice as many jobs as cores: measured at N = 10, 128 steps/s in total against 147.)
+       gives each replica GFL_HEAVY_SLOTS = its CPU limit (with the app's default each process would run a
+       job per core, twice as many jobs as cores: README, "Serving a class").
 
 Measured per (set-up, N):
   slider p50/p95   seconds from the rerun request to the first plotly_chart delta of the run it started
@@ -30,11 +30,12 @@ Measured per (set-up, N):
                    mean and minimum over students, and their sum (the server's training throughput);
   health p50/max   GET /_stcore/health every ~0.5 s through the URL the students use;
   errors           failed GET / or WebSocket connections, timeouts, closed streams, exception elements, lost or
-                   interrupted runs (benchmarks/streamlit_client.py, module notes), failed health checks, streams
+                   interrupted runs (harness/streamlit_client.py, module notes), failed health checks, streams
                    the balancer did not route by their cookie, and tracebacks in the servers' logs (a student
                    that trained 0 steps in the window is reported as starved, not as an error);
-  CPU              cores used by the server processes (and HAProxy) and by this load generator over the run;
-                   they share the same machine, so the generator's share is load the servers do not get.
+  CPU              cores used by the server processes (and HAProxy), by this load generator and by other
+                   processes over the run: on one machine, the generator's share is load the servers do not get;
+  wait%            share of the window in which a student's page said it waited for a free worker (admission).
 
 Targets (issue): 0 errors at N = 30; at N = 10 the slider p50 <= 2x the one at N = 1; two processes >= 1.5x the
 one-process training throughput. Every server is stopped by its own PID; every phase has a deadline.
@@ -48,75 +49,37 @@ import math
 import os
 import random
 import re
-import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from contextlib import ExitStack, suppress
+from collections import Counter
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-from benchmarks.streamlit_client import StreamlitSession  # noqa: E402
-from deploy.local_haproxy import start_local_balancer  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from deploy.local_haproxy import start_local_balancer
 from deploy.local_haproxy import stop as stop_balancer
+from harness import server
+from harness.server import LOOPBACK, CpuMeter, HealthPoller, RssSampler, free_port, stop_process, wait_healthy
+from harness.streamlit_client import StreamlitSession, plotly_values
+from harness.timing import fmt, table
+from harness.timing import percentile as pct
 
-LOOPBACK = "127.0.0.1"
 MAX_USERS = 60                     # bounded: one process drives them all on a 2-core machine
 SLIDER = "Weight scale s"
 STICKY_COOKIE = "GFLSRV"           # deploy/haproxy.cfg: cookie GFLSRV insert indirect ...
 STEP_RE = re.compile(r"\bstep\W{0,4}(\d+)", re.IGNORECASE)    # "**training…** · step **123** · 20 steps/s ..."
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback: never through a proxy
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------------------------- servers ----
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def http_get(url: str, timeout: float) -> tuple[bytes, list[str]]:
-    """Body and Set-Cookie headers of a GET on loopback."""
-    with HTTP.open(url, timeout=timeout) as resp:
-        return resp.read(), resp.headers.get_all("Set-Cookie") or []
-
-
-def wait_healthy(base: str, deadline_s: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        with suppress(OSError):
-            if http_get(base + "/_stcore/health", timeout=2)[0] == b"ok":
-                return
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{base}: streamlit exited with status {proc.returncode}")
-        time.sleep(0.25)
-    raise TimeoutError(f"{base} was not healthy within {deadline_s:.0f} s")
-
-
 APP_DIR = ROOT                     # where the servers run app.py: the working tree, or a snapshot of HEAD
-
-
-def snapshot_head(into: Path) -> str:
-    """Extract the committed tree at HEAD into `into` (git archive; the working tree is left alone); its commit."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=True, timeout=10).stdout.strip()
-    into.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True,
-                             timeout=60).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
-    return commit
 
 
 def slots_for(backends: int, heavy_slots: int | None) -> int | None:
@@ -129,48 +92,23 @@ def slots_for(backends: int, heavy_slots: int | None) -> int | None:
     return max(1, len(os.sched_getaffinity(0)) // backends)
 
 
-def start_server(port: int, log_path: Path, heavy_slots: int | None = None) -> subprocess.Popen:
-    """`streamlit run app.py` as the deployment runs it (one torch thread), output to log_path."""
+@contextmanager
+def app_servers(logs: list[Path], heavy_slots: int | None, args: argparse.Namespace):
+    """One `streamlit run app.py` per log file, on free ports, as the deployment runs it (one torch thread), each
+    healthy and warmed up; yields [(process, base URL)] and stops every one by its own PID on the way out."""
     env = {**os.environ, "GFL_TORCH_THREADS": "1"}
     if heavy_slots is not None:
         env["GFL_HEAVY_SLOTS"] = str(heavy_slots)
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", "--server.port", str(port)],
-            cwd=APP_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """Stop one process we started, by its own PID."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every process on the machine has used (all cores), from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:3]) + sum(fields[5:8])) / CLK_TCK        # user nice system, irq softirq steal
-
-
-def self_cpu_seconds() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+    with ExitStack() as stack:
+        started = []
+        for log in logs:
+            started.append(server.start_streamlit("app.py", cwd=APP_DIR, env=env, log=log))
+            stack.callback(stop_process, started[-1][0])
+        for proc, base in started:
+            wait_healthy(base, args.start_timeout, proc)
+        for _, base in started:
+            asyncio.run(asyncio.wait_for(warm_up(base, args.request_timeout), args.start_timeout))
+        yield started
 
 
 async def warm_up(base: str, timeout: float) -> None:
@@ -183,36 +121,6 @@ async def warm_up(base: str, timeout: float) -> None:
         await s.switch_page("training", timeout=timeout)
         with suppress(LookupError, TypeError):          # an admission queue may rename or hide it: not needed
             await s.click("Step", timeout=timeout)
-
-
-# ---------------------------------------------------------------------------------------------- monitors ----
-
-class HealthPoller(threading.Thread):
-    """GET /_stcore/health every `interval` s in a thread of its own (not the students' event loop)."""
-
-    def __init__(self, base: str, interval: float = 0.5, timeout: float = 10.0):
-        super().__init__(daemon=True)
-        self.url, self.interval, self.timeout = base + "/_stcore/health", interval, timeout
-        self.latencies: list[float] = []
-        self.failures: list[str] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            t0 = time.perf_counter()
-            try:
-                body = http_get(self.url, self.timeout)[0]
-                if body == b"ok":
-                    self.latencies.append(time.perf_counter() - t0)
-                else:
-                    self.failures.append(f"body {body[:40]!r}")
-            except Exception as exc:                      # noqa: BLE001 -- every failure is a data point
-                self.failures.append(f"{type(exc).__name__}: {exc}"[:120])
-            self._halt.wait(max(0.0, self.interval - (time.perf_counter() - t0)))
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=self.timeout + 5)
 
 
 # ---------------------------------------------------------------------------------------------- students ----
@@ -230,7 +138,7 @@ class Student:
     waiting_share: float | None = None
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    lost_runs: int = 0                 # the session's count (benchmarks/streamlit_client.py, module notes)
+    lost_runs: int = 0                 # the session's count (harness/streamlit_client.py, module notes)
     interrupted: int = 0               # requests of ours whose run's end a fragment run cut off
     exceptions: list[str] = field(default_factory=list)
 
@@ -269,19 +177,12 @@ def step_count(s: StreamlitSession) -> int | None:
     for body in [b for b in bodies if "steps/s" in b] + [b for b in bodies if "steps/s" not in b and "**" in b]:
         if (m := STEP_RE.search(body)):
             return int(m.group(1))
-    for e in s.elements("bidi_component"):
+    for e in s.elements("bidi_component"):                # the app's live charts
         with suppress(Exception):
-            data = json.loads(e.bidi_component.json)
-            figure = json.loads(data["figure"])
-            if "loss" not in json.dumps(figure.get("layout", {}).get("title", "")).lower():
-                continue
-            xs = figure["data"][0]["x"]
-            if isinstance(xs, dict):                      # Plotly's typed array
-                import base64
-
-                import numpy as np
-                xs = np.frombuffer(base64.b64decode(xs["bdata"]), dtype=xs["dtype"]).tolist()
-            return int(max(xs)) if xs else 0
+            figure = json.loads(json.loads(e.bidi_component.json)["figure"])
+            if "loss" in json.dumps(figure.get("layout", {}).get("title", "")).lower():
+                xs = plotly_values(figure["data"][0]["x"])
+                return int(max(xs)) if xs else 0
     return None
 
 
@@ -296,9 +197,26 @@ def steps_at(samples: list[tuple[float, int]], t: float) -> int | None:
     return seen[-1] if seen else None
 
 
+def steps_per_s(samples: list[tuple[float, int]], w0: float, w1: float) -> float | None:
+    """Training steps per second between w0 and w1, from the step counts seen (None if either end is unknown)."""
+    a, b = steps_at(samples, w0), steps_at(samples, w1)
+    return None if a is None or b is None else (b - a) / (w1 - w0)
+
+
+async def sample_steps(s: StreamlitSession, st: Student, until: Any, every: float) -> None:
+    """Read the step count (and whether the page says it waits for a worker) every `every` s until until()."""
+    while not until():
+        if (step := step_count(s)) is not None:
+            st.samples.append((time.perf_counter(), step))
+        st.waiting.append((time.perf_counter(), is_waiting(s)))
+        await asyncio.sleep(every)
+    if (step := step_count(s)) is not None:
+        st.samples.append((time.perf_counter(), step))
+
+
 async def page_cookie(base: str, timeout: float) -> dict[str, str] | None:
     """GET / as a browser loads the app's HTML; the balancer's GFLSRV cookie, as a Cookie header (or None)."""
-    body, set_cookies = await asyncio.to_thread(http_get, base + "/", timeout)
+    body, set_cookies = await asyncio.to_thread(server.http_get, base + "/", timeout)
     if b"<html" not in body.lower()[:2000] and b"<!doctype" not in body.lower()[:200]:
         raise RuntimeError("GET / did not return the app's HTML")
     jar = SimpleCookie()
@@ -348,11 +266,9 @@ async def run_student(st: Student, base: str, shared: Shared, args: argparse.Nam
                         st.sliders.append((t.chart if t.chart is not None else t.finished, t.finished, busy))
                 await asyncio.sleep(rng.uniform(*args.think))
                 st.phase = "open Training lab"
-                t = await s.switch_page("training", timeout=timeout)
-                check(st, "open training", t)
+                check(st, "open training", await s.switch_page("training", timeout=timeout))
                 st.phase = "Start"
-                t = await s.click("Start", timeout=timeout)
-                check(st, "Start", t)
+                check(st, "Start", await s.click("Start", timeout=timeout))
                 st.train_start = time.perf_counter()
                 if (step := step_count(s)) is not None:      # the count as the Start run drew it
                     st.samples.append((st.train_start, step))
@@ -361,20 +277,11 @@ async def run_student(st: Student, base: str, shared: Shared, args: argparse.Nam
                 shared.settle()
                 st.phase = "training"
                 # Keep training until every student has trained together for train_seconds (bounded).
-                hard_end = time.perf_counter() + args.start_deadline + args.train_seconds
-                while time.perf_counter() < hard_end:
-                    if (step := step_count(s)) is not None:
-                        st.samples.append((time.perf_counter(), step))
-                    st.waiting.append((time.perf_counter(), is_waiting(s)))
-                    if shared.window_start is not None and \
-                            time.perf_counter() >= shared.window_start + args.train_seconds:
-                        break
-                    await asyncio.sleep(args.sample_every)
-                if (step := step_count(s)) is not None:
-                    st.samples.append((time.perf_counter(), step))
+                end = time.perf_counter() + args.start_deadline + args.train_seconds
+                await sample_steps(s, st, lambda: time.perf_counter() >= min(end, (shared.window_start or end)
+                                                                             + args.train_seconds), args.sample_every)
                 st.phase = "Pause"
-                t = await s.click("Pause", timeout=timeout)
-                check(st, "Pause", t)
+                check(st, "Pause", await s.click("Pause", timeout=timeout))
                 shared.training -= 1
                 if not st.samples:
                     st.errors.append("no step count on the Training lab")
@@ -387,8 +294,6 @@ async def run_student(st: Student, base: str, shared: Shared, args: argparse.Nam
         if session is not None:                   # what the stream looked like: for the notes, not the table
             st.notes.append(f"timeout in {st.phase}: last message {time.perf_counter() - session.last_message_at:.1f}"
                             f" s before, server says script running: {session.script_is_running}")
-    except (ConnectionError, OSError) as exc:
-        st.errors.append(f"{type(exc).__name__} in {st.phase}: {exc}"[:160])
     except Exception as exc:                                  # noqa: BLE001 -- reported, never hides the others
         st.errors.append(f"{type(exc).__name__} in {st.phase}: {exc}"[:160])
     finally:
@@ -399,17 +304,6 @@ async def run_student(st: Student, base: str, shared: Shared, args: argparse.Nam
 
 
 # ------------------------------------------------------------------------------------------------- a run ----
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
-
-
-def traceback_count(paths: list[Path]) -> int:
-    return sum(p.read_text(errors="replace").count("Traceback (most recent call last)") for p in paths if p.exists())
-
 
 def backend_split(log_path: Path) -> tuple[dict[str, int], int]:
     """WebSocket streams per backend, from HAProxy's log (one line per stream, logged when it closes), and how
@@ -443,80 +337,43 @@ async def drive(base: str, n: int, args: argparse.Namespace, expect_cookie: bool
         for st in students:
             inside = [w for t, w in st.waiting if w0 <= t <= w1]
             st.waiting_share = sum(inside) / len(inside) if inside else None
-            a, b = steps_at(st.samples, w0), steps_at(st.samples, w1)
-            last = st.samples[-1][0] if st.samples else 0
-            if a is not None and b is not None and last >= w1 - 2 * args.sample_every:
-                st.steps_per_s = (b - a) / (w1 - w0)
+            if st.samples and st.samples[-1][0] >= w1 - 2 * args.sample_every:
+                st.steps_per_s = steps_per_s(st.samples, w0, w1)
     return students
 
 
 def run_setup(setup: str, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Start the set-up fresh, drive n students through it, stop everything by PID; the row of the table."""
     backends = 1 if setup == "one" else 2
-    procs: list[subprocess.Popen] = []
-    logs: list[Path] = []
-    lb = None
-    poller = None
+    logs = [workdir / f"{setup}-{n}-server{i + 1}.log" for i in range(backends)]
     row: dict[str, Any] = {"setup": setup, "n": n}
-    try:
-        ports = [free_port() for _ in range(backends)]
-        for i, port in enumerate(ports):
-            logs.append(workdir / f"{setup}-{n}-server{i + 1}.log")
-            procs.append(start_server(port, logs[-1], slots_for(backends, args.heavy_slots)))
-        for proc, port in zip(procs, ports):
-            wait_healthy(f"http://{LOOPBACK}:{port}", args.start_timeout, proc)
-        for port in ports:
-            asyncio.run(asyncio.wait_for(warm_up(f"http://{LOOPBACK}:{port}", args.request_timeout),
-                                         args.start_timeout))
+    lb = None
+    # each clean-up step on its own (ExitStack), so one failing cannot leave a process behind
+    with app_servers(logs, slots_for(backends, args.heavy_slots), args) as started, ExitStack() as stack:
+        base = started[0][1]
         if setup == "two":
             listen = free_port()
-            lb = start_local_balancer(ports, listen, workdir=workdir / f"haproxy-{n}")
+            lb = start_local_balancer([urlsplit(b).port for _, b in started], listen, workdir=workdir / f"haproxy-{n}")
+            stack.callback(stop_balancer, lb, keep_files=True)
             base = f"http://{LOOPBACK}:{listen}"
             wait_healthy(base, args.start_timeout)
-        else:
-            base = f"http://{LOOPBACK}:{ports[0]}"
-        watched = [p.pid for p in procs] + ([lb.pid] if lb is not None else [])
-        cpu0, self0, busy0 = sum(map(cpu_seconds, watched)), self_cpu_seconds(), machine_busy_seconds()
-        t0 = time.perf_counter()
-        poller = HealthPoller(base)
-        poller.start()
-        students = asyncio.run(drive(base, n, args, expect_cookie=setup == "two"))
-        poller.stop()
-        wall = time.perf_counter() - t0
-        row["server_cpu"] = (sum(map(cpu_seconds, watched)) - cpu0) / wall
-        row["client_cpu"] = (self_cpu_seconds() - self0) / wall
-        row["other_cpu"] = max(0.0, (machine_busy_seconds() - busy0) / wall - row["server_cpu"] - row["client_cpu"])
-        row["wall"] = wall
-    finally:                        # each clean-up step on its own, so one failing cannot leave a process behind
-        with ExitStack() as cleanup:
-            for proc in procs:
-                cleanup.callback(stop_process, proc)
-            if lb is not None:
-                cleanup.callback(stop_balancer, lb, keep_files=True)
-            if poller is not None:
-                cleanup.callback(poller.stop)
+        cpu = CpuMeter([p.pid for p, _ in started] + ([lb.pid] if lb is not None else []))
+        with HealthPoller(base) as poller:
+            students = asyncio.run(drive(base, n, args, expect_cookie=setup == "two"))
+        row.update(cpu.read())
     # --- the row ---
     chart = [c for st in students for c, _, _ in st.sliders]
     busy = [c for st in students for c, _, b in st.sliders if b]
     calm = [c for st in students for c, _, b in st.sliders if not b]
     rates = [st.steps_per_s for st in students if st.steps_per_s is not None]
-    errors: dict[str, int] = {}
-    for st in students:
-        for e in st.errors:
-            key = re.sub(r"\d+(\.\d+)?", "#", e)[:70]
-            errors[key] = errors.get(key, 0) + 1
-        if (unseen := st.lost_runs - st.interrupted) > 0:
-            errors["lost run (no request of ours waiting)"] = errors.get("lost run (no request of ours waiting)",
-                                                                        0) + unseen
-        for e in st.exceptions:
-            errors[f"exception element: {e[:50]}"] = errors.get(f"exception element: {e[:50]}", 0) + 1
-    if poller.failures:
-        errors["health check failed"] = len(poller.failures)
-    if (tb := traceback_count(logs)):
-        errors["traceback in a server log"] = tb
+    errors = Counter(re.sub(r"\d+(\.\d+)?", "#", e)[:70] for st in students for e in st.errors)
+    errors.update(f"exception element: {e[:50]}" for st in students for e in st.exceptions)
     split, unsticky = backend_split(lb.log_path) if lb is not None else ({}, 0)
-    if unsticky:
-        errors["stream not routed by its GFLSRV cookie"] = unsticky
+    errors.update({"lost run (no request of ours waiting)": sum(max(0, st.lost_runs - st.interrupted)
+                                                                for st in students),
+                   "health check failed": len(poller.failures), "stream not routed by its GFLSRV cookie": unsticky,
+                   "traceback in a server log": server.traceback_count(logs)})
+    errors = +errors                                          # only the kinds that occurred
     row.update(
         slider_p50=pct(chart, 0.5), slider_p95=pct(chart, 0.95), slider_n=len(chart),
         slider_busy_p50=pct(busy, 0.5), slider_busy_n=len(busy), slider_calm_p50=pct(calm, 0.5),
@@ -528,7 +385,7 @@ def run_setup(setup: str, n: int, args: argparse.Namespace, workdir: Path) -> di
                                                         if st.waiting_share is not None]) else math.nan,
         health_p50=pct(poller.latencies, 0.5), health_max=max(poller.latencies, default=math.nan),
         health_n=len(poller.latencies) + len(poller.failures),
-        errors=sum(errors.values()), error_kinds=errors,
+        errors=sum(errors.values()), error_kinds=dict(errors),
         split=split,
     )
     if args.verbose:
@@ -540,26 +397,21 @@ def run_setup(setup: str, n: int, args: argparse.Namespace, workdir: Path) -> di
 
 # ----------------------------------------------------------------------------------------------- report ----
 
-def fmt(x: float, digits: int = 3) -> str:
-    return "   -" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+LOAD_COLUMNS = [("setup", "setup", -1), ("N", "n", 0), ("|slider p50", "slider_p50", 3), ("p95", "slider_p95", 3),
+                ("calm p50", "slider_calm_p50", 3), ("busy p50", "slider_busy_p50", 3),
+                ("|steps/s/student", "steps_mean", 1), ("min", "steps_min", 1), ("total", "steps_total", 1),
+                ("|health p50", "health_p50", 3), ("max", "health_max", 3), ("|errors", "errors", 0),
+                ("|srv CPU", "server_cpu", 2), ("gen CPU", "client_cpu", 2), ("other", "other_cpu", 2),
+                ("|wait%", "wait", 0)]
+HOSTILE_COLUMNS = [("case", "case", -1), ("steps/s mean", "steps_mean", 1), ("min", "steps_min", 1),
+                   ("vs alone %", "share", 0), ("phase s", "phase_s", 2), ("health p50 ms", "health_p50_ms", 0),
+                   ("p99 ms", "health_p99_ms", 0), ("RSS MB", "rss_mb", 0), ("attacks", "attacks", 0),
+                   ("errors", "errors", 0)]
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'setup':5} {'N':>3} | {'slider p50':>10} {'p95':>6} {'calm p50':>8} {'busy p50':>8} | "
-            f"{'steps/s/student':>15} {'min':>5} {'total':>6} | {'health p50':>10} {'max':>6} | {'errors':>6} | "
-            f"{'srv CPU':>7} {'gen CPU':>7} {'other':>5} | {'wait%':>5}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['setup']:5} {r['n']:>3} | {fmt(r['slider_p50']):>10} {fmt(r['slider_p95']):>6} "
-              f"{fmt(r['slider_calm_p50']):>8} {fmt(r['slider_busy_p50']):>8} | {fmt(r['steps_mean'], 1):>15} "
-              f"{fmt(r['steps_min'], 1):>5} {fmt(r['steps_total'], 1):>6} | {fmt(r['health_p50']):>10} "
-              f"{fmt(r['health_max']):>6} | {r['errors']:>6} | {fmt(r['server_cpu'], 2):>7} "
-              f"{fmt(r['client_cpu'], 2):>7} {fmt(r['other_cpu'], 2):>5} | {fmt(100 * r['waiting'], 0):>5}")
-    print("slider: s from request to the first chart delta (calm: nobody else training; busy: someone was); "
-          "steps/s: over the window in which all students trained;\nhealth in s; CPU in cores (2 on this machine): "
-          "servers (+HAProxy), this load generator, other processes on the machine;\nwait%: share of the "
-          "training window in which a student's page said it was waiting for a free worker (admission control).")
+    print(table(LOAD_COLUMNS, [{**r, "wait": 100 * r["waiting"]} for r in rows]))
+    print(__doc__[__doc__.index("Measured per"):__doc__.index("Targets (issue)")].rstrip())
     for r in rows:
         extra = []
         if r["error_kinds"]:
@@ -574,45 +426,23 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"  {r['setup']} N={r['n']}: " + " | ".join(extra))
 
 
-APP_TREES = ["app.py", "app_pages", "ui", "core"]
-
-
-def code_version() -> str:
-    """HEAD, how many app files differ from it, and the newest modification time of the app's code."""
-    def git(*cmd: str) -> str:
-        out = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
-        return out.stdout.strip() if out.returncode == 0 else "?"
-    dirty = git("status", "--porcelain", "--", *APP_TREES)
-    return f"{git('rev-parse', '--short', 'HEAD')} ({len(dirty.splitlines()) if dirty else 0} app files modified)"
-
-
-def code_mtime() -> float:
-    paths = [ROOT / "app.py", *[p for d in APP_TREES[1:] for p in (ROOT / d).rglob("*.py")]]
-    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
-
-
 def print_targets(rows: list[dict[str, Any]]) -> None:
-    by = {(r["setup"], r["n"]): r for r in rows}
-    ns = sorted({r["n"] for r in rows})
+    by, ns = {(r["setup"], r["n"]): r for r in rows}, sorted({r["n"] for r in rows})
     print("\nTargets:")
-    top = max(ns)
-    for setup in ("one", "two"):
-        if (setup, top) in by:
-            e = by[(setup, top)]["errors"]
-            print(f"  0 errors at N = {top} ({setup}): {e} -> {'MET' if e == 0 else 'NOT MET'}"
-                  + ("" if top == 30 else "  (target is stated for N = 30)"))
-    for setup in ("one", "two"):
-        if (setup, 1) in by and (setup, 10) in by:
-            a, b = by[(setup, 1)]["slider_p50"], by[(setup, 10)]["slider_p50"]
-            print(f"  slider p50 N=10 <= 2 x N=1 ({setup}): {b:.3f} / {a:.3f} = {b / a:.2f}x -> "
-                  f"{'MET' if b <= 2 * a else 'NOT MET'}")
-    for n in ns:
-        if ("one", n) in by and ("two", n) in by:
-            a, b = by[("one", n)]["steps_total"], by[("two", n)]["steps_total"]
-            ratio = b / a if a and not math.isnan(a) and not math.isnan(b) else math.nan
-            verdict = "MET" if ratio >= 1.5 else "NOT MET"
-            print(f"  training throughput two/one at N={n}: {fmt(b, 1)} / {fmt(a, 1)} steps/s = {fmt(ratio, 2)}x -> "
-                  f"{verdict}" + ("  (one student uses one process: not expected to scale)" if n == 1 else ""))
+    for setup in [s for s in ("one", "two") if (s, ns[-1]) in by]:
+        e = by[(setup, ns[-1])]["errors"]
+        print(f"  0 errors at N = {ns[-1]} ({setup}): {e} -> {'MET' if e == 0 else 'NOT MET'}"
+              + ("" if ns[-1] == 30 else "  (target is stated for N = 30)"))
+    for setup in [s for s in ("one", "two") if (s, 1) in by and (s, 10) in by]:
+        a, b = by[(setup, 1)]["slider_p50"], by[(setup, 10)]["slider_p50"]
+        print(f"  slider p50 N=10 <= 2 x N=1 ({setup}): {b:.3f} / {a:.3f} = {b / a:.2f}x -> "
+              f"{'MET' if b <= 2 * a else 'NOT MET'}")
+    for n in [n for n in ns if ("one", n) in by and ("two", n) in by]:
+        a, b = by[("one", n)]["steps_total"], by[("two", n)]["steps_total"]
+        ratio = b / a if a and not math.isnan(a) and not math.isnan(b) else math.nan
+        print(f"  training throughput two/one at N={n}: {fmt(b, 1)} / {fmt(a, 1)} steps/s = {fmt(ratio, 2)}x -> "
+              f"{'MET' if ratio >= 1.5 else 'NOT MET'}"
+              + ("  (one student uses one process: not expected to scale)" if n == 1 else ""))
 
 
 # ------------------------------------------------------------------------------------------ hostile scenario ----
@@ -628,25 +458,6 @@ HEAVY_LINK = "cell=lstm&seq_len=2000&hidden=512&batch=1"        # the heaviest j
 HOSTILE_STUDENTS = 5
 
 
-class RssSampler(threading.Thread):
-    """The server's resident set (VmRSS, /proc) every 0.25 s; `peak` in bytes."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self._halt = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.wait(0.25):
-            with suppress(OSError, ValueError, IndexError):
-                line = next(x for x in Path(f"/proc/{self.pid}/status").read_text().splitlines()
-                            if x.startswith("VmRSS:"))
-                self.peak = max(self.peak, int(line.split()[1]) * 1024)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(5)
-
-
 async def hostile_student(i: int, base: str, state: dict, args: argparse.Namespace) -> None:
     """Open the Training lab, Start, record the step count until state["stop"], Pause."""
     st = state["students"][i]
@@ -657,33 +468,24 @@ async def hostile_student(i: int, base: str, state: dict, args: argparse.Namespa
                                                  headers=with_person(None, 1000 + i)))
             check(st, "Start", await s.click("Start", timeout=timeout))
             state["training"] += 1
-            while not state["stop"].is_set():
-                if (step := step_count(s)) is not None:
-                    st.samples.append((time.perf_counter(), step))
-                await asyncio.sleep(args.sample_every)
-            st.samples.append((time.perf_counter(), step_count(s) or 0))
+            await sample_steps(s, st, state["stop"].is_set, args.sample_every)
             check(st, "Pause", await s.click("Pause", timeout=timeout))
             st.exceptions = list(s.exceptions)
     except Exception as exc:                                  # noqa: BLE001 -- counted
         st.errors.append(f"{type(exc).__name__}: {exc}"[:160])
 
 
-def attacker_headers(person: int | str) -> dict[str, str]:
-    """A tab of person `person` (its cookie), or ("proxied") one of many cookie-less sessions of a single client
-    as the server sees them behind HAProxy: on loopback, with the client's address in X-Forwarded-For."""
-    if person == "proxied":
-        return {"X-Forwarded-For": "203.0.113.60"}
-    return with_person(None, person)
-
-
-async def attacker_tab(tab: int, person: int | None, base: str, state: dict, args: argparse.Namespace) -> None:
-    """Keep re-seeding the heavy link: every finished run (or refusal) is followed by the next seed."""
+async def attacker_tab(tab: int, person: int | str, base: str, state: dict, args: argparse.Namespace) -> None:
+    """Keep re-seeding the heavy link: every finished run (or refusal) is followed by the next seed. A tab of person
+    `person` (its cookie), or ("proxied") one of many cookie-less sessions of a single client as the server sees
+    them behind HAProxy: on loopback, with the client's address in X-Forwarded-For."""
     seed = 1000 * tab
+    headers = {"X-Forwarded-For": "203.0.113.60"} if person == "proxied" else with_person(None, person)
     with suppress(Exception):
         async with StreamlitSession() as s:
             with suppress(TimeoutError):          # its first job may run longer than a page load may take
                 await s.connect(base, "gradient-flow", query_string=HEAVY_LINK + f"&seed={seed}",
-                                timeout=args.request_timeout, headers=attacker_headers(person))
+                                timeout=args.request_timeout, headers=headers)
             while not state["stop"].is_set():
                 seed += 1
                 try:
@@ -725,10 +527,7 @@ async def hostile_case(case: str, base: str, args: argparse.Namespace) -> dict:
     await asyncio.wait(students + attackers, timeout=args.request_timeout + 30)
     for task in students + attackers:
         task.cancel()
-    rates = []
-    for st in state["students"]:
-        a, b = steps_at(st.samples, w0), steps_at(st.samples, w1)
-        rates.append((b - a) / (w1 - w0) if a is not None and b is not None else 0.0)
+    rates = [steps_per_s(st.samples, w0, w1) or 0.0 for st in state["students"]]
     errors = state["errors"] + [e for st in state["students"] for e in st.errors + st.exceptions]
     return {"case": case, "steps_mean": statistics.mean(rates), "steps_min": min(rates), "phase_s": state["phase_s"],
             "attacks": state["attacks"], "error_list": errors}
@@ -737,34 +536,20 @@ async def hostile_case(case: str, base: str, args: argparse.Namespace) -> dict:
 def run_hostile(args: argparse.Namespace, workdir: Path) -> list[dict]:
     rows = []
     for case in [c.strip() for c in args.hostile_cases.split(",")]:
-        port, log = free_port(), workdir / f"hostile-{case.replace(' ', '-')}.log"
-        proc = start_server(port, log, args.heavy_slots)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base, args.start_timeout, proc)
-            asyncio.run(warm_up(base, args.request_timeout))
-            health, rss = HealthPoller(base, interval=0.25), RssSampler(proc.pid)
-            health.start(), rss.start()
-            try:
+        log = workdir / f"hostile-{case.replace(' ', '-')}.log"
+        with app_servers([log], args.heavy_slots, args) as [(proc, base)]:
+            with HealthPoller(base, interval=0.25) as health, RssSampler(proc.pid) as rss:
                 row = asyncio.run(hostile_case(case, base, args))
-            finally:
-                health.stop(), rss.stop()
-            row.update(health_p50=pct(health.latencies, 0.5), health_p99=pct(health.latencies, 0.99),
-                       rss_peak=rss.peak, errors=len(row["error_list"]) + len(health.failures) + traceback_count([log]))
-            rows.append(row)
-            print(f"    {case}: {fmt(row['steps_mean'], 1)} steps/s per student, phase {fmt(row['phase_s'], 2)} s, "
-                  f"health p99 {fmt(row['health_p99'] * 1000, 0)} ms, RSS {row['rss_peak'] / 2**20:.0f} MB, "
-                  f"errors {row['errors']}", flush=True)
-        finally:
-            stop_process(proc)
+        row.update(health_p50=pct(health.latencies, 0.5), health_p99=pct(health.latencies, 0.99), rss_peak=rss.peak,
+                   errors=len(row["error_list"]) + len(health.failures) + server.traceback_count([log]))
+        rows.append(row)
+        print(f"    {case}: {fmt(row['steps_mean'], 1)} steps/s per student, phase {fmt(row['phase_s'], 2)} s, "
+              f"errors {row['errors']}", flush=True)
     base_rate = rows[0]["steps_mean"] if rows else math.nan
-    print(f"\n{'case':12s} {'steps/s mean':>12s} {'min':>6s} {'vs alone':>8s} {'phase s':>8s} {'health p50':>10s} "
-          f"{'p99 ms':>7s} {'RSS MB':>7s} {'attacks':>7s} {'errors':>6s}")
-    for r in rows:
-        share = r["steps_mean"] / base_rate if base_rate else math.nan
-        print(f"{r['case']:12s} {r['steps_mean']:12.1f} {r['steps_min']:6.1f} {share:8.0%} {r['phase_s']:8.2f} "
-              f"{r['health_p50'] * 1000:10.0f} {r['health_p99'] * 1000:7.0f} {r['rss_peak'] / 2**20:7.0f} "
-              f"{r['attacks']:7d} {r['errors']:6d}")
+    print()
+    print(table(HOSTILE_COLUMNS, [{**r, "share": 100 * r["steps_mean"] / base_rate if base_rate else math.nan,
+                                   "health_p50_ms": 1000 * r["health_p50"], "health_p99_ms": 1000 * r["health_p99"],
+                                   "rss_mb": r["rss_peak"] / 2**20} for r in rows]))
     for r in rows:
         for e in r["error_list"][:5]:
             print(f"  {r['case']}: {e}")
@@ -782,20 +567,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-every", type=float, default=0.2, help="s between reads of the step count")
     p.add_argument("--request-timeout", type=float, default=60.0, help="deadline of each page run / click (s)")
     p.add_argument("--connect-timeout", type=float, default=90.0, help="deadline of opening a session (s)")
-    p.add_argument("--start-deadline", type=float, default=150.0,
-                   help="max s a student trains waiting for the others to start")
+    p.add_argument("--start-deadline", type=float, default=150.0, help="max s of training waiting for the others")
     p.add_argument("--start-timeout", type=float, default=120.0, help="deadline of a server becoming healthy (s)")
     p.add_argument("--run-timeout", type=float, default=None, help="deadline of one (set-up, N) run (s)")
-    p.add_argument("--total-timeout", type=float, default=1200.0,
-                   help="deadline of the whole benchmark (s): runs that would not fit are skipped")
+    p.add_argument("--total-timeout", type=float, default=1200.0, help="deadline of all runs (s); the rest skipped")
     p.add_argument("--heavy-slots", type=int, default=None,
                    help="GFL_HEAVY_SLOTS for every server (default: the environment's, else the app's own default "
                         "for one process and cores / 2 for each of two)")
-    p.add_argument("--snapshot", action="store_true",
-                   help="run the servers on a copy of the committed HEAD (git archive), not the working tree: "
-                        "numbers that hold still while someone edits the app")
-    p.add_argument("--hostile", action="store_true",
-                   help="the hostile scenario instead (see its section): 5 students, with and without an attacker")
+    p.add_argument("--snapshot", action="store_true", help="run the servers on a copy of the committed HEAD")
+    p.add_argument("--hostile", action="store_true", help="the hostile scenario instead (see its section)")
     p.add_argument("--hostile-warmup", type=float, default=5.0, help="s of attack before the measured window")
     p.add_argument("--hostile-cases", default="alone,two tabs,60 sessions", help="which cases, comma-separated")
     p.add_argument("--seed", type=int, default=0)
@@ -812,18 +592,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_timeout is None:   # arrivals + a slow slider phase + waiting for the last starter + training
         args.run_timeout = 120 + args.stagger * max(users) + args.moves * 10 + args.train_seconds + args.start_deadline
     print(f"bench_load: users {users}, setups {setups}, {args.moves} moves, train {args.train_seconds:.0f} s, "
-          f"stagger {args.stagger} s; load before: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
+          f"stagger {args.stagger} s; load before: {server.loadavg()}", flush=True)
     slots = ", ".join(f"{s}: {slots_for(1 if s == 'one' else 2, args.heavy_slots) or 'app default'}"
                       for s in setups)
     workdir = Path(tempfile.mkdtemp(prefix="gfl-bench-load-"))
     global APP_DIR
     if args.snapshot:
         APP_DIR = workdir / "app"
-        version = f"snapshot of HEAD {snapshot_head(APP_DIR)} in {APP_DIR}"
+        version = f"snapshot of HEAD {server.snapshot_head(APP_DIR)} in {APP_DIR}"
     else:
-        version = f"working tree at {code_version()}"
+        version = f"working tree at {server.code_version()}"
     print(f"code: {version}; GFL_TORCH_THREADS=1, GFL_HEAVY_SLOTS={slots}", flush=True)
-    mtime0 = code_mtime()
+    mtime0 = server.code_mtime()
     if args.hostile:
         run_hostile(args, workdir)
         return 0
@@ -853,8 +633,8 @@ def main(argv: list[str] | None = None) -> int:
             print_table(rows)
             print_targets(rows)
             print(f"\ntotal {time.perf_counter() - t0:.0f} s; server and HAProxy logs in {workdir}")
-            if not args.snapshot and code_mtime() != mtime0:
-                print(f"WARNING: the app's code changed during the run (now {code_version()}): rows may differ "
+            if not args.snapshot and server.code_mtime() != mtime0:
+                print(f"WARNING: the app's code changed during the run (now {server.code_version()}): rows may differ "
                       "in what they measured")
         if args.json and rows:
             args.json.write_text(json.dumps(rows, indent=1, default=str))

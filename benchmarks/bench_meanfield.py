@@ -12,7 +12,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,17 +19,7 @@ import core  # noqa: E402
 from core import meanfield, probe  # noqa: E402
 from core.cells import CELLS  # noqa: E402
 from core.phase import PhaseConfig, mean_field_edges  # noqa: E402
-
-
-def timed(fn, repeats=20):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
+from harness.timing import median_time  # noqa: E402
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 BIASES = (-3.0, 0.0, 3.0)
@@ -76,14 +65,14 @@ def main():
         meanfield.ACCURACY_FILE.write_text(json.dumps({"measured_with": "benchmarks/bench_meanfield.py --write",
                                                        "seq_len": 200, "batch": 8, "seeds": args.seeds,
                                                        "rows": rows}, indent=1) + "\n")
-    per_config = timed(lambda: meanfield.rate("tanh", 1.0, 1.0, 0.0))
+    per_config = median_time(lambda: meanfield.rate("tanh", 1.0, 1.0, 0.0), 20)
     grid = PhaseConfig(s_count=41, y_count=31)
-    edge = timed(lambda: mean_field_edges(grid), repeats=5)
+    edge = median_time(lambda: mean_field_edges(grid), 5)
     cfg = core.UnrollConfig()
     net, x, h0, v = probe.build(cfg)
     trace = CELLS["rnn"].probe(net, x, h0, v, "last")
-    lyap = timed(lambda: CELLS["rnn"].lyapunov(net, trace, x, h0))
-    unroll = timed(lambda: core.unroll(cfg))
+    lyap = median_time(lambda: CELLS["rnn"].lyapunov(net, trace, x, h0), 20)
+    unroll = median_time(lambda: core.unroll(cfg), 20)
     print(f"mean-field factor per configuration: {per_config * 1e3:.2f} ms (target < 5 ms)")
     print(f"mean-field edge of a 41 x 31 phase grid: {edge * 1e3:.1f} ms (target < 50 ms)")
     print(f"Lyapunov exponents at the default view: {lyap * 1e3:.2f} ms = {100 * lyap / (unroll - lyap):.0f}% of the "

@@ -12,16 +12,15 @@ Run: .venv/bin/python benchmarks/bench_sweep.py [--steps 40]
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_for_app_idle  # noqa: E402
-
-import core  # noqa: E402
-from ui.flow_controls import WEIGHT_SCALES  # noqa: E402
+import core
+from harness.browser import launch_chromium, wait_for_app_idle
+from harness.server import streamlit_server
+from harness.timing import percentile, timed
+from ui.flow_controls import WEIGHT_SCALES
 
 ARM = """() => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._transitionData
@@ -44,12 +43,7 @@ def server_side(repeats: int = 5) -> None:
     core.configure_threads()
     for cell in ("rnn", "lstm", "gru"):
         cfg = core.UnrollConfig(cell=cell)
-        core.weight_scale_sweep(cfg, WEIGHT_SCALES)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            core.weight_scale_sweep(cfg, WEIGHT_SCALES)
-            times.append(time.perf_counter() - start)
+        times = timed(lambda: core.weight_scale_sweep(cfg, WEIGHT_SCALES), repeats)
         target = " (target <= 1 s at the default view)" if cell == "rnn" else ""
         print(f"sweep of {len(WEIGHT_SCALES)} weight scales, {cell:4s} T 100 H 64 batch 8: "
               f"median {statistics.median(times) * 1e3:.0f} ms{target}", flush=True)
@@ -58,7 +52,7 @@ def server_side(repeats: int = 5) -> None:
 def browser_side(steps: int) -> None:
     from playwright.sync_api import sync_playwright
     with streamlit_server() as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         sent = []
         page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
@@ -81,7 +75,7 @@ def browser_side(steps: int) -> None:
         times = page.evaluate("() => window.__scrub.times")
         browser.close()
     print(f"scrub in Chromium, {len(times)} slider clicks over {n} frames: median {statistics.median(times):.1f} ms, "
-          f"p90 {statistics.quantiles(times, n=10)[8]:.1f} ms, max {max(times):.1f} ms (target median <= 50 ms); "
+          f"p90 {percentile(times, 0.9):.1f} ms, max {max(times):.1f} ms (target median <= 50 ms); "
           f"{len(titles)} different frame titles; WebSocket frames sent to the server while scrubbing: {len(sent)}")
 
 

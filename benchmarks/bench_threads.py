@@ -17,9 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, sys, time
+import json, sys
 sys.path.insert(0, sys.argv[1])
 import core
+from harness.timing import timed
 core.configure_threads()
 from core.phase import PhaseConfig, phase_diagram
 from core.training import GATING_RACE, Race
@@ -34,13 +35,7 @@ elif job == "train":
 else:
     cfg = PhaseConfig()
     run = lambda: phase_diagram(cfg)
-run()
-times = []
-for _ in range(repeats):
-    start = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - start)
-print(json.dumps(times))
+print(json.dumps(timed(run, repeats)))
 """
 
 JOBS = {

@@ -22,11 +22,14 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from core.training import Batches, Model, TrainConfig, Trainer  # noqa: E402
+from core.training import Batches, Model, TrainConfig, Trainer
+from harness.browser import launch_chromium, wait_for_app_idle
+from harness.server import streamlit_server
+from harness.timing import interleaved
 
 
 def plain_step_fn(cfg):
+    """A plain PyTorch training step of the engine's model: Adam, MSE on the last step, clipping (the baseline)."""
     model = Model(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
@@ -44,18 +47,10 @@ def loop_ratio(cell: str, steps: int):
     cfg = TrainConfig(cell=cell)
     engine, plain = Trainer(cfg), plain_step_fn(cfg)
     batches = [Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next() for _ in range(20)]
-    for x, y in batches[:3]:
-        engine.step(x, y), plain(x, y)
-    times = {"engine": [], "plain": []}
-    runs = {"engine": engine.step, "plain": plain}
-    for i in range(steps):
-        x, y = batches[i % len(batches)]
-        for name in (("engine", "plain") if i % 2 == 0 else ("plain", "engine")):
-            t = time.perf_counter()
-            runs[name](x, y)
-            times[name].append(time.perf_counter() - t)
-    e, p = sum(times["engine"]) / steps, sum(times["plain"]) / steps
-    median = statistics.median(times["engine"]) / statistics.median(times["plain"])
+    engine_times, plain_times = interleaved([engine.step, plain], steps, warmup=3, alternate=True,
+                                            inputs=lambda i: batches[i % len(batches)])
+    e, p = sum(engine_times) / steps, sum(plain_times) / steps
+    median = statistics.median(engine_times) / statistics.median(plain_times)
     print(f"train step {cell:4s} (H 64, batch 64, T 100, {steps} steps): engine {e * 1e3:6.2f} ms, "
           f"plain {p * 1e3:6.2f} ms, ratio {e / p:.2f} (medians: {median:.2f}; target <= 1.2)", flush=True)
 
@@ -84,37 +79,31 @@ def preset_headless(limit_steps: int = 4000):
 
 
 def live_preset(limit_s: float = 180):
-    from conftest import CHROMIUM, CHROMIUM_ARGS, app_url, wait_for_app_idle
     from playwright.sync_api import sync_playwright
-    server = app_url.__wrapped__()
-    base = next(server)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(base + "/training?preset=gating")
-            wait_for_app_idle(page)
-            page.get_by_role("button", name="Start").click()
-            start = time.perf_counter()
-            seen, updates, reached = None, [], None
-            while time.perf_counter() - start < limit_s:
-                text = page.locator('[data-testid="stMarkdown"]').filter(has_text="steps/s").first.inner_text()
-                if text != seen:
-                    seen = text
-                    updates.append(time.perf_counter() - start)
-                m = re.search(r"A: LSTM loss ([0-9.e+-]+)", text)
-                steps = re.search(r"step (\d+)", text)
-                if m and float(m.group(1)) < 0.01:
-                    recent = page.evaluate("""() => { const d = document.querySelectorAll('.js-plotly-plot')[0]._fullData[0].y;
-                        const ys = Array.from(d).slice(-20).filter(Number.isFinite); return ys.reduce((a, b) => a + b, 0) / ys.length; }""")
-                    if recent < 0.01:
-                        reached = (time.perf_counter() - start, int(steps.group(1)))
-                        break
-                page.wait_for_timeout(100)
-            page.get_by_role("button", name="Pause").click()
-            browser.close()
-    finally:
-        server.close()
+    with streamlit_server() as base, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(base + "/training?preset=gating")
+        wait_for_app_idle(page)
+        page.get_by_role("button", name="Start").click()
+        start = time.perf_counter()
+        seen, updates, reached = None, [], None
+        while time.perf_counter() - start < limit_s:
+            text = page.locator('[data-testid="stMarkdown"]').filter(has_text="steps/s").first.inner_text()
+            if text != seen:
+                seen = text
+                updates.append(time.perf_counter() - start)
+            m = re.search(r"A: LSTM loss ([0-9.e+-]+)", text)
+            steps = re.search(r"step (\d+)", text)
+            if m and float(m.group(1)) < 0.01:
+                recent = page.evaluate("""() => { const d = document.querySelectorAll('.js-plotly-plot')[0]._fullData[0].y;
+                    const ys = Array.from(d).slice(-20).filter(Number.isFinite); return ys.reduce((a, b) => a + b, 0) / ys.length; }""")
+                if recent < 0.01:
+                    reached = (time.perf_counter() - start, int(steps.group(1)))
+                    break
+            page.wait_for_timeout(100)
+        page.get_by_role("button", name="Pause").click()
+        browser.close()
     gaps = [b - a for a, b in zip(updates, updates[1:])]
     rate = 1 / statistics.median(gaps) if gaps else 0
     if reached:

@@ -7,37 +7,14 @@ Targets: vanilla RNN vs nn.RNN <= 1.1 (B32 H128 T1000) and <= 1.3 (B1 H64 T1000)
 fused nn.LSTM <= 1.3, GRU vs nn.GRU <= 1.0, LRU and minGRU vs a plain autograd loop <= 1.2 (issue #9).
 For scale it also times the naive method (one backward pass per distance) on a shorter sequence.
 """
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
-
-
-def best_of(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def interleaved(fn_a, fn_b, repeats):
-    """Median times of two functions measured alternately, so drift in machine load hits both."""
-    fn_a(), fn_b()
-    a, b = [], []
-    for _ in range(repeats):
-        for fn, out in ((fn_a, a), (fn_b, b)):
-            t = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
+from harness.timing import median_time, median_times  # noqa: E402
 
 
 def naive_per_distance(batch, hidden, seq_len):
@@ -113,8 +90,8 @@ def main():
             name = {"rnn": "nn.RNN", "lstm": "nn.LSTM (fused)", "gru": "nn.GRU"}.get(cell, "plain autograd")
             slow_baseline = cell in ("lru", "mingru") and batch * seq_len >= 32_000    # 10-20 s per autograd loop
             repeats = 3 if slow_baseline else 15 if seq_len <= 100 or batch == 1 else 7
-            probe, plain = interleaved(lambda: spec.probe(net, x, h0, v, "last"), baseline, repeats)
-            whole = best_of(lambda: core.unroll(cfg), max(3, repeats // 3))
+            probe, plain = median_times([lambda: spec.probe(net, x, h0, v, "last"), baseline], repeats)
+            whole = median_time(lambda: core.unroll(cfg), max(3, repeats // 3))
             plain2 = plain
             target = targets[cell]
             target = target.get((batch, hidden, seq_len)) if isinstance(target, dict) else target
@@ -125,8 +102,8 @@ def main():
                   + (f" (target <= {target}){verdict}" if target else "")
                   + f"; whole unroll (theory, Lyapunov, clipping) {whole * 1e3:7.1f} ms = {whole / plain2:5.2f}x",
                   flush=True)
-    naive = best_of(naive_per_distance(8, 64, 300), 1)
-    engine = best_of(lambda: core.unroll(core.UnrollConfig(batch=8, hidden=64, seq_len=300)), 3)
+    naive = median_time(naive_per_distance(8, 64, 300), 1)
+    engine = median_time(lambda: core.unroll(core.UnrollConfig(batch=8, hidden=64, seq_len=300)), 3)
     print(f"naive one-backward-per-distance at T 300: {naive * 1e3:.0f} ms, engine {engine * 1e3:.1f} ms, "
           f"naive/engine {naive / engine:.0f}x")
 

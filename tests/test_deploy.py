@@ -277,7 +277,7 @@ def test_dockerignore_keeps_what_the_app_needs():
     ".venv/bin/python", ".git/HEAD", ".streamlit/secrets.toml", "ui/.streamlit/secrets.toml", ".env",
     ".env.production", "core/.env", "server.pem", "deploy/tls/server.key", "core/__pycache__/x.cpython-311.pyc",
     "x.pyc", ".pytest_cache/v/cache", "app-shots/home.png", "tests/test_core.py", "benchmarks/bench_unroll.py",
-    "deploy/k8s/deployment.yaml",
+    "harness/server.py", "deploy/k8s/deployment.yaml",
 ])
 def test_dockerignore_leaves_out_secrets_caches_and_tests(path):
     assert docker_ignores(path), path
@@ -477,7 +477,7 @@ def test_a_replica_killed_mid_run_leaves_the_other_saying_the_run_was_lost():
     import websockets
     from conftest import run_async
 
-    from benchmarks.streamlit_client import StreamlitSession
+    from harness.streamlit_client import StreamlitSession
     haproxy_or_fail()
     ports = []
     while len(ports) < 3:

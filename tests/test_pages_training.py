@@ -5,8 +5,8 @@ import time
 import pytest
 from conftest import ROOT, live_figures, open_page, run_async, streamlit_server, values
 
-from benchmarks.streamlit_client import StreamlitSession
 from core.training import CLIPPING_RACE, GATING_RACE
+from harness.streamlit_client import StreamlitSession
 from serve.runner import RunStatus
 
 PAGE = "app_pages/training.py"

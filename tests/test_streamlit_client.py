@@ -1,4 +1,4 @@
-"""The protocol-level Streamlit client (benchmarks/streamlit_client.py) against a tiny throwaway app."""
+"""The protocol-level Streamlit client (harness/streamlit_client.py) against a tiny throwaway app."""
 import json
 import textwrap
 
@@ -6,7 +6,7 @@ import pytest
 from conftest import run_async, streamlit_server
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks.streamlit_client import StreamlitSession, _Probe, stream_url
+from harness.streamlit_client import StreamlitSession, _Probe, stream_url
 
 APP = textwrap.dedent("""
     import plotly.graph_objects as go

@@ -1,7 +1,7 @@
 """A protocol-level Streamlit client: one simulated browser tab, no browser.
 
 It speaks `/_stcore/stream` with Streamlit's own protobufs (BackMsg out, ForwardMsg in) the way the
-Streamlit 1.67 frontend does, so a load benchmark can run many of them against one server:
+Streamlit 1.67 frontend does, so a test or a load benchmark can run many of them against one server:
 
 - Handshake: open the WebSocket with subprotocol "streamlit" (the server then creates the session and
   waits), send BackMsg.rerun_script = ClientState(page_script_hash="", page_name=<url path>,
@@ -107,6 +107,16 @@ class _Probe:
         if self.fragment_id:
             return self.fragment_id in fragment_ids
         return not fragment_ids or not set(fragment_ids) & set(self.timers)
+
+
+def plotly_values(array: Any) -> list:
+    """A figure array as Plotly serialises it: a list, or typed bytes ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        import base64
+
+        import numpy as np
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def stream_url(base_url: str) -> str:
