@@ -218,85 +218,109 @@ def _clip(cfg: UnrollConfig, param_grads: list) -> tuple[float, float]:
     return before, after / before
 
 
-def unroll(cfg: UnrollConfig) -> UnrollResult:
-    """Unroll the network of `cfg` and measure the gradient norm at every time-step distance."""
+def _run(cfg: UnrollConfig):
+    """The network's one-pass probe: (top layer's net, inputs, its h0, the top layer's trace, every layer's states,
+    the stack's trace or None). With layers > 1 the top layer's trace feeds every one-layer field of the result."""
     spec = CELLS[cfg.cell]
-    stacked = None
     if cfg.layers == 1:
         net, x, h0, v = build(cfg)
         trace = spec.probe(net, x, h0, v, cfg.loss_on)
-        every_state = [trace.h]
-    else:           # the top layer's trace feeds every field below; the layers' curves come with it
-        nets, x, h0s, v = build_stack(cfg)
-        stacked = stack.probe(nets, x, h0s, v, cfg.loss_on, lyapunov=spec.lyapunov is not None)
-        net, h0, trace, every_state = nets[-1], h0s[-1], stacked.top, stacked.states
+        return net, x, h0, trace, [trace.h], None
+    nets, x, h0s, v = build_stack(cfg)
+    stacked = stack.probe(nets, x, h0s, v, cfg.loss_on, lyapunov=spec.lyapunov is not None)
+    return nets[-1], x, h0s[-1], stacked.top, stacked.states, stacked
+
+
+def _layer_curves(grad_norm: np.ndarray, cell_grad_norm: np.ndarray | None,
+                  stacked: stack.StackTrace | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every layer's curve, bottom first, the top layer's being grad_norm (and the LSTM's cell-state curves)."""
+    lower = [_batch_mean_norm(g) for g in stacked.g[:-1]] if stacked else []
+    layer_grad_norm = np.stack(lower + [grad_norm]) if lower else grad_norm[None]
+    if cell_grad_norm is None:
+        return layer_grad_norm, None
+    lower_c = [_batch_mean_norm(g) for g in stacked.gc[:-1]] if stacked and stacked.gc is not None else []
+    return layer_grad_norm, np.stack(lower_c + [cell_grad_norm]) if lower_c else cell_grad_norm[None]
+
+
+def _overflow(cfg: UnrollConfig, every_state: list, curves: list) -> tuple[dict | None, int | None]:
+    """Where the numbers first stopped being finite, and the forward step that blew up (None: the forward pass
+    stayed finite). A blown-up forward state makes every gradient behind it undefined: those entries of `curves`
+    (grad_norm first, then the other per-distance arrays) become NaN."""
+    with torch.no_grad():       # a state that blew up in any layer (every layer above reads it)
+        state_ok = np.logical_and.reduce([torch.isfinite(h.abs().amax(dim=(1, 2))).numpy() for h in every_state])
+    grad_norm = curves[0]
+    if not state_ok.all():
+        bad_step = int(np.flatnonzero(~state_ok)[0])
+        for curve in curves:
+            if curve is not None:
+                curve[..., 1:] = np.nan
+        return {"where": "forward", "forward_step": bad_step, "distance": cfg.seq_len - 1 - bad_step,
+                "kind": "nan" if any(torch.isnan(h[bad_step]).any().item() for h in every_state) else "inf"}, bad_step
+    if (bad_distance := _first_bad_index(grad_norm)) is not None:
+        return {"where": "backward", "forward_step": None, "distance": bad_distance,
+                "kind": "nan" if np.isnan(grad_norm[bad_distance]) else "inf"}, None
+    return None, None
+
+
+def _theory(cfg: UnrollConfig, net, trace, grad_norm: np.ndarray, distance: np.ndarray, stacked: bool):
+    """The cell's theory line as drawn (None where it has none) and its curve scaled to grad_norm[0]."""
+    spec = CELLS[cfg.cell]
+    theory = spec.theory(cfg, net, trace) if spec.theory is not None else None
+    if theory is None:
+        return None, None
+    if stacked:
+        theory = replace(theory, rate=None, curve=None, label=theory.label.split(",")[0], note=STACKED_NOTE)
+    # The bound and the theory lines follow one loss's signal back along one path of Jacobians; with a loss on
+    # every step the gradient at distance k sums k + 1 such signals, so they bound or predict nothing there.
+    if cfg.loss_on != "last":
+        return replace(theory, curve=None, note=theory.note + " " + ALL_STEPS_NOTE), None
+    if not np.isfinite(grad_norm[0]):
+        return theory, None
+    if theory.curve is not None:
+        return theory, grad_norm[0] * np.asarray(theory.curve, dtype=float)
+    if theory.rate is not None:
+        return theory, grad_norm[0] * np.power(theory.rate, distance.astype(float))
+    return theory, None
+
+
+def unroll(cfg: UnrollConfig) -> UnrollResult:
+    """Unroll the network of `cfg` and measure the gradient norm at every time-step distance."""
+    spec = CELLS[cfg.cell]
+    net, x, h0, trace, every_state, stacked = _run(cfg)
     distance = np.arange(cfg.seq_len)
     grad_norm = _batch_mean_norm(trace.g)
     cell_grad_norm = _batch_mean_norm(trace.gc) if trace.gc is not None else None
-    layer_grad_norm = (np.stack([_batch_mean_norm(g) for g in stacked.g[:-1]] + [grad_norm]) if stacked
-                       else grad_norm[None])
-    layer_cell_grad_norm: np.ndarray | None = None
-    if cell_grad_norm is not None:
-        lower = [_batch_mean_norm(g) for g in stacked.gc[:-1]] if stacked and stacked.gc is not None else []
-        layer_cell_grad_norm = np.stack(lower + [cell_grad_norm])
-
-    overflow = None
-    with torch.no_grad():       # a state that blew up in any layer (every layer above reads it)
-        state_ok = np.logical_and.reduce([torch.isfinite(h.abs().amax(dim=(1, 2))).numpy() for h in every_state])
-    bad_step = int(np.flatnonzero(~state_ok)[0]) if not state_ok.all() else None
-    if bad_step is not None:
-        # Every Jacobian after the blown-up state is undefined, so is every gradient behind it.
-        grad_norm[1:] = np.nan
-        layer_grad_norm[:, 1:] = np.nan
-        if cell_grad_norm is not None:
-            cell_grad_norm[1:] = np.nan
-            if layer_cell_grad_norm is not None:
-                layer_cell_grad_norm[:, 1:] = np.nan
-        overflow = {"where": "forward", "forward_step": bad_step, "distance": cfg.seq_len - 1 - bad_step,
-                    "kind": "nan" if any(torch.isnan(h[bad_step]).any().item() for h in every_state) else "inf"}
-    elif (bad_distance := _first_bad_index(grad_norm)) is not None:
-        overflow = {"where": "backward", "forward_step": None, "distance": bad_distance,
-                    "kind": "nan" if np.isnan(grad_norm[bad_distance]) else "inf"}
+    layer_grad_norm, layer_cell_grad_norm = _layer_curves(grad_norm, cell_grad_norm, stacked)
+    overflow, bad_step = _overflow(cfg, every_state, [grad_norm, layer_grad_norm, cell_grad_norm,
+                                                      layer_cell_grad_norm])
     zero = np.flatnonzero(np.isfinite(grad_norm) & (grad_norm == 0))
     reached_zero_at = int(zero[0]) if zero.size and grad_norm[0] > 0 else None
 
     spectral = spectrum(net.recurrent_block)
     gamma = spec.gamma(cfg.activation) if spec.gamma is not None else None
-    # The bound and the theory lines follow one loss's signal back along one path of Jacobians; with a loss on
-    # every step the gradient at distance k sums k + 1 such signals, so they bound or predict nothing there.
-    one_path = cfg.loss_on == "last"
     bound = (pascanu_bound(float(grad_norm[0]), spectral.lambda1, gamma, distance)
-             if gamma is not None and one_path else np.full(distance.shape, np.nan))
-    rate = fit_rate(distance, grad_norm)
-    regime = classify_regime(_end_to_start(grad_norm), overflow is not None, reached_zero_at is not None)
+             if gamma is not None and cfg.loss_on == "last" else np.full(distance.shape, np.nan))
     total, factor = _clip(cfg, trace.param_grads)
-    clipped = grad_norm * factor if cfg.clip is not None and np.isfinite(factor) else None
-    theory = spec.theory(cfg, net, trace) if spec.theory is not None else None
-    if theory is not None and stacked:
-        theory = replace(theory, rate=None, curve=None, label=theory.label.split(",")[0], note=STACKED_NOTE)
-    if theory is not None and not one_path:
-        theory = replace(theory, curve=None, note=theory.note + " " + ALL_STEPS_NOTE)
-    theory_curve = None
-    if theory is not None and one_path and np.isfinite(grad_norm[0]):
-        if theory.curve is not None:
-            theory_curve = grad_norm[0] * np.asarray(theory.curve, dtype=float)
-        elif theory.rate is not None:
-            theory_curve = grad_norm[0] * np.power(theory.rate, distance.astype(float))
-    lyapunov = (stacked.lyapunov if stacked else spec.lyapunov(net, trace, x, h0)
-                if spec.lyapunov is not None and bad_step is None else np.array([]))
-    zero_cause = _zero_cause(cfg, trace, reached_zero_at)
+    theory, theory_curve = _theory(cfg, net, trace, grad_norm, distance, stacked is not None)
+    if stacked:
+        lyapunov = stacked.lyapunov
+    else:
+        lyapunov = (spec.lyapunov(net, trace, x, h0) if spec.lyapunov is not None and bad_step is None
+                    else np.array([]))
     critical, critical_note = critical_weight_scale(cfg)
     if stacked and critical is not None:
         critical, critical_note = None, STACKED_CRITICAL_NOTE
     return UnrollResult(
         config=cfg, distance=distance, grad_norm=grad_norm, cell_grad_norm=cell_grad_norm,
-        bound=bound, rate=rate, regime=regime, overflow=overflow, reached_zero_at=reached_zero_at,
+        bound=bound, rate=fit_rate(distance, grad_norm), overflow=overflow, reached_zero_at=reached_zero_at,
+        regime=classify_regime(_end_to_start(grad_norm), overflow is not None, reached_zero_at is not None),
         spectrum=spectral, gamma=gamma, saturation=trace.saturation.to(torch.float64).numpy(),
-        saturation_label=spec.carry_label, param_grad_norm=total, clip_factor=factor, clipped_grad_norm=clipped,
+        saturation_label=spec.carry_label, param_grad_norm=total, clip_factor=factor,
+        clipped_grad_norm=grad_norm * factor if cfg.clip is not None and np.isfinite(factor) else None,
         mean_field_rate=theory.rate if theory is not None and theory.mean_field else None,
         theory_curve=theory_curve, theory_label=theory.label if theory else "",
         theory_rate=(theory.rate if theory is not None and theory.rate is not None
                      else fit_rate(distance, theory_curve) if theory_curve is not None else None),
         theory_note=theory.note if theory else "", lyapunov=np.asarray(lyapunov, dtype=float),
-        zero_cause=zero_cause, critical_weight_scale=critical, critical_note=critical_note,
-        layer_grad_norm=layer_grad_norm, layer_cell_grad_norm=layer_cell_grad_norm)
+        zero_cause=_zero_cause(cfg, trace, reached_zero_at), critical_weight_scale=critical,
+        critical_note=critical_note, layer_grad_norm=layer_grad_norm, layer_cell_grad_norm=layer_cell_grad_norm)
