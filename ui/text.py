@@ -22,12 +22,12 @@ def sci(x: float | None, digits: int = 2) -> str:
 
 
 def headline(res: UnrollResult) -> str:
-    """One sentence that reads the curve for a person; its word is the regime, and the regime is read off the
-    end-to-start ratio the sentence states (core.theory.REGIME_RULE)."""
+    """One sentence that reads the curve for a person, in plain words: how much of the final step's gradient is
+    left far back, what that means (it vanishes, explodes or holds), and what one step back does to it. Its word is
+    the regime, and the regime is read off the end-to-start ratio the sentence states (core.theory.REGIME_RULE)."""
     T = res.config.seq_len
     if T == 1:
         return "With T = 1 there is no recurrence to travel through: only the final step gets a gradient."
-    span = f"after {T - 1} step{'s' if T > 2 else ''} back"
     per_step = f" by about ×{sci(res.rate, 3)} per step" if res.rate is not None else ""
     if res.overflow is not None:
         o = res.overflow
@@ -40,10 +40,33 @@ def headline(res: UnrollResult) -> str:
     if res.reached_zero_at is not None:
         return f"**Vanishing.** The gradient shrinks{per_step} and {zero_sentence(res)}"
     word = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[res.regime]
-    reading = f"the gradient is **{sci(res.end_to_start_ratio)}** of its final-step value."
-    if res.rate is None:
-        return f"**{word}.** {span.capitalize()} {reading}"
-    return f"**{word}.** Per-step factor ×{sci(res.rate, 3)}: {span} {reading}"
+    ratio = res.end_to_start_ratio
+    sentence = (f"**{word}.** After {T - 1} step{'s' if T > 2 else ''} back, the gradient is **{sci(ratio)}** "
+                f"of its final-step value{powers_of_ten(ratio)}: {meaning(res)}")
+    return sentence
+
+
+def powers_of_ten(ratio: float) -> str:
+    """ " (20 powers of ten smaller)" for a ratio of 1e-20; nothing within a factor of ten of 1."""
+    if not (math.isfinite(ratio) and ratio > 0):
+        return ""
+    decades = round(abs(math.log10(ratio)))
+    if decades < 2:
+        return ""
+    return f" ({decades} powers of ten {'smaller' if ratio < 1 else 'larger'})"
+
+
+def meaning(res: UnrollResult) -> str:
+    """What the ratio means, and what a single step back does (the fitted factor, when it points the same way)."""
+    rate = res.rate
+    if res.regime == "vanishing":
+        step = f", each step back keeping only about ×{sci(rate, 3)} of it" if rate is not None and rate < 1 else ""
+        return f"it **vanishes**{step}."
+    if res.regime == "exploding":
+        step = f", each step back multiplying it by about ×{sci(rate, 3)}" if rate is not None and rate > 1 else ""
+        return f"it **explodes**{step}."
+    step = f" (about ×{sci(rate, 3)} per step)" if rate is not None else ""
+    return f"it neither vanishes nor explodes over this length{step}."
 
 
 def zero_sentence(res: UnrollResult) -> str:
