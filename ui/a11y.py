@@ -119,8 +119,79 @@ if (!window.__gflChartNames) {
     }
     if (!rail.hasAttribute("aria-valuenow")) set(active);
   };
+  // On a phone a chart is ~350 px wide: a legend entry or an x-axis title longer than that would be cut at the
+  // right edge (Plotly never wraps them). There they are broken into lines at spaces; a wider chart keeps its text.
+  const LINE_PX = 19, TITLE_LINE_PX = 21;       // one more line of 14 px legend text, of a 16 px title
+  const BR = "\\x3cbr\\x3e";                  // a line break tag (not written as one in a script)
+  const wrapText = (text, chars) => text.split(BR).map(line => {
+    const out = [];
+    let rest = line;
+    while (rest.length > chars) {
+      let cut = rest.lastIndexOf(" ", chars);
+      if (cut < chars / 3) cut = rest.indexOf(" ", chars);
+      if (cut < 0) break;
+      out.push(rest.slice(0, cut).trimEnd());
+      rest = rest.slice(cut + 1).trimStart();
+    }
+    out.push(rest);
+    return out.join(BR);
+  }).join(BR);
+  const lines = (text) => typeof text === "string" ? text.split(BR).length : 0;
+  // The figure's texts for a chart this wide, changed in place; returns the lines added (the figure grows by them).
+  window.__gflNarrow = (data, layout, width) => {
+    if (!width || width > 560) return 0;
+    let added = 0;
+    const legendChars = Math.max(20, Math.floor((width - 60) / 7.4));      // 14 px text: ~7.4 px a character
+    for (const trace of data) {
+      if (typeof trace.name === "string" && trace.showlegend !== false) {
+        const wrapped = wrapText(trace.name, legendChars);
+        added += lines(wrapped) - lines(trace.name);
+        trace.name = wrapped;
+      }
+    }
+    const xaxis = layout.xaxis || {};
+    const title = xaxis.title && (typeof xaxis.title === "string" ? xaxis.title : xaxis.title.text);
+    if (typeof title === "string") {
+      const wrapped = wrapText(title, Math.max(20, Math.floor((width - 40) / 7)));
+      if (wrapped !== title) {
+        layout.xaxis = {...xaxis, title: {...(typeof xaxis.title === "object" ? xaxis.title : {}), text: wrapped}};
+        added += lines(wrapped) - lines(title);
+      }
+    }
+    const margin = {...(layout.margin || {})};
+    const heading = layout.title && (typeof layout.title === "string" ? layout.title : layout.title.text);
+    let above = 0;
+    if (typeof heading === "string") {                // 16 px bold: ~8.6 px a character
+      const wrapped = wrapText(heading, Math.max(16, Math.floor((width - 20) / 8.6)));
+      if (wrapped !== heading) {
+        layout.title = {...(typeof layout.title === "object" ? layout.title : {}), text: wrapped};
+        above = lines(wrapped) - lines(heading);
+        margin.t = (margin.t || 50) + TITLE_LINE_PX * above;
+      }
+    }
+    if ((added || above) && layout.height) {
+      layout.height += LINE_PX * added + TITLE_LINE_PX * above;
+      margin.b = (margin.b || 80) + LINE_PX * added;
+    }
+    layout.margin = margin;
+    return added + above;
+  };
+  const narrow = (plot) => {
+    if (!window.Plotly || !plot.data || !plot.layout || plot.classList.contains("gfl-live-plot")) return;
+    const data = plot.data.map(t => ({name: t.name, showlegend: t.showlegend}));
+    const layout = {xaxis: plot.layout.xaxis ? {title: plot.layout.xaxis.title} : undefined,
+                    title: plot.layout.title, height: plot.layout.height, margin: {...plot.layout.margin}};
+    if (!window.__gflNarrow(data, layout, plot.getBoundingClientRect().width)) return;
+    const names = data.map(t => t.name);
+    const indices = names.map((_, i) => i).filter(i => names[i] !== plot.data[i].name);
+    if (indices.length) window.Plotly.restyle(plot, {name: indices.map(i => names[i])}, indices);
+    const update = {height: layout.height, "margin.b": layout.margin.b, "margin.t": layout.margin.t};
+    if (layout.title && layout.title.text !== (plot.layout.title || {}).text) update["title.text"] = layout.title.text;
+    if (layout.xaxis && layout.xaxis.title) update["xaxis.title.text"] = layout.xaxis.title.text;
+    window.Plotly.relayout(plot, update);
+  };
   const all = () => {
-    document.querySelectorAll(".js-plotly-plot").forEach(plot => { name(plot); keyboardSlider(plot); });
+    document.querySelectorAll(".js-plotly-plot").forEach(plot => { name(plot); keyboardSlider(plot); narrow(plot); });
     live();
   };
   new MutationObserver(() => { clearTimeout(window.__gflNameTimer); window.__gflNameTimer = setTimeout(all, 150); })

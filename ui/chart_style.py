@@ -16,9 +16,10 @@ TEXT = "#31333F"           # Streamlit's text colour
 TICKS = "#45474F"          # tick labels: 9.4:1 on white (Plotly's default grey is 3.7:1)
 GRID = "#E6EAF1"
 TITLE_SIZE = 16
+LEGEND_PX = 14               # legend text: readable on a phone, where the charts are not scaled down
 LEGEND_ROW_PX = 22           # height of one row of a horizontal legend
 LEGEND_ITEM_CHARS = 34       # a legend item of about this many characters takes one slot of a row
-ROW_WIDTH_CHARS = 110        # characters of legend text in one row at the app's usual chart width
+ROW_WIDTH_CHARS = 100        # characters of legend text in one row at the app's usual chart width
 MAX_LOG_TICKS = 7
 
 
@@ -32,7 +33,7 @@ TEMPLATE = go.layout.Template(layout=dict(
     yaxis=dict(gridcolor=GRID, zerolinecolor=GRID, linecolor="#BDC3CD", tickcolor="#BDC3CD",
                tickfont=dict(color=TICKS), title=dict(font=dict(color=TEXT)), automargin=True),
     hoverlabel=dict(font=dict(family=FONT)),
-    legend=dict(font=dict(color=TEXT)),
+    legend=dict(font=dict(color=TEXT, size=LEGEND_PX)),
 ))
 # Plotly's default template for every figure of the process: each new figure starts with it (Plotly copies the
 # default into every figure it makes anyway: its own "plotly" template, which layout() used to replace with this

@@ -54,6 +54,12 @@ export default async function (component) {
   graph.setAttribute("data-version", String(data.version));
   graph.style.height = figure.layout.height + "px";
   graph.setAttribute("data-figure-title", (figure.layout.title && figure.layout.title.text) || "");
+  if (window.__gflNarrow) {             // a phone: long legend entries and axis titles in lines (ui/a11y.py)
+    figure = {...figure, data: figure.data.map(t => ({...t})), layout: {...figure.layout}};
+    figure.layout.margin = {...(figure.layout.margin || {})};
+    window.__gflNarrow(figure.data, figure.layout, parentElement.getBoundingClientRect().width);
+    graph.style.height = figure.layout.height + "px";
+  }
   await window.Plotly.react(graph, figure.data, figure.layout,
                             {...data.config, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
 }
