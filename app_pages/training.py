@@ -11,7 +11,7 @@ from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainCon
 from ui import a11y, training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.heavy import person, tab
-from ui.live_chart import live_figure, live_plotly_chart
+from ui.live_chart import live_data, live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
 from ui.text import sci
 from ui.training_controls import (
@@ -327,21 +327,27 @@ def live():
         if any(r.lyapunov is not None for h in histories for r in h.records[:1]):
             figures.append(training_figs.lyapunov_figure(histories, run_labels))
         figures += [training_figs.distance_heatmap(h, label) for h, label in zip(histories, run_labels)]
-        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic())
+        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic(),
+                                                      [(f, a11y.describe_now(f)) for f in figures])
     # A tick with nothing new sends each chart's version only (the browser keeps the figures it has); a full
     # run of the page sends them whole.
     version, resend = repr(cached[0]), full_run
-    loss_fig, grad_fig, *rest = cached[1]
-    extra, heat_figs = rest[:len(rest) - len(histories)], rest[len(rest) - len(histories):]
-    live_plotly_chart(loss_fig, key="train_loss", version=version, resend=resend)
+    (loss_fig, grad_fig, *rest), (loss_data, grad_data, *rest_data) = cached[1], cached[3]
+    n_extra = len(rest) - len(histories)
+    extra, heat_figs = list(zip(rest[:n_extra], rest_data[:n_extra])), list(zip(rest[n_extra:], rest_data[n_extra:]))
+
+    def draw(fig, data, key):                 # the chart, then its description and data (ui/live_chart.live_data)
+        live_plotly_chart(fig, key=key, version=version, resend=resend)
+        live_data(*data, key=key)
+    draw(loss_fig, loss_data, "train_loss")
     if extra:
-        for col, fig, name in zip(st.columns(len(extra)), extra, ("a", "b")):
+        for col, (fig, data), name in zip(st.columns(len(extra)), extra, ("a", "b")):
             with col:
-                live_plotly_chart(fig, key=f"train_extra_{name}", version=version, resend=resend)
-    live_plotly_chart(grad_fig, key="train_grad", version=version, resend=resend)
-    for i, (col, heat) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
+                draw(fig, data, f"train_extra_{name}")
+    draw(grad_fig, grad_data, "train_grad")
+    for i, (col, (heat, data)) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
         with col:
-            live_plotly_chart(heat, key=f"train_heat_{i}", version=version, resend=resend)
+            draw(heat, data, f"train_heat_{i}")
     if runner.status != "running" and steps:
         with st.container(horizontal=True):
             st.download_button("Download history (CSV)", lambda: training_figs.history_csv(histories, run_labels),

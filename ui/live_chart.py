@@ -102,3 +102,14 @@ def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
                                            **kwargs)
     a11y.data_expander(fig, container)          # its description and its data, one click away
     return drawn
+
+
+def live_data(fig: go.Figure, description: str, key: str) -> None:
+    """Under a live chart: its description from its current numbers, sent with every redraw (the chart's
+    accessible name reads it too, ui/a11y.py), and its data as a table, one click away. The table is built only
+    while its expander is open: a page that redraws several times a second does not pay for it otherwise."""
+    box = st.expander("Chart data as a table", icon=":material/table:", key=f"{key}_data", on_change="rerun")
+    with box:
+        st.markdown(description)
+        if box.open:
+            st.dataframe(a11y.table(fig), height=240)
