@@ -11,7 +11,7 @@ from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainCon
 from ui import a11y, training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.heavy import person, tab
-from ui.live_chart import live_data, live_figure, live_plotly_chart
+from ui.live_chart import freeze_toggle, frozen, live_data, live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
 from ui.text import sci
 from ui.training_controls import (
@@ -225,6 +225,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     st.selectbox("Steps to fast-forward", FF_STEPS, index=1, key="ff_steps", label_visibility="collapsed",
                  format_func=lambda n: f"{n} steps", disabled=running, width=130,
                  help="How many steps Fast-forward trains before it pauses and draws the charts again.")
+    freeze_toggle()                 # the charts hold still, training goes on (WCAG 2.2.2; ui/live_chart.py)
 if stale:
     st.warning("The settings changed since this run started: press **Reset** to train with the new ones "
                "(the charts below still show the old run).", icon=":material/sync_problem:")
@@ -316,7 +317,11 @@ def live():
     # time to the training of the runs in turn (building the four figures costs ~0.1 s of the interpreter).
     stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), id(runner))
     cached = st.session_state.get("_live_figures")
-    if cached is None or (cached[0] != stamp and (
+    held = frozen() and cached is not None and cached[0][2:] == stamp[2:]     # same runs: keep their pictures
+    if held and cached[0] != stamp:
+        st.caption(f"Charts frozen at step {cached[0][0]}; training goes on (step {steps} in the line above). "
+                   "Switch off **Freeze charts** to see the run as it is now.")
+    if cached is None or (cached[0] != stamp and not held and (
             runner.status != "running" or ADMISSION.waiting == 0
             or time.monotonic() - cached[2] >= BUSY_REDRAW_SECONDS)):
         loss = training_figs.loss_figure(histories, run_labels, task.baseline, task.baseline_label, task.loss_name)

@@ -7,6 +7,8 @@ the chart's title and the description written under it (the first paragraph of i
 page draws from the figure's own numbers, `describe`)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,6 +18,10 @@ CAPTION_GREY = "#5E5D5C"       # 6.5:1 on white, 6.1:1 on the sidebar's #F8F8F7 
 FOCUS_BLUE = "#0B57D0"         # the focus ring: not the grey fill that marks the current page in the menu
 MAX_TABLE_ROWS = 2000
 RUN_STATE_KEY = "run_state"     # the Training lab's live region: the run's state, announced when it changes
+# Where the focus goes when the control that had it is disabled (by widget key): to the control that now does its
+# job (the Training lab's Start, Pause, Step, Fast-forward and Reset buttons).
+FOCUS_NEXT = {"btn_start": ["btn_pause"], "btn_pause": ["btn_start", "btn_step"], "btn_step": ["btn_start"],
+              "btn_ff": ["btn_pause", "btn_start"], "btn_reset": ["btn_start"]}
 
 CSS = f"""
 <style>
@@ -54,6 +60,35 @@ if (!window.__gflLessonKeys) {
     event.preventDefault();
     if (!button.disabled) button.click();
   });
+}
+// A button disabled while it has the focus (Start while a run trains, Pause when it stops) or drawn anew by a rerun
+// drops the focus to the page's body: a keyboard user would start again from the top. The focus goes back to the
+// same control, or to the one that now does what it did (FOCUS_NEXT: Start -> Pause, Pause -> Start...).
+if (!window.__gflKeepFocus) {
+  window.__gflKeepFocus = true;
+  const NEXT = FOCUS_NEXT;
+  const keyOf = (el) => {
+    const holder = el && el.closest && el.closest('[class*="st-key-"]');
+    return holder && [...holder.classList].find(c => c.startsWith("st-key-")).slice(7);
+  };
+  let last = null;
+  document.addEventListener("focusin", (event) => {
+    const key = keyOf(event.target);
+    last = key ? {key, element: event.target} : null;
+  });
+  const usable = (key) => {
+    const holder = document.querySelector(".st-key-" + CSS.escape(key));
+    const all = holder ? [...holder.querySelectorAll("button, input, [tabindex='0']")] : [];
+    return all.find(el => !el.disabled && el.getClientRects().length && el.getBoundingClientRect().width > 1) || null;
+  };
+  setInterval(() => {
+    if (!last || (document.activeElement && document.activeElement !== document.body)) return;
+    if (last.element.isConnected && !last.element.disabled) return;      // the user moved the focus away
+    for (const key of [last.key, ...(NEXT[last.key] || [])]) {
+      const el = usable(key);
+      if (el) { el.focus({preventScroll: true}); return; }
+    }
+  }, 200);
 }
 if (!window.__gflChartNames) {
   window.__gflChartNames = true;
@@ -199,7 +234,7 @@ if (!window.__gflChartNames) {
   all();
 }
 </script>
-""".replace("RUN_STATE", RUN_STATE_KEY)
+""".replace("RUN_STATE", RUN_STATE_KEY).replace("FOCUS_NEXT", json.dumps(FOCUS_NEXT))
 
 
 def styles() -> None:

@@ -113,3 +113,19 @@ def live_data(fig: go.Figure, description: str, key: str) -> None:
         st.markdown(description)
         if box.open:
             st.dataframe(a11y.table(fig), height=240)
+
+
+# WCAG 2.2.2 (pause, stop, hide): live charts that move for more than five seconds can be stopped without stopping
+# what they show. "Freeze charts" keeps each chart as it is while training goes on (the status line and its live
+# region keep counting the steps); switched off, the charts catch up with the run at once. Pause stops the training.
+FREEZE_KEY = "freeze_charts"
+
+
+def freeze_toggle() -> None:
+    st.toggle("Freeze charts", key=FREEZE_KEY,
+              help="Hold the charts still while training goes on (the status line keeps counting the steps); "
+                   "switch off to see the run as it is now. Pause stops the training itself.")
+
+
+def frozen() -> bool:
+    return bool(st.session_state.get(FREEZE_KEY))
