@@ -11,7 +11,7 @@ from core.training import RUNNERS, TRAIN_FIELDS, History, Race, Runner, TrainCon
 from ui import a11y, training_figs
 from ui.flow_controls import CLIP_VALUES, UI_MAX_SEED, WEIGHT_SCALES
 from ui.heavy import person, tab
-from ui.live_chart import freeze_toggle, frozen, live_data, live_figure, live_plotly_chart
+from ui.live_chart import dark, freeze_toggle, frozen, live_data, live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
 from ui.text import sci
 from ui.training_controls import (
@@ -315,7 +315,7 @@ def live():
     # ticks send the figures it already built instead of building them again (~110 ms of server time a tick).
     # While other runs wait for a worker, rebuilding them at most every BUSY_REDRAW_SECONDS leaves the server's
     # time to the training of the runs in turn (building the four figures costs ~0.1 s of the interpreter).
-    stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), id(runner))
+    stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), dark(), id(runner))
     cached = st.session_state.get("_live_figures")
     held = frozen() and cached is not None and cached[0][2:] == stamp[2:]     # same runs: keep their pictures
     if held and cached[0] != stamp:

@@ -16,6 +16,9 @@ import streamlit as st
 
 CAPTION_GREY = "#5E5D5C"       # 6.5:1 on white, 6.1:1 on the sidebar's #F8F8F7 (Streamlit's own grey: 3.9:1)
 FOCUS_BLUE = "#0B57D0"         # the focus ring: not the grey fill that marks the current page in the menu
+# In Streamlit's dark theme (the system's preference; .streamlit/config.toml sets no base):
+DARK_CAPTION_GREY = "#B2B3B8"  # 8.6:1 on the dark page (#171614), 7.1:1 on its widgets' #262730
+DARK_FOCUS_BLUE = "#8AB4F8"    # 8.6:1 on the dark page
 MAX_TABLE_ROWS = 2000
 RUN_STATE_KEY = "run_state"     # the Training lab's live region: the run's state, announced when it changes
 # Where the focus goes when the control that had it is disabled (by widget key): to the control that now does its
@@ -23,15 +26,22 @@ RUN_STATE_KEY = "run_state"     # the Training lab's live region: the run's stat
 FOCUS_NEXT = {"btn_start": ["btn_pause"], "btn_pause": ["btn_start", "btn_step"], "btn_step": ["btn_start"],
               "btn_ff": ["btn_pause", "btn_start"], "btn_reset": ["btn_start"]}
 
-CSS = f"""
+CSS = """
 <style>
 [data-testid="stCaptionContainer"] {{ opacity: 1 !important; }}
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: {CAPTION_GREY} !important; }}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: {grey} !important; }}
 a:focus-visible, button:focus-visible, summary:focus-visible, [role="tab"]:focus-visible,
 [data-testid="stSidebarNavLink"]:focus-visible {{
-  outline: 3px solid {FOCUS_BLUE} !important; outline-offset: 2px !important; box-shadow: none !important; }}
-.st-key-{RUN_STATE_KEY} {{ position: absolute !important; width: 1px !important; height: 1px !important;
+  outline: 3px solid {focus} !important; outline-offset: 2px !important; box-shadow: none !important; }}
+.st-key-{run_state} {{ position: absolute !important; width: 1px !important; height: 1px !important;
   overflow: hidden !important; clip-path: inset(50%); white-space: nowrap; }}
+</style>
+"""
+# Dark theme: a slider's value is written in the theme's red, 4.1:1 on the dark sidebar; the red must stay dark
+# enough for the white text of primary buttons (5:1), so the value alone is written lighter.
+DARK_CSS = """
+<style>
+[data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] p { color: #FF8F8F !important; }
 </style>
 """
 
@@ -237,9 +247,16 @@ if (!window.__gflChartNames) {
 """.replace("RUN_STATE", RUN_STATE_KEY).replace("FOCUS_NEXT", json.dumps(FOCUS_NEXT))
 
 
+def dark() -> bool:
+    """Is the page drawn in Streamlit's dark theme (the system's preference, or the user's choice in the app's
+    menu)? Read when the page runs: a change of the system's setting shows at the page's next run."""
+    return st.context.theme.type == "dark"
+
+
 def styles() -> None:
-    """Every page, first: the styles."""
-    st.html(CSS)
+    """Every page, first: the styles, in the greys of the page's theme."""
+    grey, focus = (DARK_CAPTION_GREY, DARK_FOCUS_BLUE) if dark() else (CAPTION_GREY, FOCUS_BLUE)
+    st.html(CSS.format(grey=grey, focus=focus, run_state=RUN_STATE_KEY) + (DARK_CSS if dark() else ""))
 
 
 def name_charts() -> None:

@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import a11y
-from ui.chart_style import PLOTLY_CONFIG
+from ui.a11y import dark
+from ui.chart_style import PLOTLY_CONFIG, for_dark
 from ui.present import for_projector, presenting
 
 # Streamlit's own code-split Plotly bundle (the file behind st.plotly_chart); importing it defines
@@ -74,6 +75,8 @@ def live_figure(fig: go.Figure) -> tuple[str, int]:
     keeps this and sends it again while nothing changed."""
     if presenting():
         fig = for_projector(fig)
+    if dark():
+        fig = for_dark(fig)
     return fig.to_json(), int(fig.layout.height or 400)
 
 
@@ -98,6 +101,8 @@ def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
     In presentation mode, the projector's sizes (ui/present.py)."""
     if presenting():
         fig = for_projector(fig)
+    if dark():
+        fig = for_dark(fig)
     drawn = (container or st).plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOTLY_CONFIG,
                                            **kwargs)
     a11y.data_expander(fig, container)          # its description and its data, one click away
