@@ -41,32 +41,30 @@ def headline(res: UnrollResult) -> str:
         return f"**Vanishing.** The gradient shrinks{per_step} and {zero_sentence(res)}"
     word = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[res.regime]
     ratio = res.end_to_start_ratio
-    sentence = (f"**{word}.** After {T - 1} step{'s' if T > 2 else ''} back, the gradient is **{sci(ratio)}** "
-                f"of its final-step value{powers_of_ten(ratio)}: {meaning(res)}")
-    return sentence
+    of = "of" if ratio < 1 else "times"
+    return (f"**{word}.** {T - 1} step{'s' if T > 2 else ''} back the gradient is **{sci(ratio)}** {of} its "
+            f"final-step value{powers_of_ten(ratio)}: {meaning(res)}")
 
 
 def powers_of_ten(ratio: float) -> str:
-    """ " (20 powers of ten smaller)" for a ratio of 1e-20; nothing within a factor of ten of 1."""
+    """ " (20 powers of ten less)" for a ratio of 1e-20; nothing within a factor of a hundred of 1."""
     if not (math.isfinite(ratio) and ratio > 0):
         return ""
     decades = round(abs(math.log10(ratio)))
     if decades < 2:
         return ""
-    return f" ({decades} powers of ten {'smaller' if ratio < 1 else 'larger'})"
+    return f" ({decades} powers of ten {'less' if ratio < 1 else 'more'})"
 
 
 def meaning(res: UnrollResult) -> str:
-    """What the ratio means, and what a single step back does (the fitted factor, when it points the same way)."""
+    """What one step back does to the gradient, in the regime's direction: the fitted factor when it points the
+    same way as the end-to-start ratio (a curve can bend), else only the direction."""
     rate = res.rate
     if res.regime == "vanishing":
-        step = f", each step back keeping only about ×{sci(rate, 3)} of it" if rate is not None and rate < 1 else ""
-        return f"it **vanishes**{step}."
+        return f"it shrinks ×{sci(rate, 3)} per step." if rate is not None and rate < 1 else "it shrinks overall."
     if res.regime == "exploding":
-        step = f", each step back multiplying it by about ×{sci(rate, 3)}" if rate is not None and rate > 1 else ""
-        return f"it **explodes**{step}."
-    step = f" (about ×{sci(rate, 3)} per step)" if rate is not None else ""
-    return f"it neither vanishes nor explodes over this length{step}."
+        return f"it grows ×{sci(rate, 3)} per step." if rate is not None and rate > 1 else "it grows overall."
+    return "it neither vanishes nor explodes" + (f" (×{sci(rate, 3)} per step)." if rate is not None else ".")
 
 
 def zero_sentence(res: UnrollResult) -> str:
