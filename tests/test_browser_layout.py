@@ -100,7 +100,8 @@ def test_gradient_flow_on_a_phone_has_its_sliders_over_the_chart_in_steps_a_fing
         page.keyboard.press("ArrowRight")                   # one stop: s = 1 -> 1.58 (the sidebar would go to 1.06)
         page.wait_for_function("() => location.search.includes('weight_scale=1.58')", timeout=30_000)
         wait_for_app_idle(page)
-        assert "5 powers of ten smaller" in page.locator('[data-testid="stMarkdown"]', has_text="Vanishing.").first.inner_text()
+        headline = page.locator('[data-testid="stMarkdown"]', has_text="Vanishing.").first.inner_text()
+        assert "7.6e-6 of its final-step value" in headline and "×0.89" in headline
         page.locator('[data-testid="stExpandSidebarButton"]').click()          # the sidebar agrees
         sidebar = page.locator('[data-testid="stSidebar"] input[type="range"][aria-label="Weight scale s"]')
         assert sidebar.get_attribute("aria-valuetext") == "1.58"
@@ -112,5 +113,7 @@ def test_gradient_flow_on_a_phone_has_its_sliders_over_the_chart_in_steps_a_fing
 def test_the_phone_row_is_hidden_beside_a_sidebar(app_url, page):
     page.goto(f"{app_url}/gradient-flow")
     wait_for_app_idle(page)
-    assert page.locator(".st-key-phone_controls").is_hidden()          # display: none: no Tab stop, nothing read
-    assert page.locator('.st-key-phone_controls input[type="range"]').count() == 2
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    row = page.locator(".st-key-phone_controls")
+    assert row.count() == 1 and row.is_hidden()                  # display: none: no Tab stop, nothing read
+    assert row.evaluate("r => r.parentElement.getBoundingClientRect().height") == 0   # nor a gap where it is

@@ -27,7 +27,8 @@ SUFFIX = "__phone"
 
 CSS = f"""
 <style>
-@media (min-width: {NARROW_PX + 1}px) {{ .st-key-{ROW_KEY} {{ display: none !important; }} }}
+@media (min-width: {NARROW_PX + 1}px) {{
+  .st-key-{ROW_KEY}, [data-testid="stLayoutWrapper"]:has(> .st-key-{ROW_KEY}) {{ display: none !important; }} }}
 .st-key-{ROW_KEY} {{ gap: 0.25rem; }}
 .st-key-{ROW_KEY} [data-testid="stWidgetLabel"] p {{ font-size: 0.9rem; }}
 </style>
