@@ -26,6 +26,7 @@ from ui.flow_controls import (
 )
 from ui.heavy import computed
 from ui.live_chart import chart
+from ui.phone import flow_row
 from ui.present import fit_height, presenting
 from ui.text import clipping_sentence, headline, overflow_explanation, sci, short_label, theory_sentences
 from ui.url import share_bar, show_warnings
@@ -273,6 +274,7 @@ def gradient_flow_page() -> None:
                    "shrink or grow geometrically with k.")
     show_warnings(url_warnings)
     results(head_part)
+    flow_row()          # on a phone, the main controls over the chart (ui/phone.py; hidden on wider screens)
     if presenting():    # the chart across the page, at a height that leaves it whole on a 1280×720 projector
         chart_col, text_col = st.container(), st.expander("Theory and how to read the chart")
     else:

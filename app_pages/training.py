@@ -12,7 +12,7 @@ from serve.admission import ADMISSION, Place
 from serve.runner import RUNNERS, Runner, RunStatus
 from ui import a11y, training_figs
 from ui.heavy import person, tab
-from ui.live_chart import live_figure, live_plotly_chart
+from ui.live_chart import dark, freeze_toggle, frozen, live_data, live_figure, live_plotly_chart
 from ui.present import fit_height, presenting
 from ui.text import sci
 from ui.training_controls import PRESETS, RUN_FIELDS, SHARED, STATE, TASK_OPTIONS, run_controls, task_controls
@@ -181,6 +181,7 @@ def run_buttons(view: LiveView, stale: bool) -> None:
         st.selectbox("Steps to fast-forward", FF_STEPS, index=1, key="ff_steps", label_visibility="collapsed",
                      format_func=lambda n: f"{n} steps", disabled=running, width=130,
                      help="How many steps Fast-forward trains before it pauses and draws the charts again.")
+        freeze_toggle()             # the charts hold still, training goes on (WCAG 2.2.2; ui/live_chart.py)
     if stale:
         st.warning("The settings changed since this run started: press **Reset** to train with the new ones "
                    "(the charts below still show the old run).", icon=":material/sync_problem:")
@@ -284,19 +285,25 @@ def divergence_alerts(alerts, runner: Runner, histories: list[History], run_labe
 
 
 def live_figures(runner: Runner, histories: list[History], steps: int, run_labels: list[str]) -> tuple:
-    """(stamp, the charts as live figures, when they were built), rebuilt only when the runs changed.
+    """(stamp, the charts as live figures, when they were built, each figure with its description now), rebuilt
+    only when the runs changed (and not while the charts are frozen).
 
     The four charts change only when the runs do: while this session waits for a worker (or is paused) its ticks
     send the figures it already built instead of building them again (~110 ms of server time a tick). While other
     runs wait for a worker, rebuilding them at most every BUSY_REDRAW_SECONDS leaves the server's time to the
     training of the runs in turn (building the four figures costs ~0.1 s of the interpreter)."""
-    stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), id(runner))
+    stamp = (steps, tuple(h.diverged_at for h in histories), tuple(run_labels), presenting(), dark(), id(runner))
     cached = st.session_state.get("_live_figures")
-    if cached is None or (cached[0] != stamp and (
+    held = frozen() and cached is not None and cached[0][2:] == stamp[2:]     # same runs: keep their pictures
+    if held and cached[0] != stamp:
+        st.caption(f"Charts frozen at step {cached[0][0]}; training goes on (step {steps} in the line above). "
+                   "Switch off **Freeze charts** to see the run as it is now.")
+    if cached is None or (cached[0] != stamp and not held and (
             runner.status != "running" or ADMISSION.waiting == 0
             or time.monotonic() - cached[2] >= BUSY_REDRAW_SECONDS)):
         figures = build_figures(runner, histories, run_labels)
-        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic())
+        cached = st.session_state["_live_figures"] = (stamp, [live_figure(f) for f in figures], time.monotonic(),
+                                                      [(f, a11y.describe_now(f)) for f in figures])
     return cached
 
 
@@ -318,17 +325,22 @@ def draw_live_charts(cached: tuple, runs: int, resend: bool) -> None:
     """A tick with nothing new sends each chart's version only (the browser keeps the figures it has); a full run
     of the page sends them whole."""
     version = repr(cached[0])
-    loss_fig, grad_fig, *rest = cached[1]
-    extra, heat_figs = rest[:len(rest) - runs], rest[len(rest) - runs:]
-    live_plotly_chart(loss_fig, key="train_loss", version=version, resend=resend)
+    (loss_fig, grad_fig, *rest), (loss_data, grad_data, *rest_data) = cached[1], cached[3]
+    n_extra = len(rest) - runs
+    extra, heat_figs = list(zip(rest[:n_extra], rest_data[:n_extra])), list(zip(rest[n_extra:], rest_data[n_extra:]))
+
+    def draw(fig, data, key):                 # the chart, then its description and data (ui/live_chart.live_data)
+        live_plotly_chart(fig, key=key, version=version, resend=resend)
+        live_data(*data, key=key)
+    draw(loss_fig, loss_data, "train_loss")
     if extra:
-        for col, fig, name in zip(st.columns(len(extra)), extra, ("a", "b")):
+        for col, (fig, data), name in zip(st.columns(len(extra)), extra, ("a", "b")):
             with col:
-                live_plotly_chart(fig, key=f"train_extra_{name}", version=version, resend=resend)
-    live_plotly_chart(grad_fig, key="train_grad", version=version, resend=resend)
-    for i, (col, heat) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
+                draw(fig, data, f"train_extra_{name}")
+    draw(grad_fig, grad_data, "train_grad")
+    for i, (col, (heat, data)) in enumerate(zip(st.columns(len(heat_figs)), heat_figs)):
         with col:
-            live_plotly_chart(heat, key=f"train_heat_{i}", version=version, resend=resend)
+            draw(heat, data, f"train_heat_{i}")
 
 
 def downloads(histories: list[History], run_labels: list[str]) -> None:

@@ -94,3 +94,47 @@ def test_plotlys_own_slider_works_by_keyboard_and_the_lesson_keys_leave_it_alone
     assert rail.first.get_attribute("aria-valuetext") == "s = 1.12"
     assert page.evaluate("() => document.activeElement.getAttribute('role')") == "slider"   # focus kept
     assert "step=5" in page.url and page.locator('[data-testid="stHeading"] h2').first.inner_text().startswith("5.")
+
+
+DARK_VIEWS = ["gradient-flow?view=sweep", "training?preset=gating", "why"]
+# Every visible text of every chart: its colour's contrast on the page behind the chart (the charts are transparent
+# in dark mode), as WCAG computes it.
+CHART_TEXT_CONTRAST = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const page = rgb(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
+  const worst = [];
+  document.querySelectorAll('.js-plotly-plot').forEach(plot => {
+    const paper = rgb(getComputedStyle(plot.querySelector('.main-svg')).backgroundColor || '');
+    const behind = paper.length === 4 && paper[3] === 0 || paper.length < 3 ? page : paper;
+    plot.querySelectorAll('text').forEach(t => {
+      if (!t.textContent.trim() || !t.getBoundingClientRect().width) return;
+      const r = ratio(rgb(getComputedStyle(t).fill), behind);
+      if (r < 4.5) worst.push(`${t.textContent.slice(0, 30)}: ${r.toFixed(2)}`);
+    });
+  });
+  return {page: lum(page), worst}; }"""
+
+
+def test_dark_mode_follows_the_system_with_dark_charts_readable_text_and_no_axe_violation(browser, app_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    found = {}
+    for view in DARK_VIEWS:
+        page.goto(f"{app_url}/{view}")
+        wait_for_app_idle(page)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(800)
+        measured = page.evaluate(CHART_TEXT_CONTRAST)
+        assert measured["page"] < 0.02, (view, measured)              # the page is dark...
+        assert not measured["worst"], (view, measured["worst"])       # ...and every chart text reads on it
+        paper = page.evaluate("() => getComputedStyle(document.querySelector('.js-plotly-plot .main-svg')).backgroundColor")
+        assert paper in ("rgba(0, 0, 0, 0)", "transparent"), paper   # no white chart on a dark page
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(RUN_AXE, TAGS)
+        if violations:
+            found[view] = violations
+    context.close()
+    assert not found, found

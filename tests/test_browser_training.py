@@ -133,3 +133,55 @@ def test_fast_forward_trains_exactly_n_steps_behind_a_progress_bar_then_pauses(a
     assert "step 500 ·" in page.evaluate(STATUS)                          # exactly N, then it stops
     page.locator(".js-plotly-plot").filter(visible=True).first.wait_for(timeout=30_000)   # the charts are back
     assert page.locator('[data-testid="stProgress"]').filter(visible=True).count() == 0
+
+
+ACTIVE = """() => { const a = document.activeElement, holder = a && a.closest('[class*="st-key-"]');
+  return a === document.body || !holder ? 'body' : holder.className.match(/st-key-(\\S+)/)[1]; }"""
+RUN_STATE = "() => document.querySelector('.st-key-run_state').innerText"
+LOSS_LABEL = "() => document.querySelector('.gfl-live-plot svg.main-svg').getAttribute('aria-label')"
+LOSS_VERSION = "() => document.querySelector('.gfl-live-plot').getAttribute('data-version')"
+
+
+def test_by_keyboard_the_focus_stays_when_a_run_stops_and_frozen_charts_hold_while_training_goes_on(app_url, page):
+    """Start by keyboard: the focus moves to Pause (Start is disabled), and back to Start when the run stops on
+    its own (NaN); never to the page's body. The loss chart says its latest numbers and shows them as a table.
+    Freeze charts: training goes on, the charts hold still, and the focus stays on the toggle."""
+    page.goto(app_url + "/training?preset=exploding")
+    wait_for_app_idle(page)
+    page.wait_for_selector(".gfl-live-plot svg.main-svg[aria-label]", timeout=30_000)
+    assert "Nothing measured yet. Lines: chance level" in page.evaluate(LOSS_LABEL)
+    page.get_by_role("button", name="Start").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => ({RUN_STATE})().includes('stopped: NaN/inf')", timeout=60_000)
+    wait_for_app_idle(page)
+    page.wait_for_timeout(600)
+    assert page.evaluate(ACTIVE) == "btn_start"                    # Start trains A on alone: the next thing to do
+    step = steps_and_seconds(page)[0]
+    page.wait_for_function(f"() => ({LOSS_LABEL})().includes('at training step {step}:')", timeout=10_000)
+    label = page.evaluate(LOSS_LABEL)
+    assert "A: RNN tanh (mean of 20 steps) at training step" in label and "at 0.167" in label, label
+    data = page.locator('[data-testid="stExpander"]', has_text="Chart data as a table").first
+    data.locator("summary").click()
+    data.locator('[data-testid="stDataFrame"]').wait_for(timeout=30_000)
+    assert re.search(r"at training step \d+: ", data.inner_text())
+
+    toggle = page.get_by_role("switch", name="Freeze charts")
+    toggle.focus()
+    page.keyboard.press("Space")
+    wait_for_app_idle(page)
+    page.wait_for_timeout(600)
+    assert toggle.is_checked() and page.evaluate(ACTIVE) == "freeze_charts"
+    frozen_at = page.evaluate(LOSS_VERSION)
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function(f"(n) => {{ const m = ({STATUS})().match(/step (\\d+)/); return m && +m[1] > n + 30; }}",
+                           arg=step, timeout=60_000)                # training goes on...
+    assert page.evaluate(LOSS_VERSION) == frozen_at                  # ...and the charts hold still
+    assert "Charts frozen at step" in page.locator('[data-testid="stCaptionContainer"]', has_text="frozen").inner_text()
+    toggle.focus()
+    page.keyboard.press("Space")                                     # off: they catch up at once
+    page.wait_for_function(f"(v) => ({LOSS_VERSION})() !== v", arg=frozen_at, timeout=30_000)
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_function(f"() => ({RUN_STATE})().includes('paused')", timeout=30_000)
+    wait_for_app_idle(page)
+    page.wait_for_timeout(600)
+    assert page.evaluate(ACTIVE) == "btn_start"                       # Pause is disabled: Start, never the body

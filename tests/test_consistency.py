@@ -64,8 +64,26 @@ def contradictions(res) -> list[str]:
             found.append(f"regime {res.regime} with an end-to-start ratio of {ratio:.3g}")
         if cfg.seq_len > 1 and f"**{text.sci(ratio)}**" not in line:
             found.append("the headline does not state the end-to-start ratio")
+        if cfg.seq_len > 1:
+            found += plain_words_contradictions(res, line)
     found += clipping_contradictions(res)
     found += theory_contradictions(res)
+    return found
+
+
+def plain_words_contradictions(res, line: str) -> list[str]:
+    """The headline's plain words: its verb goes the regime's way, and the per-step change it names is the fitted
+    factor, pointing the way the curve goes."""
+    import re
+    found, rate = [], res.rate
+    verb = {"vanishing": "it shrinks", "exploding": "it grows",
+            "stable": "it neither vanishes nor explodes"}[res.regime]
+    if verb not in line:
+        found.append(f"regime {res.regime} but the headline does not say {verb!r}")
+    per_step = re.search(r"it (shrinks|grows) ×(\S+) per step\.", line)
+    if per_step is not None and (per_step.group(2) != text.sci(rate, 3)
+                                 or (per_step.group(1) == "shrinks") != (rate < 1)):
+        found.append(f"the headline's change per step {per_step.group(0)!r} is not the fitted factor {rate}")
     return found
 
 

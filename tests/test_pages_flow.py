@@ -38,7 +38,7 @@ def test_default_view_reads_the_curve():
     at = open_flow()
     assert metric(at, "Regime") == "vanishing"
     headline = next(m.value for m in at.markdown if m.value.startswith("**Vanishing.**"))
-    assert "after 99 steps back" in headline
+    assert "99 steps back the gradient is" in headline and "it shrinks ×" in headline
     figs = charts(at)
     assert len(figs) == 2          # the curve and the open tab (Clipping): hidden tabs are not drawn
     names = trace_names(figs[0])

@@ -172,3 +172,20 @@ def test_a_live_tick_costs_the_same_at_100k_steps_as_at_1k():
     assert long_points <= 1.1 * mid_points and long_bytes <= 1.1 * mid_bytes         # and no growth past 10k
     assert "clipped (33333 steps)" in [t.name for t in training_figs.grad_norm_figure([long], ["A"], [1.0]).data][-1]
     assert dataclasses.asdict(long.records[0])["span"] > 1
+
+
+def test_a_live_charts_description_says_its_latest_numbers_and_its_lines():
+    """The Training lab's charts describe what they show now (ui/a11y.describe_now): each run's latest value and its
+    step, the reference lines with their levels, a heatmap's latest profile; and their data is a table."""
+    from ui import a11y
+    h = history(340, loss=lambda s: 0.012 if s > 300 else 0.2)
+    loss = training_figs.loss_figure([h], ["A: LSTM"], 1 / 6, "predict 1 always: MSE 1/6", "MSE")
+    smooth = training_figs.running_mean(h.column("loss"))[-1]
+    text = a11y.describe_now(loss)
+    assert f"A: LSTM (mean of 20 steps) at training step 340: {smooth:.3g}." in text
+    assert "chance level (predict 1 always: MSE 1/6) at 0.167" in text
+    assert a11y.table(loss)["A: LSTM (mean of 20 steps)"].iloc[-1] == pytest.approx(smooth)
+    heat = a11y.describe_now(training_figs.distance_heatmap(h, "A: LSTM"))
+    assert heat == "log10 ‖∂L/∂h‖ at training step 340: 0 at distance 0 to -3 at distance 49."
+    empty = a11y.describe_now(training_figs.loss_figure([History(CFG)], ["A"], 1 / 6, "MSE 1/6", "MSE"))
+    assert empty.startswith("Nothing measured yet.")

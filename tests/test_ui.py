@@ -1,4 +1,6 @@
 """Figure builders, texts and URL parsing, tested directly (no Streamlit runtime)."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -22,11 +24,27 @@ def test_sci(x, text):
 def test_headline_reads_the_curve():
     res = core.unroll(core.UnrollConfig(activation="linear", init="orthogonal", weight_scale=0.5, seq_len=11,
                                         dtype="float64"))
-    assert headline(res) == ("**Vanishing.** Per-step factor ×0.5: after 10 steps back the gradient is "
-                             "**9.8e-4** of its final-step value.")
+    assert headline(res) == ("**Vanishing.** 10 steps back the gradient is **9.8e-4** of its final-step value: it "
+                             "shrinks ×0.5 per step.")
     assert overflow_explanation(res) is None
     one = core.unroll(core.UnrollConfig(seq_len=1))
     assert "T = 1" in headline(one)
+
+
+def test_the_default_headline_says_in_plain_words_what_the_curve_does():
+    """Gradient flow's first sentence (tanh, s = 1, T = 100): how much is left 99 steps back, the word for it, and
+    what one step does, each read off the curve it describes."""
+    res = core.unroll(core.UnrollConfig())
+    line = headline(res)
+    ratio = res.grad_norm[-1] / res.grad_norm[0]
+    assert line.startswith(f"**Vanishing.** 99 steps back the gradient is **{sci(ratio)}** of its final-step value")
+    assert ratio < 1e-15 and len(line.replace("**", "")) <= 105     # one line on a 1280×720 projector
+    assert line.endswith(f": it shrinks ×{sci(res.rate, 3)} per step.")
+    assert res.rate < 1 and abs(math.log(res.rate) * 99 - math.log(ratio)) < 0.1 * abs(math.log(ratio))
+    for jargon in ("factor", "√χ", "λ", "Jacobian", "regime"):          # the theory's words are one click away
+        assert jargon not in line
+    stable = headline(core.unroll(core.UnrollConfig(activation="linear", init="orthogonal", input_scale=0.0)))
+    assert stable.startswith("**Stable.**") and "neither vanishes nor explodes" in stable
 
 
 def test_headline_and_explanation_for_overflow():

@@ -7,6 +7,8 @@ the chart's title and the description written under it (the first paragraph of i
 page draws from the figure's own numbers, `describe`)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,18 +16,32 @@ import streamlit as st
 
 CAPTION_GREY = "#5E5D5C"       # 6.5:1 on white, 6.1:1 on the sidebar's #F8F8F7 (Streamlit's own grey: 3.9:1)
 FOCUS_BLUE = "#0B57D0"         # the focus ring: not the grey fill that marks the current page in the menu
+# In Streamlit's dark theme (the system's preference; .streamlit/config.toml sets no base):
+DARK_CAPTION_GREY = "#B2B3B8"  # 8.6:1 on the dark page (#171614), 7.1:1 on its widgets' #262730
+DARK_FOCUS_BLUE = "#8AB4F8"    # 8.6:1 on the dark page
 MAX_TABLE_ROWS = 2000
 RUN_STATE_KEY = "run_state"     # the Training lab's live region: the run's state, announced when it changes
+# Where the focus goes when the control that had it is disabled (by widget key): to the control that now does its
+# job (the Training lab's Start, Pause, Step, Fast-forward and Reset buttons).
+FOCUS_NEXT = {"btn_start": ["btn_pause"], "btn_pause": ["btn_start", "btn_step"], "btn_step": ["btn_start"],
+              "btn_ff": ["btn_pause", "btn_start"], "btn_reset": ["btn_start"]}
 
-CSS = f"""
+CSS = """
 <style>
 [data-testid="stCaptionContainer"] {{ opacity: 1 !important; }}
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: {CAPTION_GREY} !important; }}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: {grey} !important; }}
 a:focus-visible, button:focus-visible, summary:focus-visible, [role="tab"]:focus-visible,
 [data-testid="stSidebarNavLink"]:focus-visible {{
-  outline: 3px solid {FOCUS_BLUE} !important; outline-offset: 2px !important; box-shadow: none !important; }}
-.st-key-{RUN_STATE_KEY} {{ position: absolute !important; width: 1px !important; height: 1px !important;
+  outline: 3px solid {focus} !important; outline-offset: 2px !important; box-shadow: none !important; }}
+.st-key-{run_state} {{ position: absolute !important; width: 1px !important; height: 1px !important;
   overflow: hidden !important; clip-path: inset(50%); white-space: nowrap; }}
+</style>
+"""
+# Dark theme: a slider's value is written in the theme's red, 4.1:1 on the dark sidebar; the red must stay dark
+# enough for the white text of primary buttons (5:1), so the value alone is written lighter.
+DARK_CSS = """
+<style>
+[data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] p { color: #FF8F8F !important; }
 </style>
 """
 
@@ -54,6 +70,35 @@ if (!window.__gflLessonKeys) {
     event.preventDefault();
     if (!button.disabled) button.click();
   });
+}
+// A button disabled while it has the focus (Start while a run trains, Pause when it stops) or drawn anew by a rerun
+// drops the focus to the page's body: a keyboard user would start again from the top. The focus goes back to the
+// same control, or to the one that now does what it did (FOCUS_NEXT: Start -> Pause, Pause -> Start...).
+if (!window.__gflKeepFocus) {
+  window.__gflKeepFocus = true;
+  const NEXT = FOCUS_NEXT;
+  const keyOf = (el) => {
+    const holder = el && el.closest && el.closest('[class*="st-key-"]');
+    return holder && [...holder.classList].find(c => c.startsWith("st-key-")).slice(7);
+  };
+  let last = null;
+  document.addEventListener("focusin", (event) => {
+    const key = keyOf(event.target);
+    last = key ? {key, element: event.target} : null;
+  });
+  const usable = (key) => {
+    const holder = document.querySelector(".st-key-" + CSS.escape(key));
+    const all = holder ? [...holder.querySelectorAll("button, input, [tabindex='0']")] : [];
+    return all.find(el => !el.disabled && el.getClientRects().length && el.getBoundingClientRect().width > 1) || null;
+  };
+  setInterval(() => {
+    if (!last || (document.activeElement && document.activeElement !== document.body)) return;
+    if (last.element.isConnected && !last.element.disabled) return;      // the user moved the focus away
+    for (const key of [last.key, ...(NEXT[last.key] || [])]) {
+      const el = usable(key);
+      if (el) { el.focus({preventScroll: true}); return; }
+    }
+  }, 200);
 }
 if (!window.__gflChartNames) {
   window.__gflChartNames = true;
@@ -119,8 +164,79 @@ if (!window.__gflChartNames) {
     }
     if (!rail.hasAttribute("aria-valuenow")) set(active);
   };
+  // On a phone a chart is ~350 px wide: a legend entry or an x-axis title longer than that would be cut at the
+  // right edge (Plotly never wraps them). There they are broken into lines at spaces; a wider chart keeps its text.
+  const LINE_PX = 19, TITLE_LINE_PX = 21;       // one more line of 14 px legend text, of a 16 px title
+  const BR = "\\x3cbr\\x3e";                  // a line break tag (not written as one in a script)
+  const wrapText = (text, chars) => text.split(BR).map(line => {
+    const out = [];
+    let rest = line;
+    while (rest.length > chars) {
+      let cut = rest.lastIndexOf(" ", chars);
+      if (cut < chars / 3) cut = rest.indexOf(" ", chars);
+      if (cut < 0) break;
+      out.push(rest.slice(0, cut).trimEnd());
+      rest = rest.slice(cut + 1).trimStart();
+    }
+    out.push(rest);
+    return out.join(BR);
+  }).join(BR);
+  const lines = (text) => typeof text === "string" ? text.split(BR).length : 0;
+  // The figure's texts for a chart this wide, changed in place; returns the lines added (the figure grows by them).
+  window.__gflNarrow = (data, layout, width) => {
+    if (!width || width > 560) return 0;
+    let added = 0;
+    const legendChars = Math.max(20, Math.floor((width - 60) / 7.4));      // 14 px text: ~7.4 px a character
+    for (const trace of data) {
+      if (typeof trace.name === "string" && trace.showlegend !== false) {
+        const wrapped = wrapText(trace.name, legendChars);
+        added += lines(wrapped) - lines(trace.name);
+        trace.name = wrapped;
+      }
+    }
+    const xaxis = layout.xaxis || {};
+    const title = xaxis.title && (typeof xaxis.title === "string" ? xaxis.title : xaxis.title.text);
+    if (typeof title === "string") {
+      const wrapped = wrapText(title, Math.max(20, Math.floor((width - 40) / 7)));
+      if (wrapped !== title) {
+        layout.xaxis = {...xaxis, title: {...(typeof xaxis.title === "object" ? xaxis.title : {}), text: wrapped}};
+        added += lines(wrapped) - lines(title);
+      }
+    }
+    const margin = {...(layout.margin || {})};
+    const heading = layout.title && (typeof layout.title === "string" ? layout.title : layout.title.text);
+    let above = 0;
+    if (typeof heading === "string") {                // 16 px bold: ~8.6 px a character
+      const wrapped = wrapText(heading, Math.max(16, Math.floor((width - 20) / 8.6)));
+      if (wrapped !== heading) {
+        layout.title = {...(typeof layout.title === "object" ? layout.title : {}), text: wrapped};
+        above = lines(wrapped) - lines(heading);
+        margin.t = (margin.t || 50) + TITLE_LINE_PX * above;
+      }
+    }
+    if ((added || above) && layout.height) {
+      layout.height += LINE_PX * added + TITLE_LINE_PX * above;
+      margin.b = (margin.b || 80) + LINE_PX * added;
+    }
+    layout.margin = margin;
+    return added + above;
+  };
+  const narrow = (plot) => {
+    if (!window.Plotly || !plot.data || !plot.layout || plot.classList.contains("gfl-live-plot")) return;
+    const data = plot.data.map(t => ({name: t.name, showlegend: t.showlegend}));
+    const layout = {xaxis: plot.layout.xaxis ? {title: plot.layout.xaxis.title} : undefined,
+                    title: plot.layout.title, height: plot.layout.height, margin: {...plot.layout.margin}};
+    if (!window.__gflNarrow(data, layout, plot.getBoundingClientRect().width)) return;
+    const names = data.map(t => t.name);
+    const indices = names.map((_, i) => i).filter(i => names[i] !== plot.data[i].name);
+    if (indices.length) window.Plotly.restyle(plot, {name: indices.map(i => names[i])}, indices);
+    const update = {height: layout.height, "margin.b": layout.margin.b, "margin.t": layout.margin.t};
+    if (layout.title && layout.title.text !== (plot.layout.title || {}).text) update["title.text"] = layout.title.text;
+    if (layout.xaxis && layout.xaxis.title) update["xaxis.title.text"] = layout.xaxis.title.text;
+    window.Plotly.relayout(plot, update);
+  };
   const all = () => {
-    document.querySelectorAll(".js-plotly-plot").forEach(plot => { name(plot); keyboardSlider(plot); });
+    document.querySelectorAll(".js-plotly-plot").forEach(plot => { name(plot); keyboardSlider(plot); narrow(plot); });
     live();
   };
   new MutationObserver(() => { clearTimeout(window.__gflNameTimer); window.__gflNameTimer = setTimeout(all, 150); })
@@ -128,12 +244,19 @@ if (!window.__gflChartNames) {
   all();
 }
 </script>
-""".replace("RUN_STATE", RUN_STATE_KEY)
+""".replace("RUN_STATE", RUN_STATE_KEY).replace("FOCUS_NEXT", json.dumps(FOCUS_NEXT))
+
+
+def dark() -> bool:
+    """Is the page drawn in Streamlit's dark theme (the system's preference, or the user's choice in the app's
+    menu)? Read when the page runs: a change of the system's setting shows at the page's next run."""
+    return st.context.theme.type == "dark"
 
 
 def styles() -> None:
-    """Every page, first: the styles."""
-    st.html(CSS)
+    """Every page, first: the styles, in the greys of the page's theme."""
+    grey, focus = (DARK_CAPTION_GREY, DARK_FOCUS_BLUE) if dark() else (CAPTION_GREY, FOCUS_BLUE)
+    st.html(CSS.format(grey=grey, focus=focus, run_state=RUN_STATE_KEY) + (DARK_CSS if dark() else ""))
 
 
 def name_charts() -> None:
@@ -172,6 +295,14 @@ def _short(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _step(x) -> str:
+    """An x value as written: 340, not 340.0."""
+    try:
+        return str(int(x)) if float(x) == int(x) else _short(float(x))
+    except (TypeError, ValueError, OverflowError):
+        return str(x)
+
+
 def _trace_summary(trace) -> str | None:
     if trace.type == "heatmap" or trace.type == "contour":
         z = _floats(trace.z)
@@ -204,6 +335,39 @@ def describe(fig: go.Figure) -> str:
     xtitle = fig.layout.xaxis.title.text if fig.layout.xaxis.title else None
     head = f"Against {xtitle}. " if xtitle else ""
     return (head + "; ".join(parts[:6]) + ".").replace("<br>", " ").replace("<sub>", "").replace("</sub>", "")
+
+
+def describe_now(fig: go.Figure) -> str:
+    """A live chart's description from its current numbers: each named series' latest value and the step it was
+    measured at, a heatmap's latest column, and the labels of its reference lines ("A: LSTM (mean of 20 steps) at
+    training step 340: 0.012. Lines: chance level (MSE 1/6 ≈ 0.167)")."""
+    xtitle = (fig.layout.xaxis.title.text if fig.layout.xaxis.title else None) or "x"
+    parts = []
+    for t in fig.data:
+        if t.type in ("heatmap", "contour"):
+            z = _floats(t.z)
+            if z.ndim != 2 or not z.size:
+                continue
+            column, rows = z[:, -1], _array(t.y) if t.y is not None else np.arange(z.shape[0])
+            ok = np.flatnonzero(np.isfinite(column))
+            if ok.size:
+                label = (t.colorbar.title.text if t.colorbar and t.colorbar.title else None) or t.name or "value"
+                parts.append(f"{label} at {xtitle} {_step(_array(t.x)[-1])}: {_short(column[ok[0]])} at distance "
+                             f"{rows[ok[0]]} to {_short(column[ok[-1]])} at distance {rows[ok[-1]]}")
+            continue
+        if t.showlegend is False or t.x is None or t.y is None:
+            continue
+        x, y = _array(t.x), _floats(t.y)
+        ok = np.flatnonzero(np.isfinite(y[:len(x)]))
+        if ok.size:
+            parts.append(f"{t.name} at {xtitle} {_step(x[ok[-1]])}: {_short(y[ok[-1]])}")
+    log_y = fig.layout.yaxis.type == "log"
+    lines = [f"{a.text} at {_short(10 ** a.y if log_y else a.y)}" if a.yref == "y" and a.y is not None else a.text
+             for a in fig.layout.annotations or () if a.text]
+    text = ("; ".join(parts[:6]) + ".") if parts else "Nothing measured yet."
+    if lines:
+        text += " Lines: " + "; ".join(lines[:4]) + "."
+    return text.replace("<br>", " ").replace("<sub>", "").replace("</sub>", "")
 
 
 def table(fig: go.Figure) -> pd.DataFrame:

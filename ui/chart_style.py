@@ -16,9 +16,10 @@ TEXT = "#31333F"           # Streamlit's text colour
 TICKS = "#45474F"          # tick labels: 9.4:1 on white (Plotly's default grey is 3.7:1)
 GRID = "#E6EAF1"
 TITLE_SIZE = 16
+LEGEND_PX = 14               # legend text: readable on a phone, where the charts are not scaled down
 LEGEND_ROW_PX = 22           # height of one row of a horizontal legend
 LEGEND_ITEM_CHARS = 34       # a legend item of about this many characters takes one slot of a row
-ROW_WIDTH_CHARS = 110        # characters of legend text in one row at the app's usual chart width
+ROW_WIDTH_CHARS = 100        # characters of legend text in one row at the app's usual chart width
 MAX_LOG_TICKS = 7
 
 
@@ -32,7 +33,7 @@ TEMPLATE = go.layout.Template(layout=dict(
     yaxis=dict(gridcolor=GRID, zerolinecolor=GRID, linecolor="#BDC3CD", tickcolor="#BDC3CD",
                tickfont=dict(color=TICKS), title=dict(font=dict(color=TEXT)), automargin=True),
     hoverlabel=dict(font=dict(family=FONT)),
-    legend=dict(font=dict(color=TEXT)),
+    legend=dict(font=dict(color=TEXT, size=LEGEND_PX)),
 ))
 # Plotly's default template for every figure of the process: each new figure starts with it (Plotly copies the
 # default into every figure it makes anyway: its own "plotly" template, which layout() used to replace with this
@@ -140,3 +141,109 @@ def vline(x: float, line: dict) -> dict:
 def edge_anchor(x: float, x_min: float, x_max: float) -> str:
     """xanchor for a label at x: it extends towards the middle of the plot, so it is never cut at an edge."""
     return "left" if x <= (x_min + x_max) / 2 else "right"
+
+
+# ---- dark mode: the same figure on the dark theme Streamlit picks when the system prefers it -------------------
+# The figure is drawn on a transparent background (the page's own dark shows through); its texts, grid and axes
+# are lightened, and every colour of a line, marker, shape or label that would be too faint on the dark page is
+# mixed with white until it is not (text 4.5:1, lines and marks 3:1, WCAG 1.4.3 and 1.4.11).
+DARK_PAGE = "#262730"           # the lightest dark a chart may sit on (Streamlit's dark widget background; the page
+                                # itself is darker): colours are lifted until they contrast with it
+DARK_TEXT = "#FAFAFA"
+DARK_TICKS = "#D5D6DA"
+DARK_GRID = "#30333D"
+DARK_LINE = "#70737D"
+DARK_LABEL_BG = "rgba(23,22,20,0.85)"   # a label's box: the dark page's own colour
+TEXT_CONTRAST, MARK_CONTRAST = 4.5, 3.0
+
+
+def _rgb(colour: str) -> tuple[float, float, float, float] | None:
+    """(r, g, b, alpha) of '#RRGGBB', '#RGB', 'rgb(…)', 'rgba(…)', 'white' or 'black'; None for anything else."""
+    c = colour.strip().lower()
+    named = {"white": "#ffffff", "black": "#000000"}
+    c = named.get(c, c)
+    if c.startswith("#") and len(c) in (4, 7):
+        h = c[1:] if len(c) == 7 else "".join(ch * 2 for ch in c[1:])
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 1.0
+    if c.startswith("rgb"):
+        parts = [float(p) for p in c[c.index("(") + 1:c.index(")")].split(",")]
+        return parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 1.0
+    return None
+
+
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of an opaque colour."""
+    r, g, b, _ = _rgb(colour)
+    lin = [(v / 255) / 12.92 if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in (r, g, b)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two opaque colours."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def lifted(colour, ratio: float, page: str = DARK_PAGE):
+    """`colour` mixed with white until it has `ratio` contrast on `page` (unchanged when it has; anything that is
+    not a single colour, such as a list of colours, is returned as it is)."""
+    parsed = _rgb(colour) if isinstance(colour, str) else None
+    if parsed is None:
+        return colour
+    r, g, b, alpha = parsed
+    for step in range(0, 21):
+        t = step / 20
+        mixed = [round(v + (255 - v) * t) for v in (r, g, b)]
+        opaque = "#" + "".join(f"{v:02X}" for v in mixed)
+        if contrast(opaque, page) >= ratio:
+            return opaque if alpha == 1.0 else f"rgba({mixed[0]},{mixed[1]},{mixed[2]},{alpha:g})"
+    return "#FFFFFF"
+
+
+def _dark_trace(trace) -> None:
+    for part in ("line", "marker"):
+        style = getattr(trace, part, None)
+        if style is not None and isinstance(getattr(style, "color", None), str):
+            style.color = lifted(style.color, MARK_CONTRAST)
+    if getattr(trace, "textfont", None) is not None and isinstance(trace.textfont.color, str):
+        trace.textfont.color = lifted(trace.textfont.color, TEXT_CONTRAST)
+    if getattr(trace, "colorbar", None) is not None:
+        trace.colorbar.tickfont.color = DARK_TICKS
+        trace.colorbar.title.font.color = DARK_TEXT
+
+
+def for_dark(fig: go.Figure) -> go.Figure:
+    """A copy of `fig` for a dark page (see above); a figure already made dark is kept."""
+    import copy
+    if fig.layout.meta == "dark" or (isinstance(fig.layout.meta, list) and "dark" in fig.layout.meta):
+        return fig
+    fig = copy.deepcopy(fig)
+    meta = fig.layout.meta
+    fig.layout.meta = (list(meta) if isinstance(meta, (list, tuple)) else [meta] if meta else []) + ["dark"]
+    fig.update_layout(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font_color=DARK_TEXT,
+                      title_font_color=DARK_TEXT, legend_font_color=DARK_TEXT, legend_bgcolor="rgba(0,0,0,0)",
+                      hoverlabel=dict(bgcolor="#262730", font_color=DARK_TEXT))
+    axis_style = dict(gridcolor=DARK_GRID, zerolinecolor=DARK_GRID, linecolor=DARK_LINE, tickcolor=DARK_LINE,
+                      tickfont_color=DARK_TICKS, title_font_color=DARK_TEXT)
+    fig.update_xaxes(**axis_style)
+    fig.update_yaxes(**axis_style)
+    for note in fig.layout.annotations or ():
+        note.font.color = lifted(note.font.color, TEXT_CONTRAST) if note.font.color else DARK_TEXT
+        if note.bgcolor:
+            note.bgcolor = DARK_LABEL_BG
+        if note.arrowcolor:
+            note.arrowcolor = lifted(note.arrowcolor, MARK_CONTRAST)
+    for shape in fig.layout.shapes or ():
+        if shape.line is not None and shape.line.color:
+            shape.line.color = lifted(shape.line.color, MARK_CONTRAST)
+    for slider in fig.layout.sliders or ():
+        slider.font.color = DARK_TEXT
+        slider.currentvalue.font.color = DARK_TEXT
+        slider.bgcolor, slider.activebgcolor, slider.bordercolor = "#474A55", "#8A8D97", DARK_LINE
+        slider.tickcolor = DARK_LINE
+    for trace in fig.data:
+        _dark_trace(trace)
+    for frame in fig.frames or ():
+        for trace in frame.data:
+            _dark_trace(trace)
+    return fig

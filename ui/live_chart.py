@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import a11y
-from ui.chart_style import PLOTLY_CONFIG
+from ui.a11y import dark
+from ui.chart_style import PLOTLY_CONFIG, for_dark
 from ui.present import for_projector, presenting
 
 # Streamlit's own code-split Plotly bundle (the file behind st.plotly_chart); importing it defines
@@ -54,6 +55,12 @@ export default async function (component) {
   graph.setAttribute("data-version", String(data.version));
   graph.style.height = figure.layout.height + "px";
   graph.setAttribute("data-figure-title", (figure.layout.title && figure.layout.title.text) || "");
+  if (window.__gflNarrow) {             // a phone: long legend entries and axis titles in lines (ui/a11y.py)
+    figure = {...figure, data: figure.data.map(t => ({...t})), layout: {...figure.layout}};
+    figure.layout.margin = {...(figure.layout.margin || {})};
+    window.__gflNarrow(figure.data, figure.layout, parentElement.getBoundingClientRect().width);
+    graph.style.height = figure.layout.height + "px";
+  }
   await window.Plotly.react(graph, figure.data, figure.layout,
                             {...data.config, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
 }
@@ -68,6 +75,8 @@ def live_figure(fig: go.Figure) -> tuple[str, int]:
     keeps this and sends it again while nothing changed."""
     if presenting():
         fig = for_projector(fig)
+    if dark():
+        fig = for_dark(fig)
     return fig.to_json(), int(fig.layout.height or 400)
 
 
@@ -92,7 +101,36 @@ def chart(fig: go.Figure, key: str | None = None, container=None, **kwargs):
     In presentation mode, the projector's sizes (ui/present.py)."""
     if presenting():
         fig = for_projector(fig)
+    if dark():
+        fig = for_dark(fig)
     drawn = (container or st).plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOTLY_CONFIG,
                                            **kwargs)
     a11y.data_expander(fig, container)          # its description and its data, one click away
     return drawn
+
+
+def live_data(fig: go.Figure, description: str, key: str) -> None:
+    """Under a live chart: its description from its current numbers, sent with every redraw (the chart's
+    accessible name reads it too, ui/a11y.py), and its data as a table, one click away. The table is built only
+    while its expander is open: a page that redraws several times a second does not pay for it otherwise."""
+    box = st.expander("Chart data as a table", icon=":material/table:", key=f"{key}_data", on_change="rerun")
+    with box:
+        st.markdown(description)
+        if box.open:
+            st.dataframe(a11y.table(fig), height=240)
+
+
+# WCAG 2.2.2 (pause, stop, hide): live charts that move for more than five seconds can be stopped without stopping
+# what they show. "Freeze charts" keeps each chart as it is while training goes on (the status line and its live
+# region keep counting the steps); switched off, the charts catch up with the run at once. Pause stops the training.
+FREEZE_KEY = "freeze_charts"
+
+
+def freeze_toggle() -> None:
+    st.toggle("Freeze charts", key=FREEZE_KEY,
+              help="Hold the charts still while training goes on (the status line keeps counting the steps); "
+                   "switch off to see the run as it is now. Pause stops the training itself.")
+
+
+def frozen() -> bool:
+    return bool(st.session_state.get(FREEZE_KEY))

@@ -87,6 +87,12 @@ PHONE_CSS = """
   [data-testid="stMain"] h1 + div [data-testid="stCaptionContainer"],
   [data-testid="stMain"] [data-testid="stHeadingWithActionElements"] ~ [data-testid="stCaptionContainer"] { display: none; }
   h1 { font-size: 1.8rem !important; }
+  /* columns that hold a chart stack: a chart a third of 390 px wide cuts its title, axis title and legend */
+  [data-testid="stMain"] [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .js-plotly-plot,
+      > [data-testid="stColumn"] .gfl-live-plot) { flex-direction: column; }
+  [data-testid="stMain"] [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .js-plotly-plot,
+      > [data-testid="stColumn"] .gfl-live-plot) > [data-testid="stColumn"] {
+    width: 100% !important; flex: 1 1 auto !important; min-width: 0 !important; }
 }
 .js-plotly-plot .modebar-container { top: 34px !important; }
 </style>

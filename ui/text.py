@@ -22,12 +22,12 @@ def sci(x: float | None, digits: int = 2) -> str:
 
 
 def headline(res: UnrollResult) -> str:
-    """One sentence that reads the curve for a person; its word is the regime, and the regime is read off the
-    end-to-start ratio the sentence states (core.theory.REGIME_RULE)."""
+    """One sentence that reads the curve for a person, in plain words: how much of the final step's gradient is
+    left far back, what that means (it vanishes, explodes or holds), and what one step back does to it. Its word is
+    the regime, and the regime is read off the end-to-start ratio the sentence states (core.theory.REGIME_RULE)."""
     T = res.config.seq_len
     if T == 1:
         return "With T = 1 there is no recurrence to travel through: only the final step gets a gradient."
-    span = f"after {T - 1} step{'s' if T > 2 else ''} back"
     per_step = f" by about ×{sci(res.rate, 3)} per step" if res.rate is not None else ""
     if res.overflow is not None:
         o = res.overflow
@@ -40,10 +40,21 @@ def headline(res: UnrollResult) -> str:
     if res.reached_zero_at is not None:
         return f"**Vanishing.** The gradient shrinks{per_step} and {zero_sentence(res)}"
     word = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[res.regime]
-    reading = f"the gradient is **{sci(res.end_to_start_ratio)}** of its final-step value."
-    if res.rate is None:
-        return f"**{word}.** {span.capitalize()} {reading}"
-    return f"**{word}.** Per-step factor ×{sci(res.rate, 3)}: {span} {reading}"
+    ratio = res.end_to_start_ratio
+    of = "of" if ratio < 1 else "times"         # one line on a 1280×720 projector, beside the sidebar
+    return (f"**{word}.** {T - 1} step{'s' if T > 2 else ''} back the gradient is **{sci(ratio)}** {of} its "
+            f"final-step value: {meaning(res)}")
+
+
+def meaning(res: UnrollResult) -> str:
+    """What one step back does to the gradient, in the regime's direction: the fitted factor when it points the
+    same way as the end-to-start ratio (a curve can bend), else only the direction."""
+    rate = res.rate
+    if res.regime == "vanishing":
+        return f"it shrinks ×{sci(rate, 3)} per step." if rate is not None and rate < 1 else "it shrinks overall."
+    if res.regime == "exploding":
+        return f"it grows ×{sci(rate, 3)} per step." if rate is not None and rate > 1 else "it grows overall."
+    return "it neither vanishes nor explodes" + (f" (×{sci(rate, 3)} per step)." if rate is not None else ".")
 
 
 def zero_sentence(res: UnrollResult) -> str:
