@@ -97,12 +97,16 @@ SEQ_LEN_STOPS = [2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
 def flow_row() -> None:
     """Gradient flow's row: the four settings its lesson is about, over the chart."""
     from core.cells import CELLS
-    from ui.flow_controls import LABELS, STATE, WEIGHT_SCALES
+    from core.config import UNROLL_FIELDS
+    from ui.flow_controls import STATE, WEIGHT_SCALES
     spec = CELLS[STATE["cell"]]
+
+    def choices(name: str) -> dict:           # its declared options and their labels (core/config.py)
+        field = UNROLL_FIELDS[name]
+        return dict(choices=list(field.choices), format=lambda v: field.option_labels.get(v, v))
     compact_row(STATE, [
-        Compact("cell", "Cell", choices=list(LABELS["cell"]), format=LABELS["cell"].get, pair=True),
-        Compact("activation", "Activation f", choices=list(LABELS["activation"]), format=LABELS["activation"].get,
-                disabled=not spec.uses_activation, pair=True),
+        Compact("cell", "Cell", **choices("cell"), pair=True),
+        Compact("activation", "Activation f", **choices("activation"), disabled=not spec.uses_activation, pair=True),
         Compact("weight_scale", "Weight scale s", stops=WEIGHT_SCALES[::8], format=lambda v: f"{v:g}",
                 disabled="weight_scale" not in spec.uses,
                 help="Log-spaced from 0.1 to 10, five stops a decade here; the sidebar (» at the top left) has "
