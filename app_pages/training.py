@@ -19,6 +19,7 @@ from ui.training_controls import (
     FLOSS_KS,
     FLOSS_UI_MAX,
     FLOSS_WEIGHTS,
+    FORGET_BIASES,
     HELP,
     LEARNING_RATES,
     PRESETS,
@@ -73,6 +74,9 @@ def run_controls(container, prefix: str) -> None:
                             help=HELP["weight_scale"])
     if "bias" in uses:
         container.slider("Gate bias", -5.0, 5.0, step=0.1, key=k("bias"), help=TRAIN_FIELDS["bias"].help)
+    if "forget_bias" in uses:
+        container.select_slider("Forget-gate bias", FORGET_BIASES, key=k("forget_bias"), format_func=lambda v: f"{v:g}",
+                                help=TRAIN_FIELDS["forget_bias"].help)
     if "r_min" in uses:
         c1, c2 = container.columns(2)
         c1.number_input("r min", 0.0, 1.0, step=0.01, format="%.3f", key=k("r_min"), help=TRAIN_FIELDS["r_min"].help)

@@ -60,6 +60,9 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
                           help="Nonlinearity of the vanilla RNN (torch.nn.RNN offers tanh and ReLU)."),
     "bias": replace(UNROLL_FIELDS["bias"], help="minGRU: the gate's initial bias (negative: gates start closed, so "
                                                 "the state keeps more)."),
+    "forget_bias": FieldSpec("float", "LSTM: the forget gate's bias at initialisation (its rows of bias_ih; those of "
+                             "bias_hh set to 0): σ(b) of the cell state is kept per step at first (Gers et al. 2000; "
+                             "Jozefowicz et al. 2015 use 1). 0 keeps the initialisation's own.", lo=-10.0, hi=10.0),
     "r_min": UNROLL_FIELDS["r_min"],
     "r_max": UNROLL_FIELDS["r_max"],
     "max_phase": UNROLL_FIELDS["max_phase"],
@@ -91,6 +94,7 @@ class TrainConfig:
     init: str = "pytorch"
     weight_scale: float = 1.0         # used by every init but "pytorch"
     bias: float = 0.0                 # minGRU's gate bias
+    forget_bias: float = 0.0          # LSTM's forget-gate bias at initialisation (0: the init's own)
     r_min: float = 0.9                # LRU ring initialisation (core/cells/lru.py)
     r_max: float = 0.999
     max_phase: float = 6.28

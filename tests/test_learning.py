@@ -140,6 +140,36 @@ def test_cli_bad_input_is_one_line(args, flag):
     assert len(lines) == 1 and lines[0].startswith(f"error: {flag} ")
 
 
+def test_forget_bias_sets_the_lstm_forget_gate_at_initialisation():
+    """torch's gate order i, f, g, o: the f rows of bias_ih get the bias and those of bias_hh 0 (torch adds the two);
+    every other number is PyTorch's own draw, and 0 (the default) changes nothing."""
+    hid = 8
+    plain = Model(TrainConfig(cell="lstm", hidden=hid)).core
+    opened = Model(TrainConfig(cell="lstm", hidden=hid, forget_bias=2.0)).core
+    rows = slice(hid, 2 * hid)
+    assert torch.equal(opened.layer.bias_ih_l0[rows], torch.full((hid,), 2.0))
+    assert torch.equal(opened.layer.bias_hh_l0[rows], torch.zeros(hid))
+    for name in ("bias_ih_l0", "bias_hh_l0"):
+        a, b = getattr(plain.layer, name), getattr(opened.layer, name)
+        assert torch.equal(torch.cat([a[:hid], a[2 * hid:]]), torch.cat([b[:hid], b[2 * hid:]]))
+    for name in ("weight_ih_l0", "weight_hh_l0"):
+        assert torch.equal(getattr(plain.layer, name), getattr(opened.layer, name))
+    assert opened.cell.bias_ih is opened.layer.bias_ih_l0              # the probe's cell shares them
+    assert torch.equal(Model(TrainConfig(cell="lstm", hidden=hid, forget_bias=0.0)).core.layer.bias_hh_l0,
+                       plain.layer.bias_hh_l0)
+    assert torch.equal(Model(TrainConfig(cell="gru", hidden=hid, forget_bias=2.0)).core.layer.bias_ih_l0,
+                       Model(TrainConfig(cell="gru", hidden=hid)).core.layer.bias_ih_l0)   # an LSTM setting only
+
+
+def test_cli_forget_bias_flag():
+    proc = run_cli("train", "--cell", "lstm", "--hidden", "4", "--seq-len", "10", "--steps", "1", "--forget-bias",
+                   "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["config"]["forget_bias"] == 2.0
+    bad = run_cli("train", "--cell", "lstm", "--forget-bias", "11", "--steps", "1")
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --forget-bias ")
+
+
 # -- records ------------------------------------------------------------------------------------------------------
 
 def test_cli_digits_records_carry_accuracy_heldout_and_exponents():

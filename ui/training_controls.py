@@ -17,10 +17,12 @@ DEFAULT = TrainConfig()
 TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 BATCHES = [8, 16, 32, 64, 128, 256]
+FORGET_BIASES = [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0]
 FLOSS_KS = [0, 1, 2, 4, 8, 16, 32, 64]
 FLOSS_WEIGHTS = [0.1, 0.3, 1.0, 3.0, 10.0]
-RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", "r_min", "r_max", "max_phase", "lru_norm", "hidden",
-              "optimizer", "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before", "floss_weight"]
+RUN_FIELDS = ["cell", "activation", "init", "weight_scale", "bias", "forget_bias", "r_min", "r_max", "max_phase",
+              "lru_norm", "hidden", "optimizer", "lr", "clip", "clip_mode", "floss_k", "floss_every", "floss_before",
+              "floss_weight"]
 TASK_OPTIONS = ["pixel_order", "perm_seed", "delay"]       # shown only for the task that reads them
 SHARED = ["task", "seq_len", "batch", "seed"] + TASK_OPTIONS
 B_DEFAULTS = {"cell": "rnn"}                  # run B starts as the vanilla RNN to race against
@@ -113,6 +115,8 @@ def run_field(prefix: str, name: str) -> UrlField:
         spec = replace(spec, lo=LEARNING_RATES[0], hi=LEARNING_RATES[-1], lo_open=False)
     if name == "bias":
         spec, snap = replace(spec, lo=-5.0, hi=5.0), round_to(0.1)
+    if name == "forget_bias":
+        spec, snap = replace(spec, lo=FORGET_BIASES[0], hi=FORGET_BIASES[-1]), nearest_option(FORGET_BIASES)
     if name in ("r_min", "r_max"):
         snap = round_to(0.001)
     if name == "max_phase":

@@ -182,8 +182,19 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     return qr_exponents(step, len(h), 2 * H)
 
 
+def train_layer(input_size: int, hidden: int, cfg, generator: torch.Generator) -> FusedLayer:
+    """torch.nn.LSTM for the Training lab; a non-zero cfg.forget_bias sets the forget gate's bias (bias_ih's rows
+    H..2H, bias_hh's rows zeroed: torch adds the two), so the cell state is kept by σ(forget_bias) per step at first."""
+    layer = FusedLayer(torch.nn.LSTM, torch.nn.LSTMCell, input_size, hidden, cfg, generator)
+    if cfg.forget_bias:
+        with torch.no_grad():
+            layer.layer.bias_ih_l0[hidden:2 * hidden] = cfg.forget_bias
+            layer.layer.bias_hh_l0[hidden:2 * hidden] = 0.0
+    return layer
+
+
 SPEC = CellSpec(
-    train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.LSTM, torch.nn.LSTMCell, i, h, cfg, g),
+    train_layer=train_layer, train_uses=("init", "weight_scale", "forget_bias"),
     name="lstm", label="LSTM", short="LSTM",
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "
          "Schmidhuber 1997).",
