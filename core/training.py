@@ -267,11 +267,13 @@ class Trainer:
             outputs = self.model(x)
             return float(TASKS[self.cfg.task].loss(outputs, target)), TASKS[self.cfg.task].accuracy(outputs, target)
 
-    def exponents(self, x: torch.Tensor) -> torch.Tensor:
-        """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd."""
+    def exponents(self, x: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
+        """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd
+        (`states`: the layer's outputs on x, when this step's forward has them)."""
         cfg = self.cfg
         k = cfg.floss_k or min(floss.REPORT_K, floss.state_size(cfg.cell, cfg.hidden))
-        return floss.exponents(cfg.cell, self.model.core, x[:, :floss.FLOSS_SEQUENCES], k)
+        n = floss.FLOSS_SEQUENCES
+        return floss.exponents(cfg.cell, self.model.core, x[:, :n], k, None if states is None else states[:, :n])
 
     def step(self, x: torch.Tensor, target: torch.Tensor, final: bool = False) -> StepRecord:
         """Train on one batch; `final`: the run's last step (probed and evaluated like a probe step)."""
@@ -287,11 +289,14 @@ class Trainer:
         with denormals_as_zero():
             self.optimizer.zero_grad(set_to_none=True)
             with torch.set_grad_enabled(not floss_only):
-                outputs = self.model(x)
+                states = self.model.core(x)
+                outputs = self.model.readout(states[-self.model.answer_steps:])
                 loss = task.loss(outputs, target)
             objective = None if floss_only else loss
             if flossed:                   # Engelken (2023): Σλᵢ² pulls the top exponents towards 0
-                lyap = self.exponents(x)
+                # a step that also trains shares its forward pass: one backward through the layer carries both
+                shared = not floss_only and cfg.cell in floss.SHARES_STATES
+                lyap = self.exponents(x, states if shared else None)
                 term = cfg.floss_weight * floss.penalty(lyap)
                 objective = term if objective is None else objective + term
             objective.backward()
