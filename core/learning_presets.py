@@ -11,13 +11,16 @@ import torch
 from .budget import Budget, check
 from .training import Batches, TrainConfig, Trainer, probe_distances
 
-# "Forgetting a digit": a GRU against a tanh RNN (32 units each) on the digits task with a blank delay of 20 steps
-# (T = 84: the last pixel is 20 steps back, the first 83), the same batches, clipping at 1, Adam 3e-3 for the GRU and
-# 1e-3 for the RNN (which learns the undelayed task, T = 64, at that rate: 39 % held-out after 400 steps). An LSTM
-# with PyTorch's initialisation (forget gates half open) forgets across these 20 blank steps too: 10 % held-out
-# after 800 steps at Adam 3e-3 and at 1e-2, where the GRU is at 69 %.
+# "Forgetting a digit": an LSTM against a tanh RNN (32 units each) on the digits task with a blank delay of 20 steps
+# (T = 84: the last pixel is 20 steps back, the first 83), the same batches, clipping at 1, Adam 3e-3 for the LSTM and
+# 1e-3 for the RNN (which learns the undelayed task, T = 64, at that rate: 39 % held-out after 400 steps). The LSTM's
+# forget gates start at bias 2 (σ(2) = 0.88 of the cell state kept per step): with PyTorch's initialisation (bias
+# ≈ 0, half of it kept) it forgets across these 20 blank steps too, 10 % held-out after 800 steps at Adam 3e-3 and
+# 1e-2. Measured on seeds 0-4 (held-out accuracy on all 360 held-out images, 400 steps): the LSTM at 34-49 %, the
+# RNN at 10 % (it stays there until 600 steps on every seed; on seed 0 it starts to learn at 650). Bias 1 and 3
+# learn less reliably (seed 2: 23 % and 10 % after 500 steps), Adam 5e-3 later on some seeds.
 _DIGITS = dict(task="digits", seq_len=84, batch=32, seed=0, hidden=32, clip=1.0)
-FORGETTING_RACE = (TrainConfig(cell="gru", lr=3e-3, **_DIGITS),
+FORGETTING_RACE = (TrainConfig(cell="lstm", forget_bias=2.0, lr=3e-3, **_DIGITS),
                    TrainConfig(cell="rnn", activation="tanh", lr=1e-3, **_DIGITS))
 
 # "Gradient flossing": the same tanh RNN (32 units, PyTorch's initialisation) twice on delayed XOR at delay 40, the
