@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from .budget import Budget, check
-from .training import Batches, TrainConfig, Trainer, probe_distances
+from .digits import PIXELS
+from .tasks import TASKS
+from .training import PROBE_SEQUENCES, Batches, Model, TrainConfig, Trainer, probe_distances
 
 # "Forgetting a digit": an LSTM against a tanh RNN (32 units each) on the digits task with a blank delay of 20 steps
 # (T = 84: the last pixel is 20 steps back, the first 83), the same batches, clipping at 1, Adam 3e-3 for the LSTM and
@@ -62,3 +64,26 @@ def flossing_effect(cfg: TrainConfig) -> FlossingEffect:
         trainer.step(*batches.next())
     grads_after, lyap_after = measure()
     return FlossingEffect(np.arange(cfg.seq_len), grads_before, grads_after, lyap_before, lyap_after)
+
+
+@dataclass(frozen=True)
+class ForgettingGradient:
+    """What reaches the digit across the blank delay (the lesson's digit step): ‖∂L/∂h_{T−k}‖ by distance k of each
+    network of the forgetting race at its initialisation, on the race's first batch (mean over its first
+    sequences, as the lab's probe)."""
+    distance: np.ndarray
+    grad_norm: tuple                  # one array per network, in the configs' order
+    delay: int                        # blank steps after the image: k = delay is its last pixel, k = T − 1 its first
+
+
+def forgetting_gradient(configs: tuple = FORGETTING_RACE) -> ForgettingGradient:
+    """Probe each untrained network of `configs` (one digits task, lengths and batch) on the first PROBE_SEQUENCES
+    sequences of their shared first batch."""
+    first = configs[0]
+    costs = [cfg.step_cost() for cfg in configs]
+    check("digit gradient demo", Budget(max(c.memory_bytes for c in costs), sum(c.seconds for c in costs)),
+          "the blank delay (T) or the hidden size")
+    x, target = Batches(first.task, first.seq_len, first.batch, first.seed, first.task_options).next()
+    n = min(PROBE_SEQUENCES, first.batch)                 # as many as the lab's probe steps measure
+    grads = tuple(probe_distances(Model(cfg), x[:, :n], TASKS[first.task].take(target, n)) for cfg in configs)
+    return ForgettingGradient(np.arange(first.seq_len), grads, first.seq_len - PIXELS)

@@ -9,8 +9,8 @@ PAGE = "app_pages/lesson.py"
 STEPS = len(LESSON_STEPS)
 
 
-def test_the_lesson_has_nine_steps():
-    assert STEPS == 9
+def test_the_lesson_has_ten_steps():
+    assert STEPS == 10
 
 
 @pytest.mark.parametrize("step", range(1, STEPS + 1))

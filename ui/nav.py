@@ -31,7 +31,7 @@ PAGES = [
      "Bring your own RNN, LSTM or GRU: upload its weights and see where its gradient dies, layer by layer and "
      "step by step, with its Lyapunov exponents, saturation and a diagnosis."),
     ("app_pages/lesson.py", "Lesson", ":material/co_present:", "lesson",
-     "For a class: the whole argument in nine steps, each with a talking point, a question and a live chart "
+     "For a class: the whole argument in ten steps, each with a talking point, a question and a live chart "
      "at projector size. Previous / Next, and every step has its own link."),
 ]
 
