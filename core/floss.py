@@ -177,11 +177,14 @@ def _lstm(layer, x: torch.Tensor, k: int, h: torch.Tensor | None = None) -> torc
     if dense_jacobians("lstm", x.shape[0], x.shape[1], hid):
         # J_t = [[diag(a_o) W_o + diag(b_c) C_t, diag(b_c f)], [C_t, diag(f)]], C_t = Σ_{i,f,g} diag(a_gate) W_gate:
         # every step's Jacobian in a few batched calls, so the sequential part is one product (and a QR) per step
-        coef = torch.stack([a_i, a_f, a_g], dim=-2).unsqueeze(-1)                     # (T, B, 3, H, 1)
-        c_dh = (coef * w[:3 * hid].view(3, hid, hid)).sum(-3)                         # (T, B, H, H)
-        h_dh = a_o.unsqueeze(-1) * w[3 * hid:] + b_c.unsqueeze(-1) * c_dh
-        jac = torch.cat([torch.cat([h_dh, torch.diag_embed(b_c * f)], dim=-1),
-                         torch.cat([c_dh, torch.diag_embed(f)], dim=-1)], dim=-2)      # (T, B, 2H, 2H)
+        # J_t = Σ_blocks diag(r_t,block) M_block with M = [W_i 0; W_f 0; W_g 0; W_o 0; 0 I] (5H × 2H): one product
+        zero = torch.zeros_like(a_o)
+        rows = torch.stack([torch.stack([b_c * a_i, b_c * a_f, b_c * a_g, a_o, b_c * f], dim=-2),
+                            torch.stack([a_i, a_f, a_g, zero, f], dim=-2)], dim=-3)          # (T, B, 2, 5, H)
+        eye = torch.eye(hid, dtype=w.dtype)
+        blocks = torch.cat([torch.cat([w, w.new_zeros(4 * hid, hid)], dim=1),
+                            torch.cat([torch.zeros_like(eye), eye], dim=1)]).view(5, hid, 2 * hid)
+        jac = torch.einsum("tbsjh,jhk->tbshk", rows, blocks).reshape(*rows.shape[:2], 2 * hid, 2 * hid)
         return qr_exponents(_dense_step(jac), x.shape[0], x.shape[1], 2 * hid, k, x.dtype)
     # the coefficients of dz = W_hh dh in dc_t, gate by gate (i, f, g, o): one product per step, not four
     a_z = torch.cat([a_i, a_f, a_g, torch.zeros_like(a_o)], dim=-1)
