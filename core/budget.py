@@ -52,6 +52,7 @@ BUDGETS = {
     "weight-scale sweep": Budget(1 * GIB, 10.0),
     "inspect": Budget(2 * GIB, 30.0),
     "flossing demo": Budget(1 * GIB, 30.0),       # the lesson's flossing step: a few hundred small flossing steps
+    "digit gradient demo": Budget(1 * GIB, 10.0),  # the lesson's digit step: two probes of untrained networks
 }
 
 # The cost model: seconds = steps × overhead per step + floating-point operations / rate, where a probe's
@@ -100,6 +101,7 @@ LOWER = {
     "weight-scale sweep": "the sequence length T, the batch or the hidden size",
     "inspect": "the sequence length T or the batch",
     "flossing demo": "the flossing steps (floss_before), T or the hidden size",
+    "digit gradient demo": "the blank delay (T) or the hidden size",
 }
 
 

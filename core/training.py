@@ -36,6 +36,7 @@ TRAIN_LOWER = "the sequence length T, the batch or the hidden size"
 TRAIN_HIDDEN_SIZES = [h for h in HIDDEN_SIZES if h <= 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 BATCHES = [8, 16, 32, 64, 128, 256]
+FORGET_BIASES = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)   # the Training lab's forget-gate biases
 FLOSS_KS = [0, 1, 2, 4, 8, 16, 32, 64]
 FLOSS_WEIGHTS = [0.1, 0.3, 1.0, 3.0, 10.0]
 FLOSS_UI_MAX = 5000
@@ -85,6 +86,10 @@ TRAIN_FIELDS: dict[str, FieldSpec] = {
                           help="Nonlinearity of the vanilla RNN (torch.nn.RNN offers tanh and ReLU)."),
     "bias": replace(UNROLL_FIELDS["bias"], label="Gate bias",
                     help="minGRU: the gate's initial bias (negative: gates start closed, so the state keeps more)."),
+    "forget_bias": FieldSpec("float", "LSTM: the forget gate's bias at initialisation (its rows of bias_ih; those of "
+                             "bias_hh set to 0): σ(b) of the cell state is kept per step at first (Gers et al. 2000; "
+                             "Jozefowicz et al. 2015 use 1). 0 keeps the initialisation's own.", lo=-10.0, hi=10.0,
+                             widget="select_slider", label="Forget-gate bias", ui_options=FORGET_BIASES),
     **{name: s.spec for name, s in CELL_SETTINGS.items()},      # each cell's own (e.g. the LRU's, core/cells/lru.py)
     "init": FieldSpec("choice", "Recurrent matrix: PyTorch's default, or one of the Gradient flow page's "
                       "initialisations × s.", TRAIN_INITS, widget="selectbox", label="Initialisation"),
@@ -131,6 +136,7 @@ class TrainConfig:
     init: str = "pytorch"
     weight_scale: float = 1.0         # used by every init but "pytorch"
     bias: float = 0.0                 # minGRU's gate bias
+    forget_bias: float = 0.0          # LSTM's forget-gate bias at initialisation (0: the init's own)
     # ...then every cell's own settings (core/cells: CELL_SETTINGS), e.g. the LRU's ring
     hidden: int = 64
     layers: int = 1                   # stacked layers (rnn, lstm, gru)
@@ -315,11 +321,13 @@ class Trainer:
             outputs = self.model(x)
             return float(task.loss(outputs, target)), task.accuracy(outputs, target)
 
-    def exponents(self, x: torch.Tensor) -> torch.Tensor:
-        """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd."""
+    def exponents(self, x: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
+        """(sequences, k) top Lyapunov exponents along the first FLOSS_SEQUENCES sequences of x, under autograd
+        (`states`: the layer's outputs on x, when this step's forward has them)."""
         cfg = self.cfg
         k = cfg.floss_k or min(floss.REPORT_K, floss.state_size(cfg.cell, cfg.hidden))
-        return floss.exponents(cfg.cell, self.model.core, x[:, :floss.FLOSS_SEQUENCES], k)
+        n = floss.FLOSS_SEQUENCES
+        return floss.exponents(cfg.cell, self.model.core, x[:, :n], k, None if states is None else states[:, :n])
 
     def step(self, x: torch.Tensor, target: torch.Tensor, final: bool = False) -> StepRecord:
         """Train on one batch; `final`: the run's last step (probed and evaluated like a probe step)."""
@@ -335,10 +343,13 @@ class Trainer:
         with denormals_as_zero():
             self.optimizer.zero_grad(set_to_none=True)
             with torch.set_grad_enabled(not floss_only):
-                outputs = self.model(x)
+                states = self.model.core(x)
+                outputs = self.model.readout(states[-self.model.answer_steps:])
                 loss = task.loss(outputs, target)
             if flossed:                   # Engelken (2023): Σλᵢ² pulls the top exponents towards 0
-                lyap = self.exponents(x)
+                # a step that also trains shares its forward pass: one backward through the layer carries both
+                shared = not floss_only and cfg.cell in floss.SHARES_STATES
+                lyap = self.exponents(x, states if shared else None)
                 term = cfg.floss_weight * floss.penalty(lyap)
                 objective = term if floss_only else loss + term
             else:

@@ -140,6 +140,36 @@ def test_cli_bad_input_is_one_line(args, flag):
     assert len(lines) == 1 and lines[0].startswith(f"error: {flag} ")
 
 
+def test_forget_bias_sets_the_lstm_forget_gate_at_initialisation():
+    """torch's gate order i, f, g, o: the f rows of bias_ih get the bias and those of bias_hh 0 (torch adds the two);
+    every other number is PyTorch's own draw, and 0 (the default) changes nothing."""
+    hid = 8
+    plain = Model(TrainConfig(cell="lstm", hidden=hid)).core
+    opened = Model(TrainConfig(cell="lstm", hidden=hid, forget_bias=2.0)).core
+    rows = slice(hid, 2 * hid)
+    assert torch.equal(opened.layer.bias_ih_l0[rows], torch.full((hid,), 2.0))
+    assert torch.equal(opened.layer.bias_hh_l0[rows], torch.zeros(hid))
+    for name in ("bias_ih_l0", "bias_hh_l0"):
+        a, b = getattr(plain.layer, name), getattr(opened.layer, name)
+        assert torch.equal(torch.cat([a[:hid], a[2 * hid:]]), torch.cat([b[:hid], b[2 * hid:]]))
+    for name in ("weight_ih_l0", "weight_hh_l0"):
+        assert torch.equal(getattr(plain.layer, name), getattr(opened.layer, name))
+    assert opened.cell.bias_ih is opened.layer.bias_ih_l0              # the probe's cell shares them
+    assert torch.equal(Model(TrainConfig(cell="lstm", hidden=hid, forget_bias=0.0)).core.layer.bias_hh_l0,
+                       plain.layer.bias_hh_l0)
+    assert torch.equal(Model(TrainConfig(cell="gru", hidden=hid, forget_bias=2.0)).core.layer.bias_ih_l0,
+                       Model(TrainConfig(cell="gru", hidden=hid)).core.layer.bias_ih_l0)   # an LSTM setting only
+
+
+def test_cli_forget_bias_flag():
+    proc = run_cli("train", "--cell", "lstm", "--hidden", "4", "--seq-len", "10", "--steps", "1", "--forget-bias",
+                   "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["config"]["forget_bias"] == 2.0
+    bad = run_cli("train", "--cell", "lstm", "--forget-bias", "11", "--steps", "1")
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --forget-bias ")
+
+
 # -- records ------------------------------------------------------------------------------------------------------
 
 def test_cli_digits_records_carry_accuracy_heldout_and_exponents():
@@ -203,10 +233,22 @@ def _core_exponents(cell, layer, x, cfg):
         return CELLS[cell].lyapunov(net, trace, x, h0)
 
 
-@pytest.mark.parametrize("cell", list(floss.FLOSS))
-def test_flossing_exponents_agree_with_core_qr_method(cell):
-    """Same trajectory, float64: a QR at every step under autograd against core's NumPy QR method (T = 40: a burn-in
-    of 10 steps, a whole number of core's re-orthonormalisation blocks)."""
+# the LSTM twice: every step's Jacobian formed at once (the lab's sizes), and its tangent map applied step by step
+VARIANTS = list(floss.FLOSS) + ["lstm/stepped"]
+
+
+def _variant(name: str, monkeypatch) -> str:
+    cell, _, path = name.partition("/")
+    if path == "stepped":
+        monkeypatch.setattr(floss, "DENSE_ELEMENTS", 0)
+    return cell
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_flossing_exponents_agree_with_core_qr_method(variant, monkeypatch):
+    """Same trajectory, float64: differentiable QRs every few steps against core's NumPy QR method (T = 40: a burn-in
+    of 10 steps)."""
+    cell = _variant(variant, monkeypatch)
     layer, cfg = _double_layer(cell)
     x = torch.randn(40, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     ours = floss.exponents(cell, layer, x, 5)
@@ -216,8 +258,9 @@ def test_flossing_exponents_agree_with_core_qr_method(cell):
     assert (ours[:, :-1] >= ours[:, 1:]).all()
 
 
-@pytest.mark.parametrize("cell", list(floss.FLOSS))
-def test_flossing_gradient_matches_finite_differences(cell):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_flossing_gradient_matches_finite_differences(variant, monkeypatch):
+    cell = _variant(variant, monkeypatch)
     layer, _ = _double_layer(cell, hidden=6, seed=2)
     x = torch.randn(30, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     params = [p for p in layer.parameters() if p.requires_grad]
@@ -238,6 +281,44 @@ def test_flossing_gradient_matches_finite_differences(cell):
         numeric = (shifted(1) - shifted(-1)) / (2 * eps)
     assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-9)
     assert abs(analytic) > 1e-6
+
+
+def test_qr_every_few_steps_gives_the_exponents_of_a_qr_at_every_step(monkeypatch):
+    """A contracting and saturating tanh RNN (float32, as trained): the exponents and their gradient with the QRs
+    blocked as qr_exponents blocks them, against a QR at every step."""
+    cfg = TrainConfig(task="adding", cell="rnn", hidden=32, seq_len=100, batch=2, seed=3, init="gaussian",
+                      weight_scale=3.0)
+    layer = Model(cfg).core
+    x = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed).next()[0] * 4
+
+    def run():
+        lyap = floss.exponents("rnn", layer, x, 16)
+        return lyap.detach(), torch.autograd.grad(floss.penalty(lyap), layer.layer.weight_hh_l0)[0]
+    blocked, blocked_grad = run()
+    monkeypatch.setattr(floss, "QR_EVERY", 1)
+    every, every_grad = run()
+    assert float(blocked[0, 0] - blocked[0, -1]) > 1.0            # the directions drift apart fast
+    np.testing.assert_allclose(blocked.numpy(), every.numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(blocked_grad.numpy(), every_grad.numpy(), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_flossing_term_on_the_forward_pass_states_has_the_same_gradient(cell):
+    """A training step that also flosses passes its forward pass's states to the flossing term (one backward through
+    the layer): the same gradient, in float64, as running the layer again for it."""
+    cfg = TrainConfig(task="xor", cell=cell, hidden=8, seq_len=20, delay=15, batch=4, seed=0)
+    model = Model(cfg).double()
+    x, target = Batches(cfg.task, cfg.seq_len, cfg.batch, cfg.seed, cfg.task_options).next()
+    x = x.double()
+    task = TASKS["xor"]
+
+    def grads(share: bool):
+        states = model.core(x)
+        lyap = floss.exponents(cell, model.core, x[:, :1], 4, states[:, :1] if share else None)
+        loss = task.loss(model.readout(states[-1:]), target) + floss.penalty(lyap)
+        return torch.autograd.grad(loss, list(model.parameters()))
+    for a, b in zip(grads(True), grads(False)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

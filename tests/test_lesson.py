@@ -9,8 +9,8 @@ PAGE = "app_pages/lesson.py"
 STEPS = len(LESSON_STEPS)
 
 
-def test_the_lesson_has_nine_steps():
-    assert STEPS == 9
+def test_the_lesson_has_ten_steps():
+    assert STEPS == 10
 
 
 @pytest.mark.parametrize("step", range(1, STEPS + 1))
@@ -38,7 +38,7 @@ def test_next_walks_to_the_end_and_a_bad_step_gets_one_clear_line():
         assert at.query_params["step"] == [str(len(titles) + 1)] or at.query_params["step"] == str(len(titles) + 1)
     assert titles[-1].startswith(f"{STEPS}. ") and at.button(key="next").disabled
     at = open_page(PAGE, step="12")
-    assert any("step must be an integer from 1 to 9" in w.value for w in at.warning)
+    assert any(f"step must be an integer from 1 to {STEPS}" in w.value for w in at.warning)
     assert at.header[0].value.startswith("1. ")
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import core
 from core.cliff import cliff
-from core.learning_presets import flossing_effect
+from core.learning_presets import flossing_effect, forgetting_gradient
 from core.phase import measured_edge, phase_diagram
 from ui import flow_figs
 from ui import lesson_steps as L
@@ -97,14 +97,29 @@ def test_step_8_the_measured_edge_follows_mean_field_and_pascanus_bound_stays_fa
     assert np.all(np.diff(mean_field) > 0) and edge[-1] > 2 * edge[0]        # larger inputs: a larger edge
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_step_9_the_rnn_s_gradient_has_all_but_vanished_at_the_digit_and_the_lstm_s_keeps_a_few_percent(seed):
+    """The untrained networks of the forgetting race on their first batch (the chart draws seed 0)."""
+    e = forgetting_gradient(tuple(replace(cfg, seed=seed) for cfg in L.FORGETTING))
+    lstm, rnn = (g / g[0] for g in e.grad_norm)
+    last, first = e.delay, len(e.distance) - 1
+    assert e.delay == 20 and first == 83 and "20 blank steps" in L.STEPS[8].point
+    assert [c.cell for c in L.FORGETTING] == ["lstm", "rnn"] and "(bias 2)" in L.STEPS[8].point
+    assert L.FORGETTING[0].forget_bias == 2
+    assert rnn[last] < 1e-3                                   # "all but vanished by the last pixel"
+    assert 0.01 <= lstm[last] < 0.1                           # "keeps a few percent"
+    assert rnn[first] < 1e-12 and lstm[first] > 1e-4          # the first pixel, 83 steps back
+    assert L.STEPS[8].link[2] == {"preset": "forgetting"}
+
+
 @pytest.mark.parametrize("seed", [0, 1])
-def test_step_9_flossing_pulls_the_top_exponent_to_zero_and_the_gradient_stops_vanishing(seed):
+def test_step_10_flossing_pulls_the_top_exponent_to_zero_and_the_gradient_stops_vanishing(seed):
     e = flossing_effect(replace(L.FLOSSED, seed=seed))
     before, after = (g[L.FAR] / g[0] for g in (e.grad_norm_before, e.grad_norm_after))
     assert e.exponents_before[0] < -0.2 and abs(e.exponents_after[0]) < 0.05     # "pushes them to 0"
     assert before < 1e-4 and after >= 1                   # "lost almost all of it" / "undiminished" 40 steps back
     assert np.all(e.grad_norm_after / e.grad_norm_after[0] > 0.5)             # "stays near 1" the whole way
-    assert "40 steps back" in L.STEPS[8].point and L.FAR == L.FLOSSED.delay == 40
+    assert "40 steps back" in L.STEPS[9].point and L.FAR == L.FLOSSED.delay == 40
 
 
 def test_home_s_arithmetic():

@@ -40,12 +40,13 @@ def test_forgetting_preset_reports_held_out_accuracy():
     at = open_page(PAGE, preset="forgetting")
     assert at.session_state["runner"].race.configs == list(FORGETTING_RACE)
     assert at.radio(key="training__pixel_order").value == "row"
+    assert at.select_slider(key="training__a_forget_bias").value == 2.0         # the LSTM run's control
     at.button(key="btn_step").click().run()
     histories = at.session_state["runner"].race.histories
     assert all(h.records[0].heldout_accuracy is not None for h in histories)
     assert any("100 of the 360 held-out images (10 of each digit)" in c.value for c in at.caption)
     acc = next(f for f in live_figures(at) if f["layout"]["title"]["text"] == "Accuracy")
-    assert [t["name"] for t in acc["data"]] == ["A: GRU: held-out", "B: RNN tanh: held-out"]
+    assert [t["name"] for t in acc["data"]] == ["A: LSTM: held-out", "B: RNN tanh: held-out"]
 
 
 def test_bad_flossing_and_task_values_get_one_message_and_the_page_keeps_working():

@@ -147,7 +147,7 @@ def wait_message(place: Place) -> str:
 
 
 BUDGET_OF = {"unroll": "unroll", "sweep": "weight-scale sweep", "cliff": "loss cliff", "phase": "phase diagram",
-             "floss": "flossing demo"}
+             "floss": "flossing demo", "digit gradient": "digit gradient demo"}
 LIGHT_SECONDS = 0.05         # estimated cost under which a job skips the queue (it would wait longer than it runs)
 
 

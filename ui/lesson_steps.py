@@ -16,7 +16,14 @@ import plotly.graph_objects as go
 import core
 from core.cliff import CliffConfig, CliffResult, cliff
 from core.config import FieldSpec
-from core.learning_presets import FLOSSING_RACE, FlossingEffect, flossing_effect
+from core.learning_presets import (
+    FLOSSING_RACE,
+    FORGETTING_RACE,
+    FlossingEffect,
+    ForgettingGradient,
+    flossing_effect,
+    forgetting_gradient,
+)
 from core.phase import PhaseConfig, PhaseResult, measured_edge, phase_diagram
 from ui import flow_figs, nav, theory_figs
 from ui.chart_style import layout, log_range, log_yaxis
@@ -82,6 +89,7 @@ GATES = (Run("LSTM, forget bias 3", dict(cell="lstm", bias=3.0, seq_len=100)),
 CLIFF = CliffConfig(resolution=80)
 FLOSSED = FLOSSING_RACE[1]          # the tanh RNN of the flossing race, before and after its flossing steps
 FAR = 40                            # the distance the step reads: delayed XOR's first bit, at delay 40
+FORGETTING = FORGETTING_RACE        # the LSTM and the tanh RNN of the forgetting race, untrained
 PHASE = PhaseConfig(s_count=41, y_count=16, y_max=3.0)
 
 
@@ -124,6 +132,41 @@ def floss_line() -> str:
     before, after = (g[FAR] / g[0] for g in (e.grad_norm_before, e.grad_norm_after))
     return (f"Measured: top exponent {e.exponents_before[0]:+.2f} → {e.exponents_after[0]:+.3f} nats per step; "
             f"{FAR} steps back the gradient is {before:.1e} of its final-step value before, {after:.2g} after.")
+
+
+def digit_result() -> ForgettingGradient:
+    return computed("digit gradient", FORGETTING, lambda: forgetting_gradient(FORGETTING))
+
+
+def digit_labels() -> list[str]:
+    return [f"LSTM, forget bias {c.forget_bias:g}" if c.cell == "lstm" else f"{c.activation} RNN"
+            for c in FORGETTING]
+
+
+def digit_figure() -> go.Figure:
+    """‖∂L/∂h_{T−k}‖ of the forgetting race's two untrained networks, the blank delay shaded."""
+    e = digit_result()
+    fig = go.Figure()
+    fig.add_vrect(x0=0, x1=e.delay, fillcolor="#999999", opacity=0.15, line_width=0,
+                  annotation_text="blank steps", annotation_position="top left")
+    for label, grads, colour in zip(digit_labels(), e.grad_norm, LINE_COLOURS):
+        ratio = grads / grads[0]
+        fig.add_trace(go.Scatter(x=e.distance, y=flow_figs._positive_or_none(ratio),
+                                 name=f"{label}: {ratio[e.delay]:.1e} at the last pixel", mode="lines",
+                                 line=dict(color=colour, width=3),
+                                 hovertemplate="distance %{x}<br>%{y:.3e}<extra>" + label + "</extra>"))
+    lo, hi = log_range(np.concatenate([g / g[0] for g in e.grad_norm]), spare=0.5) or (-1, 1)
+    log_yaxis(fig, max(lo, -45), min(hi, 45), "‖∂L/∂h<sub>T−k</sub>‖ / its final-step value (log scale)")
+    fig.update_xaxes(title="distance k (steps back from the answer)")
+    return layout(fig, f"A digit, then {e.delay} blank steps: the gradient reaching its pixels")
+
+
+def digit_line() -> str:
+    e = digit_result()
+    (lstm, rnn), first = (g / g[0] for g in e.grad_norm), len(e.distance) - 1
+    return (f"Measured: at the last pixel ({e.delay} steps back) the LSTM keeps {lstm[e.delay]:.1e} of its "
+            f"final-step gradient, the RNN {rnn[e.delay]:.0e}; at the first ({first} back) {lstm[first]:.0e} "
+            f"and {rnn[first]:.0e}.")
 
 
 def crossing(scales: np.ndarray, rates: np.ndarray) -> float:
@@ -261,6 +304,14 @@ STEPS = [
          lambda: theory_figs.phase_figure(phase_result()),
          phase_line,
          (nav.PHASE, "Open the Phase diagram", {})),
+    Step("Forgetting a digit",
+         "A handwritten digit is shown pixel by pixel, then 20 blank steps, then the network must name it. Only "
+         "the gradient that reaches the pixels can teach it to remember them. Before any training, the tanh RNN's "
+         "has all but vanished by the last pixel; the LSTM's, its forget gates opened (bias 2), keeps a few percent.",
+         "Which network will learn to name the digit? Race them: one stays at chance (10 %).",
+         digit_figure,
+         digit_line,
+         (nav.TRAINING, "Race them in the Training lab", {"preset": "forgetting"})),
     Step("A cure aimed at the exponents: gradient flossing",
          "The top Lyapunov exponent is the log of the factor per step. Gradient flossing (Engelken 2023) adds "
          "Σλᵢ² to the loss, pushing the exponents to 0: after flossing alone, the same untrained tanh RNN passes "

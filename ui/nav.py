@@ -65,7 +65,7 @@ YOUR_NETWORK = _page(
     "step by step, with its Lyapunov exponents, saturation and a diagnosis.")
 LESSON = _page(
     "lesson", "Lesson", ":material/co_present:", "lesson",
-    "For a class: the whole argument in nine steps, each with a talking point, a question and a live chart "
+    "For a class: the whole argument in ten steps, each with a talking point, a question and a live chart "
     "at projector size. Previous / Next, and every step has its own link.")
 PAGES = [HOME, WHY, GRADIENT_FLOW, TRAINING, CLIFF, PHASE, YOUR_NETWORK, LESSON]
 

@@ -209,9 +209,22 @@ def lyapunov(net: Network, trace: Trace, x: torch.Tensor, h0: torch.Tensor):
     return qr_exponents(step, len(h), 2 * H)
 
 
+def train_layer(input_size: int, hidden: int, cfg, generator: torch.Generator) -> FusedLayer:
+    """torch.nn.LSTM for the Training lab; a non-zero cfg.forget_bias sets every layer's forget-gate bias (bias_ih's
+    rows H..2H, bias_hh's rows zeroed: torch adds the two), so the cell state is kept by σ(forget_bias) per step at
+    first."""
+    layer = FusedLayer(torch.nn.LSTM, torch.nn.LSTMCell, input_size, hidden, cfg, generator)
+    if cfg.forget_bias:
+        with torch.no_grad():
+            for k in range(layer.layer.num_layers):
+                getattr(layer.layer, f"bias_ih_l{k}")[hidden:2 * hidden] = cfg.forget_bias
+                getattr(layer.layer, f"bias_hh_l{k}")[hidden:2 * hidden] = 0.0
+    return layer
+
+
 SPEC = CellSpec(
     stacks=True,
-    train_layer=lambda i, h, cfg, g: FusedLayer(torch.nn.LSTM, torch.nn.LSTMCell, i, h, cfg, g),
+    train_layer=train_layer, train_uses=("init", "weight_scale", "forget_bias"),
     name="lstm", label="LSTM", short="LSTM",
     help="Long short-term memory: a cell state carried by a forget gate and an addition (Hochreiter & "
          "Schmidhuber 1997).",
