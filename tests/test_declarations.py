@@ -54,13 +54,15 @@ def test_every_gradient_flow_widget_is_drawn_from_its_declaration():
             assert (field.spec.lo, field.spec.hi) == UNROLL_FIELDS[field.name].ui_range()
 
 
-@pytest.mark.parametrize("task", ["xor", "digits"])
-def test_every_training_lab_widget_is_drawn_from_its_declaration(task):
-    at = open_page("app_pages/training.py", race="true", a_cell="lru", b_cell="mingru", task=task)
+@pytest.mark.parametrize("task, cell", [("xor", "lru"), ("digits", "lru"), ("adding", "lstm")])
+def test_every_training_lab_widget_is_drawn_from_its_declaration(task, cell):
+    at = open_page("app_pages/training.py", race="true", a_cell=cell, b_cell="mingru", task=task)
     widgets = sidebar_widgets(at, "training__")
     drawn = {name.removeprefix("a_").removeprefix("b_") for name in widgets}
-    assert set(training_controls.RUN_FIELDS) <= drawn and set(training_controls.SHARED) - {"delay", "pixel_order",
-                                                                                             "perm_seed"} <= drawn
+    only_lstm, only_lru = {"forget_bias"}, set(CELLS["lru"].settings)     # drawn for those cells' runs only
+    assert (only_lstm <= drawn) == (cell == "lstm") and (only_lru <= drawn) == (cell == "lru")
+    assert set(training_controls.RUN_FIELDS) - only_lstm - only_lru <= drawn
+    assert set(training_controls.SHARED) - {"delay", "pixel_order", "perm_seed"} <= drawn
     for name, (kind, widget) in widgets.items():
         run_setting = name[:2] in ("a_", "b_")
         spec = training_controls.RACE if name == "race" else TRAIN_FIELDS[name[2:] if run_setting else name]
