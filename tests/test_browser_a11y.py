@@ -37,6 +37,8 @@ def test_axe_finds_no_wcag_21_aa_violation_on_any_page_or_view(browser, app_url,
         if view != "home":
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         page.wait_for_timeout(800)
+        # the page's script names each chart once Plotly has drawn it: on a busy machine that can take a while
+        page.wait_for_function(f"() => ({CHART_NAMES})().every(n => n && n[0] === 'img')", timeout=30_000)
         page.add_script_tag(path=str(AXE))
         violations = page.evaluate(RUN_AXE, TAGS)
         if violations:
