@@ -365,13 +365,6 @@ def _fused_forward(kind: str, activation: str, w: dict, x: torch.Tensor, h0: tor
     return h
 
 
-def _rows(g: torch.Tensor) -> list:
-    """Where the step t products go (index t, for ∂L/∂h_{t−1}): g's rows shifted by one, a spare row for t = 0.
-    The products run in torch, whose thread policy is the engine's (core/runtime.py): NumPy's BLAS starts its
-    own threads, which for products this small cost many times the product on a busy machine."""
-    return [torch.empty_like(g[0])] + list(g.unbind(0))
-
-
 def _lstm_backward(w, x, h, h0, c0, seed, weight_grads):
     """∂L/∂h_t, ∂L/∂c_t and the gates' δ of one LSTM direction (x in processing order). With a_t = o_t ⊙ (1 −
     tanh² c_t) and m_t = o_t ⊙ tanh c_t (h_t = m_t W_hr^T with a projection, else h_t = m_t):
@@ -398,24 +391,19 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads):
     g_n, gc_n, d_n, s_n = gh.numpy(), gc.numpy(), delta.numpy(), seed.numpy()
     a_n, f_n, k3, ko = a.numpy(), f.contiguous().numpy(), coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
     d3 = d_n[:, :, :3]
-    w_hh, w_hr = w["weight_hh"], w.get("weight_hr")
-    rows, d_rows = _rows(gh), delta.view(T, B, 4 * H).unbind(0)
-    e, dm = np.zeros((B, H), dtype=g_n.dtype), torch.empty(B, H, dtype=h.dtype)
-    dm_n = dm.numpy()
+    d_flat = d_n.reshape(T, B, 4 * H)
+    w_hh, w_hr = w["weight_hh"].numpy(), (w["weight_hr"].numpy() if w.get("weight_hr") is not None else None)
+    e, dm, spare = np.zeros((B, H), dtype=g_n.dtype), np.empty((B, H), dtype=g_n.dtype), np.empty_like(g_n[0])
     for t in within_deadline(range(T - 1, -1, -1)):
         gt, gct = g_n[t], gc_n[t]
         gt += s_n[t]
-        if w_hr is None:
-            m = gt
-        else:
-            torch.mm(rows[t + 1], w_hr, out=dm)
-            m = dm_n
+        m = gt if w_hr is None else np.dot(gt, w_hr, out=dm)
         np.multiply(m, a_n[t], out=gct)
         gct += e
         np.multiply(k3[t], gct[:, None, :], out=d3[t])
         np.multiply(ko[t], m, out=d_n[t, :, 3])
         np.multiply(f_n[t], gct, out=e)
-        torch.mm(d_rows[t], w_hh, out=rows[t])
+        np.dot(d_flat[t], w_hh, out=g_n[t - 1] if t else spare)
     flat = delta.view(T * B, 4 * H)
     dx = (flat @ w["weight_ih"]).view(T, B, -1)
     grads = None
@@ -444,15 +432,16 @@ def _gru_backward(w, x, h, h0, seed, weight_grads):
     torch.mul(a_n, r, out=coef[:, :, 2])
     g, delta = torch.zeros_like(h), torch.empty_like(gh)
     g_n, d_n, s_n, c_n, z_n = g.numpy(), delta.numpy(), seed.numpy(), coef.numpy(), z.contiguous().numpy()
-    rows, d_rows, w_hh = _rows(g), delta.view(T, B, 3 * H).unbind(0), w["weight_hh"]
-    rows_n, carry = [r.numpy() for r in rows], np.empty_like(g_n[0])
+    d_flat, w_hh = d_n.reshape(T, B, 3 * H), w["weight_hh"].numpy()
+    carry, spare = np.empty_like(g_n[0]), np.empty_like(g_n[0])
     for t in within_deadline(range(T - 1, -1, -1)):
         gt = g_n[t]
         gt += s_n[t]
         np.multiply(c_n[t], gt[:, None, :], out=d_n[t])
-        torch.mm(d_rows[t], w_hh, out=rows[t])
+        out = g_n[t - 1] if t else spare
+        np.dot(d_flat[t], w_hh, out=out)
         np.multiply(z_n[t], gt, out=carry)
-        rows_n[t] += carry
+        out += carry
     delta_i = delta.clone()
     torch.mul(a_n, g, out=delta_i[:, :, 2])
     flat_h, flat_i = delta.view(T * B, 3 * H), delta_i.view(T * B, 3 * H)
@@ -470,13 +459,13 @@ def _rnn_backward(w, x, h, h0, seed, activation, weight_grads):
     T, B, _ = x.shape
     deriv = derivative_from_output(activation, h)
     g, delta = torch.zeros_like(h), torch.empty_like(h)
-    g_n, d_n, s_n, f_n, w_hh = g.numpy(), delta.numpy(), seed.numpy(), deriv.numpy(), w["weight_hh"]
-    rows, d_rows = _rows(g), delta.unbind(0)
+    g_n, d_n, s_n, f_n, w_hh = g.numpy(), delta.numpy(), seed.numpy(), deriv.numpy(), w["weight_hh"].numpy()
+    spare = np.empty_like(g_n[0])
     for t in within_deadline(range(T - 1, -1, -1)):
         gt = g_n[t]
         gt += s_n[t]
         np.multiply(f_n[t], gt, out=d_n[t])
-        torch.mm(d_rows[t], w_hh, out=rows[t])
+        np.dot(d_n[t], w_hh, out=g_n[t - 1] if t else spare)
     flat = delta.view(T * B, -1)
     dx = (flat @ w["weight_ih"]).view(T, B, -1)
     grads = None
@@ -571,18 +560,16 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
     H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
     w_ih, w_hh = p["weight_ih"], p["weight_hh"]
-    ih32, hh32 = (torch.from_numpy(m.astype(np.float32)) for m in (w_ih, w_hh))
-    hr32 = torch.from_numpy(p["weight_hr"].astype(np.float32)) if "weight_hr" in p else None
+    ih32, hh32 = (np.ascontiguousarray(m.T, dtype=np.float32) for m in (w_ih, w_hh))      # transposed: see mv
+    hr32 = np.ascontiguousarray(p["weight_hr"].T, dtype=np.float32) if "weight_hr" in p else None
 
-    def mv(m32, v):                  # every product in torch, for its thread policy (see _rows)
-        return torch.mm(m32, torch.from_numpy(v.astype(np.float32))).numpy()
+    def mv(m32_t, v):                # M v as (vᵀ Mᵀ)ᵀ: the BLAS runs a few rows against the matrix several times faster
+        return (v.T.astype(np.float32) @ m32_t).T
 
-    def affine(a, m, b):
-        return torch.addmm(torch.from_numpy(b), torch.from_numpy(a), torch.from_numpy(m).T).numpy()
     sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
     with np.errstate(all="ignore"):
-        gi = affine(inp, w_ih, p["bias_ih"])
-        gh = affine(h_prev, w_hh, p["bias_hh"])
+        gi = inp @ w_ih.T + p["bias_ih"]
+        gh = h_prev @ w_hh.T + p["bias_hh"]
         if arch.kind == "rnn":
             a = gi + gh
             d = _activation_derivative(arch.nonlinearity, a)
