@@ -26,6 +26,7 @@ import torch
 from . import budget
 from .cells import ACTIVATION_FN
 from .cells.base import denormals_as_zero, derivative_from_output, linear_scan
+from .cells.lstm import STEPPED_FORWARD
 from .config import FieldSpec
 from .deadline import within_deadline
 from .errors import ConfigError
@@ -365,21 +366,55 @@ def _fused_forward(kind: str, activation: str, w: dict, x: torch.Tensor, h0: tor
     return h
 
 
-def _lstm_backward(w, x, h, h0, c0, seed, weight_grads):
+def _lstm_stepped(w: dict, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor):
+    """The LSTM forward step by step, keeping what the backward pass reads: h (T, B, P) and (gates activated
+    (T, B, 4, H) in torch's order, c, tanh c). From STEPPED_FORWARD batch × hidden on it beats the fused kernel
+    plus the batched recomputation of the gates."""
+    T, B, _ = x.shape
+    H = c0.shape[-1]
+    gates = torch.addmm(w["bias_ih"] + w["bias_hh"], x.reshape(T * B, -1), w["weight_ih"].T).view(T, B, 4 * H)
+    h = torch.empty(T, B, h0.shape[-1], dtype=x.dtype)
+    c, tanh_c = torch.empty(T, B, H, dtype=x.dtype), torch.empty(T, B, H, dtype=x.dtype)
+    w_hh_t, w_hr = w["weight_hh"].T, w.get("weight_hr")
+    m = torch.empty(B, H, dtype=x.dtype)
+    h_prev, c_prev = h0, c0
+    for t in within_deadline(range(T)):
+        gt = gates[t]
+        gt.addmm_(h_prev, w_hh_t)
+        torch.sigmoid_(gt[:, :2 * H])
+        torch.tanh_(gt[:, 2 * H:3 * H])
+        torch.sigmoid_(gt[:, 3 * H:])
+        torch.mul(gt[:, H:2 * H], c_prev, out=c[t])
+        c[t].addcmul_(gt[:, :H], gt[:, 2 * H:3 * H])
+        torch.tanh(c[t], out=tanh_c[t])
+        if w_hr is None:
+            torch.mul(gt[:, 3 * H:], tanh_c[t], out=h[t])
+        else:
+            torch.mul(gt[:, 3 * H:], tanh_c[t], out=m)
+            torch.mm(m, w_hr.T, out=h[t])
+        h_prev, c_prev = h[t], c[t]
+    return h, (gates.view(T, B, 4, H), c, tanh_c)
+
+
+def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None):
     """∂L/∂h_t, ∂L/∂c_t and the gates' δ of one LSTM direction (x in processing order). With a_t = o_t ⊙ (1 −
     tanh² c_t) and m_t = o_t ⊙ tanh c_t (h_t = m_t W_hr^T with a projection, else h_t = m_t):
     ∂L/∂c_t = a_t ⊙ ∂L/∂m_t + f_{t+1} ⊙ ∂L/∂c_{t+1}, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh."""
     T, B, _ = x.shape
     H = c0.shape[-1]
     h_prev = torch.cat([h0[None], h[:-1]])
-    gates = (torch.addmm(w["bias_ih"] + w["bias_hh"], x.reshape(T * B, -1), w["weight_ih"].T)
-             .addmm_(h_prev.reshape(T * B, -1), w["weight_hh"].T).view(T, B, 4, H))     # torch's order i, f, g, o
-    i, f, g, o = gates.unbind(2)
-    torch.sigmoid_(i), torch.sigmoid_(f), torch.tanh_(g), torch.sigmoid_(o)
-    c = i * g
-    c[0].addcmul_(f[0], c0)
-    linear_scan(c, f)                                            # c_t = f_t c_{t−1} + i_t g_t
-    tanh_c = torch.tanh(c)
+    if kept is not None:                                         # from _lstm_stepped
+        gates, c, tanh_c = kept
+        i, f, g, o = gates.unbind(2)
+    else:                                                        # from the fused kernel's states
+        gates = (torch.addmm(w["bias_ih"] + w["bias_hh"], x.reshape(T * B, -1), w["weight_ih"].T)
+                 .addmm_(h_prev.reshape(T * B, -1), w["weight_hh"].T).view(T, B, 4, H))  # torch's order i, f, g, o
+        i, f, g, o = gates.unbind(2)
+        torch.sigmoid_(i), torch.sigmoid_(f), torch.tanh_(g), torch.sigmoid_(o)
+        c = i * g
+        c[0].addcmul_(f[0], c0)
+        linear_scan(c, f)                                        # c_t = f_t c_{t−1} + i_t g_t
+        tanh_c = torch.tanh(c)
     c_prev = torch.cat([c0[None], c[:-1]])
     a = o * (1 - tanh_c * tanh_c)                                # ∂h_t/∂c_t (before the projection)
     coef = torch.empty_like(gates)
@@ -500,8 +535,12 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
                     h0 = initial[0][index].detach().to("cpu", dtype)
                     c0 = initial[1][index].detach().to("cpu", dtype) if initial[1] is not None else c0
                 seq = inp.flip(0) if reverse else inp
-                h = _fused_forward(arch.kind, arch.nonlinearity, w, seq, h0, c0)
-                runs.append([layer, reverse, w, inp, seq, h, h0, c0])
+                kept = None
+                if arch.kind == "lstm" and B * arch.hidden_size >= STEPPED_FORWARD:
+                    h, kept = _lstm_stepped(w, seq, h0, c0)
+                else:
+                    h = _fused_forward(arch.kind, arch.nonlinearity, w, seq, h0, c0)
+                runs.append([layer, reverse, w, inp, seq, h, h0, c0, kept])
                 outs.append(h.flip(0) if reverse else h)
             inp = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
         done: list = [None] * len(runs)
@@ -510,13 +549,14 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
         for layer in range(arch.num_layers - 1, -1, -1):
             below = None
             for index in range(layer * arch.directions, (layer + 1) * arch.directions):
-                _, reverse, w, inp, seq, h, h0, c0 = runs[index]
+                _, reverse, w, inp, seq, h, h0, c0, kept = runs[index]
+                runs[index] = None                                   # what the backward pass kept goes with it
                 part = seed[:, :, (index % arch.directions) * P:(index % arch.directions + 1) * P]
                 part = (part.flip(0) if reverse else part).contiguous()
                 c: torch.Tensor | None = None
                 gc: torch.Tensor | None = None
                 if arch.kind == "lstm":
-                    g, gc, record, c, dx, grads = _lstm_backward(w, seq, h, h0, c0, part, weight_grads)
+                    g, gc, record, c, dx, grads = _lstm_backward(w, seq, h, h0, c0, part, weight_grads, kept)
                 elif arch.kind == "gru":
                     g, record, dx, grads = _gru_backward(w, seq, h, h0, part, weight_grads)
                 else:
