@@ -36,7 +36,7 @@ CASES = [  # (label, module factory, target)
 T, B = 256, 8
 
 
-def median_times(fns, repeats: int) -> list[float]:
+def median_times(fns, repeats: int, clock=time.perf_counter) -> list[float]:
     """Median seconds of each function, run in turn within every repeat (a slow spell of a shared machine hits
     them alike)."""
     for fn in fns:
@@ -44,9 +44,9 @@ def median_times(fns, repeats: int) -> list[float]:
     times = [[] for _ in fns]
     for _ in range(repeats):
         for fn, out in zip(fns, times):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            out.append(time.perf_counter() - t0)
+            out.append(clock() - t0)
     return [statistics.median(t) for t in times]
 
 
@@ -81,11 +81,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default="", help="run the cases whose label contains this text")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (one thread), steadier than wall time on a busy machine")
     args = parser.parse_args()
     core.configure_threads()
     warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.manual_seed(0)
-    print(f"T {T}, batch {B}, {torch.get_num_threads()} torch thread(s); median of {args.repeats}")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"T {T}, batch {B}, {torch.get_num_threads()} torch thread(s); median of {args.repeats}, {args.clock} time")
     print(f"{'module':<30} {'plain fwd+bwd':>14} {'flushed':>10} {'core.inspect':>13} {'curves only':>12} "
           f"{'ratio':>6} {'vs flushed':>10} {'curves vs flushed':>18} {'target':>7}")
     for label, make, target in [case for case in CASES if args.only in case[0]]:
@@ -96,7 +99,7 @@ def main() -> None:
         v /= v.norm()
         base, flushed, ours, curves = median_times([plain(module, x, v), plain(module, x, v, flush=True),
                                                     lambda: inspect(module, x, readout=v), curves_only(module, x, v)],
-                                                   args.repeats)
+                                                   args.repeats, clock)
         print(f"{label:<30} {base * 1e3:11.1f} ms {flushed * 1e3:7.1f} ms {ours * 1e3:10.1f} ms {curves * 1e3:9.1f} ms "
               f"{ours / base:6.2f} {ours / flushed:10.2f} {curves / flushed:18.2f} {target:7.1f}")
 
