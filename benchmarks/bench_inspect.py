@@ -8,13 +8,14 @@ loss.backward() into the module's parameters. core.inspect computes ‖∂L/∂h
 bidirectional. Prints the median seconds of each and the ratio, and a second baseline with subnormal numbers
 flushed to zero (torch.set_flush_denormal): the far steps' gradients of a vanishing network are subnormal in float32,
 which slows the plain backward pass several-fold on x86; core.inspect keeps them (the curve shows them), so the
-ratio against the flushed baseline is the stricter one. "curves only" is the unroll and backward pass alone (what
+ratio against the flushed baseline is the stricter one. "curves only" is the forward and backward pass alone (what
 the per-step curves cost, without the Lyapunov loop).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
-from core.inspect import _curve, _unroll, architecture_of, inspect  # noqa: E402
+from core.inspect import _norm_curve, _weights, architecture_of, backprop, inspect  # noqa: E402
 from harness.timing import median_times  # noqa: E402
 
 CASES = [  # (label, module factory, target)
@@ -48,29 +49,35 @@ def plain(module, x, v, flush=False):
 
 
 def curves_only(module, x, v):
-    """The part of core.inspect that makes the curves: the unroll and one backward pass (no Lyapunov loop,
-    saturation or diagnosis), in float64 as inspect runs it."""
-    arch, x64, v64 = architecture_of(module), x.double(), v.double()
+    """The part of core.inspect that makes the curves: the forward pass and the hand-written backward pass (no
+    Lyapunov loop, saturation or diagnosis), in float64 as inspect runs it."""
+    arch = architecture_of(module)
+    weights = [_weights(module, arch, layer, reverse, torch.float64, "cpu") for layer in range(arch.num_layers)
+               for reverse in ([False, True] if arch.bidirectional else [False])]
+    seed = torch.zeros(x.shape[0], x.shape[1], v.numel(), dtype=torch.float64)
+    seed[-1] = v.double()
 
     def run():
-        states, top = _unroll(module, arch, x64)
-        wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
-        grads = torch.autograd.grad((top[-1] @ v64).sum(), wanted, allow_unused=True, materialize_grads=True)
-        _curve(grads[:x.shape[0]])
+        for r in backprop(arch, weights, x.double(), seed):
+            _norm_curve(r.g)
     return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", default="", help="run the cases whose label contains this text")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (one thread), steadier than wall time on a busy machine")
     args = parser.parse_args()
     core.configure_threads()
     warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.manual_seed(0)
-    print(f"T {T}, batch {B}, {torch.get_num_threads()} torch thread(s); median of {args.repeats}")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"T {T}, batch {B}, {torch.get_num_threads()} torch thread(s); median of {args.repeats}, {args.clock} time")
     print(f"{'module':<30} {'plain fwd+bwd':>14} {'flushed':>10} {'core.inspect':>13} {'curves only':>12} "
           f"{'ratio':>6} {'vs flushed':>10} {'curves vs flushed':>18} {'target':>7}")
-    for label, make, target in CASES:
+    for label, make, target in [case for case in CASES if args.only in case[0]]:
         module = make()
         x = torch.randn(T, B, module.input_size)
         width = (module.proj_size or module.hidden_size) * (2 if module.bidirectional else 1)
@@ -78,7 +85,7 @@ def main() -> None:
         v /= v.norm()
         base, flushed, ours, curves = median_times([plain(module, x, v), plain(module, x, v, flush=True),
                                                     lambda: inspect(module, x, readout=v), curves_only(module, x, v)],
-                                                   args.repeats)
+                                                   args.repeats, clock=clock)
         print(f"{label:<30} {base * 1e3:11.1f} ms {flushed * 1e3:7.1f} ms {ours * 1e3:10.1f} ms {curves * 1e3:9.1f} ms "
               f"{ours / base:6.2f} {ours / flushed:10.2f} {curves / flushed:18.2f} {target:7.1f}")
 

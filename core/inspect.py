@@ -1,14 +1,14 @@
 """A practitioner's own network: ‖∂L/∂h_t‖ for every layer, direction and step of a torch.nn.RNN, LSTM or GRU.
 
-`inspect(module)` unrolls the module with its own weights, step by step under autograd, and takes the total
-derivative of the app's loss (a fixed unit readout of the top layer's output, both directions concatenated, on the
-last step or on every step) with respect to every hidden state of every layer and direction, in one backward pass:
-a state h_t is a node of the graph, so its gradient sums every path (the recurrence and the next layer's input).
-Only the states' gradients are asked for, none of the weights', so the backward pass skips the weight products.
-The module is not changed: its parameters are read detached (no .grad appears) and it is never called, so its
-training mode and its dropout stay as they are (the unroll has no dropout: it shows the network at evaluation).
-The unroll runs in float64 whatever the module's dtype (float32 would make the far steps' gradients subnormal, slow
-and then exactly 0).
+`inspect(module)` runs the module's weights (read detached, in float64) through torch's fused kernel layer by layer
+and direction by direction, then back-propagates by hand (see "the hand-written backward pass" below) the app's
+loss (a fixed unit readout of the top layer's output, both directions concatenated, on the last step or on every
+step): each state h_t gets its total derivative, through the recurrence and through the next layer's input, as
+autograd would sum it, and no weight's gradient is formed. The module is not changed: it is never called, so no
+.grad appears and its training mode and its dropout stay as they are (the unroll has no dropout: it shows the
+network at evaluation). The unroll runs in float64 whatever the module's dtype (float32 would make the far steps'
+gradients subnormal, slow and then exactly 0). `_unroll` below, the same unroll step by step under autograd, serves
+core/watch.py, whose seeds reach the final states too.
 
 Besides the curves: the per-step factor and regime of each (core/theory.py's rule, against the distance T−1−t of
 step t from the last step, in either direction: how much of the signal reaches the early steps), λ1 of its
@@ -25,7 +25,10 @@ import torch
 
 from . import budget
 from .cells import ACTIVATION_FN
+from .cells.base import denormals_as_zero, derivative_from_output, linear_scan
+from .cells.lstm import STEPPED_FORWARD
 from .config import FieldSpec
+from .deadline import within_deadline
 from .errors import ConfigError
 from .lyapunov import qr_exponents
 from .norms import step_norms
@@ -171,15 +174,18 @@ def architecture_of(module) -> Architecture:
                         bias=module.bias, batch_first=module.batch_first)
 
 
-def _weights(module, arch: Architecture, layer: int, reverse: bool, dtype: torch.dtype) -> dict:
-    """The detached weights of one layer and direction in `dtype` (biases as zeros when the module has none)."""
+def _weights(module, arch: Architecture, layer: int, reverse: bool, dtype: torch.dtype, device=None) -> dict:
+    """The detached weights of one layer and direction in `dtype` (biases as zeros when the module has none), on
+    `device` (None: where they are)."""
     sfx = f"_l{layer}" + ("_reverse" if reverse else "")
-    w = {name: getattr(module, name + sfx).detach().to(dtype) for name in ("weight_ih", "weight_hh")}
+    w = {name: getattr(module, name + sfx).detach().to(device=device, dtype=dtype)
+         for name in ("weight_ih", "weight_hh")}
     rows = w["weight_hh"].shape[0]
     for name in ("bias_ih", "bias_hh"):
-        w[name] = (getattr(module, name + sfx).detach().to(dtype) if arch.bias
+        w[name] = (getattr(module, name + sfx).detach().to(device=device, dtype=dtype) if arch.bias
                    else torch.zeros(rows, dtype=dtype, device=w["weight_hh"].device))
-    w["weight_hr"] = getattr(module, "weight_hr" + sfx).detach().to(dtype) if arch.proj_size else None
+    w["weight_hr"] = (getattr(module, "weight_hr" + sfx).detach().to(device=device, dtype=dtype) if arch.proj_size
+                      else None)
     return w
 
 
@@ -301,17 +307,277 @@ def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
     return states, inp
 
 
+def _norm_curve(g: torch.Tensor) -> np.ndarray:
+    """Mean over the batch of the per-sequence norms (float64) of (T, B, n) gradients."""
+    return step_norms(g).mean(dim=1).numpy()
+
+
 def _curve(grads: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
     """Mean over the batch of the per-sequence norms (float64) of a list of (B, n) gradients, in time order."""
     with torch.no_grad():
         return step_norms(torch.stack(grads)).mean(dim=1).numpy()
 
 
+# ---- the hand-written backward pass --------------------------------------------------------------------------
+#
+# The forward pass of each layer and direction is torch's own fused kernel (one call for every step); the gates
+# are then recomputed from the states in one batched product, and the backward pass is one reverse loop per layer
+# and direction of a few NumPy operations and one matrix product per step (NumPy's per-call cost is a third of
+# torch's at these sizes), every per-step coefficient computed beforehand for all steps at once. A reverse
+# direction runs on the time-reversed sequence. The gradient reaching a layer's input, Σ_t δ_t W_ih for every
+# step in one product, is the direct term of the layer below: so ∂L/∂h_t of every layer is the total derivative
+# through the recurrence and through every layer above, as autograd would sum it.
+
+@dataclass
+class Run:
+    """One layer and direction after the backward pass, every array in time order."""
+    layer: int
+    direction: str                 # forward | reverse
+    w: dict                        # the weights it ran with (torch.nn names; weight_hr None without projection)
+    inp: torch.Tensor              # (T, B, D) its input
+    h: torch.Tensor                # (T, B, P) its states
+    c: torch.Tensor | None         # (T, B, H) LSTM cell states
+    g: torch.Tensor                # (T, B, P) ∂L/∂h_t, total derivative
+    gc: torch.Tensor | None        # (T, B, H) LSTM ∂L/∂c_t
+    record: torch.Tensor           # (T, B, H) what the saturation reads: f (LSTM), z (GRU), h (vanilla RNN)
+    param_grads: dict | None = None   # ∂L/∂w for each weight in w (when asked for)
+
+
+def _fused_forward(kind: str, activation: str, w: dict, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor):
+    """States h (T, B, P) of one direction in the order of x, by torch's fused kernel (a stepped loop for the
+    activations torch has no kernel for)."""
+    flat = [w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"]]
+    if kind == "lstm":
+        flat += [w["weight_hr"]] if w.get("weight_hr") is not None else []
+        return torch._VF.lstm(x, (h0[None], c0[None]), flat, True, 1, 0.0, False, False, False)[0]
+    if kind == "gru":
+        return torch._VF.gru(x, h0[None], flat, True, 1, 0.0, False, False, False)[0]
+    if activation in ("tanh", "relu"):
+        fused = torch._VF.rnn_tanh if activation == "tanh" else torch._VF.rnn_relu
+        return fused(x, h0[None], flat, True, 1, 0.0, False, False, False)[0]
+    f = ACTIVATION_FN[activation]
+    xw = torch.addmm(w["bias_ih"] + w["bias_hh"], x.reshape(-1, x.shape[-1]), w["weight_ih"].T)
+    xw = xw.view(len(x), len(h0), -1)
+    h = torch.empty_like(xw)
+    prev, w_hh_t = h0, w["weight_hh"].T
+    for t in within_deadline(range(len(x))):
+        h[t] = f(torch.addmm(xw[t], prev, w_hh_t))
+        prev = h[t]
+    return h
+
+
+def _lstm_stepped(w: dict, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor):
+    """The LSTM forward step by step, keeping what the backward pass reads: h (T, B, P) and (gates activated
+    (T, B, 4, H) in torch's order, c, tanh c). From STEPPED_FORWARD batch × hidden on it beats the fused kernel
+    plus the batched recomputation of the gates."""
+    T, B, _ = x.shape
+    H = c0.shape[-1]
+    gates = torch.addmm(w["bias_ih"] + w["bias_hh"], x.reshape(T * B, -1), w["weight_ih"].T).view(T, B, 4 * H)
+    h = torch.empty(T, B, h0.shape[-1], dtype=x.dtype)
+    c, tanh_c = torch.empty(T, B, H, dtype=x.dtype), torch.empty(T, B, H, dtype=x.dtype)
+    w_hh_t, w_hr = w["weight_hh"].T, w.get("weight_hr")
+    m = torch.empty(B, H, dtype=x.dtype)
+    h_prev, c_prev = h0, c0
+    for t in within_deadline(range(T)):
+        gt = gates[t]
+        gt.addmm_(h_prev, w_hh_t)
+        torch.sigmoid_(gt[:, :2 * H])
+        torch.tanh_(gt[:, 2 * H:3 * H])
+        torch.sigmoid_(gt[:, 3 * H:])
+        torch.mul(gt[:, H:2 * H], c_prev, out=c[t])
+        c[t].addcmul_(gt[:, :H], gt[:, 2 * H:3 * H])
+        torch.tanh(c[t], out=tanh_c[t])
+        if w_hr is None:
+            torch.mul(gt[:, 3 * H:], tanh_c[t], out=h[t])
+        else:
+            torch.mul(gt[:, 3 * H:], tanh_c[t], out=m)
+            torch.mm(m, w_hr.T, out=h[t])
+        h_prev, c_prev = h[t], c[t]
+    return h, (gates.view(T, B, 4, H), c, tanh_c)
+
+
+def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None):
+    """∂L/∂h_t, ∂L/∂c_t and the gates' δ of one LSTM direction (x in processing order). With a_t = o_t ⊙ (1 −
+    tanh² c_t) and m_t = o_t ⊙ tanh c_t (h_t = m_t W_hr^T with a projection, else h_t = m_t):
+    ∂L/∂c_t = a_t ⊙ ∂L/∂m_t + f_{t+1} ⊙ ∂L/∂c_{t+1}, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh."""
+    T, B, _ = x.shape
+    H = c0.shape[-1]
+    h_prev = torch.cat([h0[None], h[:-1]])
+    if kept is not None:                                         # from _lstm_stepped
+        gates, c, tanh_c = kept
+        i, f, g, o = gates.unbind(2)
+    else:                                                        # from the fused kernel's states
+        gates = (torch.addmm(w["bias_ih"] + w["bias_hh"], x.reshape(T * B, -1), w["weight_ih"].T)
+                 .addmm_(h_prev.reshape(T * B, -1), w["weight_hh"].T).view(T, B, 4, H))  # torch's order i, f, g, o
+        i, f, g, o = gates.unbind(2)
+        torch.sigmoid_(i), torch.sigmoid_(f), torch.tanh_(g), torch.sigmoid_(o)
+        c = i * g
+        c[0].addcmul_(f[0], c0)
+        linear_scan(c, f)                                        # c_t = f_t c_{t−1} + i_t g_t
+        tanh_c = torch.tanh(c)
+    c_prev = torch.cat([c0[None], c[:-1]])
+    a = o * (1 - tanh_c * tanh_c)                                # ∂h_t/∂c_t (before the projection)
+    coef = torch.empty_like(gates)
+    torch.mul(g * i, 1 - i, out=coef[:, :, 0])                   # ∂c_t/∂(pre-activation of i)
+    torch.mul(c_prev * f, 1 - f, out=coef[:, :, 1])              # … of f
+    torch.mul(i, 1 - g * g, out=coef[:, :, 2])                   # … of g
+    torch.mul(tanh_c * o, 1 - o, out=coef[:, :, 3])              # ∂m_t/∂(pre-activation of o)
+    gh, gc, delta = torch.zeros_like(h), torch.empty_like(c), torch.empty_like(gates)
+    g_n, gc_n, d_n, s_n = gh.numpy(), gc.numpy(), delta.numpy(), seed.numpy()
+    a_n, f_n, k3, ko = a.numpy(), f.contiguous().numpy(), coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
+    d3 = d_n[:, :, :3]
+    d_flat = d_n.reshape(T, B, 4 * H)
+    w_hh, w_hr = w["weight_hh"].numpy(), (w["weight_hr"].numpy() if w.get("weight_hr") is not None else None)
+    e, dm, spare = np.zeros((B, H), dtype=g_n.dtype), np.empty((B, H), dtype=g_n.dtype), np.empty_like(g_n[0])
+    for t in within_deadline(range(T - 1, -1, -1)):
+        gt, gct = g_n[t], gc_n[t]
+        gt += s_n[t]
+        m = gt if w_hr is None else np.dot(gt, w_hr, out=dm)
+        np.multiply(m, a_n[t], out=gct)
+        gct += e
+        np.multiply(k3[t], gct[:, None, :], out=d3[t])
+        np.multiply(ko[t], m, out=d_n[t, :, 3])
+        np.multiply(f_n[t], gct, out=e)
+        np.dot(d_flat[t], w_hh, out=g_n[t - 1] if t else spare)
+    flat = delta.view(T * B, 4 * H)
+    dx = (flat @ w["weight_ih"]).view(T, B, -1)
+    grads = None
+    if weight_grads:
+        with denormals_as_zero():
+            grads = {"weight_ih": flat.T @ x.reshape(T * B, -1), "weight_hh": flat.T @ h_prev.reshape(T * B, -1),
+                     "bias_ih": flat.sum(0)}
+        grads["bias_hh"] = grads["bias_ih"].clone()
+    return gh, gc, f, c, dx, grads
+
+
+def _gru_backward(w, x, h, h0, seed, weight_grads):
+    """∂L/∂h_t of one GRU direction (torch's gate order r, z, n; h_t = (1 − z_t) n_t + z_t h_{t−1},
+    n_t = tanh(x W_in + b_in + r_t ⊙ (h_{t−1} W_hn + b_hn)))."""
+    T, B, _ = x.shape
+    H = h.shape[-1]
+    h_prev = torch.cat([h0[None], h[:-1]])
+    gi = torch.addmm(w["bias_ih"], x.reshape(T * B, -1), w["weight_ih"].T).view(T, B, 3, H)
+    gh = torch.addmm(w["bias_hh"], h_prev.reshape(T * B, -1), w["weight_hh"].T).view(T, B, 3, H)
+    r, z = torch.sigmoid(gi[:, :, 0] + gh[:, :, 0]), torch.sigmoid(gi[:, :, 1] + gh[:, :, 1])
+    n = torch.tanh(torch.addcmul(gi[:, :, 2], r, gh[:, :, 2]))
+    a_n = (1 - z) * (1 - n * n)                                   # ∂h_t/∂(pre-activation of n)
+    coef = torch.empty_like(gh)                                   # ∂h_t/∂(h_{t−1} W_hh + b_hh), per block
+    torch.mul(a_n * gh[:, :, 2], r * (1 - r), out=coef[:, :, 0])
+    torch.mul(h_prev - n, z * (1 - z), out=coef[:, :, 1])
+    torch.mul(a_n, r, out=coef[:, :, 2])
+    g, delta = torch.zeros_like(h), torch.empty_like(gh)
+    g_n, d_n, s_n, c_n, z_n = g.numpy(), delta.numpy(), seed.numpy(), coef.numpy(), z.contiguous().numpy()
+    d_flat, w_hh = d_n.reshape(T, B, 3 * H), w["weight_hh"].numpy()
+    carry, spare = np.empty_like(g_n[0]), np.empty_like(g_n[0])
+    for t in within_deadline(range(T - 1, -1, -1)):
+        gt = g_n[t]
+        gt += s_n[t]
+        np.multiply(c_n[t], gt[:, None, :], out=d_n[t])
+        out = g_n[t - 1] if t else spare
+        np.dot(d_flat[t], w_hh, out=out)
+        np.multiply(z_n[t], gt, out=carry)
+        out += carry
+    delta_i = delta.clone()
+    torch.mul(a_n, g, out=delta_i[:, :, 2])
+    flat_h, flat_i = delta.view(T * B, 3 * H), delta_i.view(T * B, 3 * H)
+    dx = (flat_i @ w["weight_ih"]).view(T, B, -1)
+    grads = None
+    if weight_grads:
+        with denormals_as_zero():
+            grads = {"weight_ih": flat_i.T @ x.reshape(T * B, -1), "weight_hh": flat_h.T @ h_prev.reshape(T * B, -1),
+                     "bias_ih": flat_i.sum(0), "bias_hh": flat_h.sum(0)}
+    return g, z, dx, grads
+
+
+def _rnn_backward(w, x, h, h0, seed, activation, weight_grads):
+    """∂L/∂h_t of one vanilla RNN direction: δ_t = f′(a_t) ⊙ ∂L/∂h_t, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh."""
+    T, B, _ = x.shape
+    deriv = derivative_from_output(activation, h)
+    g, delta = torch.zeros_like(h), torch.empty_like(h)
+    g_n, d_n, s_n, f_n, w_hh = g.numpy(), delta.numpy(), seed.numpy(), deriv.numpy(), w["weight_hh"].numpy()
+    spare = np.empty_like(g_n[0])
+    for t in within_deadline(range(T - 1, -1, -1)):
+        gt = g_n[t]
+        gt += s_n[t]
+        np.multiply(f_n[t], gt, out=d_n[t])
+        np.dot(d_n[t], w_hh, out=g_n[t - 1] if t else spare)
+    flat = delta.view(T * B, -1)
+    dx = (flat @ w["weight_ih"]).view(T, B, -1)
+    grads = None
+    if weight_grads:
+        h_prev = torch.cat([h0[None], h[:-1]])
+        with denormals_as_zero():
+            grads = {"weight_ih": flat.T @ x.reshape(T * B, -1), "weight_hh": flat.T @ h_prev.reshape(T * B, -1),
+                     "bias_ih": flat.sum(0)}
+        grads["bias_hh"] = grads["bias_ih"].clone()
+    return g, dx, grads
+
+
+def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch.Tensor, initial=None,
+             weight_grads: bool = False) -> list:
+    """Every layer and direction's states and total derivatives ∂L/∂h_t (and ∂L/∂c_t), bottom layer first,
+    forward before reverse, without autograd. weights[layer * directions + reverse]: dict of torch.nn names on
+    CPU in x's dtype; x: (T, B, D); top_seed: (T, B, directions × P) ∂L/∂(top layer's output)_t; initial: None
+    (zero states) or the module's (h0, c0) layout, (layers × directions, B, ·) each."""
+    T, B, _ = x.shape
+    dtype = x.dtype
+    runs: list = []
+    inp = x
+    with torch.no_grad():
+        for layer in range(arch.num_layers):
+            outs = []
+            for reverse in ([False, True] if arch.bidirectional else [False]):
+                index = layer * arch.directions + int(reverse)
+                w = weights[index]
+                h0 = torch.zeros(B, arch.output_size, dtype=dtype)
+                c0 = torch.zeros(B, arch.hidden_size, dtype=dtype)
+                if initial is not None:
+                    h0 = initial[0][index].detach().to("cpu", dtype)
+                    c0 = initial[1][index].detach().to("cpu", dtype) if initial[1] is not None else c0
+                seq = inp.flip(0) if reverse else inp
+                kept = None
+                if arch.kind == "lstm" and B * arch.hidden_size >= STEPPED_FORWARD:
+                    h, kept = _lstm_stepped(w, seq, h0, c0)
+                else:
+                    h = _fused_forward(arch.kind, arch.nonlinearity, w, seq, h0, c0)
+                runs.append([layer, reverse, w, inp, seq, h, h0, c0, kept])
+                outs.append(h.flip(0) if reverse else h)
+            inp = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
+        done: list = [None] * len(runs)
+        seed = top_seed.to(dtype)
+        P = arch.output_size
+        for layer in range(arch.num_layers - 1, -1, -1):
+            below = None
+            for index in range(layer * arch.directions, (layer + 1) * arch.directions):
+                _, reverse, w, inp, seq, h, h0, c0, kept = runs[index]
+                runs[index] = None                                   # what the backward pass kept goes with it
+                part = seed[:, :, (index % arch.directions) * P:(index % arch.directions + 1) * P]
+                part = (part.flip(0) if reverse else part).contiguous()
+                c: torch.Tensor | None = None
+                gc: torch.Tensor | None = None
+                if arch.kind == "lstm":
+                    g, gc, record, c, dx, grads = _lstm_backward(w, seq, h, h0, c0, part, weight_grads, kept)
+                elif arch.kind == "gru":
+                    g, record, dx, grads = _gru_backward(w, seq, h, h0, part, weight_grads)
+                else:
+                    g, dx, grads = _rnn_backward(w, seq, h, h0, part, arch.nonlinearity, weight_grads)
+                    record = h
+                if reverse:
+                    h, g, dx, record = h.flip(0), g.flip(0), dx.flip(0), record.flip(0)
+                    if c is not None and gc is not None:
+                        c, gc = c.flip(0), gc.flip(0)
+                below = dx if below is None else below + dx
+                done[index] = Run(layer, "reverse" if reverse else "forward", w, inp, h, c, g, gc, record, grads)
+            assert below is not None
+            seed = below
+    return done
+
+
 # ---- saturation, Lyapunov, diagnosis -------------------------------------------------------------------------
 
-def _saturation(arch: Architecture, layer: int, direction: str, record: list) -> Saturation:
+def _saturation(arch: Architecture, layer: int, direction: str, record: torch.Tensor) -> Saturation:
     with torch.no_grad():
-        values = torch.stack(record).to(torch.float64)
+        values = record.to(torch.float64)
         if arch.kind == "rnn":
             values = (values > 0).to(torch.float64) if arch.nonlinearity == "relu" else 1 - values * values
         quantity = {"lstm": "forget gate f", "gru": "update gate z", "rnn": "|f′(a)|"}[arch.kind]
@@ -334,11 +600,12 @@ def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c:
     H = arch.hidden_size
     h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
     w_ih, w_hh = p["weight_ih"], p["weight_hh"]
-    ih32, hh32 = w_ih.astype(np.float32), w_hh.astype(np.float32)
-    hr32 = p["weight_hr"].astype(np.float32) if "weight_hr" in p else None
+    ih32, hh32 = (np.ascontiguousarray(m.T, dtype=np.float32) for m in (w_ih, w_hh))      # transposed: see mv
+    hr32 = np.ascontiguousarray(p["weight_hr"].T, dtype=np.float32) if "weight_hr" in p else None
 
-    def mv(m32, v):
-        return m32 @ v.astype(np.float32)
+    def mv(m32_t, v):                # M v as (vᵀ Mᵀ)ᵀ: the BLAS runs a few rows against the matrix several times faster
+        return (v.T.astype(np.float32) @ m32_t).T
+
     sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
     with np.errstate(all="ignore"):
         gi = inp @ w_ih.T + p["bias_ih"]
@@ -389,19 +656,20 @@ def _activation_derivative(activation: str, a: np.ndarray) -> np.ndarray:
     return 1 - np.tanh(a) ** 2
 
 
-def _lyapunov(arch: Architecture, states: list, x: torch.Tensor) -> np.ndarray:
+def _lyapunov(arch: Architecture, runs: list, x: torch.Tensor) -> np.ndarray:
     """Exponents of the joint forward dynamics of every layer's forward direction along sequence 0: the state is
-    (h, c) of every layer; a reverse direction's output enters the layer above as an input (no tangent)."""
+    (h, c) of every layer; a reverse direction's output enters the layer above as an input (no tangent). runs:
+    backprop()'s."""
     P, H = arch.output_size, arch.hidden_size
     maps, dims = [], []
-    for layer, direction, hs, cs, w, inp, _ in states:
-        if direction != "forward":
+    for run in runs:
+        if run.direction != "forward":
             continue
         with torch.no_grad():
-            h = torch.stack([s[0] for s in hs]).to("cpu", torch.float64).numpy()
-            c = torch.stack([s[0] for s in cs]).to("cpu", torch.float64).numpy() if cs is not None else None
-            inp0 = inp[:, 0].to("cpu", torch.float64).numpy()
-        maps.append(_tangent_map(arch, w, inp0, h, c))
+            h = run.h[:, 0].to("cpu", torch.float64).numpy()
+            c = run.c[:, 0].to("cpu", torch.float64).numpy() if run.c is not None else None
+            inp0 = run.inp[:, 0].to("cpu", torch.float64).numpy()
+        maps.append(_tangent_map(arch, run.w, inp0, h, c))
         dims.append(P + (H if arch.kind == "lstm" else 0))
     offsets = np.concatenate([[0], np.cumsum(dims)])
     in_cols = [arch.input_size] + [arch.layer_input_size(k) for k in range(1, arch.num_layers)]
@@ -618,21 +886,22 @@ def inspect(module, inputs=None, *, readout=None, loss_on: str = "last", seq_len
         budget.check("inspect", inspect_cost(arch, seq_len, batch), "the sequence length T or the batch")
     x = _inputs(arch, inputs, seq_len, batch, input_scale, gen, torch.float64, device)
     budget.check("inspect", inspect_cost(arch, x.shape[0], x.shape[1]), "the sequence length T or the batch")
-    with torch.enable_grad():
-        states, top = _unroll(module, arch, x)
-        v = v.to(device=device)
-        loss = (top[-1] @ v).sum() if loss_on == "last" else (top @ v).sum()
-        wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
-        grads = torch.autograd.grad(loss, wanted, allow_unused=True, materialize_grads=True)
-    layers, saturation, at = [], [], 0
     T = x.shape[0]
-    for layer, direction, hs, cs, w, _, record in states:
-        g_h = _curve(grads[at:at + T])
-        g_c = _curve(grads[at + T:at + 2 * T]) if cs is not None else None
-        at += 2 * T if cs is not None else T
-        layers.append(_layer_flow(arch, layer, direction, g_h, g_c, w))
-        saturation.append(_saturation(arch, layer, direction, record))
-    lyapunov = _lyapunov(arch, states, x)
+    weights = [_weights(module, arch, layer, reverse, torch.float64, "cpu") for layer in range(arch.num_layers)
+               for reverse in ([False, True] if arch.bidirectional else [False])]
+    top_seed = torch.zeros(T, x.shape[1], width, dtype=torch.float64)       # ∂L/∂(top layer's output)_t
+    if loss_on == "last":
+        top_seed[-1] = v
+    else:
+        top_seed[:] = v
+    runs = backprop(arch, weights, x.to("cpu"), top_seed)
+    layers, saturation = [], []
+    for run in runs:
+        g_h = _norm_curve(run.g)
+        g_c = _norm_curve(run.gc) if run.gc is not None else None
+        layers.append(_layer_flow(arch, run.layer, run.direction, g_h, g_c, run.w))
+        saturation.append(_saturation(arch, run.layer, run.direction, run.record))
+    lyapunov = _lyapunov(arch, runs, x)
     config = {"seq_len": T, "batch": int(x.shape[1]), "loss_on": loss_on, "input_scale": input_scale,
               "seed": seed, "inputs": "gaussian" if inputs is None else "given",
               "readout": "drawn" if readout is None else "given", "dtype": str(dtype).replace("torch.", ""),

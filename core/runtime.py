@@ -15,9 +15,11 @@ one busy thread crawls; with 0.1 ms the two share the core (figures in the READM
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 
+import numpy  # noqa: F401  (loads NumPy's BLAS, whose threads configure_threads sets)
 import torch
 
 THREADS_ENV = "GFL_TORCH_THREADS"
@@ -39,5 +41,33 @@ def configure_threads(threads: int | None = None) -> int:
     n = threads_from_env() if threads is None else int(threads)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    numpy_blas_threads(n)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     return n
+
+
+# NumPy's bundled OpenBLAS, by the names its builds export (scipy-openblas 64-bit, then plain OpenBLAS)
+OPENBLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
+
+
+def numpy_blas_threads(n: int) -> bool:
+    """Give NumPy's OpenBLAS the same n threads as torch: it otherwise starts one per core for every product, which
+    for the engine's per-step products (a few rows times a matrix) costs many times the product on a busy machine.
+    (OMP_NUM_THREADS, which the container sets, does the same before NumPy loads.) False where NumPy's BLAS is not
+    a loaded OpenBLAS: nothing is changed."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        return False
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in OPENBLAS_SETTERS:
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(n))
+                return True
+    return False

@@ -1,10 +1,11 @@
 """Stacked layers of the vanilla RNN, LSTM or GRU: ‖∂L/∂h^l_t‖ for every layer l and step t in one backward pass.
 
 Layer l's state sequence is layer l + 1's input; the loss reads the top layer (the same unit readout as one layer).
-The stack is unrolled step by step under autograd with core/inspect.py's cell steps (the ones that unroll a user's
-torch.nn.RNN/LSTM/GRU), and torch.autograd.grad takes the total derivative on every state of every layer (through
-the layer's own recurrence and through the layers above) and on every weight (for the clipping factor) at once.
-One layer keeps the cells' own hand-written probes (core/cells/<cell>.py), which are several times faster.
+The stack runs on core/inspect.py's machinery (the one that unrolls a user's torch.nn.RNN/LSTM/GRU): torch's fused
+forward kernel per layer, then one hand-written reverse loop per layer, top layer first, whose gradient on the
+layer's input is the direct term of the layer below; so each state gets the total derivative (through the layer's
+own recurrence and through the layers above), and every weight its gradient (for the clipping factor) from one
+batched product per weight afterwards.
 """
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ import numpy as np
 import torch
 
 from .cells import Network, Trace, derivative_from_output
-from .deadline import within_deadline
-from .inspect import Architecture, _gru_direction, _lstm_direction, _lyapunov, _rnn_direction, _sigmoid_first
+from .inspect import Architecture, _lyapunov, backprop
 
 
 @dataclass
@@ -34,17 +34,20 @@ def architecture(cell: str, activation: str, layers: int, hidden: int) -> Archit
                         bidirectional=False, nonlinearity=activation if cell == "rnn" else "sigmoid/tanh gates")
 
 
-def _torch_layout(net: Network) -> tuple[dict[str, Any], list]:
-    """The layer's weights as leaves that want a gradient, in torch.nn's names; and the leaves in Network order."""
-    leaves = {name: t.detach().clone().requires_grad_() for name, t in net.params.items()}
+def _torch_layout(net: Network) -> dict[str, Any]:
+    """The layer's weights in torch.nn's names."""
+    p = {name: t.detach() for name, t in net.params.items()}
     w: dict[str, Any]
     if net.cell == "rnn":
-        w = {"weight_ih": leaves["w_ih"], "weight_hh": leaves["w_hh"], "bias_ih": leaves["b"],
-             "bias_hh": torch.zeros_like(leaves["b"])}
+        w = {"weight_ih": p["w_ih"], "weight_hh": p["w_hh"], "bias_ih": p["b"], "bias_hh": torch.zeros_like(p["b"])}
     else:
-        w = dict(leaves)
+        w = dict(p)
     w["weight_hr"] = None
-    return w, list(leaves.values())
+    return w
+
+
+# Network.params names -> torch.nn names (the vanilla RNN's one bias b is bias_ih; its bias_hh is zero)
+TORCH_NAME = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b": "bias_ih"}
 
 
 def probe(nets: list, x: torch.Tensor, h0s: list, v: torch.Tensor, loss_on: str, lyapunov: bool) -> StackTrace:
@@ -52,55 +55,25 @@ def probe(nets: list, x: torch.Tensor, h0s: list, v: torch.Tensor, loss_on: str,
     T, B, H = x.shape
     cell = nets[0].cell
     arch = architecture(cell, nets[0].activation, len(nets), H)
-    inp = x
-    states: list[tuple] = []
-    params: list[torch.Tensor] = []
-    records: list = []
-    with torch.enable_grad():
-        for net, h0 in zip(nets, h0s):
-            w, leaves = _torch_layout(net)
-            params += leaves
-            order = within_deadline(range(T))
-            flat = inp.reshape(T * B, -1)
-            record: list = []
-            cs = None
-            if cell == "lstm":
-                xw = torch.addmm(_sigmoid_first(w["bias_ih"] + w["bias_hh"], H), flat,
-                                 _sigmoid_first(w["weight_ih"], H).T).view(T, B, -1)
-                hs, cs = _lstm_direction(xw.unbind(0), w, order, h0, torch.zeros_like(h0), record)
-            elif cell == "gru":
-                xw = torch.addmm(w["bias_ih"], flat, w["weight_ih"].T).view(T, B, -1)
-                hs = _gru_direction(xw.unbind(0), w, order, h0, record)
-            else:
-                xw = torch.addmm(w["bias_ih"] + w["bias_hh"], flat, w["weight_ih"].T).view(T, B, -1)
-                hs = _rnn_direction(xw.unbind(0), w, order, h0, net.activation, record)
-            states.append((len(states), "forward", hs, cs, w, inp, record))
-            records.append(record)
-            inp = torch.stack(hs)
-        loss = (inp[-1] @ v).sum() if loss_on == "last" else (inp @ v).sum()
-        wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
-        grads = torch.autograd.grad(loss, wanted + params, allow_unused=True, materialize_grads=True)
+    top_seed = torch.zeros(T, B, H, dtype=x.dtype)              # ∂L/∂h^top_t, direct
+    if loss_on == "last":
+        top_seed[-1] = v
+    else:
+        top_seed[:] = v
+    initial = (torch.stack([h0.detach() for h0 in h0s]), None)
+    runs = backprop(arch, [_torch_layout(net) for net in nets], x.detach(), top_seed, initial, weight_grads=True)
     with torch.no_grad():
-        g: list[torch.Tensor] = []
-        gc: list[torch.Tensor] | None = [] if cell == "lstm" else None
-        at = 0
-        for _, _, hs, cs, *_ in states:
-            g.append(torch.stack(grads[at:at + T]))
-            at += T
-            if cs is not None and gc is not None:
-                gc.append(torch.stack(grads[at:at + T]))
-                at += T
-        hs_detached = [torch.stack(hs).detach() for _, _, hs, *_ in states]
-        top_record = torch.stack(records[-1])[:, 0]
+        g = [run.g for run in runs]
+        gc = [run.gc for run in runs] if cell == "lstm" else None
+        hs = [run.h for run in runs]
+        top_record = runs[-1].record[:, 0]
         saturation = (derivative_from_output(nets[-1].activation, top_record).abs() if cell == "rnn"
                       else top_record.clone())
         if cell == "rnn":
             saturation[~torch.isfinite(top_record)] = float("nan")
-        top = Trace(hs_detached[-1], g[-1], gc[-1] if gc else None, saturation, [p.detach() for p in grads[at:]])
-    finite = all(bool(torch.isfinite(h).all()) for h in hs_detached)
-    exponents = np.array([])
-    if lyapunov and finite:
-        detached = [(layer, d, hs, cs, {k: (t.detach() if t is not None else None) for k, t in w.items()},
-                     inp.detach(), rec) for layer, d, hs, cs, w, inp, rec in states]
-        exponents = np.asarray(_lyapunov(arch, detached, x), dtype=float)
-    return StackTrace(top, g, gc, hs_detached, exponents)
+        param_grads = [(run.param_grads or {})[TORCH_NAME.get(name, name)] for net, run in zip(nets, runs)
+                       for name in net.params]                  # every layer's, in Network order
+        top = Trace(hs[-1], g[-1], gc[-1] if gc else None, saturation, param_grads)
+    finite = all(bool(torch.isfinite(h).all()) for h in hs)
+    exponents = np.asarray(_lyapunov(arch, runs, x), dtype=float) if lyapunov and finite else np.array([])
+    return StackTrace(top, g, gc, hs, exponents)

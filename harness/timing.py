@@ -23,12 +23,14 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> flo
 
 
 def interleaved(fns: Sequence[Callable[..., Any]], repeats: int, warmup: int = 1, alternate: bool = False,
-                inputs: Callable[[int], tuple] | None = None) -> list[list[float]]:
+                inputs: Callable[[int], tuple] | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> list[list[float]]:
     """Seconds of each function per repeat, the functions run in turn within every repeat.
 
     `warmup` unrecorded rounds go first; `alternate` reverses the order every other repeat (so none always runs on
     a cache the other warmed); `inputs(i)` gives the arguments of every function in round i (the warm-up rounds
-    are 0 .. warmup-1, the recorded ones 0 .. repeats-1), e.g. the same batch for an engine and its baseline.
+    are 0 .. warmup-1, the recorded ones 0 .. repeats-1), e.g. the same batch for an engine and its baseline;
+    `clock` is wall time by default (time.process_time: this process's CPU time, steadier on a shared machine).
     """
     times: list[list[float]] = [[] for _ in fns]
     for i in range(warmup):
@@ -38,16 +40,16 @@ def interleaved(fns: Sequence[Callable[..., Any]], repeats: int, warmup: int = 1
         args = inputs(i) if inputs else ()
         order = list(zip(fns, times))
         for fn, out in (order[::-1] if alternate and i % 2 else order):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn(*args)
-            out.append(time.perf_counter() - t0)
+            out.append(clock() - t0)
     return times
 
 
-def median_times(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int = 1,
-                 alternate: bool = False) -> list[float]:
+def median_times(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int = 1, alternate: bool = False,
+                 clock: Callable[[], float] = time.perf_counter) -> list[float]:
     """Median seconds of each function, measured with `interleaved`."""
-    return [statistics.median(t) for t in interleaved(fns, repeats, warmup, alternate)]
+    return [statistics.median(t) for t in interleaved(fns, repeats, warmup, alternate, clock=clock)]
 
 
 def percentile(values: Sequence[float], q: float) -> float:

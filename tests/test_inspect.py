@@ -1,5 +1,6 @@
 """core.inspect against an independent float64 reference: the module's own weights stepped cell by cell under
 autograd, with retain_grad on every state, for every cell, depth, direction, layout and loss."""
+import importlib
 import itertools
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 import torch
 
 import core
+
+inspect_module = importlib.import_module("core.inspect")      # the module (core.inspect is the function)
 
 KINDS = {
     "rnn_tanh": lambda d, h, n, bi, bf: torch.nn.RNN(d, h, n, nonlinearity="tanh", bidirectional=bi, batch_first=bf),
@@ -110,6 +113,23 @@ def test_every_layer_direction_and_step_matches_autograd(kind, layers, bidirecti
         else:
             assert lf.cell_grad_norm is None
     assert res.architecture.num_layers == layers and res.architecture.bidirectional == bidirectional
+
+
+@pytest.mark.parametrize("kind,bidirectional,loss_on", [("lstm", True, "last"), ("lstm_proj", False, "all"),
+                                                       ("lstm", False, "all")])
+def test_the_stepped_lstm_forward_matches_autograd_too(monkeypatch, kind, bidirectional, loss_on):
+    """From STEPPED_FORWARD batch × hidden on, the LSTM runs step by step instead of the fused kernel."""
+    monkeypatch.setattr(inspect_module, "STEPPED_FORWARD", 0)
+    module = make(kind, 2, bidirectional)
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(T, B, D, generator=gen, dtype=torch.float64)
+    v = torch.randn((module.proj_size or H) * (2 if bidirectional else 1), generator=gen, dtype=torch.float64)
+    res = core.inspect(module, x, readout=v, loss_on=loss_on)
+    ref, _ = reference(module, kind, x, v, loss_on)
+    for lf in res.layers:
+        g, gc = ref[(lf.layer, lf.direction)]
+        np.testing.assert_allclose(lf.grad_norm, g, rtol=1e-6, atol=1e-300)
+        np.testing.assert_allclose(lf.cell_grad_norm, gc, rtol=1e-6, atol=1e-300)
 
 
 def test_module_is_left_as_it_was():
