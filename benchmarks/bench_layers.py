@@ -1,13 +1,12 @@
-"""A stacked unroll (core/stack.py, autograd over every layer) against the layers' plain torch forward + backward.
+"""A stacked unroll (core/stack.py: the hand-written backward of core/inspect.py) against the layers' plain torch
+forward + backward.
 
-Run: .venv/bin/python benchmarks/bench_layers.py
+Run: .venv/bin/python benchmarks/bench_layers.py [T H batch repeats]
 For each cell and depth: core.unroll at `layers` (every layer's curve, the weight gradients, the stack's Lyapunov
 exponents), its probe alone, and one plain forward + backward of torch.nn.RNN/LSTM/GRU with num_layers = layers
-of the same shape (the fused kernels). Also the one-layer probe, for scale. Medians, alternating, one thread.
+of the same shape (the fused kernels); at one layer the cell's own probe. Medians, alternating, one thread.
 """
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -16,18 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
 from core import stack  # noqa: E402
 from core.probe import build_stack  # noqa: E402
+from harness.timing import median_times  # noqa: E402
 
 MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
-
-
-def median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main(seq_len=100, hidden=64, batch=8, repeats=5):
@@ -45,12 +35,9 @@ def main(seq_len=100, hidden=64, batch=8, repeats=5):
             plain = module(hidden, hidden, num_layers=layers)
 
             def fwd_bwd():
-                out = plain(x)[0]
-                (out[-1] @ v).sum().backward()
-            t_unroll = median_time(lambda: core.unroll(cfg), repeats)
-            t_probe = median_time(probe, repeats)
-            t_torch = median_time(fwd_bwd, repeats)
-            print(f"{cell:5s} {layers:6d} {t_unroll:8.3f} {t_probe:8.3f} {t_torch:8.3f} {t_probe / t_torch:11.2f}")
+                (plain(x)[0][-1] @ v).sum().backward()
+            unroll, probed, fused = median_times([lambda: core.unroll(cfg), probe, fwd_bwd], repeats, alternate=True)
+            print(f"{cell:5s} {layers:6d} {unroll:8.3f} {probed:8.3f} {fused:8.3f} {probed / fused:11.2f}")
 
 
 if __name__ == "__main__":

@@ -1,41 +1,23 @@
 """Load test: N simulated students on one `streamlit run` process, and on two behind the project's HAProxy.
 
 Run: .venv/bin/python benchmarks/bench_load.py [--users 1,10,30] [--setups one,two] [--train-seconds 30]
-     hostile: .venv/bin/python benchmarks/bench_load.py --hostile --train-seconds 30 (see its section below)
-     quick: .venv/bin/python benchmarks/bench_load.py --users 1,3 --setups one,two --train-seconds 10 --moves 4
-     --snapshot runs the servers on a copy of the committed HEAD (while someone edits the working tree);
-     --verbose prints every student (and, for a timeout, how long its stream had been silent).
+     [--hostile] (the hostile scenario, its section below) [--snapshot] (servers on a copy of HEAD) [--verbose]
 
-Each student is a protocol-level client (harness/streamlit_client.py: Streamlit's own WebSocket protocol
-and protobufs, no browser), on loopback only, and follows a classroom path: arrive (arrivals `--stagger` s
-apart), load the page's HTML (GET /, which through the balancer sets the GFLSRV stickiness cookie that the
-stream then carries), open Gradient flow, move the "Weight scale s" select_slider `--moves` times with a
-think time between moves, open the Training lab from the menu (same session), press Start and keep training
-until every student has been training together for `--train-seconds`, press Pause, leave.
-
-Set-ups, each started fresh for every N, with GFL_TORCH_THREADS=1 as deploy/ runs it:
-  one: one `streamlit run app.py` process, students connect to it directly (heavy-job slots: the app's default,
-       one per core);
-  two: two processes behind HAProxy started from deploy/haproxy.cfg (deploy/local_haproxy.py), each with its
-       share of the cores as heavy-job slots (GFL_HEAVY_SLOTS = cores / 2, at least 1), as deploy/compose.yaml
-       gives each replica GFL_HEAVY_SLOTS = its CPU limit (with the app's default each process would run a
-       job per core, twice as many jobs as cores: README, "Serving a class").
+A student is a protocol-level client (harness/streamlit_client.py, no browser, loopback only) on a classroom
+path: arrive (`--stagger` s apart), GET / (through the balancer: the GFLSRV cookie), open Gradient flow, move
+"Weight scale s" `--moves` times with think times, open the Training lab (same session), Start, train until all
+have trained together for `--train-seconds`, Pause, leave. Set-ups, fresh for every N, GFL_TORCH_THREADS=1:
+one process (the app's default heavy-job slots), or two behind HAProxy (deploy/local_haproxy.py) with cores / 2
+slots each, as deploy/compose.yaml gives a replica its CPU limit.
 
 Measured per (set-up, N):
-  slider p50/p95   seconds from the rerun request to the first plotly_chart delta of the run it started
-                   (what a student waits for to see the new curve); also the p50 of moves made while at least
-                   one other student was training ("busy") and while nobody was ("calm");
-  steps/s          training steps per student per wall second over the common window in which every student
-                   was training (read from the live area's status line "step **n**", else from the loss chart),
-                   mean and minimum over students, and their sum (the server's training throughput);
-  health p50/max   GET /_stcore/health every ~0.5 s through the URL the students use;
-  errors           failed GET / or WebSocket connections, timeouts, closed streams, exception elements, lost or
-                   interrupted runs (harness/streamlit_client.py, module notes), failed health checks, streams
-                   the balancer did not route by their cookie, and tracebacks in the servers' logs (a student
-                   that trained 0 steps in the window is reported as starved, not as an error);
-  CPU              cores used by the server processes (and HAProxy), by this load generator and by other
-                   processes over the run: on one machine, the generator's share is load the servers do not get;
-  wait%            share of the window in which a student's page said it waited for a free worker (admission).
+  slider p50/p95   s from the rerun request to the run's first chart delta (busy / calm: others training or not)
+  steps/s          steps per student per second over the window all trained together (mean, min, total)
+  health p50/max   GET /_stcore/health every ~0.5 s through the students' URL
+  errors           failed connections, timeouts, closed streams, exceptions, lost runs, failed health checks,
+                   streams not routed by their cookie, tracebacks in the logs (0 steps: "starved", not an error)
+  CPU              cores used by the servers (and HAProxy), this generator and other processes
+  wait%            share of the window in which a student's page waited for a free worker
 
 Targets (issue): 0 errors at N = 30; at N = 10 the slider p50 <= 2x the one at N = 1; two processes >= 1.5x the
 one-process training throughput. Every server is stopped by its own PID; every phase has a deadline.
