@@ -89,7 +89,7 @@ def flow_controls() -> list[str]:
     _control(sb, "seq_len", **LIGHT)
     _control(sb, "hidden", **LIGHT)
     _control(sb, "batch", **LIGHT)
-    _control(sb, "layers", **LIGHT)
+    _control(sb, "layers", disabled=not spec.stacks, **LIGHT)
     _control(sb, "input_scale")
     _control(sb, "seed", **LIGHT)
     control(sb, Y_AXIS_FIELD.spec, key("y_axis"), **LIGHT)
