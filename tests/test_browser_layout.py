@@ -85,7 +85,7 @@ def test_gradient_flow_on_a_phone_has_its_sliders_over_the_chart_in_steps_a_fing
         page.wait_for_selector(".js-plotly-plot .legendtext", timeout=30_000)
         assert page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"   # not over the chart
         sliders = {s["label"]: s for s in page.evaluate(PHONE_SLIDERS)}
-        assert set(sliders) == {"Weight scale s", "Sequence length T"}, sliders
+        assert set(sliders) == {"Weight scale", "Sequence length"}, sliders
         for s in sliders.values():                 # the sidebar's 81 weight scales would be 4 px apart here
             assert s["track"] / (s["stops"] - 1) >= MIN_STEP_PX, s
         row = page.locator(".st-key-phone_controls")
@@ -95,7 +95,7 @@ def test_gradient_flow_on_a_phone_has_its_sliders_over_the_chart_in_steps_a_fing
         row_box, chart_box = row.bounding_box(), chart.bounding_box()
         assert row_box["y"] + row_box["height"] <= chart_box["y"]               # above the chart, not over it
         assert chart_box["y"] + 250 <= 844                 # and the chart's plot beside it on the same screen
-        thumb = row.locator('input[type="range"][aria-label="Weight scale s"]')
+        thumb = row.locator('input[type="range"][aria-label="Weight scale"]')
         thumb.focus()
         page.keyboard.press("ArrowRight")                   # one stop: s = 1 -> 1.58 (the sidebar would go to 1.06)
         page.wait_for_function("() => location.search.includes('weight_scale=1.58')", timeout=30_000)

@@ -207,9 +207,11 @@ if (!window.__gflChartNames) {
     const heading = layout.title && (typeof layout.title === "string" ? layout.title : layout.title.text);
     let above = 0;
     if (typeof heading === "string") {                // 16 px bold: ~8.6 px a character
-      const wrapped = wrapText(heading, Math.max(16, Math.floor((width - 20) / 8.6)));
+      // the toolbar stands upright at the right edge (a row of it would cover the title's lower lines)
+      const wrapped = wrapText(heading, Math.max(16, Math.floor((width - 60) / 8.6)));
       if (wrapped !== heading) {
         layout.title = {...(typeof layout.title === "object" ? layout.title : {}), text: wrapped};
+        layout.modebar = {...(layout.modebar || {}), orientation: "v"};
         above = lines(wrapped) - lines(heading);
         margin.t = (margin.t || 50) + TITLE_LINE_PX * above;
       }
@@ -232,6 +234,7 @@ if (!window.__gflChartNames) {
     if (indices.length) window.Plotly.restyle(plot, {name: indices.map(i => names[i])}, indices);
     const update = {height: layout.height, "margin.b": layout.margin.b, "margin.t": layout.margin.t};
     if (layout.title && layout.title.text !== (plot.layout.title || {}).text) update["title.text"] = layout.title.text;
+    if (layout.modebar) update["modebar.orientation"] = layout.modebar.orientation;
     if (layout.xaxis && layout.xaxis.title) update["xaxis.title.text"] = layout.xaxis.title.text;
     window.Plotly.relayout(plot, update);
   };

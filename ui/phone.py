@@ -107,10 +107,10 @@ def flow_row() -> None:
     compact_row(STATE, [
         Compact("cell", "Cell", **choices("cell"), pair=True),
         Compact("activation", "Activation f", **choices("activation"), disabled=not spec.uses_activation, pair=True),
-        Compact("weight_scale", "Weight scale s", stops=WEIGHT_SCALES[::8], format=lambda v: f"{v:g}",
+        Compact("weight_scale", "Weight scale", stops=WEIGHT_SCALES[::8], format=lambda v: f"{v:g}",
                 disabled="weight_scale" not in spec.uses,
                 help="Log-spaced from 0.1 to 10, five stops a decade here; the sidebar (» at the top left) has "
                      "forty."),
-        Compact("seq_len", "Sequence length T", stops=SEQ_LEN_STOPS,
+        Compact("seq_len", "Sequence length", stops=SEQ_LEN_STOPS,
                 help="How many steps the network runs; the sidebar (» at the top left) sets any length."),
     ])
