@@ -103,7 +103,8 @@ def flow_row() -> None:
 
     def choices(name: str) -> dict:           # its declared options and their labels (core/config.py)
         field = UNROLL_FIELDS[name]
-        return dict(choices=list(field.choices), format=lambda v: field.option_labels.get(v, v))
+        return dict(choices=list(field.choices), format=lambda v: field.option_labels.get(v, v),
+                    help=field.ui_help or field.help)
     compact_row(STATE, [
         Compact("cell", "Cell", **choices("cell"), pair=True),
         Compact("activation", "Activation f", **choices("activation"), disabled=not spec.uses_activation, pair=True),
