@@ -2,14 +2,11 @@
 of jobs, each run in a fresh process on one torch thread (as the app and the CLI run them).
 
 Run: .venv/bin/python benchmarks/bench_budget.py [--quick | --grid] [--cell CELL]
-Prints one row per job with estimate / measured for time and for memory (peak resident-set growth), and
-whether the job is inside its budget. `--light`: the unrolls of the Gradient flow page that skip the queue
-(estimated under ui/heavy.py LIGHT_SECONDS), the heaviest of each cell, and the worst one measured. Time is the job's
-CPU time (what the running deadline counts, so a busy machine does not skew it) and its wall time. The estimates are
-meant to err on the high side: a ratio below 1 on a big job means the model should be raised (core/budget.py). `--grid`:
-every cell at the corners where a
-cost model goes wrong (batch 1, large H, float64), as unrolls and as training steps; the last line gives the
-smallest and largest ratio (the target is 0.5-2x everywhere).
+One row per job: estimate / measured time (the job's CPU time, what the running deadline counts; and its wall time)
+and memory (peak resident-set growth). The estimates should err high: a ratio below 1 on a big job means the model
+should be raised (core/budget.py). `--grid`: every cell at the corners where a cost model goes wrong (batch 1,
+large H, float64), unrolls and training steps, with the smallest and largest ratio (target 0.5-2x everywhere).
+`--light`: the Gradient flow unrolls that skip the queue (under ui/heavy.py LIGHT_SECONDS), the worst measured.
 """
 import argparse
 import json
@@ -53,33 +50,20 @@ print(json.dumps({"seconds": time.process_time() - cpu, "wall": time.perf_counte
                   "est_seconds": cost.seconds, "est_bytes": cost.memory_bytes}))
 """
 
-JOBS = [
-    ("unroll", {"cell": "rnn", "seq_len": 1000, "hidden": 64, "batch": 8}),
-    ("unroll", {"cell": "rnn", "seq_len": 10000, "hidden": 256, "batch": 8}),
-    ("unroll", {"cell": "rnn", "activation": "sigmoid", "seq_len": 2000, "hidden": 256, "batch": 64}),
-    ("unroll", {"cell": "lstm", "seq_len": 1000, "hidden": 64, "batch": 8}),
-    ("unroll", {"cell": "lstm", "seq_len": 10000, "hidden": 256, "batch": 8}),
-    ("unroll", {"cell": "gru", "seq_len": 10000, "hidden": 256, "batch": 8}),
-    ("unroll", {"cell": "lstm", "seq_len": 300, "hidden": 512, "batch": 32}),
-    ("unroll", {"cell": "gru", "seq_len": 2000, "hidden": 256, "batch": 8}),
-    ("unroll", {"cell": "gru", "seq_len": 500, "hidden": 512, "batch": 32}),
-    ("train", {"cell": "lstm", "seq_len": 100, "hidden": 64, "batch": 64}),
-    ("train", {"cell": "lstm", "seq_len": 1000, "hidden": 64, "batch": 64}),
-    ("train", {"cell": "lstm", "seq_len": 300, "hidden": 128, "batch": 128}),
-    ("train", {"cell": "rnn", "seq_len": 1000, "hidden": 128, "batch": 128}),
-    ("train", {"cell": "gru", "seq_len": 500, "hidden": 128, "batch": 64, "task": "copy"}),
-    ("unroll", {"cell": "lru", "seq_len": 10000, "hidden": 256, "batch": 8}),
-    ("unroll", {"cell": "mingru", "seq_len": 10000, "hidden": 256, "batch": 8}),
-    ("train", {"cell": "lru", "seq_len": 500, "hidden": 128, "batch": 64}),
-    ("train", {"cell": "mingru", "seq_len": 500, "hidden": 128, "batch": 64}),
-    ("train", {"cell": "lru", "seq_len": 100, "hidden": 64, "batch": 64}),
-    ("train", {"cell": "mingru", "seq_len": 100, "hidden": 64, "batch": 64}),
-    ("phase", {}),
-    ("phase", {"y_axis": "activation", "s_count": 41, "seq_len": 500, "hidden": 64, "batch": 8}),
-    ("phase", {"y_axis": "seq_len", "y_min": 10, "y_max": 2000, "s_count": 41, "y_count": 21}),
-    ("cliff", {}),
-    ("cliff", {"resolution": 400, "seq_len": 100, "steps": 200}),
-]
+# (kind, cell, T, H, batch, other settings); then the Phase diagram's and the Loss cliff's jobs
+JOBS = [(kind, dict(cell=cell, seq_len=t, hidden=h, batch=b, **more)) for kind, cell, t, h, b, more in [
+    ("unroll", "rnn", 1000, 64, 8, {}), ("unroll", "rnn", 10000, 256, 8, {}),
+    ("unroll", "rnn", 2000, 256, 64, {'activation': 'sigmoid'}), ("unroll", "lstm", 1000, 64, 8, {}),
+    ("unroll", "lstm", 10000, 256, 8, {}), ("unroll", "gru", 10000, 256, 8, {}),
+    ("unroll", "lstm", 300, 512, 32, {}), ("unroll", "gru", 2000, 256, 8, {}), ("unroll", "gru", 500, 512, 32, {}),
+    ("train", "lstm", 100, 64, 64, {}), ("train", "lstm", 1000, 64, 64, {}), ("train", "lstm", 300, 128, 128, {}),
+    ("train", "rnn", 1000, 128, 128, {}), ("train", "gru", 500, 128, 64, {'task': 'copy'}),
+    ("unroll", "lru", 10000, 256, 8, {}), ("unroll", "mingru", 10000, 256, 8, {}),
+    ("train", "lru", 500, 128, 64, {}), ("train", "mingru", 500, 128, 64, {}), ("train", "lru", 100, 64, 64, {}),
+    ("train", "mingru", 100, 64, 64, {})]] + [
+    ("phase", {}), ("phase", {'y_axis': 'activation', 's_count': 41, 'seq_len': 500, 'hidden': 64, 'batch': 8}),
+    ("phase", {'y_axis': 'seq_len', 'y_min': 10, 'y_max': 2000, 's_count': 41, 'y_count': 21}), ("cliff", {}),
+    ("cliff", {'resolution': 400, 'seq_len': 100, 'steps': 200})]
 QUICK = [0, 3, 6, 8, 13, 16]
 UNROLL_CORNERS = [dict(hidden=64, batch=1, seq_len=2000), dict(hidden=256, batch=1, seq_len=2000),
                   dict(hidden=512, batch=1, seq_len=2000), dict(hidden=1024, batch=1, seq_len=500),

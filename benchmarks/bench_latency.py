@@ -1,15 +1,10 @@
-"""Slider-to-chart latency of the Gradient flow page in a real browser (Playwright + Chromium), side by side
-with a floor: the smallest Streamlit app doing the same thing (benchmarks/floor_app.py: one select_slider,
-one Plotly line chart of 100 points on a log y axis).
+"""Slider-to-chart latency of the Gradient flow page in headless Chromium, against a floor: the smallest Streamlit
+app doing the same (benchmarks/floor_app.py: one select_slider, one 100-point Plotly line on a log axis).
 
 Run: .venv/bin/python benchmarks/bench_latency.py [--steps 31] [--block 3] [--warmup 2] [--max-load 0.8]
-Starts two servers (`streamlit run app.py` with GFL_TORCH_THREADS=1, and `streamlit run benchmarks/floor_app.py`),
-each on a free port, and opens both in one headless Chromium: /gradient-flow at the default settings, and the
-floor app. Then, in interleaved rounds (`--block` presses on one, `--block` on the other, the order swapped every
-round so neither always goes first), it presses ArrowRight / ArrowLeft on the focused slider (weight scale s;
-the floor's slider) and times until the chart's plotted data has changed, then waits for the app to be idle.
-Prints each side's median and p90, the ratio app / floor of the medians (target <= 1.3) and the median against
-the 300 ms target of issue #2.
+Both servers on free ports, both pages in one browser; in interleaved rounds (`--block` presses each, the order
+swapped every round) ArrowRight / ArrowLeft on the focused slider, timed until the chart's data changed. Prints
+each side's median and p90, app / floor of the medians (target <= 1.3) and the median against 300 ms.
 """
 import argparse
 import math

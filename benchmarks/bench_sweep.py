@@ -1,13 +1,10 @@
-"""The Sweep view of Gradient flow: how long the sweep takes on the server, and how fast scrubbing redraws.
+"""The Sweep view of Gradient flow: the sweep's server time, and how fast scrubbing redraws.
 
 Run: .venv/bin/python benchmarks/bench_sweep.py [--steps 40]
-1. Server side, in this process: core.weight_scale_sweep over the slider's 81 weight scales at the default
-   settings (vanilla RNN, T 100, H 64, batch 8) and for the LSTM and GRU, median of 5 (target <= 1 s at the
-   default view).
-2. Browser side: starts `streamlit run app.py`, opens /gradient-flow?view=sweep in Chromium, and clicks the
-   Plotly slider under the chart at a new weight scale each time (real mouse events). Each step is timed in the
-   page, from the mousedown to the first painted frame after Plotly's `plotly_animated` event; it also counts
-   the WebSocket frames the browser sent while scrubbing (0: no server rerun). Target: median <= 50 ms.
+1. core.weight_scale_sweep over the slider's 81 weight scales (RNN at the defaults; LSTM, GRU), median of 5:
+   target <= 1 s at the default view.
+2. /gradient-flow?view=sweep in Chromium: real clicks on Plotly's slider, each timed from mousedown to the first
+   frame painted after `plotly_animated`, and the WebSocket frames sent meanwhile (0: no rerun). Target <= 50 ms.
 """
 import argparse
 import statistics

@@ -1,9 +1,8 @@
 """Torch's thread policy, measured: the app's jobs with 1 and with 2 intra-op threads (core/runtime.py decides 1).
 
 Run: .venv/bin/python benchmarks/bench_threads.py [--repeats 5]
-Each job runs in a fresh process per setting (GFL_TORCH_THREADS=1 or 2), alone and then two at once (two users'
-jobs on a 2-core server). Prints the median seconds per job and the ratio 2 threads / 1 thread; a ratio above 1
-means the extra thread costs time.
+Each job in a fresh process per setting (GFL_TORCH_THREADS=1 or 2), alone, then two at once (two users on 2 cores).
+Prints the median seconds per job and 2 threads / 1 thread (above 1: the extra thread costs time).
 """
 import argparse
 import json

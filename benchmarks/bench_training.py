@@ -1,15 +1,11 @@
 """Training-loop overhead and the teachers' preset, measured in one run.
 
 Run: .venv/bin/python benchmarks/bench_training.py [--steps N] [--preset] [--live]
-1. The engine's Trainer.step (with its per-step metrics: norms before/after clipping, the clipping
-   flag, and the ∂L/∂h probe every probe_every = 20 steps) against a plain PyTorch loop of the same
-   model, optimiser, clipping and batches, interleaved step by step in one process (the order of the
-   two alternates, so neither always runs on a warm cache). Target (issue #3): ratio <= 1.2.
-2. --preset: "Why gating matters" (core.training.GATING_RACE) without a browser, both runs on the
-   same batches on one torch thread as the page trains them: wall time until the LSTM's mean loss
-   over the last 20 steps is under 0.01 (target 60 s in the app), and the RNN's loss by then.
-3. --live: the same preset in Chromium: press Start, report the wall time until the LSTM's loss
-   (mean of the last 20 steps) is under 0.01 (target 60 s) and how often the page updated (>= 2/s).
+1. Trainer.step (its per-step metrics and the ∂L/∂h probe every 20 steps) against a plain PyTorch loop of the
+   same model, optimiser, clipping and batches, interleaved step by step, the order alternating. Target <= 1.2.
+2. --preset: "Why gating matters" (GATING_RACE) without a browser, one torch thread: wall time until the LSTM's
+   loss (mean of its last 20 steps) is under 0.01 (target 60 s), and the RNN's loss by then.
+3. --live: the same preset in Chromium after Start: that time, and how often the page updated (>= 2/s).
 """
 import argparse
 import re

@@ -1,12 +1,9 @@
 """core.watch's overhead on a plain PyTorch training loop, measured in one process.
 
-    .venv/bin/python benchmarks/bench_watch.py [--steps N]
-
-The loop: a 2-layer torch.nn.LSTM (H 128) and a linear head on the adding problem (T 100, batch 32), Adam,
-gradient clipping, as a practitioner writes it. The same loop runs without and with `core.watch(every=50)`, in
-alternating blocks of 50 steps (so a slow spell of a shared machine hits both alike); prints seconds per step of
-each and the overhead, and the time the watch spends in its own work (the records: unroll and back-propagation)
-as a share of the plain loop, which shared-machine noise does not blur. Target: ≤ 5 %.
+Run: .venv/bin/python benchmarks/bench_watch.py [--steps N]
+A 2-layer torch.nn.LSTM (H 128) with a linear head on the adding problem (T 100, batch 32), Adam, clipping, run
+without and with `core.watch(every=50)` in alternating blocks of 50 steps; prints seconds per step of each, the
+overhead, and the watch's own work as a share of the plain loop (which noise does not blur). Target: ≤ 5 %.
 """
 from __future__ import annotations
 
