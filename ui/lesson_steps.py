@@ -122,7 +122,7 @@ def floss_figure() -> go.Figure:
                                  hovertemplate="distance %{x}<br>%{y:.3e}<extra>" + label + "</extra>"))
     values = np.concatenate([e.grad_norm_before / e.grad_norm_before[0], e.grad_norm_after / e.grad_norm_after[0]])
     lo, hi = log_range(values, spare=0.5) or (-1, 1)
-    log_yaxis(fig, max(lo, -45), min(hi, 45), "‖∂L/∂h<sub>T−k</sub>‖ / its final-step value (log scale)")
+    log_yaxis(fig, max(lo, -45), min(hi, 45), "‖∂L/∂h<sub>T−k</sub>‖ / final-step value")
     fig.update_xaxes(title="distance k (steps back from the answer)")
     return layout(fig, "Delayed XOR, tanh RNN: the gradient before and after flossing")
 
@@ -148,7 +148,7 @@ def digit_figure() -> go.Figure:
     e = digit_result()
     fig = go.Figure()
     fig.add_vrect(x0=0, x1=e.delay, fillcolor="#999999", opacity=0.15, line_width=0,
-                  annotation_text="blank steps", annotation_position="top left")
+                  annotation_text="blank steps", annotation_position="bottom left")
     for label, grads, colour in zip(digit_labels(), e.grad_norm, LINE_COLOURS):
         ratio = grads / grads[0]
         fig.add_trace(go.Scatter(x=e.distance, y=flow_figs._positive_or_none(ratio),
@@ -156,7 +156,7 @@ def digit_figure() -> go.Figure:
                                  line=dict(color=colour, width=3),
                                  hovertemplate="distance %{x}<br>%{y:.3e}<extra>" + label + "</extra>"))
     lo, hi = log_range(np.concatenate([g / g[0] for g in e.grad_norm]), spare=0.5) or (-1, 1)
-    log_yaxis(fig, max(lo, -45), min(hi, 45), "‖∂L/∂h<sub>T−k</sub>‖ / its final-step value (log scale)")
+    log_yaxis(fig, max(lo, -45), min(hi, 45), "‖∂L/∂h<sub>T−k</sub>‖ / final-step value")
     fig.update_xaxes(title="distance k (steps back from the answer)")
     return layout(fig, f"A digit, then {e.delay} blank steps: the gradient reaching its pixels")
 
@@ -165,7 +165,7 @@ def digit_line() -> str:
     e = digit_result()
     (lstm, rnn), first = (g / g[0] for g in e.grad_norm), len(e.distance) - 1
     return (f"Measured: at the last pixel ({e.delay} steps back) the LSTM keeps {lstm[e.delay]:.1e} of its "
-            f"final-step gradient, the RNN {rnn[e.delay]:.0e}; at the first ({first} back) {lstm[first]:.0e} "
+            f"final-step gradient, the RNN {rnn[e.delay]:.1e}; at the first ({first} back) {lstm[first]:.0e} "
             f"and {rnn[first]:.0e}.")
 
 
