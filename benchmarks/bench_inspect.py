@@ -50,15 +50,16 @@ def plain(module, x, v, flush=False):
 
 def curves_only(module, x, v):
     """The part of core.inspect that makes the curves: the forward pass and the hand-written backward pass (no
-    Lyapunov loop, saturation or diagnosis), in float64 as inspect runs it."""
+    Lyapunov loop, saturation or diagnosis), as inspect runs them (the forward pass in the module's dtype, the
+    backward pass summed in float64)."""
     arch = architecture_of(module)
-    weights = [_weights(module, arch, layer, reverse, torch.float64, "cpu") for layer in range(arch.num_layers)
+    weights = [_weights(module, arch, layer, reverse, x.dtype, "cpu") for layer in range(arch.num_layers)
                for reverse in ([False, True] if arch.bidirectional else [False])]
     seed = torch.zeros(x.shape[0], x.shape[1], v.numel(), dtype=torch.float64)
     seed[-1] = v.double()
 
     def run():
-        for r in backprop(arch, weights, x.double(), seed):
+        for r in backprop(arch, weights, x, seed, backward_dtype=torch.float64):
             _norm_curve(r.g)
     return run
 

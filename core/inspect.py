@@ -1,14 +1,15 @@
 """A practitioner's own network: ‖∂L/∂h_t‖ for every layer, direction and step of a torch.nn.RNN, LSTM or GRU.
 
-`inspect(module)` runs the module's weights (read detached, in float64) through torch's fused kernel layer by layer
-and direction by direction, then back-propagates by hand (see "the hand-written backward pass" below) the app's
-loss (a fixed unit readout of the top layer's output, both directions concatenated, on the last step or on every
-step): each state h_t gets its total derivative, through the recurrence and through the next layer's input, as
-autograd would sum it, and no weight's gradient is formed. The module is not changed: it is never called, so no
-.grad appears and its training mode and its dropout stay as they are (the unroll has no dropout: it shows the
-network at evaluation). The unroll runs in float64 whatever the module's dtype (float32 would make the far steps'
-gradients subnormal, slow and then exactly 0). `_unroll` below, the same unroll step by step under autograd, serves
-core/watch.py, whose seeds reach the final states too.
+`inspect(module)` runs the module's weights (read detached, in the module's dtype) through torch's fused kernel
+layer by layer and direction by direction, then back-propagates by hand (see "the hand-written backward pass"
+below) the app's loss (a fixed unit readout of the top layer's output, both directions concatenated, on the last
+step or on every step): each state h_t gets its total derivative, through the recurrence and through the next
+layer's input, as autograd would sum it, and no weight's gradient is formed. The module is not changed: it is never
+called, so no .grad appears and its training mode and its dropout stay as they are (the unroll has no dropout: it
+shows the network at evaluation). The backward pass is summed in float64 whatever the module's dtype: a float32
+module's far-step gradients would otherwise turn subnormal (slow) and then exactly 0; its matrix products stay in
+float32, each row rescaled first (_dot_into), so the curve reaches as far down as float64's. `_unroll` below, the
+same unroll step by step under autograd, serves core/watch.py, whose seeds reach the final states too.
 
 Besides the curves: the per-step factor and regime of each (core/theory.py's rule, against the distance T−1−t of
 step t from the last step, in either direction: how much of the signal reaches the early steps), λ1 of its
@@ -18,6 +19,7 @@ saturation of each layer, and a diagnosis in plain words, each sentence with the
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +32,7 @@ from .cells.lstm import STEPPED_FORWARD
 from .config import FieldSpec
 from .deadline import within_deadline
 from .errors import ConfigError
-from .lyapunov import qr_exponents
+from .lyapunov import TOP, qr_exponents
 from .norms import step_norms
 from .theory import REGIME_FACTOR, REGIME_RULE, classify_regime, fit_rate
 
@@ -202,7 +204,7 @@ def _lambda1(m: torch.Tensor) -> float:
     m64 = m.detach().to("cpu", torch.float64)
     if not torch.isfinite(m64).all():
         return float("nan")
-    return float(torch.linalg.matrix_norm(m64, ord=2))
+    return float(torch.linalg.eigvalsh(m64.T @ m64)[-1].clamp_min(0)) ** 0.5   # as its SVD, in 2/3 of the time
 
 
 # ---- the unroll under autograd -------------------------------------------------------------------------------
@@ -321,9 +323,10 @@ def _curve(grads: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
 # ---- the hand-written backward pass --------------------------------------------------------------------------
 #
 # The forward pass of each layer and direction is torch's own fused kernel (one call for every step); the gates
-# are then recomputed from the states in one batched product, and the backward pass is one reverse loop per layer
-# and direction of a few NumPy operations and one matrix product per step (NumPy's per-call cost is a third of
-# torch's at these sizes), every per-step coefficient computed beforehand for all steps at once. A reverse
+# are then recomputed from the states in one batched product (from STEPPED_FORWARD batch × hidden on, an LSTM steps
+# its own forward loop and keeps them), and the backward pass is one reverse loop per layer and direction of a few
+# NumPy operations and one matrix product per step (NumPy's per-call cost is a third of torch's at these sizes),
+# every per-step coefficient computed beforehand for all steps at once, in the forward pass's dtype. A reverse
 # direction runs on the time-reversed sequence. The gradient reaching a layer's input, Σ_t δ_t W_ih for every
 # step in one product, is the direct term of the layer below: so ∂L/∂h_t of every layer is the total derivative
 # through the recurrence and through every layer above, as autograd would sum it.
@@ -349,7 +352,9 @@ def _fused_forward(kind: str, activation: str, w: dict, x: torch.Tensor, h0: tor
     flat = [w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"]]
     if kind == "lstm":
         flat += [w["weight_hr"]] if w.get("weight_hr") is not None else []
-        return torch._VF.lstm(x, (h0[None], c0[None]), flat, True, 1, 0.0, False, False, False)[0]
+        with warnings.catch_warnings():     # torch's note that oneDNN has no projection (it falls back, correctly)
+            warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+            return torch._VF.lstm(x, (h0[None], c0[None]), flat, True, 1, 0.0, False, False, False)[0]
     if kind == "gru":
         return torch._VF.gru(x, h0[None], flat, True, 1, 0.0, False, False, False)[0]
     if activation in ("tanh", "relu"):
@@ -396,12 +401,50 @@ def _lstm_stepped(w: dict, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor):
     return h, (gates.view(T, B, 4, H), c, tanh_c)
 
 
-def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None):
+def _dot_into(v: np.ndarray, m: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = v @ m. With m in float32 and v, out in float64 (a float32 module's backward pass, summed in float64):
+    each row of v is divided by its largest |entry| before the float32 product and multiplied back after, so the
+    product neither turns subnormal nor underflows nor overflows before float64 would; what a row loses is the
+    float32 rounding of its entries (~6e-8 relative to its largest), as the module's own float32 backward pass."""
+    if m.dtype == v.dtype:
+        return np.dot(v, m, out=out)
+    s = np.max(np.abs(v), axis=-1, keepdims=True)
+    s[s == 0] = 1.0
+    return np.multiply(np.dot((v / s).astype(m.dtype), m), s, out=out)
+
+
+class _Scaled:
+    """δ_t of every step as _dot_into rescaled it for the recurrent product (float32 rows of largest |entry| 1, and
+    each row's scale), kept so that the input's gradient Σ δ_t W_ih is one float32 product afterwards."""
+
+    def __init__(self, T: int, B: int, width: int):
+        self.rows = np.empty((T, B, width), dtype=np.float32)
+        self.scale = np.empty((T, B, 1))
+
+    def keep(self, t: int, v: np.ndarray) -> np.ndarray:
+        s = np.max(np.abs(v), axis=-1, keepdims=True, out=self.scale[t])
+        s[s == 0] = 1.0
+        np.divide(v, s, out=self.rows[t], casting="same_kind")
+        return s
+
+    def dot_into(self, t: int, v: np.ndarray, m: np.ndarray, out: np.ndarray) -> np.ndarray:
+        s = self.keep(t, v)
+        return np.multiply(np.dot(self.rows[t], m), s, out=out)
+
+    def times(self, m: np.ndarray) -> torch.Tensor:
+        T, B, width = self.rows.shape
+        prod = np.dot(self.rows.reshape(T * B, width), m)
+        return torch.from_numpy(np.multiply(prod, self.scale.reshape(T * B, 1))).view(T, B, -1)
+
+
+def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True):
     """∂L/∂h_t, ∂L/∂c_t and the gates' δ of one LSTM direction (x in processing order). With a_t = o_t ⊙ (1 −
     tanh² c_t) and m_t = o_t ⊙ tanh c_t (h_t = m_t W_hr^T with a projection, else h_t = m_t):
-    ∂L/∂c_t = a_t ⊙ ∂L/∂m_t + f_{t+1} ⊙ ∂L/∂c_{t+1}, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh."""
+    ∂L/∂c_t = a_t ⊙ ∂L/∂m_t + f_{t+1} ⊙ ∂L/∂c_{t+1}, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh. The backward pass runs in
+    seed's dtype: x's, or float64 over a float32 forward pass (then the products go through _dot_into)."""
     T, B, _ = x.shape
     H = c0.shape[-1]
+    wide = seed.dtype
     h_prev = torch.cat([h0[None], h[:-1]])
     if kept is not None:                                         # from _lstm_stepped
         gates, c, tanh_c = kept
@@ -415,6 +458,8 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None):
         c[0].addcmul_(f[0], c0)
         linear_scan(c, f)                                        # c_t = f_t c_{t−1} + i_t g_t
         tanh_c = torch.tanh(c)
+    # the coefficients in the forward pass's dtype (as exact as the states they come from), the sums in seed's
+    f = f.contiguous()                                           # read every step, and by the saturation
     c_prev = torch.cat([c0[None], c[:-1]])
     a = o * (1 - tanh_c * tanh_c)                                # ∂h_t/∂c_t (before the projection)
     coef = torch.empty_like(gates)
@@ -422,25 +467,31 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None):
     torch.mul(c_prev * f, 1 - f, out=coef[:, :, 1])              # … of f
     torch.mul(i, 1 - g * g, out=coef[:, :, 2])                   # … of g
     torch.mul(tanh_c * o, 1 - o, out=coef[:, :, 3])              # ∂m_t/∂(pre-activation of o)
-    gh, gc, delta = torch.zeros_like(h), torch.empty_like(c), torch.empty_like(gates)
-    g_n, gc_n, d_n, s_n = gh.numpy(), gc.numpy(), delta.numpy(), seed.numpy()
-    a_n, f_n, k3, ko = a.numpy(), f.contiguous().numpy(), coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
-    d3 = d_n[:, :, :3]
-    d_flat = d_n.reshape(T, B, 4 * H)
     w_hh, w_hr = w["weight_hh"].numpy(), (w["weight_hr"].numpy() if w.get("weight_hr") is not None else None)
+    scaled = _Scaled(T, B, 4 * H) if w["weight_hh"].dtype != wide else None     # δ_t kept rescaled, not whole
+    gh, gc = torch.zeros_like(h, dtype=wide), torch.empty_like(c, dtype=wide)
+    delta = torch.empty_like(gates, dtype=wide) if scaled is None else torch.empty(1, B, 4, H, dtype=wide)
+    g_n, gc_n, d_n, s_n = gh.numpy(), gc.numpy(), delta.numpy(), seed.numpy()
+    a_n, f_n, k3, ko = a.numpy(), f.numpy(), coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
+    d_flat = d_n.reshape(len(d_n), B, 4 * H)
     e, dm, spare = np.zeros((B, H), dtype=g_n.dtype), np.empty((B, H), dtype=g_n.dtype), np.empty_like(g_n[0])
     for t in within_deadline(range(T - 1, -1, -1)):
-        gt, gct = g_n[t], gc_n[t]
+        gt, gct, dt = g_n[t], gc_n[t], (t if scaled is None else 0)
         gt += s_n[t]
-        m = gt if w_hr is None else np.dot(gt, w_hr, out=dm)
+        m = gt if w_hr is None else _dot_into(gt, w_hr, dm)
         np.multiply(m, a_n[t], out=gct)
         gct += e
-        np.multiply(k3[t], gct[:, None, :], out=d3[t])
-        np.multiply(ko[t], m, out=d_n[t, :, 3])
+        np.multiply(k3[t], gct[:, None, :], out=d_n[dt, :, :3])
+        np.multiply(ko[t], m, out=d_n[dt, :, 3])
         np.multiply(f_n[t], gct, out=e)
-        np.dot(d_flat[t], w_hh, out=g_n[t - 1] if t else spare)
-    flat = delta.view(T * B, 4 * H)
-    dx = (flat @ w["weight_ih"]).view(T, B, -1)
+        if scaled is None:
+            np.dot(d_flat[t], w_hh, out=g_n[t - 1] if t else spare)
+        else:
+            scaled.dot_into(t, d_flat[0], w_hh, g_n[t - 1] if t else spare)
+    flat = delta.view(-1, 4 * H)
+    dx = None
+    if need_dx:
+        dx = scaled.times(w["weight_ih"].numpy()) if scaled is not None else _input_gradient(flat, w["weight_ih"], T, B)
     grads = None
     if weight_grads:
         with denormals_as_zero():
@@ -450,11 +501,12 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None):
     return gh, gc, f, c, dx, grads
 
 
-def _gru_backward(w, x, h, h0, seed, weight_grads):
+def _gru_backward(w, x, h, h0, seed, weight_grads, need_dx=True):
     """∂L/∂h_t of one GRU direction (torch's gate order r, z, n; h_t = (1 − z_t) n_t + z_t h_{t−1},
-    n_t = tanh(x W_in + b_in + r_t ⊙ (h_{t−1} W_hn + b_hn)))."""
+    n_t = tanh(x W_in + b_in + r_t ⊙ (h_{t−1} W_hn + b_hn))), in seed's dtype (see _lstm_backward)."""
     T, B, _ = x.shape
     H = h.shape[-1]
+    wide = seed.dtype
     h_prev = torch.cat([h0[None], h[:-1]])
     gi = torch.addmm(w["bias_ih"], x.reshape(T * B, -1), w["weight_ih"].T).view(T, B, 3, H)
     gh = torch.addmm(w["bias_hh"], h_prev.reshape(T * B, -1), w["weight_hh"].T).view(T, B, 3, H)
@@ -465,22 +517,34 @@ def _gru_backward(w, x, h, h0, seed, weight_grads):
     torch.mul(a_n * gh[:, :, 2], r * (1 - r), out=coef[:, :, 0])
     torch.mul(h_prev - n, z * (1 - z), out=coef[:, :, 1])
     torch.mul(a_n, r, out=coef[:, :, 2])
-    g, delta = torch.zeros_like(h), torch.empty_like(gh)
-    g_n, d_n, s_n, c_n, z_n = g.numpy(), delta.numpy(), seed.numpy(), coef.numpy(), z.contiguous().numpy()
-    d_flat, w_hh = d_n.reshape(T, B, 3 * H), w["weight_hh"].numpy()
-    carry, spare = np.empty_like(g_n[0]), np.empty_like(g_n[0])
+    del gi, gh, r, n
+    w_hh = w["weight_hh"].numpy()
+    mixed = w["weight_hh"].dtype != wide                         # δ_t kept rescaled (for the input's gradient)
+    scaled_i = _Scaled(T, B, 3 * H) if mixed and need_dx else None
+    g = torch.zeros_like(h, dtype=wide)
+    delta = torch.empty(1 if mixed else T, B, 3, H, dtype=wide)
+    g_n, d_n, s_n, c_n, z_n, a_nn = g.numpy(), delta.numpy(), seed.numpy(), coef.numpy(), z.contiguous().numpy(), \
+        a_n.numpy()
+    d_flat = d_n.reshape(len(d_n), B, 3 * H)
+    carry, spare, d_i = np.empty_like(g_n[0]), np.empty_like(g_n[0]), np.empty((B, 3, H), dtype=g_n.dtype)
     for t in within_deadline(range(T - 1, -1, -1)):
-        gt = g_n[t]
+        gt, dt = g_n[t], (0 if mixed else t)
         gt += s_n[t]
-        np.multiply(c_n[t], gt[:, None, :], out=d_n[t])
+        np.multiply(c_n[t], gt[:, None, :], out=d_n[dt])
         out = g_n[t - 1] if t else spare
-        np.dot(d_flat[t], w_hh, out=out)
+        _dot_into(d_flat[dt], w_hh, out)
+        if scaled_i is not None:                                 # the input's δ: the n block without r_t
+            d_i[:, :2] = d_n[0, :, :2]
+            np.multiply(a_nn[t], gt, out=d_i[:, 2])
+            scaled_i.keep(t, d_i.reshape(B, 3 * H))
         np.multiply(z_n[t], gt, out=carry)
         out += carry
+    if mixed:
+        return g, z, (scaled_i.times(w["weight_ih"].numpy()) if scaled_i is not None else None), None
     delta_i = delta.clone()
     torch.mul(a_n, g, out=delta_i[:, :, 2])
     flat_h, flat_i = delta.view(T * B, 3 * H), delta_i.view(T * B, 3 * H)
-    dx = (flat_i @ w["weight_ih"]).view(T, B, -1)
+    dx = _input_gradient(flat_i, w["weight_ih"], T, B) if need_dx else None
     grads = None
     if weight_grads:
         with denormals_as_zero():
@@ -489,20 +553,21 @@ def _gru_backward(w, x, h, h0, seed, weight_grads):
     return g, z, dx, grads
 
 
-def _rnn_backward(w, x, h, h0, seed, activation, weight_grads):
-    """∂L/∂h_t of one vanilla RNN direction: δ_t = f′(a_t) ⊙ ∂L/∂h_t, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh."""
+def _rnn_backward(w, x, h, h0, seed, activation, weight_grads, need_dx=True):
+    """∂L/∂h_t of one vanilla RNN direction: δ_t = f′(a_t) ⊙ ∂L/∂h_t, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh, in seed's
+    dtype (see _lstm_backward)."""
     T, B, _ = x.shape
-    deriv = derivative_from_output(activation, h)
-    g, delta = torch.zeros_like(h), torch.empty_like(h)
+    deriv = derivative_from_output(activation, h).to(seed.dtype)
+    g, delta = torch.zeros_like(h, dtype=seed.dtype), torch.empty_like(h, dtype=seed.dtype)
     g_n, d_n, s_n, f_n, w_hh = g.numpy(), delta.numpy(), seed.numpy(), deriv.numpy(), w["weight_hh"].numpy()
     spare = np.empty_like(g_n[0])
     for t in within_deadline(range(T - 1, -1, -1)):
         gt = g_n[t]
         gt += s_n[t]
         np.multiply(f_n[t], gt, out=d_n[t])
-        np.dot(d_n[t], w_hh, out=g_n[t - 1] if t else spare)
+        _dot_into(d_n[t], w_hh, g_n[t - 1] if t else spare)
     flat = delta.view(T * B, -1)
-    dx = (flat @ w["weight_ih"]).view(T, B, -1)
+    dx = _input_gradient(flat, w["weight_ih"], T, B) if need_dx else None
     grads = None
     if weight_grads:
         h_prev = torch.cat([h0[None], h[:-1]])
@@ -513,14 +578,24 @@ def _rnn_backward(w, x, h, h0, seed, activation, weight_grads):
     return g, dx, grads
 
 
+def _input_gradient(delta: torch.Tensor, w_ih: torch.Tensor, T: int, B: int) -> torch.Tensor:
+    """Σ δ_t W_ih for every step in one product: (T, B, D) in δ's dtype."""
+    d = delta.numpy()
+    return torch.from_numpy(_dot_into(d, w_ih.numpy(), np.empty((T * B, w_ih.shape[1]), dtype=d.dtype))).view(T, B, -1)
+
+
 def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch.Tensor, initial=None,
-             weight_grads: bool = False) -> list:
+             weight_grads: bool = False, backward_dtype: torch.dtype | None = None) -> list:
     """Every layer and direction's states and total derivatives ∂L/∂h_t (and ∂L/∂c_t), bottom layer first,
     forward before reverse, without autograd. weights[layer * directions + reverse]: dict of torch.nn names on
     CPU in x's dtype; x: (T, B, D); top_seed: (T, B, directions × P) ∂L/∂(top layer's output)_t; initial: None
-    (zero states) or the module's (h0, c0) layout, (layers × directions, B, ·) each."""
+    (zero states) or the module's (h0, c0) layout, (layers × directions, B, ·) each. backward_dtype: float64 over
+    a float32 forward pass sums the backward pass in float64 (its products in float32, rescaled: _dot_into); None
+    runs it in x's dtype. The weights' gradients (weight_grads) need the backward pass in x's dtype."""
     T, B, _ = x.shape
     dtype = x.dtype
+    wide = backward_dtype or dtype
+    assert not (weight_grads and wide != dtype), "weight gradients are summed in the forward pass's dtype"
     runs: list = []
     inp = x
     with torch.no_grad():
@@ -544,7 +619,7 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
                 outs.append(h.flip(0) if reverse else h)
             inp = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
         done: list = [None] * len(runs)
-        seed = top_seed.to(dtype)
+        seed = top_seed.to(wide)
         P = arch.output_size
         for layer in range(arch.num_layers - 1, -1, -1):
             below = None
@@ -555,21 +630,25 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
                 part = (part.flip(0) if reverse else part).contiguous()
                 c: torch.Tensor | None = None
                 gc: torch.Tensor | None = None
+                need_dx = layer > 0 or weight_grads             # the bottom layer's input gradient has no reader
                 if arch.kind == "lstm":
-                    g, gc, record, c, dx, grads = _lstm_backward(w, seq, h, h0, c0, part, weight_grads, kept)
+                    g, gc, record, c, dx, grads = _lstm_backward(w, seq, h, h0, c0, part, weight_grads, kept,
+                                                                 need_dx)
                 elif arch.kind == "gru":
-                    g, record, dx, grads = _gru_backward(w, seq, h, h0, part, weight_grads)
+                    g, record, dx, grads = _gru_backward(w, seq, h, h0, part, weight_grads, need_dx)
                 else:
-                    g, dx, grads = _rnn_backward(w, seq, h, h0, part, arch.nonlinearity, weight_grads)
+                    g, dx, grads = _rnn_backward(w, seq, h, h0, part, arch.nonlinearity, weight_grads, need_dx)
                     record = h
                 if reverse:
-                    h, g, dx, record = h.flip(0), g.flip(0), dx.flip(0), record.flip(0)
+                    h, g, record = h.flip(0), g.flip(0), record.flip(0)
+                    dx = dx.flip(0) if dx is not None else None
                     if c is not None and gc is not None:
                         c, gc = c.flip(0), gc.flip(0)
-                below = dx if below is None else below + dx
+                if dx is not None:
+                    below = dx if below is None else below + dx
                 done[index] = Run(layer, "reverse" if reverse else "forward", w, inp, h, c, g, gc, record, grads)
-            assert below is not None
-            seed = below
+            if below is not None:                                    # None below the bottom layer
+                seed = below
     return done
 
 
@@ -577,70 +656,85 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
 
 def _saturation(arch: Architecture, layer: int, direction: str, record: torch.Tensor) -> Saturation:
     with torch.no_grad():
-        values = record.to(torch.float64)
+        values = record
         if arch.kind == "rnn":
-            values = (values > 0).to(torch.float64) if arch.nonlinearity == "relu" else 1 - values * values
+            values = (values > 0).to(values.dtype) if arch.nonlinearity == "relu" else 1 - values * values
         quantity = {"lstm": "forget gate f", "gru": "update gate z", "rnn": "|f′(a)|"}[arch.kind]
-        finite = values[torch.isfinite(values)]
-        if finite.numel() == 0:
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            values = values[finite]
+        n = values.numel()
+        if n == 0:
             nan = float("nan")
             return Saturation(layer, direction, quantity, nan, nan, nan)
-        return Saturation(layer, direction, quantity, float(finite.mean()),
-                          float((finite < SATURATED[0]).to(torch.float64).mean()),
-                          float((finite > SATURATED[1]).to(torch.float64).mean()))
+        return Saturation(layer, direction, quantity, float(values.sum(dtype=torch.float64)) / n,
+                          int((values < SATURATED[0]).sum()) / n, int((values > SATURATED[1]).sum()) / n)
 
 
 def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c: np.ndarray | None):
-    """The linearised step of one forward direction along sequence 0, in NumPy: step(t, dh_prev, dc_prev, dx) ->
-    (dh, dc) (dx None: no tangent on the input), every per-step coefficient computed once for all t in float64.
-    The products with the weight matrices, which read the whole matrix every step (memory-bound), run in float32:
-    half the traffic; against float64 products the largest exponent moves by ~1e-8 relative, the fifth (the most
-    sensitive to rounding) by ~1e-4."""
-    p = {k: v.to("cpu", torch.float64).numpy() for k, v in w.items() if v is not None}   # no weight_hr: no projection
-    H = arch.hidden_size
-    h_prev = np.concatenate([np.zeros((1, h.shape[1])), h[:-1]])
-    w_ih, w_hh = p["weight_ih"], p["weight_hh"]
-    ih32, hh32 = (np.ascontiguousarray(m.T, dtype=np.float32) for m in (w_ih, w_hh))      # transposed: see mv
-    hr32 = np.ascontiguousarray(p["weight_hr"].T, dtype=np.float32) if "weight_hr" in p else None
+    """The linearised step of one direction along sequence 0, on its own state (h, and c for an LSTM; what enters
+    from the layer below is held fixed): step(t, Q) -> J_t Q for Q (dim, m) in core/lyapunov.py's layout. Every
+    per-step coefficient is computed once for all t in float64 and kept, like each step's product with the
+    recurrent matrix and its few elementwise operations, in the weights' dtype."""
+    p = {k: v.numpy() for k, v in w.items() if v is not None}                  # no weight_hr: no projection
+    dtype = p["weight_hh"].dtype
+    H, P = arch.hidden_size, arch.output_size
+    h_prev = np.concatenate([np.zeros((1, h.shape[1]), dtype=dtype), h[:-1]])
+    w_hh, w_hr = p["weight_hh"], p.get("weight_hr")                                      # (gates × H, P), (P, H)
 
-    def mv(m32_t, v):                # M v as (vᵀ Mᵀ)ᵀ: the BLAS runs a few rows against the matrix several times faster
-        return (v.T.astype(np.float32) @ m32_t).T
+    def kept(*arrays):                                   # per step t a column, to scale the tangents' rows
+        return [np.ascontiguousarray(a[..., None], dtype=dtype) for a in arrays]
 
     sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
     with np.errstate(all="ignore"):
-        gi = inp @ w_ih.T + p["bias_ih"]
-        gh = h_prev @ w_hh.T + p["bias_hh"]
+        gi = (inp @ p["weight_ih"].T + p["bias_ih"]).astype(np.float64)     # the products in the weights' dtype
+        gh = (h_prev @ p["weight_hh"].T + p["bias_hh"]).astype(np.float64)
+        h_prev = h_prev.astype(np.float64)
         if arch.kind == "rnn":
-            a = gi + gh
-            d = _activation_derivative(arch.nonlinearity, a)
-            return lambda t, dh, dc, dx: (d[t][:, None] * (mv(hh32, dh) + (0 if dx is None else mv(ih32, dx))), None)
+            (d,) = kept(_activation_derivative(arch.nonlinearity, gi + gh))
+            return lambda t, q: d[t] * (w_hh @ q.astype(dtype, copy=False))
         if arch.kind == "gru":
             r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
             n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-            ar, az, an = r * (1 - r), z * (1 - z), 1 - n * n
+            an = 1 - n * n
+            k_r, k_z, k_n, carry = kept(an * (1 - z) * gh[:, 2 * H:] * r * (1 - r), z * (1 - z) * (h_prev - n),
+                                        an * (1 - z) * r, z)
 
-            def gru_step(t, dh, dc, dx):
-                di, dhh = (np.zeros((3 * H, dh.shape[1])) if dx is None else mv(ih32, dx)), mv(hh32, dh)
-                dr = ar[t][:, None] * (di[:H] + dhh[:H])
-                dz = az[t][:, None] * (di[H:2 * H] + dhh[H:2 * H])
-                dn = an[t][:, None] * (di[2 * H:] + dr * gh[t, 2 * H:, None] + r[t][:, None] * dhh[2 * H:])
-                return (1 - z[t])[:, None] * dn + z[t][:, None] * dh + dz * (h_prev[t] - n[t])[:, None], None
+            def gru_step(t, q):
+                q = q.astype(dtype, copy=False)
+                dz = w_hh @ q                                                  # (3H, m): r, z, n blocks
+                out = carry[t] * q
+                out += k_r[t] * dz[:H]
+                out += k_z[t] * dz[H:2 * H]
+                out += k_n[t] * dz[2 * H:]
+                return out
             return gru_step
         assert c is not None                                                 # an LSTM has its cell states
         a = gi + gh
         i, f, o = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 3 * H:])
         g = np.tanh(a[:, 2 * H:3 * H])
+        c = c.astype(np.float64)
         c_prev = np.concatenate([np.zeros((1, H)), c[:-1]])
         tanh_c = np.tanh(c)
-        k_i, k_f, k_g, k_o = i * (1 - i) * g, f * (1 - f) * c_prev, i * (1 - g * g), o * (1 - o) * tanh_c
-        b_c = o * (1 - tanh_c * tanh_c)
+        k_i, k_f, k_g, k_o, f, b_c = kept(i * (1 - i) * g, f * (1 - f) * c_prev, i * (1 - g * g),
+                                          o * (1 - o) * tanh_c, f, o * (1 - tanh_c * tanh_c))
 
-        def lstm_step(t, dh, dc, dx):
-            dz = mv(hh32, dh) if dx is None else mv(ih32, dx) + mv(hh32, dh)
-            dc_new = (k_i[t][:, None] * dz[:H] + k_f[t][:, None] * dz[H:2 * H] + f[t][:, None] * dc
-                      + k_g[t][:, None] * dz[2 * H:3 * H])
-            dm = k_o[t][:, None] * dz[3 * H:] + b_c[t][:, None] * dc_new
-            return (mv(hr32, dm) if hr32 is not None else dm), dc_new
+        def lstm_step(t, q):
+            q = q.astype(dtype, copy=False)                                  # (P + H, m): h's tangent, then c's
+            dz = w_hh @ q[:P]                                                # (4H, m): i, f, g, o blocks
+            out = np.empty_like(q)
+            dc = out[P:]
+            np.multiply(f[t], q[P:], out=dc)
+            dc += k_i[t] * dz[:H]
+            dc += k_f[t] * dz[H:2 * H]
+            dc += k_g[t] * dz[2 * H:3 * H]
+            dm = k_o[t] * dz[3 * H:]
+            dm += b_c[t] * dc
+            if w_hr is None:
+                out[:P] = dm
+            else:
+                np.dot(w_hr, dm, out=out[:P])
+            return out
         return lstm_step
 
 
@@ -657,37 +751,28 @@ def _activation_derivative(activation: str, a: np.ndarray) -> np.ndarray:
 
 
 def _lyapunov(arch: Architecture, runs: list, x: torch.Tensor) -> np.ndarray:
-    """Exponents of the joint forward dynamics of every layer's forward direction along sequence 0: the state is
-    (h, c) of every layer; a reverse direction's output enters the layer above as an input (no tangent). runs:
-    backprop()'s."""
+    """Exponents of the joint forward dynamics of every layer's forward direction along sequence 0 (the state is
+    (h, c) of every layer; a reverse direction's output enters the layer above as a given input), largest first.
+    A layer's tangent feeds the layer above and never the one below, so the joint Jacobian of each step is block
+    lower-triangular, and the exponents of a product of block-triangular matrices are those of its diagonal blocks
+    together: each layer's are computed alone, from its own recurrent matrix (which then stays in the CPU's cache
+    for the whole sequence), and the largest of them all kept. runs: backprop()'s."""
     P, H = arch.output_size, arch.hidden_size
-    maps, dims = [], []
+    exponents = []
     for run in runs:
         if run.direction != "forward":
             continue
+        dtype = run.w["weight_hh"].dtype                   # sequence 0's trajectory, in the weights' dtype
         with torch.no_grad():
-            h = run.h[:, 0].to("cpu", torch.float64).numpy()
-            c = run.c[:, 0].to("cpu", torch.float64).numpy() if run.c is not None else None
-            inp0 = run.inp[:, 0].to("cpu", torch.float64).numpy()
-        maps.append(_tangent_map(arch, run.w, inp0, h, c))
-        dims.append(P + (H if arch.kind == "lstm" else 0))
-    offsets = np.concatenate([[0], np.cumsum(dims)])
-    in_cols = [arch.input_size] + [arch.layer_input_size(k) for k in range(1, arch.num_layers)]
-
-    def step(t, q):
-        out = np.empty_like(q)
-        dx = None                                    # the inputs are given: no tangent enters the bottom layer
-        for k, tangent in enumerate(maps):
-            blk = q[offsets[k]:offsets[k + 1]]
-            dh, dc = tangent(t, blk[:P], blk[P:] if arch.kind == "lstm" else None, dx)
-            out[offsets[k]:offsets[k] + P] = dh
-            if dc is not None:
-                out[offsets[k] + P:offsets[k + 1]] = dc
-            if k + 1 < len(maps):                    # the layer above reads this direction's h (and the reverse's)
-                dx = np.zeros((in_cols[k + 1], q.shape[1]))
-                dx[:P] = dh
-        return out
-    return qr_exponents(step, x.shape[0], int(offsets[-1]))
+            h = run.h[:, 0].to("cpu", dtype).numpy()
+            c = run.c[:, 0].to("cpu", dtype).numpy() if run.c is not None else None
+            inp0 = run.inp[:, 0].to("cpu", dtype).numpy()
+        step = _tangent_map(arch, run.w, inp0, h, c)
+        exponents.append(qr_exponents(step, x.shape[0], P + (H if arch.kind == "lstm" else 0)))
+    every = np.concatenate(exponents)
+    if np.isnan(every).any():
+        return np.full(min(TOP, len(every)), np.nan)
+    return np.sort(every)[::-1][:TOP].copy()
 
 
 def _fold(decades: float) -> str:
@@ -813,17 +898,30 @@ def _chaos_findings(lyapunov: np.ndarray, span: int) -> list:
 
 # ---- the public call -----------------------------------------------------------------------------------------
 
-def inspect_cost(arch: Architecture, seq_len: int, batch: int, itemsize: int = 8) -> budget.Budget:
-    """Memory and time of one inspect (see core/budget.py): the autograd graph keeps about a dozen batch × hidden
-    tensors per step, layer and direction; the time is a per-step overhead plus the products."""
+# Memory per step of the sequence, sequence of the batch, layer-direction and unit of hidden size: bytes × the
+# module's itemsize + bytes (the forward pass's kept gates and states in its dtype, the backward pass's float64
+# sums), fitted on peak RSS at T 1000, B 32, H 128–256 (LSTM 177 / 100, GRU 156 / 88, vanilla RNN 49 / 44 bytes in
+# float64 / float32) with a tenth added.
+INSPECT_MEMORY = {"lstm": (20, 24), "gru": (18, 20), "rnn": (2, 40)}
+INSPECT_STEP_S = 120e-6             # per step and layer-direction: the forward and backward loops' small operations
+LYAPUNOV_STEP_S = 40e-6             # per step and layer: the tangent step's elementwise operations and its QR
+SMALL_PRODUCT_RATE = 12e9           # flop/s of the tangent step's product (a few columns: far below FLOP_RATE)
+
+
+def inspect_cost(arch: Architecture, seq_len: int, batch: int, itemsize: int = 4) -> budget.Budget:
+    """Memory and time of one inspect (see core/budget.py) of a module whose weights have `itemsize` bytes: the
+    kept forward pass and the float64 backward pass per step, layer and direction; the time is a per-step overhead
+    plus the products (float64 ones at half the rate), and the Lyapunov loop's per-layer tangent steps."""
     g, H, P = GATES[arch.kind], arch.hidden_size, arch.output_size
     runs = arch.num_layers * arch.directions
     width = sum(arch.layer_input_size(k) for k in range(arch.num_layers)) * arch.directions
-    memory = budget.JOB_MEMORY + seq_len * batch * itemsize * (runs * (3 * g * H + 3 * P + 2 * H) + width)
-    flops = 4 * seq_len * batch * g * H * (width + runs * P)
-    # the Lyapunov loop reads each layer's float64 weights once per step (memory-bound, ~4 GB/s under load)
-    lyapunov_s = seq_len * arch.num_layers * (60e-6 + 8 * g * H * (arch.input_size + 2 * P) / 4e9)
-    seconds = budget.JOB_SECONDS + seq_len * runs * 150e-6 + flops / budget.FLOP_RATE["float32"] + lyapunov_s
+    per_h, fixed = INSPECT_MEMORY[arch.kind]
+    memory = budget.JOB_MEMORY + 1.1 * seq_len * batch * (runs * H * (per_h * itemsize + fixed) + 8 * width)
+    flops = 2 * seq_len * batch * g * H * (width + 2 * runs * P)
+    rate = budget.FLOP_RATE["float32"] * (1 if itemsize <= 4 else 0.5)
+    tangent = 2 * g * H * P * TOP * (1 if itemsize <= 4 else 2) / SMALL_PRODUCT_RATE
+    lyapunov_s = seq_len * arch.num_layers * (LYAPUNOV_STEP_S + tangent)
+    seconds = budget.JOB_SECONDS + seq_len * runs * INSPECT_STEP_S + flops / rate + lyapunov_s
     return budget.Budget(memory, seconds)
 
 
@@ -880,21 +978,24 @@ def inspect(module, inputs=None, *, readout=None, loss_on: str = "last", seq_len
     if v.numel() != width or not torch.isfinite(v).all():
         raise ConfigError("readout", f"a finite vector of {width} numbers (the top layer's output size)",
                           tuple(torch.as_tensor(readout).shape))
-    # Computed in float64 whatever the module's dtype: in float32 the far steps' gradients of a vanishing network
-    # turn subnormal (below 1.2e-38), which makes the backward pass several times slower on x86, and then 0.
+    # The forward pass runs in the module's dtype, as the module runs; the backward pass is summed in float64
+    # whatever it (a float32 backward pass would make the far steps' gradients of a vanishing network subnormal,
+    # several times slower on x86, and then 0; a float32 module's products stay float32, rescaled: _dot_into).
     if inputs is None:                          # checked before the inputs are drawn
-        budget.check("inspect", inspect_cost(arch, seq_len, batch), "the sequence length T or the batch")
-    x = _inputs(arch, inputs, seq_len, batch, input_scale, gen, torch.float64, device)
-    budget.check("inspect", inspect_cost(arch, x.shape[0], x.shape[1]), "the sequence length T or the batch")
+        budget.check("inspect", inspect_cost(arch, seq_len, batch, ref.element_size()),
+                     "the sequence length T or the batch")
+    x = _inputs(arch, inputs, seq_len, batch, input_scale, gen, dtype, device)
+    budget.check("inspect", inspect_cost(arch, x.shape[0], x.shape[1], ref.element_size()),
+                 "the sequence length T or the batch")
     T = x.shape[0]
-    weights = [_weights(module, arch, layer, reverse, torch.float64, "cpu") for layer in range(arch.num_layers)
+    weights = [_weights(module, arch, layer, reverse, dtype, "cpu") for layer in range(arch.num_layers)
                for reverse in ([False, True] if arch.bidirectional else [False])]
     top_seed = torch.zeros(T, x.shape[1], width, dtype=torch.float64)       # ∂L/∂(top layer's output)_t
     if loss_on == "last":
         top_seed[-1] = v
     else:
         top_seed[:] = v
-    runs = backprop(arch, weights, x.to("cpu"), top_seed)
+    runs = backprop(arch, weights, x.to("cpu"), top_seed, backward_dtype=torch.float64)
     layers, saturation = [], []
     for run in runs:
         g_h = _norm_curve(run.g)
@@ -905,7 +1006,8 @@ def inspect(module, inputs=None, *, readout=None, loss_on: str = "last", seq_len
     config = {"seq_len": T, "batch": int(x.shape[1]), "loss_on": loss_on, "input_scale": input_scale,
               "seed": seed, "inputs": "gaussian" if inputs is None else "given",
               "readout": "drawn" if readout is None else "given", "dtype": str(dtype).replace("torch.", ""),
-              "computed_in": "float64", "device": str(device)}
+              "computed_in": "float64" if dtype == torch.float64 else "float32 forward, float64 backward",
+              "device": str(device)}
     return InspectResult(arch, layers, np.asarray(lyapunov, dtype=float), saturation,
                          diagnose(arch, layers, saturation, lyapunov), config)
 

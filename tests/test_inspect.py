@@ -154,6 +154,28 @@ def test_float32_module_agrees_with_its_float64_twin():
         np.testing.assert_allclose(b.grad_norm, a.grad_norm, rtol=1e-3)
 
 
+@pytest.mark.parametrize("kind,bidirectional,stepped", [("rnn_tanh", True, False), ("gru", True, False),
+                                                      ("lstm", True, False), ("lstm", False, True),
+                                                      ("lstm_proj", False, False), ("rnn_relu", False, False)])
+def test_a_float32_modules_far_gradients_are_measured_below_float32s_range(monkeypatch, kind, bidirectional, stepped):
+    """A float32 module runs forward in float32, and its backward pass is summed in float64 with each row
+    rescaled before its float32 product: gradients far below 1e-45 (0 in float32) come out as the float64 twin's."""
+    if stepped:
+        monkeypatch.setattr(inspect_module, "STEPPED_FORWARD", 0)
+    module = make(kind, 2, bidirectional, scale=0.25 if kind != "rnn_relu" else 0.4, seed=2)
+    x = torch.randn(300, 3, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    res64 = core.inspect(module, x)
+    res32 = core.inspect(module.float(), x.float())
+    assert res32.config["computed_in"] == "float32 forward, float64 backward"
+    assert min(float(lf.grad_norm[0]) for lf in res64.layers if lf.direction == "forward") < 1e-60
+    for a, b in zip(res64.layers, res32.layers):
+        assert ((b.grad_norm > 0) == (a.grad_norm > 0)).all()      # exact zeros only where the loss cannot reach
+        np.testing.assert_allclose(b.grad_norm, a.grad_norm, rtol=1e-3)
+        if a.cell_grad_norm is not None:
+            np.testing.assert_allclose(b.cell_grad_norm, a.cell_grad_norm, rtol=1e-3)
+    np.testing.assert_allclose(res32.lyapunov, res64.lyapunov, rtol=1e-3)
+
+
 def test_drawn_inputs_are_reproducible_and_a_prefix():
     module = make("rnn_tanh", 2, scale=0.8)
     a = core.inspect(module, seq_len=30, batch=2, seed=3)
