@@ -48,29 +48,131 @@ def qr_exponents(step: Callable[[int, torch.Tensor], torch.Tensor], seq_len: int
     The QR runs every few steps, not at every step: the product of the R factors of a block's single QR has the
     same diagonal as that of a QR at each of its steps (the exponents and their gradient are the same function of
     the weights), while each QR and its backward cost a dozen small calls. The blocks are chosen as core/lyapunov.py
-    chooses them, for this dtype's precision: each as long as keeps the tangent vectors' drift (the spread of the
-    block's log|R_ii|) under e^log_range(dtype), at most lyapunov.QR_EVERY steps; a block that still drifted further
-    is done again with a QR at every step; a block ends where the burn-in ends."""
+    chooses them, for this dtype's precision (_schedule)."""
     q = start_frame(dim, k, dtype).expand(batch, dim, k)
+    state = {"t": -1, "q": q, "next": q}
+
+    def run(t: int, end: int, every_step: bool) -> torch.Tensor:
+        if t != state["t"]:                                  # a new block: the last one's Q is now the start
+            state["t"], state["q"] = t, state["next"]
+        state["next"], block = _block(step, state["q"], t, end, every_step)
+        return block
+    logs, start = _schedule(run, seq_len, dtype)
+    if not logs:
+        return q.new_full((batch, k), float("nan"))
+    return torch.sort(torch.stack(logs).sum(0) / (seq_len - start), dim=-1, descending=True).values
+
+
+def _schedule(run: Callable[[int, int, bool], torch.Tensor], seq_len: int, dtype: torch.dtype) -> tuple[list, int]:
+    """Drive the QR method in blocks: run(t, end, every_step) pushes the tangent vectors through steps t..end−1 (from
+    where the previous block ended, or again from t when called twice for the same t) and returns the summed
+    log|R_ii|. Each block is as long as keeps the tangent vectors' drift (the spread of its log|R_ii|) under
+    e^log_range(dtype), at most lyapunov.QR_EVERY steps; a block that still drifted further is done again with a QR
+    at every step; a block ends where the burn-in ends. Returns the blocks after the burn-in, and the burn-in."""
     start = burn_in(seq_len)
     limit = log_range(dtype)
     logs = []
     t, length = 0, 1
     while t < seq_len:
         end = min(t + length, seq_len, start if t < start else seq_len)
-        q_next, block = _block(step, q, t, end)
+        block = run(t, end, False)
         spread = _spread(block)
         if end - t > 1 and not spread <= 1.5 * limit:        # drifted too far apart (or NaN): a QR at every step
-            q_next, block = _block(step, q, t, end, every_step=True)
+            block = run(t, end, True)
             spread = _spread(block)
         if t >= start:
             logs.append(block)
         per_step = spread / (end - t)
         length = int(min(QR_EVERY, max(1, limit // per_step))) if per_step > 0 else QR_EVERY
-        q, t = q_next, end
-    if not logs:
-        return q.new_full((batch, k), float("nan"))
-    return torch.sort(torch.stack(logs).sum(0) / (seq_len - start), dim=-1, descending=True).values
+        t = end
+    return logs, start
+
+
+class _DenseChain(torch.autograd.Function):
+    """The QR method along one trajectory's Jacobians of the form J_t = [Σ_j diag(R[t, s, j]) W_j | diag(D[t, s])]
+    (block row s of S; W_j the H-row blocks of W_hh acting on h, the state's first H; D on its last H: c of the LSTM,
+    h itself when S = 1), from the start frame q0 (S·H, k), in _schedule's blocks; returns Σ log|R_ii| over the
+    blocks after the burn-in (k,) (NaN if none).
+
+    Forward: every J_t formed at once, then one product and (every few steps) a QR per step. Backward: one reverse
+    loop of one product per step, each QR's gradient taken again from its saved input by torch's own formula; then
+    the coefficients' and W's gradients by a few batched products of the per-step gradients G_t and inputs Q_t
+    (∂/∂J_t = G_t Q_tᵀ is never formed). Under autograd each step would add graph nodes, and J_t's gradients a
+    full-size stack."""
+
+    @staticmethod
+    def forward(ctx, R: torch.Tensor, D: torch.Tensor, W: torch.Tensor, q0: torch.Tensor):   # type: ignore[override]
+        T, S, n, H = R.shape
+        d = S * H
+        jac = R.new_zeros(T, S, H, d)
+        left, blocks = jac[..., :H], W.view(n, H, H)              # Σ_j diag(R[t, s, j]) W_j, block by block
+        for j in range(n):
+            left.addcmul_(R[:, :, j, :, None], blocks[j])
+        torch.diagonal(jac[..., d - H:], dim1=-2, dim2=-1).add_(D)
+        jac = jac.view(T, d, d)
+        mats = jac.unbind(0)
+        inputs: list = [None] * T                                 # each step's tangent vectors before the step
+        qrs: dict = {}                                            # step -> (the QR's input, counted in the sums)
+        start = burn_in(T)
+        state = {"t": -1, "q": q0, "next": q0}
+
+        def run(t: int, end: int, every_step: bool) -> torch.Tensor:
+            if t != state["t"]:
+                state["t"], state["q"] = t, state["next"]
+            q, logs = state["q"], q0.new_zeros(q0.shape[1])
+            for step in range(t, end):
+                inputs[step] = q
+                q = mats[step] @ q
+                if every_step or step == end - 1:
+                    qrs[step] = (q, t >= start)
+                    q, r = torch.linalg.qr(q)
+                    logs += torch.log(torch.diagonal(r).abs())
+            state["next"] = q
+            return logs
+        logs, _ = _schedule(run, T, jac.dtype)
+        ctx.save_for_backward(R, W, jac, torch.stack(inputs))
+        ctx.qrs = qrs
+        return torch.stack(logs).sum(0) if logs else q0.new_full((q0.shape[1],), float("nan"))
+
+    @staticmethod
+    def backward(ctx, g_sums: torch.Tensor):                     # type: ignore[override]
+        R, W, jac, inputs = ctx.saved_tensors
+        T, S, n, H = R.shape
+        k = inputs.shape[-1]
+        grads: list = [None] * T                                  # ∂/∂(each step's output, before its QR)
+        g = torch.zeros_like(inputs[0])                           # the last Q is not used
+        transposed = jac.transpose(1, 2).unbind(0)
+        for step in range(T - 1, -1, -1):
+            if step in ctx.qrs:
+                a, counted = ctx.qrs[step]
+                with torch.enable_grad():
+                    a = a.detach().requires_grad_()
+                    q, r = torch.linalg.qr(a)
+                    outs, seeds = [q], [g]
+                    if counted:
+                        outs.append(torch.log(torch.diagonal(r).abs()))
+                        seeds.append(g_sums)
+                    (g,) = torch.autograd.grad(outs, a, seeds)
+            grads[step] = g
+            g = transposed[step] @ g
+        # ∂/∂J_t = G_t Q_tᵀ, contracted with each way J_t was built
+        G = torch.stack(grads).view(T, S, 1, H, k)
+        q_h, q_d = inputs[:, :H], inputs[:, S * H - H:]            # what W and what the diagonal act on
+        P = torch.matmul(W, q_h).view(T, 1, n, H, k)               # W_j Q_t
+        g_R = (G * P).sum(-1)
+        g_D = (G[:, :, 0] * q_d.unsqueeze(1)).sum(-1)
+        U = (R.unsqueeze(-1) * G).sum(1)                           # (T, n, H, k): Σ_s diag(R[t, s, j]) G_t's block s
+        g_W = U.permute(1, 2, 0, 3).reshape(n * H, T * k) @ q_h.permute(0, 2, 1).reshape(T * k, H)
+        return g_R, g_D, g_W, None
+
+
+def _dense_exponents(R: torch.Tensor, D: torch.Tensor, W: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, k) exponents, descending, of the Jacobians _DenseChain describes, R (T, B, S, n, H) and D (T, B, S, H) per
+    sequence, one trajectory at a time."""
+    T, B, S, _, H = R.shape
+    q0 = start_frame(S * H, k, R.dtype)
+    sums = torch.stack([_DenseChain.apply(R[:, b], D[:, b], W, q0) for b in range(B)])
+    return torch.sort(sums / (T - burn_in(T)), dim=-1, descending=True).values
 
 
 def _spread(block: torch.Tensor) -> float:
@@ -108,18 +210,10 @@ def _times(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def dense_jacobians(cell: str, seq_len: int, sequences: int, hidden: int) -> bool:
-    """Form every step's Jacobian at once (the LSTM, while they fit in DENSE_ELEMENTS numbers), rather than apply
-    the tangent map step by step: a dozen small calls per step become one."""
-    return cell == "lstm" and seq_len * sequences * state_size(cell, hidden) ** 2 <= DENSE_ELEMENTS
-
-
-def _dense_step(jac: torch.Tensor) -> Callable:
-    """step(t, Q) = J_t Q for Jacobians jac (T, B, dim, dim), taken with unbind once (see _steps)."""
-    if jac.shape[1] == 1:
-        mats = jac[:, 0].unbind(0)
-        return lambda t, q: (mats[t] @ q[0]).unsqueeze(0)
-    mats = jac.unbind(0)
-    return lambda t, q: mats[t] @ q
+    """Form every step's Jacobian at once (the dense cells, while they fit in DENSE_ELEMENTS numbers) and run the QR
+    method on them with a hand-written backward pass (_DenseChain), rather than apply the tangent map step by step
+    under autograd: a few small calls and graph nodes per step become one product."""
+    return cell in W_ROWS and seq_len * sequences * state_size(cell, hidden) ** 2 <= DENSE_ELEMENTS
 
 
 def _steps(*coefficients: torch.Tensor) -> list:
@@ -131,8 +225,11 @@ def _steps(*coefficients: torch.Tensor) -> list:
 def _rnn(layer, x: torch.Tensor, k: int, h: torch.Tensor | None = None) -> torch.Tensor:
     """J_t = diag(f′(a_t)) W_hh."""
     h = layer.layer(x)[0] if h is None else h
-    steps = _steps((1 - h * h) if layer.layer.nonlinearity == "tanh" else (h > 0).to(h.dtype))
+    deriv = (1 - h * h) if layer.layer.nonlinearity == "tanh" else (h > 0).to(h.dtype)
     w = layer.layer.weight_hh_l0
+    if dense_jacobians("rnn", x.shape[0], x.shape[1], h.shape[-1]):
+        return _dense_exponents(deriv[:, :, None, None], torch.zeros_like(deriv)[:, :, None], w, k)
+    steps = _steps(deriv)
     return qr_exponents(lambda t, q: steps[t][0] * _times(w, q), x.shape[0], x.shape[1], w.shape[1], k, x.dtype)
 
 
@@ -179,14 +276,11 @@ def _lstm(layer, x: torch.Tensor, k: int, h: torch.Tensor | None = None) -> torc
         # J_t = [[diag(a_o) W_o + diag(b_c) C_t, diag(b_c f)], [C_t, diag(f)]], C_t = Σ_{i,f,g} diag(a_gate) W_gate:
         # every step's Jacobian in a few batched calls, so the sequential part is one product (and a QR) per step
         # J_t = Σ_blocks diag(r_t,block) M_block with M = [W_i 0; W_f 0; W_g 0; W_o 0; 0 I] (5H × 2H): one product
+        # J_t = [[Σ_j diag(b_c a_j) W_j + diag(a_o) W_o, diag(b_c f)], [Σ_j diag(a_j) W_j, diag(f)]], j = i, f, g
         zero = torch.zeros_like(a_o)
-        rows = torch.stack([torch.stack([b_c * a_i, b_c * a_f, b_c * a_g, a_o, b_c * f], dim=-2),
-                            torch.stack([a_i, a_f, a_g, zero, f], dim=-2)], dim=-3)          # (T, B, 2, 5, H)
-        eye = torch.eye(hid, dtype=w.dtype)
-        blocks = torch.cat([torch.cat([w, w.new_zeros(4 * hid, hid)], dim=1),
-                            torch.cat([torch.zeros_like(eye), eye], dim=1)]).view(5, hid, 2 * hid)
-        jac = torch.einsum("tbsjh,jhk->tbshk", rows, blocks).reshape(*rows.shape[:2], 2 * hid, 2 * hid)
-        return qr_exponents(_dense_step(jac), x.shape[0], x.shape[1], 2 * hid, k, x.dtype)
+        rows = torch.stack([torch.stack([b_c * a_i, b_c * a_f, b_c * a_g, a_o], dim=-2),
+                            torch.stack([a_i, a_f, a_g, zero], dim=-2)], dim=-3)          # (T, B, 2, 4, H)
+        return _dense_exponents(rows, torch.stack([b_c * f, f], dim=-2), w, k)
     # the coefficients of dz = W_hh dh in dc_t, gate by gate (i, f, g, o): one product per step, not four
     a_z = torch.cat([a_i, a_f, a_g, torch.zeros_like(a_o)], dim=-1)
     steps = _steps(a_z, f, a_o, b_c)
@@ -212,8 +306,10 @@ def _gru(layer, x: torch.Tensor, k: int, h: torch.Tensor | None = None) -> torch
     # dh_t = Σ over the gate blocks of c ⊙ (W_hh dh) + z ⊙ dh, with the blocks' coefficients (r, z, n):
     keep = 1 - z
     c_all = torch.cat([keep * a_n * a_r, d * a_z, keep * a_n * r], dim=-1)
-    steps = _steps(c_all, z)
     w = layer.layer.weight_hh_l0
+    if dense_jacobians("gru", x.shape[0], x.shape[1], hid):
+        return _dense_exponents(c_all.view(*c_all.shape[:2], 1, 3, hid), z[:, :, None], w, k)
+    steps = _steps(c_all, z)
 
     def step(t, q):
         c, z_t = steps[t]
@@ -259,12 +355,15 @@ def penalty(lyap: torch.Tensor) -> torch.Tensor:
     return (lyap * lyap).sum(-1).mean()
 
 
-# Cost model of one flossing term (forward and backward), checked against measurements by
-# benchmarks/bench_learning.py (the cost section): at every step a product with W_hh, a QR of a dim × k matrix and
-# their gradients, a dozen small calls whose fixed cost dominates at the lab's sizes.
-STEP_OVERHEAD = {"rnn": 100e-6, "gru": 150e-6, "lstm": 200e-6}   # seconds per time step and sequence, forward only
+# Cost model of one flossing term (forward and backward): at every step a product with W_hh, a QR of a dim × k
+# matrix every few steps and their gradients, a few small calls whose fixed cost dominates at the lab's sizes.
+# Fitted (2026-12-07, one thread, K 16, one sequence, forward and backward) on the stepped path at H 128–256 (rnn 76
+# and 163 µs a step, gru 200 at H 128, lstm 320 and 697) with a tenth added; the dense path (lstm H 64: 120 µs a step,
+# rnn 50) comes out under it. benchmarks/bench_learning.py --cost prints the estimate beside the measurement.
+STEP_OVERHEAD = {"rnn": 20e-6, "gru": 45e-6, "lstm": 75e-6}   # seconds per time step and sequence, forward only
 BACKWARD_FACTOR = 2.7            # forward and backward against forward only (measured 2.5-2.7)
-FLOSS_FLOP_RATE = 6e9            # small batched products and QRs run below the fused kernels' rate
+FLOSS_FLOP_RATE = 45e9           # the per-step products (K columns) and QRs, forward and backward
+PROBE_FLOP_RATE = 6e9            # the exponents alone (no gradient, a probe step's 5): BLAS runs 5 columns slowly
 W_ROWS = {"rnn": 1, "lstm": 4, "gru": 3}   # H-row blocks of W_hh in the tangent's product
 
 
@@ -281,4 +380,4 @@ def cost(cell: str, seq_len: int, hidden: int, k: int, sequences: int, backward:
               else 4 * sequences * (2 * dim * k + 12 * seq_len * hidden))
     if backward and dense_jacobians(cell, seq_len, sequences, hidden):    # the Jacobians, their parts and gradients
         memory += 6 * 4 * seq_len * sequences * dim * dim
-    return Budget(memory, seq_len * sequences * overhead + flops / FLOSS_FLOP_RATE)
+    return Budget(memory, seq_len * sequences * overhead + flops / (FLOSS_FLOP_RATE if backward else PROBE_FLOP_RATE))

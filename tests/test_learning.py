@@ -123,11 +123,16 @@ def test_flossing_a_cell_without_exponents_is_refused(monkeypatch):
 
 
 def test_budget_counts_flossing():
-    plain = TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16)
+    plain = TrainConfig(cell="lstm", seq_len=1000, hidden=128, batch=16)          # fits
     with pytest.raises(BudgetError, match="floss_k"):
-        TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16, floss_k=128)
-    assert TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16, floss_k=32).step_cost().seconds > \
-        1.5 * plain.step_cost().seconds
+        TrainConfig(cell="lstm", seq_len=1000, hidden=128, batch=16, floss_k=128)
+    flossing = TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16, floss_k=32).step_cost().seconds
+    without = TrainConfig(cell="lstm", seq_len=500, hidden=64, batch=16).step_cost().seconds
+    n = floss.FLOSS_SEQUENCES                # flossing's term replaces the exponents a probe step records
+    assert flossing - without == pytest.approx(floss.cost("lstm", 500, 64, 32, n).seconds
+                                               - floss.cost("lstm", 500, 64, floss.REPORT_K, n, backward=False).seconds)
+    assert flossing > 1.3 * without
+    assert plain.step_cost().seconds < 1.5
 
 
 @pytest.mark.parametrize("args, flag", [(["--task", "xor", "--seq-len", "10", "--delay", "10"], "--delay"),
@@ -233,8 +238,9 @@ def _core_exponents(cell, layer, x, cfg):
         return CELLS[cell].lyapunov(net, trace, x, h0)
 
 
-# the LSTM twice: every step's Jacobian formed at once (the lab's sizes), and its tangent map applied step by step
-VARIANTS = list(floss.FLOSS) + ["lstm/stepped"]
+# the dense cells twice: every step's Jacobian formed at once with a hand-written backward pass (the lab's sizes),
+# and their tangent maps applied step by step under autograd (past floss.DENSE_ELEMENTS)
+VARIANTS = list(floss.FLOSS) + ["rnn/stepped", "lstm/stepped", "gru/stepped"]
 
 
 def _variant(name: str, monkeypatch) -> str:
