@@ -17,7 +17,7 @@ flossed (TrainConfig says so).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def qr_exponents(step: Callable[[int, torch.Tensor], torch.Tensor], seq_len: int
     the weights), while each QR and its backward cost a dozen small calls. The blocks are chosen as core/lyapunov.py
     chooses them, for this dtype's precision (_schedule)."""
     q = start_frame(dim, k, dtype).expand(batch, dim, k)
-    state = {"t": -1, "q": q, "next": q}
+    state: dict[str, Any] = {"t": -1, "q": q, "next": q}
 
     def run(t: int, end: int, every_step: bool) -> torch.Tensor:
         if t != state["t"]:                                  # a new block: the last one's Q is now the start
@@ -101,7 +101,7 @@ class _DenseChain(torch.autograd.Function):
     full-size stack."""
 
     @staticmethod
-    def forward(ctx, R: torch.Tensor, D: torch.Tensor, W: torch.Tensor, q0: torch.Tensor):   # type: ignore[override]
+    def forward(ctx, R: torch.Tensor, D: torch.Tensor, W: torch.Tensor, q0: torch.Tensor):
         T, S, n, H = R.shape
         d = S * H
         jac = R.new_zeros(T, S, H, d)
@@ -114,7 +114,7 @@ class _DenseChain(torch.autograd.Function):
         inputs: list = [None] * T                                 # each step's tangent vectors before the step
         qrs: dict = {}                                            # step -> (the QR's input, counted in the sums)
         start = burn_in(T)
-        state = {"t": -1, "q": q0, "next": q0}
+        state: dict[str, Any] = {"t": -1, "q": q0, "next": q0}
 
         def run(t: int, end: int, every_step: bool) -> torch.Tensor:
             if t != state["t"]:
@@ -135,7 +135,7 @@ class _DenseChain(torch.autograd.Function):
         return torch.stack(logs).sum(0) if logs else q0.new_full((q0.shape[1],), float("nan"))
 
     @staticmethod
-    def backward(ctx, g_sums: torch.Tensor):                     # type: ignore[override]
+    def backward(ctx, g_sums: torch.Tensor):
         R, W, jac, inputs = ctx.saved_tensors
         T, S, n, H = R.shape
         k = inputs.shape[-1]
