@@ -8,8 +8,8 @@ layer's input, as autograd would sum it, and no weight's gradient is formed. The
 called, so no .grad appears and its training mode and its dropout stay as they are (the unroll has no dropout: it
 shows the network at evaluation). The backward pass is summed in float64 whatever the module's dtype: a float32
 module's far-step gradients would otherwise turn subnormal (slow) and then exactly 0; its matrix products stay in
-float32, each row rescaled first (_dot_into), so the curve reaches as far down as float64's. `_unroll` below, the
-same unroll step by step under autograd, serves core/watch.py, whose seeds reach the final states too.
+float32, each row rescaled first (_dot_into), so the curve reaches as far down as float64's. core/watch.py runs the
+same backward pass on a user's own loss, whose seeds may reach the final states too (backprop's final_seeds).
 
 Besides the curves: the per-step factor and regime of each (core/theory.py's rule, against the distance T−1−t of
 step t from the last step, in either direction: how much of the signal reaches the early steps), λ1 of its
@@ -207,117 +207,10 @@ def _lambda1(m: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(m64.T @ m64)[-1].clamp_min(0)) ** 0.5   # as its SVD, in 2/3 of the time
 
 
-# ---- the unroll under autograd -------------------------------------------------------------------------------
-
-def _sigmoid_first(t: torch.Tensor, hidden: int) -> torch.Tensor:
-    """Rows of a (4H, …) LSTM weight or bias in the order i, f, o, g: one sigmoid and one tanh per step."""
-    return t.view(4, hidden, *t.shape[1:])[[0, 1, 3, 2]].reshape(t.shape)
-
-
-def _lstm_direction(xw, w, order, h0, c0, record):
-    """One LSTM direction, step by step; xw holds x_t W_ih^T + b for every step, its gate blocks in the order i, f,
-    o, g (see _sigmoid_first)."""
-    H = c0.shape[-1]
-    w_hh_t = _sigmoid_first(w["weight_hh"], H).T
-    w_hr_t = w["weight_hr"].T if w["weight_hr"] is not None else None
-    h, c = h0, c0
-    hs, cs = [None] * len(xw), [None] * len(xw)
-    for t in order:
-        gates = torch.addmm(xw[t], h, w_hh_t)
-        ifo = torch.sigmoid(gates[:, :3 * H])
-        f = ifo[:, H:2 * H]
-        c = torch.addcmul(f * c, ifo[:, :H], torch.tanh(gates[:, 3 * H:]))
-        h = ifo[:, 2 * H:] * torch.tanh(c)
-        if w_hr_t is not None:
-            h = h @ w_hr_t
-        hs[t], cs[t] = h, c
-        record.append(f.detach())
-    return hs, cs
-
-
-def _gru_direction(xw, w, order, h0, record):
-    """One GRU direction (torch's gate order r, z, n); xw holds x_t W_ih^T + b_ih."""
-    H = h0.shape[-1]
-    w_hh_t, b_hh = w["weight_hh"].T, w["bias_hh"]
-    h = h0
-    hs = [None] * len(xw)
-    for t in order:
-        gh = torch.addmm(b_hh, h, w_hh_t)
-        rz = torch.sigmoid(xw[t][:, :2 * H] + gh[:, :2 * H])
-        n = torch.tanh(torch.addcmul(xw[t][:, 2 * H:], rz[:, :H], gh[:, 2 * H:]))
-        z = rz[:, H:]
-        h = torch.addcmul(n, z, h - n)                    # (1 − z) n + z h
-        hs[t] = h
-        record.append(z.detach())
-    return hs
-
-
-def _rnn_direction(xw, w, order, h0, activation, record):
-    """One vanilla RNN direction with f = ACTIVATION_FN[activation]; xw holds x_t W_ih^T + b_ih + b_hh."""
-    w_hh_t = w["weight_hh"].T
-    f = ACTIVATION_FN[activation]
-    h = h0
-    hs = [None] * len(xw)
-    for t in order:
-        a = torch.addmm(xw[t], h, w_hh_t)
-        h = f(a)
-        hs[t] = h
-        record.append(h.detach())                      # |f′| is read off h afterwards
-    return hs
-
-
-def _unroll(module, arch: Architecture, x: torch.Tensor, initial=None):
-    """Every state of every layer and direction, in time order, under autograd (x: (T, B, D)). `module`: anything
-    with the module's parameters as attributes; `initial`: None (zero states) or the module's own (h0, c0) layout,
-    (layers × directions, B, ·) each. The input projection of a layer is one product for all steps, handed to the
-    loop unbound: indexing it step by step would make the backward pass write each step's gradient into a zero
-    tensor of the whole projection (T times)."""
-    T, B, _ = x.shape
-    dtype, device = x.dtype, x.device
-    inp = x
-    states = []                        # per (layer, direction): (hs, cs or None, weights, layer input, record)
-    for layer in range(arch.num_layers):
-        outs = []
-        for reverse in ([False, True] if arch.bidirectional else [False]):
-            w = _weights(module, arch, layer, reverse, dtype)
-            order = range(T - 1, -1, -1) if reverse else range(T)
-            index = layer * arch.directions + int(reverse)
-            h0 = torch.zeros(B, arch.output_size, dtype=dtype, device=device, requires_grad=True)
-            c0 = torch.zeros(B, arch.hidden_size, dtype=dtype, device=device)
-            if initial is not None:
-                h0 = initial[0][index].detach().to(dtype).requires_grad_()
-                c0 = initial[1][index].detach().to(dtype) if initial[1] is not None else c0
-            flat = inp.reshape(T * B, -1)
-            record: list = []
-            cs = None
-            if arch.kind == "lstm":
-                H = arch.hidden_size
-                xw = torch.addmm(_sigmoid_first(w["bias_ih"] + w["bias_hh"], H), flat,
-                                 _sigmoid_first(w["weight_ih"], H).T).view(T, B, -1)
-                hs, cs = _lstm_direction(xw.unbind(0), w, order, h0, c0, record)
-            elif arch.kind == "gru":
-                xw = torch.addmm(w["bias_ih"], flat, w["weight_ih"].T).view(T, B, -1)
-                hs = _gru_direction(xw.unbind(0), w, order, h0, record)
-            else:
-                xw = torch.addmm(w["bias_ih"] + w["bias_hh"], flat, w["weight_ih"].T).view(T, B, -1)
-                hs = _rnn_direction(xw.unbind(0), w, order, h0, arch.nonlinearity, record)
-            if reverse:
-                record.reverse()
-            states.append((layer, "reverse" if reverse else "forward", hs, cs, w, inp, record))
-            outs.append(torch.stack(hs))
-        inp = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
-    return states, inp
-
-
 def _norm_curve(g: torch.Tensor) -> np.ndarray:
     """Mean over the batch of the per-sequence norms (float64) of (T, B, n) gradients."""
     return step_norms(g).mean(dim=1).numpy()
 
-
-def _curve(grads: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
-    """Mean over the batch of the per-sequence norms (float64) of a list of (B, n) gradients, in time order."""
-    with torch.no_grad():
-        return step_norms(torch.stack(grads)).mean(dim=1).numpy()
 
 
 # ---- the hand-written backward pass --------------------------------------------------------------------------
@@ -344,6 +237,7 @@ class Run:
     gc: torch.Tensor | None        # (T, B, H) LSTM ∂L/∂c_t
     record: torch.Tensor           # (T, B, H) what the saturation reads: f (LSTM), z (GRU), h (vanilla RNN)
     param_grads: dict | None = None   # ∂L/∂w for each weight in w (when asked for)
+    tangent: dict | None = None       # sequence 0's per-step coefficients of its Jacobian (forward directions)
 
 
 def _fused_forward(kind: str, activation: str, w: dict, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor):
@@ -437,11 +331,13 @@ class _Scaled:
         return torch.from_numpy(np.multiply(prod, self.scale.reshape(T * B, 1))).view(T, B, -1)
 
 
-def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True):
+def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True, c_seed=None, tangent=None):
     """∂L/∂h_t, ∂L/∂c_t and the gates' δ of one LSTM direction (x in processing order). With a_t = o_t ⊙ (1 −
     tanh² c_t) and m_t = o_t ⊙ tanh c_t (h_t = m_t W_hr^T with a projection, else h_t = m_t):
     ∂L/∂c_t = a_t ⊙ ∂L/∂m_t + f_{t+1} ⊙ ∂L/∂c_{t+1}, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh. The backward pass runs in
-    seed's dtype: x's, or float64 over a float32 forward pass (then the products go through _dot_into)."""
+    seed's dtype: x's, or float64 over a float32 forward pass (then the products go through _dot_into). c_seed
+    (B, H): a direct ∂L/∂c of the last step processed (a loss that reads the final cell state). tangent: a dict to
+    fill with sequence 0's coefficients, which are its Jacobian's (_tangent_map)."""
     T, B, _ = x.shape
     H = c0.shape[-1]
     wide = seed.dtype
@@ -467,6 +363,8 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True)
     torch.mul(c_prev * f, 1 - f, out=coef[:, :, 1])              # … of f
     torch.mul(i, 1 - g * g, out=coef[:, :, 2])                   # … of g
     torch.mul(tanh_c * o, 1 - o, out=coef[:, :, 3])              # ∂m_t/∂(pre-activation of o)
+    if tangent is not None:
+        tangent.update(k=coef[:, 0].clone(), f=f[:, 0].clone(), b_c=a[:, 0].clone())
     w_hh, w_hr = w["weight_hh"].numpy(), (w["weight_hr"].numpy() if w.get("weight_hr") is not None else None)
     scaled = _Scaled(T, B, 4 * H) if w["weight_hh"].dtype != wide else None     # δ_t kept rescaled, not whole
     gh, gc = torch.zeros_like(h, dtype=wide), torch.empty_like(c, dtype=wide)
@@ -475,6 +373,8 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True)
     a_n, f_n, k3, ko = a.numpy(), f.numpy(), coef[:, :, :3].numpy(), coef[:, :, 3].numpy()
     d_flat = d_n.reshape(len(d_n), B, 4 * H)
     e, dm, spare = np.zeros((B, H), dtype=g_n.dtype), np.empty((B, H), dtype=g_n.dtype), np.empty_like(g_n[0])
+    if c_seed is not None:
+        e[:] = c_seed.numpy()
     for t in within_deadline(range(T - 1, -1, -1)):
         gt, gct, dt = g_n[t], gc_n[t], (t if scaled is None else 0)
         gt += s_n[t]
@@ -501,7 +401,7 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True)
     return gh, gc, f, c, dx, grads
 
 
-def _gru_backward(w, x, h, h0, seed, weight_grads, need_dx=True):
+def _gru_backward(w, x, h, h0, seed, weight_grads, need_dx=True, tangent=None):
     """∂L/∂h_t of one GRU direction (torch's gate order r, z, n; h_t = (1 − z_t) n_t + z_t h_{t−1},
     n_t = tanh(x W_in + b_in + r_t ⊙ (h_{t−1} W_hn + b_hn))), in seed's dtype (see _lstm_backward)."""
     T, B, _ = x.shape
@@ -518,6 +418,8 @@ def _gru_backward(w, x, h, h0, seed, weight_grads, need_dx=True):
     torch.mul(h_prev - n, z * (1 - z), out=coef[:, :, 1])
     torch.mul(a_n, r, out=coef[:, :, 2])
     del gi, gh, r, n
+    if tangent is not None:
+        tangent.update(k=coef[:, 0].clone(), z=z[:, 0].clone())
     w_hh = w["weight_hh"].numpy()
     mixed = w["weight_hh"].dtype != wide                         # δ_t kept rescaled (for the input's gradient)
     scaled_i = _Scaled(T, B, 3 * H) if mixed and need_dx else None
@@ -553,11 +455,14 @@ def _gru_backward(w, x, h, h0, seed, weight_grads, need_dx=True):
     return g, z, dx, grads
 
 
-def _rnn_backward(w, x, h, h0, seed, activation, weight_grads, need_dx=True):
+def _rnn_backward(w, x, h, h0, seed, activation, weight_grads, need_dx=True, tangent=None):
     """∂L/∂h_t of one vanilla RNN direction: δ_t = f′(a_t) ⊙ ∂L/∂h_t, ∂L/∂h_{t−1} = seed_{t−1} + δ_t W_hh, in seed's
     dtype (see _lstm_backward)."""
     T, B, _ = x.shape
-    deriv = derivative_from_output(activation, h).to(seed.dtype)
+    deriv = derivative_from_output(activation, h)
+    if tangent is not None:
+        tangent.update(d=deriv[:, 0].clone())
+    deriv = deriv.to(seed.dtype)
     g, delta = torch.zeros_like(h, dtype=seed.dtype), torch.empty_like(h, dtype=seed.dtype)
     g_n, d_n, s_n, f_n, w_hh = g.numpy(), delta.numpy(), seed.numpy(), deriv.numpy(), w["weight_hh"].numpy()
     spare = np.empty_like(g_n[0])
@@ -585,20 +490,23 @@ def _input_gradient(delta: torch.Tensor, w_ih: torch.Tensor, T: int, B: int) -> 
 
 
 def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch.Tensor, initial=None,
-             weight_grads: bool = False, backward_dtype: torch.dtype | None = None) -> list:
+             weight_grads: bool = False, backward_dtype: torch.dtype | None = None, final_seeds=None) -> list:
     """Every layer and direction's states and total derivatives ∂L/∂h_t (and ∂L/∂c_t), bottom layer first,
     forward before reverse, without autograd. weights[layer * directions + reverse]: dict of torch.nn names on
     CPU in x's dtype; x: (T, B, D); top_seed: (T, B, directions × P) ∂L/∂(top layer's output)_t; initial: None
     (zero states) or the module's (h0, c0) layout, (layers × directions, B, ·) each. backward_dtype: float64 over
     a float32 forward pass sums the backward pass in float64 (its products in float32, rescaled: _dot_into); None
-    runs it in x's dtype. The weights' gradients (weight_grads) need the backward pass in x's dtype."""
+    runs it in x's dtype. The weights' gradients (weight_grads) need the backward pass in x's dtype. final_seeds:
+    None, or direct ∂L/∂h_n and ∂L/∂c_n (or None) of every layer and direction's final state in the module's
+    (h_n, c_n) layout, (layers × directions, B, ·) each (a loss that reads the final states)."""
     T, B, _ = x.shape
     dtype = x.dtype
     wide = backward_dtype or dtype
     assert not (weight_grads and wide != dtype), "weight gradients are summed in the forward pass's dtype"
     runs: list = []
     inp = x
-    with torch.no_grad():
+    # a blown-up network's inf and NaN are carried through to the curves (shown as such), without NumPy's warnings
+    with torch.no_grad(), np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for layer in range(arch.num_layers):
             outs = []
             for reverse in ([False, True] if arch.bidirectional else [False]):
@@ -628,16 +536,25 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
                 runs[index] = None                                   # what the backward pass kept goes with it
                 part = seed[:, :, (index % arch.directions) * P:(index % arch.directions + 1) * P]
                 part = (part.flip(0) if reverse else part).contiguous()
+                c_seed = None
+                if final_seeds is not None:                          # the final state is the last step processed
+                    if final_seeds[0] is not None:
+                        part = part.clone()
+                        part[-1] += final_seeds[0][index].to(wide)
+                    if final_seeds[1] is not None:
+                        c_seed = final_seeds[1][index].to(wide)
                 c: torch.Tensor | None = None
                 gc: torch.Tensor | None = None
                 need_dx = layer > 0 or weight_grads             # the bottom layer's input gradient has no reader
+                tangent: dict | None = None if reverse else {}       # the Lyapunov exponents follow forward runs
                 if arch.kind == "lstm":
                     g, gc, record, c, dx, grads = _lstm_backward(w, seq, h, h0, c0, part, weight_grads, kept,
-                                                                 need_dx)
+                                                                 need_dx, c_seed, tangent)
                 elif arch.kind == "gru":
-                    g, record, dx, grads = _gru_backward(w, seq, h, h0, part, weight_grads, need_dx)
+                    g, record, dx, grads = _gru_backward(w, seq, h, h0, part, weight_grads, need_dx, tangent)
                 else:
-                    g, dx, grads = _rnn_backward(w, seq, h, h0, part, arch.nonlinearity, weight_grads, need_dx)
+                    g, dx, grads = _rnn_backward(w, seq, h, h0, part, arch.nonlinearity, weight_grads, need_dx,
+                                                 tangent)
                     record = h
                 if reverse:
                     h, g, record = h.flip(0), g.flip(0), record.flip(0)
@@ -646,7 +563,8 @@ def backprop(arch: Architecture, weights: list, x: torch.Tensor, top_seed: torch
                         c, gc = c.flip(0), gc.flip(0)
                 if dx is not None:
                     below = dx if below is None else below + dx
-                done[index] = Run(layer, "reverse" if reverse else "forward", w, inp, h, c, g, gc, record, grads)
+                done[index] = Run(layer, "reverse" if reverse else "forward", w, inp, h, c, g, gc, record, grads,
+                                  tangent)
             if below is not None:                                    # None below the bottom layer
                 seed = below
     return done
@@ -671,83 +589,50 @@ def _saturation(arch: Architecture, layer: int, direction: str, record: torch.Te
                           int((values < SATURATED[0]).sum()) / n, int((values > SATURATED[1]).sum()) / n)
 
 
-def _tangent_map(arch: Architecture, w: dict, inp: np.ndarray, h: np.ndarray, c: np.ndarray | None):
+def _tangent_map(arch: Architecture, w: dict, coefficients: dict):
     """The linearised step of one direction along sequence 0, on its own state (h, and c for an LSTM; what enters
-    from the layer below is held fixed): step(t, Q) -> J_t Q for Q (dim, m) in core/lyapunov.py's layout. Every
-    per-step coefficient is computed once for all t in float64 and kept, like each step's product with the
-    recurrent matrix and its few elementwise operations, in the weights' dtype."""
-    p = {k: v.numpy() for k, v in w.items() if v is not None}                  # no weight_hr: no projection
-    dtype = p["weight_hh"].dtype
-    H, P = arch.hidden_size, arch.output_size
-    h_prev = np.concatenate([np.zeros((1, h.shape[1]), dtype=dtype), h[:-1]])
-    w_hh, w_hr = p["weight_hh"], p.get("weight_hr")                                      # (gates × H, P), (P, H)
+    from the layer below is held fixed): step(t, Q) -> J_t Q for Q (dim, m) in core/lyapunov.py's layout, from the
+    per-step coefficients its backward pass computed (Run.tangent: the same partial derivatives), each step one
+    product with the recurrent matrix and a few elementwise operations, in the weights' dtype."""
+    w_hh = w["weight_hh"].numpy()                                          # (gates × H, P)
+    w_hr = w["weight_hr"].numpy() if w.get("weight_hr") is not None else None
+    dtype, H, P = w_hh.dtype, arch.hidden_size, arch.output_size
+    cols = {name: np.ascontiguousarray(v.numpy()[..., None], dtype=dtype) for name, v in coefficients.items()}
+    if arch.kind == "rnn":
+        d = cols["d"]
+        return lambda t, q: d[t] * (w_hh @ q.astype(dtype, copy=False))
+    k = cols["k"]                                                          # (T, gates, H, 1)
+    if arch.kind == "gru":
+        z = cols["z"]
 
-    def kept(*arrays):                                   # per step t a column, to scale the tangents' rows
-        return [np.ascontiguousarray(a[..., None], dtype=dtype) for a in arrays]
-
-    sig = lambda a: 1 / (1 + np.exp(-a))                                     # noqa: E731
-    with np.errstate(all="ignore"):
-        gi = (inp @ p["weight_ih"].T + p["bias_ih"]).astype(np.float64)     # the products in the weights' dtype
-        gh = (h_prev @ p["weight_hh"].T + p["bias_hh"]).astype(np.float64)
-        h_prev = h_prev.astype(np.float64)
-        if arch.kind == "rnn":
-            (d,) = kept(_activation_derivative(arch.nonlinearity, gi + gh))
-            return lambda t, q: d[t] * (w_hh @ q.astype(dtype, copy=False))
-        if arch.kind == "gru":
-            r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
-            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-            an = 1 - n * n
-            k_r, k_z, k_n, carry = kept(an * (1 - z) * gh[:, 2 * H:] * r * (1 - r), z * (1 - z) * (h_prev - n),
-                                        an * (1 - z) * r, z)
-
-            def gru_step(t, q):
-                q = q.astype(dtype, copy=False)
-                dz = w_hh @ q                                                  # (3H, m): r, z, n blocks
-                out = carry[t] * q
-                out += k_r[t] * dz[:H]
-                out += k_z[t] * dz[H:2 * H]
-                out += k_n[t] * dz[2 * H:]
-                return out
-            return gru_step
-        assert c is not None                                                 # an LSTM has its cell states
-        a = gi + gh
-        i, f, o = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 3 * H:])
-        g = np.tanh(a[:, 2 * H:3 * H])
-        c = c.astype(np.float64)
-        c_prev = np.concatenate([np.zeros((1, H)), c[:-1]])
-        tanh_c = np.tanh(c)
-        k_i, k_f, k_g, k_o, f, b_c = kept(i * (1 - i) * g, f * (1 - f) * c_prev, i * (1 - g * g),
-                                          o * (1 - o) * tanh_c, f, o * (1 - tanh_c * tanh_c))
-
-        def lstm_step(t, q):
-            q = q.astype(dtype, copy=False)                                  # (P + H, m): h's tangent, then c's
-            dz = w_hh @ q[:P]                                                # (4H, m): i, f, g, o blocks
-            out = np.empty_like(q)
-            dc = out[P:]
-            np.multiply(f[t], q[P:], out=dc)
-            dc += k_i[t] * dz[:H]
-            dc += k_f[t] * dz[H:2 * H]
-            dc += k_g[t] * dz[2 * H:3 * H]
-            dm = k_o[t] * dz[3 * H:]
-            dm += b_c[t] * dc
-            if w_hr is None:
-                out[:P] = dm
-            else:
-                np.dot(w_hr, dm, out=out[:P])
+        def gru_step(t, q):
+            q = q.astype(dtype, copy=False)
+            dz = w_hh @ q                                                  # (3H, m): r, z, n blocks
+            out = z[t] * q
+            out += k[t, 0] * dz[:H]
+            out += k[t, 1] * dz[H:2 * H]
+            out += k[t, 2] * dz[2 * H:]
             return out
-        return lstm_step
+        return gru_step
+    f, b_c = cols["f"], cols["b_c"]
 
-
-def _activation_derivative(activation: str, a: np.ndarray) -> np.ndarray:
-    """f′(a) of the vanilla RNN's nonlinearity, in NumPy."""
-    if activation == "relu":
-        return (a > 0).astype(float)
-    if activation == "sigmoid":
-        s = 1 / (1 + np.exp(-a))
-        return s * (1 - s)
-    if activation == "linear":
-        return np.ones_like(a)
-    return 1 - np.tanh(a) ** 2
+    def lstm_step(t, q):
+        q = q.astype(dtype, copy=False)                                      # (P + H, m): h's tangent, then c's
+        dz = w_hh @ q[:P]                                                    # (4H, m): i, f, g, o blocks
+        out = np.empty_like(q)
+        dc = out[P:]
+        np.multiply(f[t], q[P:], out=dc)
+        dc += k[t, 0] * dz[:H]
+        dc += k[t, 1] * dz[H:2 * H]
+        dc += k[t, 2] * dz[2 * H:3 * H]
+        dm = k[t, 3] * dz[3 * H:]
+        dm += b_c[t] * dc
+        if w_hr is None:
+            out[:P] = dm
+        else:
+            np.dot(w_hr, dm, out=out[:P])
+        return out
+    return lstm_step
 
 
 def _lyapunov(arch: Architecture, runs: list, x: torch.Tensor) -> np.ndarray:
@@ -762,12 +647,7 @@ def _lyapunov(arch: Architecture, runs: list, x: torch.Tensor) -> np.ndarray:
     for run in runs:
         if run.direction != "forward":
             continue
-        dtype = run.w["weight_hh"].dtype                   # sequence 0's trajectory, in the weights' dtype
-        with torch.no_grad():
-            h = run.h[:, 0].to("cpu", dtype).numpy()
-            c = run.c[:, 0].to("cpu", dtype).numpy() if run.c is not None else None
-            inp0 = run.inp[:, 0].to("cpu", dtype).numpy()
-        step = _tangent_map(arch, run.w, inp0, h, c)
+        step = _tangent_map(arch, run.w, run.tangent)
         exponents.append(qr_exponents(step, x.shape[0], P + (H if arch.kind == "lstm" else 0)))
     every = np.concatenate(exponents)
     if np.isnan(every).any():

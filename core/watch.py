@@ -11,9 +11,9 @@ loss, every `every` steps of the user's own training loop, written to a small ve
 A step is one forward call of the module in training mode with gradients enabled. On a recorded step the watch
 keeps the inputs, the initial state and a copy of the weights, and hooks the module's outputs: the user's own
 backward pass hands it ∂loss/∂output_t for every step (and ∂loss/∂h_n, ∂loss/∂c_n where the loss reads the final
-states). Before the next step (or at close) it back-propagates that seed through its own unroll of the same weights
-(core/inspect.py, in the module's dtype), which yields the total derivative on every state of every layer, and
-appends one record.
+states). Before the next step (or at close) it back-propagates that seed by core/inspect.py's hand-written backward
+pass over the same weights and inputs (the forward pass in the module's dtype, the backward pass summed in
+float64), which yields the total derivative on every state of every layer, and appends one record.
 The norm of the module's parameter gradient of that step (before any clipping) comes from a hook that fires when
 the backward pass has computed it. Nothing of the user's computation changes: no tensor is modified, no gradient
 is added to a parameter.
@@ -34,7 +34,7 @@ import types
 import torch
 
 from .errors import ConfigError
-from .inspect import Architecture, _curve, _unroll, architecture_of
+from .inspect import Architecture, _norm_curve, _weights, architecture_of, backprop
 from .jsonsafe import strict
 from .norms import total_norm
 
@@ -108,24 +108,29 @@ class Watch:
     def _record(self, p: dict) -> dict:
         arch = self.arch
         x = p["x"]              # in the module's dtype, as the user's own backward pass (it runs every `every` steps)
-        if x.dim() == 2:                     # an unbatched sequence (T, D)
+        unbatched = x.dim() == 2
+        if unbatched:                        # an unbatched sequence (T, D)
             x = x.unsqueeze(1)
         elif arch.batch_first:
             x = x.transpose(0, 1)
-        initial = _initial(arch, p["hx"], p["x"].dim() == 2)
-        with torch.enable_grad():
-            states, top = _unroll(p["weights"], arch, x, initial)
-            outputs, seeds = _seeds(arch, states, top, p["seeds"], p["x"].dim() == 2)
-            wanted = [s for _, _, hs, cs, *_ in states for s in hs + (cs or [])]
-            grads = torch.autograd.grad(outputs, wanted, seeds, allow_unused=True, materialize_grads=True)
-        layers, at, T = [], 0, x.shape[0]
-        for layer, direction, hs, cs, *_ in states:
-            g_c = _curve(grads[at + T:at + 2 * T]).tolist() if cs is not None else None
-            layers.append({"layer": layer, "direction": direction, "grad_norm": _curve(grads[at:at + T]).tolist(),
-                           "cell_grad_norm": g_c})
-            at += 2 * T if cs is not None else T
+        x = x.to("cpu")
+        T, B = x.shape[0], x.shape[1]
+        dtype = x.dtype
+        weights = [_weights(p["weights"], arch, layer, reverse, dtype, "cpu") for layer in range(arch.num_layers)
+                   for reverse in ([False, True] if arch.bidirectional else [False])]
+        given = {name: (g.unsqueeze(1) if unbatched and name != "out" else g).to("cpu")
+                 for name, g in p["seeds"].items()}
+        top_seed = torch.zeros(T, B, arch.output_size * arch.directions, dtype=torch.float64)
+        if "out" in given:
+            g = given["out"]
+            top_seed[:] = g.unsqueeze(1) if unbatched else g.transpose(0, 1) if arch.batch_first else g
+        final = (given.get("h_n"), given.get("c_n")) if {"h_n", "c_n"} & set(given) else None
+        runs = backprop(arch, weights, x, top_seed, _initial(arch, p["hx"], unbatched),
+                        backward_dtype=torch.float64, final_seeds=final)
+        layers = [{"layer": run.layer, "direction": run.direction, "grad_norm": _norm_curve(run.g).tolist(),
+                   "cell_grad_norm": _norm_curve(run.gc).tolist() if run.gc is not None else None} for run in runs]
         return {"step": p["step"], "loss": p.get("loss"), "grad_norm": p["grad_norm"], "seq_len": T,
-                "batch": int(x.shape[1]), "layers": layers}
+                "batch": B, "layers": layers}
 
     def _write(self, obj) -> None:
         self._file.write(json.dumps(strict(obj), allow_nan=False) + "\n")
@@ -156,35 +161,13 @@ def _detach(hx):
 
 
 def _initial(arch, hx, unbatched: bool):
-    """The user's initial state in the (h0, c0) layout _unroll takes, or None for zeros."""
+    """The user's initial state in the (h0, c0) layout backprop takes, or None for zeros."""
     if hx is None:
         return None
     h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
     if unbatched:
         h0, c0 = h0.unsqueeze(1), None if c0 is None else c0.unsqueeze(1)
     return h0, c0
-
-
-def _seeds(arch, states, top, given: dict, unbatched: bool):
-    """The outputs of our unroll that match the module's (output, h_n, c_n) and the seeds the user's backward
-    pass gave them."""
-    outputs, seeds = [], []
-    if "out" in given:
-        g = given["out"]
-        g = g.unsqueeze(1) if unbatched else g.transpose(0, 1) if arch.batch_first else g
-        outputs.append(top)
-        seeds.append(g.to(top.dtype))
-    for name, pick in (("h_n", lambda hs, cs: hs), ("c_n", lambda hs, cs: cs)):
-        if name not in given:
-            continue
-        g = given[name].unsqueeze(1) if unbatched else given[name]
-        for index, (_, direction, hs, cs, *_) in enumerate(states):
-            seq = pick(hs, cs)
-            final = seq[-1] if direction == "forward" else seq[0]
-            outputs.append(final)
-            seeds.append(g[index].to(final.dtype))
-    return outputs, seeds
-
 
 
 def watch(module, every: int = 50, path: str = "run.gfl") -> Watch:
