@@ -360,7 +360,7 @@ def penalty(lyap: torch.Tensor) -> torch.Tensor:
 # Fitted (2026-12-07, one thread, K 16, one sequence, forward and backward) on the stepped path at H 128–256 (rnn 76
 # and 163 µs a step, gru 200 at H 128, lstm 320 and 697) with a tenth added; the dense path (lstm H 64: 120 µs a step,
 # rnn 50) comes out under it. benchmarks/bench_learning.py --cost prints the estimate beside the measurement.
-STEP_OVERHEAD = {"rnn": 20e-6, "gru": 45e-6, "lstm": 75e-6}   # seconds per time step and sequence, forward only
+STEP_OVERHEAD = {"rnn": 25e-6, "gru": 45e-6, "lstm": 75e-6}   # seconds per time step and sequence, forward only
 BACKWARD_FACTOR = 2.7            # forward and backward against forward only (measured 2.5-2.7)
 FLOSS_FLOP_RATE = 45e9           # the per-step products (K columns) and QRs, forward and backward
 PROBE_FLOP_RATE = 6e9            # the exponents alone (no gradient, a probe step's 5): BLAS runs 5 columns slowly
