@@ -270,8 +270,8 @@ def gradient_flow_page() -> None:
     st.title("Gradient flow")
     if not presenting():                   # on a projector the chart comes first; the teacher says this
         st.caption("Back-propagation through time multiplies one Jacobian per step, so the error signal reaching "
-                   "a step k steps back is a product of k matrices. Move the sliders on the left and watch it "
-                   "shrink or grow geometrically with k.")
+                   "a step k steps back is a product of k matrices. Move the sliders (beside the chart, or above it "
+                   "on a phone) and watch it shrink or grow geometrically with k.")
     show_warnings(url_warnings)
     results(head_part)
     flow_row()          # on a phone, the main controls over the chart (ui/phone.py; hidden on wider screens)

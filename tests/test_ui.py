@@ -47,6 +47,16 @@ def test_the_default_headline_says_in_plain_words_what_the_curve_does():
     assert stable.startswith("**Stable.**") and "neither vanishes nor explodes" in stable
 
 
+def test_a_stacks_headline_says_its_numbers_are_the_top_layers():
+    """With layers > 1 the result's one-layer fields are the top layer's; the sentence says whose gradient it reads,
+    and its ratio is the top row of the layer curves."""
+    res = core.unroll(core.UnrollConfig(cell="lstm", layers=3, seq_len=60))
+    line = headline(res)
+    top = res.layer_grad_norm[-1]
+    assert f"59 steps back the top layer's gradient is **{sci(top[-1] / top[0])}**" in line
+    assert "top layer" not in headline(core.unroll(core.UnrollConfig(cell="lstm", seq_len=60)))
+
+
 def test_headline_and_explanation_for_overflow():
     res = core.unroll(core.UnrollConfig(activation="relu", weight_scale=10.0, seq_len=60))
     assert headline(res).startswith("**Exploding.** The forward pass itself blew up at step")

@@ -24,8 +24,10 @@ def sci(x: float | None, digits: int = 2) -> str:
 def headline(res: UnrollResult) -> str:
     """One sentence that reads the curve for a person, in plain words: how much of the final step's gradient is
     left far back, what that means (it vanishes, explodes or holds), and what one step back does to it. Its word is
-    the regime, and the regime is read off the end-to-start ratio the sentence states (core.theory.REGIME_RULE)."""
+    the regime, and the regime is read off the end-to-start ratio the sentence states (core.theory.REGIME_RULE).
+    With stacked layers every number is the top layer's (as the result's one-layer fields), and it says so."""
     T = res.config.seq_len
+    gradient = "the top layer's gradient" if res.config.layers > 1 else "the gradient"
     if T == 1:
         return "With T = 1 there is no recurrence to travel through: only the final step gets a gradient."
     per_step = f" by about ×{sci(res.rate, 3)} per step" if res.rate is not None else ""
@@ -35,14 +37,14 @@ def headline(res: UnrollResult) -> str:
             return (f"**Exploding.** The forward pass itself blew up at step {o['forward_step']} "
                     f"(distance {o['distance']}): the hidden state became {o['kind']}, so no gradient "
                     f"behind it is defined.")
-        return (f"**Exploding.** The gradient grows{per_step} and left the {res.config.dtype} range at distance "
-                f"{o['distance']}.")
+        return (f"**Exploding.** {gradient.capitalize()} grows{per_step} and left the {res.config.dtype} range at "
+                f"distance {o['distance']}.")
     if res.reached_zero_at is not None:
-        return f"**Vanishing.** The gradient shrinks{per_step} and {zero_sentence(res)}"
+        return f"**Vanishing.** {gradient.capitalize()} shrinks{per_step} and {zero_sentence(res)}"
     word = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[res.regime]
     ratio = res.end_to_start_ratio
     of = "of" if ratio < 1 else "times"         # one line on a 1280×720 projector, beside the sidebar
-    return (f"**{word}.** {T - 1} step{'s' if T > 2 else ''} back the gradient is **{sci(ratio)}** {of} its "
+    return (f"**{word}.** {T - 1} step{'s' if T > 2 else ''} back {gradient} is **{sci(ratio)}** {of} its "
             f"final-step value: {meaning(res)}")
 
 
@@ -126,7 +128,8 @@ def clipping_sentence(res: UnrollResult) -> str:
                 "(the Training lab stops rather than write inf/NaN into the weights)." + hint)
     if cfg.clip is None:
         return (f"Clipping is **off**. The total gradient norm $\\|\\partial L/\\partial\\theta\\|$ is "
-                f"**{sci(total, 3)}**; pick a threshold on the left to see what clipping would do to this update.")
+                f"**{sci(total, 3)}**; pick a clipping threshold in the settings to see what clipping would do to "
+                f"this update.")
     if res.clip_factor < 1:
         after = total * res.clip_factor
         if cfg.clip_mode == "norm":
