@@ -69,14 +69,15 @@ JOB_SECONDS = 0.02                     # what any job spends besides its steps (
 TRAIN_FLOOR_S = 0.85e-9                # streaming the weights (every step of a dense recurrence, at any batch)
 TRAIN_SEQUENCE_S = 6.8e-11             # each sequence of the batch, through the fused kernels
 PROBE_SEQUENCE_S = 3.3e-10             # each sequence of the ∂L/∂h probe (cells stepped under autograd)
-# A stacked unroll (core/stack.py) steps each layer under autograd: per step and layer at least STACK_STEP_S × (1 +
-# the cell's gate blocks) of Python and kernel calls, and the one-layer model's memory and time × STACK_MEMORY and
-# STACK_TIME (an LSTM at T 1000, B 32, H 256: one layer 397 MB, two 1430 MB peak, the stacked path ~1.2× the
-# one-layer probe per layer; at B 8, H 64, T 2000, 4 layers, the LSTM's steps took ~0.9 ms each, the RNN's ~0.3 ms,
-# on the reference machine under a load of 10 on its 2 cores).
-STACK_STEP_S = 120e-6
-STACK_MEMORY = 2.3
-STACK_TIME = 1.25
+# A stacked unroll (core/stack.py: core/inspect.py's forward kernels and hand-written backward pass, each layer's
+# Lyapunov exponents): per step and layer at least STACK_STEP_S × (1 + the cell's gate blocks) of Python and kernel
+# calls, and the one-layer model's memory and time × STACK_MEMORY and STACK_TIME per layer. Fitted 2026-12-07
+# (one thread, quiet machine) on peak RSS and CPU time: an LSTM at T 1000, B 32, H 256 took 426 MB and 2.2 s in one
+# layer, 1278 MB and 4.0 s in two, 1540 MB and 5.7 s in three (its estimate 1.1–1.3× that); a GRU at B 32 H 256 two
+# layers 1080 MB, 3.6 s; small stacks (T 200–2000, H 64) 0.03–0.1 ms a step and layer.
+STACK_STEP_S = 30e-6
+STACK_MEMORY = 1.8
+STACK_TIME = 1.0
 
 
 class BudgetError(ConfigError):
@@ -145,7 +146,7 @@ def itemsize(dtype: str) -> int:
 
 def unroll_cost(cell: str, seq_len: int, batch: int, hidden: int, dtype: str, layers: int = 1) -> Budget:
     """One probe: a forward and a backward pass through seq_len steps (the cell's own cost model), times the
-    layers of a stack (core/stack.py: each layer under autograd, at least STACK_STEP_S a step)."""
+    layers of a stack (core/stack.py: at least STACK_STEP_S a step and layer)."""
     cost = CELLS[cell].cost
     per_step = batch * hidden * itemsize(dtype)
     memory = (JOB_MEMORY + seq_len * per_step * cost.tensors_per_step + 8 * hidden * hidden * itemsize(dtype)
