@@ -302,9 +302,15 @@ def _dot_into(v: np.ndarray, m: np.ndarray, out: np.ndarray) -> np.ndarray:
     float32 rounding of its entries (~6e-8 relative to its largest), as the module's own float32 backward pass."""
     if m.dtype == v.dtype:
         return np.dot(v, m, out=out)
-    s = np.max(np.abs(v), axis=-1, keepdims=True)
-    s[s == 0] = 1.0
+    s = _row_scale(v)
     return np.multiply(np.dot((v / s).astype(m.dtype), m), s, out=out)
+
+
+def _row_scale(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Each row's largest |entry| (1 for a row of zeros), as a column."""
+    s = np.max(np.abs(v), axis=-1, keepdims=True, out=out)
+    s[s == 0] = 1.0
+    return s
 
 
 class _Scaled:
@@ -316,8 +322,7 @@ class _Scaled:
         self.scale = np.empty((T, B, 1))
 
     def keep(self, t: int, v: np.ndarray) -> np.ndarray:
-        s = np.max(np.abs(v), axis=-1, keepdims=True, out=self.scale[t])
-        s[s == 0] = 1.0
+        s = _row_scale(v, out=self.scale[t])
         np.divide(v, s, out=self.rows[t], casting="same_kind")
         return s
 
@@ -329,6 +334,16 @@ class _Scaled:
         T, B, width = self.rows.shape
         prod = np.dot(self.rows.reshape(T * B, width), m)
         return torch.from_numpy(np.multiply(prod, self.scale.reshape(T * B, 1))).view(T, B, -1)
+
+
+def _step_product(scaled: _Scaled | None, t: int, v: np.ndarray, m: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """δ_t W_hh into out: as it is when the backward pass runs in the weights' dtype, else rescaled and kept."""
+    return np.dot(v, m, out=out) if scaled is None else scaled.dot_into(t, v, m, out)
+
+
+def _input_product(scaled: _Scaled | None, delta: torch.Tensor, w_ih: torch.Tensor, T: int, B: int) -> torch.Tensor:
+    """Σ δ_t W_ih for every step: from the rows _step_product kept, or from δ itself (T × B rows)."""
+    return scaled.times(w_ih.numpy()) if scaled is not None else _input_gradient(delta.reshape(T * B, -1), w_ih, T, B)
 
 
 def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True, c_seed=None, tangent=None):
@@ -384,14 +399,9 @@ def _lstm_backward(w, x, h, h0, c0, seed, weight_grads, kept=None, need_dx=True,
         np.multiply(k3[t], gct[:, None, :], out=d_n[dt, :, :3])
         np.multiply(ko[t], m, out=d_n[dt, :, 3])
         np.multiply(f_n[t], gct, out=e)
-        if scaled is None:
-            np.dot(d_flat[t], w_hh, out=g_n[t - 1] if t else spare)
-        else:
-            scaled.dot_into(t, d_flat[0], w_hh, g_n[t - 1] if t else spare)
+        _step_product(scaled, t, d_flat[dt], w_hh, g_n[t - 1] if t else spare)
     flat = delta.view(-1, 4 * H)
-    dx = None
-    if need_dx:
-        dx = scaled.times(w["weight_ih"].numpy()) if scaled is not None else _input_gradient(flat, w["weight_ih"], T, B)
+    dx = _input_product(scaled, flat, w["weight_ih"], T, B) if need_dx else None
     grads = None
     if weight_grads:
         with denormals_as_zero():
@@ -465,14 +475,15 @@ def _rnn_backward(w, x, h, h0, seed, activation, weight_grads, need_dx=True, tan
     deriv = deriv.to(seed.dtype)
     g, delta = torch.zeros_like(h, dtype=seed.dtype), torch.empty_like(h, dtype=seed.dtype)
     g_n, d_n, s_n, f_n, w_hh = g.numpy(), delta.numpy(), seed.numpy(), deriv.numpy(), w["weight_hh"].numpy()
+    scaled = _Scaled(T, B, h.shape[-1]) if w_hh.dtype != g_n.dtype else None
     spare = np.empty_like(g_n[0])
     for t in within_deadline(range(T - 1, -1, -1)):
         gt = g_n[t]
         gt += s_n[t]
         np.multiply(f_n[t], gt, out=d_n[t])
-        _dot_into(d_n[t], w_hh, g_n[t - 1] if t else spare)
+        _step_product(scaled, t, d_n[t], w_hh, g_n[t - 1] if t else spare)
     flat = delta.view(T * B, -1)
-    dx = _input_gradient(flat, w["weight_ih"], T, B) if need_dx else None
+    dx = _input_product(scaled, flat, w["weight_ih"], T, B) if need_dx else None
     grads = None
     if weight_grads:
         h_prev = torch.cat([h0[None], h[:-1]])
