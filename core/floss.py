@@ -17,7 +17,7 @@ flossed (TrainConfig says so).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -50,41 +50,34 @@ def qr_exponents(step: Callable[[int, torch.Tensor], torch.Tensor], seq_len: int
     the weights), while each QR and its backward cost a dozen small calls. The blocks are chosen as core/lyapunov.py
     chooses them, for this dtype's precision (_schedule)."""
     q = start_frame(dim, k, dtype).expand(batch, dim, k)
-    state: dict[str, Any] = {"t": -1, "q": q, "next": q}
-
-    def run(t: int, end: int, every_step: bool) -> torch.Tensor:
-        if t != state["t"]:                                  # a new block: the last one's Q is now the start
-            state["t"], state["q"] = t, state["next"]
-        state["next"], block = _block(step, state["q"], t, end, every_step)
-        return block
-    logs, start = _schedule(run, seq_len, dtype)
+    logs, start = _schedule(lambda q_t, t, end, every_step: _block(step, q_t, t, end, every_step), q, seq_len, dtype)
     if not logs:
         return q.new_full((batch, k), float("nan"))
     return torch.sort(torch.stack(logs).sum(0) / (seq_len - start), dim=-1, descending=True).values
 
 
-def _schedule(run: Callable[[int, int, bool], torch.Tensor], seq_len: int, dtype: torch.dtype) -> tuple[list, int]:
-    """Drive the QR method in blocks: run(t, end, every_step) pushes the tangent vectors through steps t..end−1 (from
-    where the previous block ended, or again from t when called twice for the same t) and returns the summed
-    log|R_ii|. Each block is as long as keeps the tangent vectors' drift (the spread of its log|R_ii|) under
-    e^log_range(dtype), at most lyapunov.QR_EVERY steps; a block that still drifted further is done again with a QR
-    at every step; a block ends where the burn-in ends. Returns the blocks after the burn-in, and the burn-in."""
+def _schedule(run: Callable, q: torch.Tensor, seq_len: int, dtype: torch.dtype) -> tuple[list, int]:
+    """Drive the QR method in blocks from the frame q: run(q, t, end, every_step) pushes the tangent vectors q through
+    steps t..end−1 and returns the re-orthonormalised frame and the block's summed log|R_ii|. Each block is as long
+    as keeps the tangent vectors' drift (the spread of its log|R_ii|) under e^log_range(dtype), at most
+    lyapunov.QR_EVERY steps; a block that still drifted further is done again, from the same frame, with a QR at
+    every step; a block ends where the burn-in ends. Returns the blocks after the burn-in, and the burn-in."""
     start = burn_in(seq_len)
     limit = log_range(dtype)
     logs = []
     t, length = 0, 1
     while t < seq_len:
         end = min(t + length, seq_len, start if t < start else seq_len)
-        block = run(t, end, False)
+        q_next, block = run(q, t, end, False)
         spread = _spread(block)
         if end - t > 1 and not spread <= 1.5 * limit:        # drifted too far apart (or NaN): a QR at every step
-            block = run(t, end, True)
+            q_next, block = run(q, t, end, True)
             spread = _spread(block)
         if t >= start:
             logs.append(block)
         per_step = spread / (end - t)
         length = int(min(QR_EVERY, max(1, limit // per_step))) if per_step > 0 else QR_EVERY
-        t = end
+        q, t = q_next, end
     return logs, start
 
 
@@ -114,12 +107,9 @@ class _DenseChain(torch.autograd.Function):
         inputs: list = [None] * T                                 # each step's tangent vectors before the step
         qrs: dict = {}                                            # step -> (the QR's input, counted in the sums)
         start = burn_in(T)
-        state: dict[str, Any] = {"t": -1, "q": q0, "next": q0}
 
-        def run(t: int, end: int, every_step: bool) -> torch.Tensor:
-            if t != state["t"]:
-                state["t"], state["q"] = t, state["next"]
-            q, logs = state["q"], q0.new_zeros(q0.shape[1])
+        def run(q: torch.Tensor, t: int, end: int, every_step: bool) -> tuple[torch.Tensor, torch.Tensor]:
+            logs = q0.new_zeros(q0.shape[1])
             for step in range(t, end):
                 inputs[step] = q
                 q = mats[step] @ q
@@ -127,9 +117,8 @@ class _DenseChain(torch.autograd.Function):
                     qrs[step] = (q, t >= start)
                     q, r = torch.linalg.qr(q)
                     logs += torch.log(torch.diagonal(r).abs())
-            state["next"] = q
-            return logs
-        logs, _ = _schedule(run, T, jac.dtype)
+            return q, logs
+        logs, _ = _schedule(run, q0, T, jac.dtype)
         ctx.save_for_backward(R, W, jac, torch.stack(inputs))
         ctx.qrs = qrs
         return torch.stack(logs).sum(0) if logs else q0.new_full((q0.shape[1],), float("nan"))
